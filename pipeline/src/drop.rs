@@ -1,0 +1,122 @@
+//! Why a frame was dropped.
+//!
+//! Every frame the switch does not deliver is counted under exactly one
+//! [`DropReason`]. The names are stable: they appear in replay summaries,
+//! live statistics and packet traces, so operators can grep for them.
+
+macro_rules! drop_reasons {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, )+) => {
+        /// A named reason for dropping a frame.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum DropReason {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl DropReason {
+            /// Every reason, in declaration order (the order of `as usize`).
+            pub const ALL: &'static [DropReason] = &[ $( DropReason::$variant, )+ ];
+            /// How many reasons there are: the size of a per-reason counter array.
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The stable snake_case name used in statistics and summaries.
+            pub const fn name(self) -> &'static str {
+                match self { $( DropReason::$variant => $name, )+ }
+            }
+
+            /// The reason with this stable name, if any.
+            pub fn from_name(name: &str) -> Option<DropReason> {
+                match name { $( $name => Some(DropReason::$variant), )+ _ => None }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    // --- parsing: the frame's headers are malformed or cut short ---
+    /// Shorter than an Ethernet header (14 bytes).
+    EthTruncated = "eth_truncated",
+    /// A VLAN tag (802.1Q / 802.1ad) cut short.
+    VlanTruncated = "vlan_truncated",
+    /// More than two stacked VLAN tags.
+    VlanTooManyTags = "vlan_too_many_tags",
+    /// ARP shorter than its fixed part or than its stated address lengths.
+    ArpTruncated = "arp_truncated",
+    /// ARP for something other than Ethernet/IPv4 address lengths.
+    ArpUnsupported = "arp_unsupported",
+    /// IPv4 header cut short.
+    Ipv4Truncated = "ipv4_truncated",
+    /// IPv4 version field is not 4.
+    Ipv4BadVersion = "ipv4_bad_version",
+    /// IPv4 IHL below 5 or past the end of the frame.
+    Ipv4BadHeaderLength = "ipv4_bad_header_length",
+    /// IPv4 total length smaller than the header or larger than the frame.
+    Ipv4BadTotalLength = "ipv4_bad_total_length",
+    /// IPv6 header cut short.
+    Ipv6Truncated = "ipv6_truncated",
+    /// IPv6 version field is not 6.
+    Ipv6BadVersion = "ipv6_bad_version",
+    /// IPv6 payload length larger than the frame.
+    Ipv6BadPayloadLength = "ipv6_bad_payload_length",
+    /// An IPv6 extension header cut short, or a chain too long to follow.
+    Ipv6BadExtensionHeader = "ipv6_bad_extension_header",
+    /// TCP header cut short, or data offset below 5 or past the packet.
+    TcpBadHeader = "tcp_bad_header",
+    /// UDP header cut short, or its length field disagrees with the packet.
+    UdpBadHeader = "udp_bad_header",
+    /// ICMP or ICMPv6 header cut short.
+    IcmpTruncated = "icmp_truncated",
+
+    // --- ingress ---
+    /// Source MAC is multicast, broadcast or all zeros.
+    InvalidSourceMac = "invalid_source_mac",
+    /// IEEE link-local control frame (01:80:c2:00:00:0x: STP, LLDP, pause);
+    /// a switch must not forward it.
+    LinkLocalControl = "link_local_control",
+    /// A tagged frame arrived on an access port.
+    TaggedOnAccessPort = "tagged_on_access_port",
+    /// An untagged frame arrived on a trunk port with no native VLAN.
+    UntaggedOnTrunkPort = "untagged_on_trunk_port",
+    /// The frame's VLAN is not in the port's list of allowed VLANs.
+    VlanNotAllowed = "vlan_not_allowed",
+    /// The frame arrived on a port that belongs to no bridge.
+    PortNotInBridge = "port_not_in_bridge",
+
+    // --- L2 forwarding ---
+    /// The destination was learned on the port the frame came in on.
+    DestinationIsIngressPort = "destination_is_ingress_port",
+    /// Flooding found no port other than the ingress port in the VLAN.
+    NoFloodPorts = "no_flood_ports",
+
+    // --- egress ---
+    /// The output port's transmit queue was full.
+    TxQueueFull = "tx_queue_full",
+    /// The frame does not fit the output buffer after egress edits.
+    TxFrameTooLong = "tx_frame_too_long",
+    /// The output port failed to send the batch.
+    TxError = "tx_error",
+    /// A receive buffer could not hold the frame (longer than the port's frame capacity).
+    RxFrameTooLong = "rx_frame_too_long",
+}
+
+impl core::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            assert!(seen.insert(r.name()), "duplicate name {}", r.name());
+            assert_eq!(DropReason::from_name(r.name()), Some(*r));
+        }
+        assert_eq!(DropReason::from_name("no_such_reason"), None);
+    }
+}
