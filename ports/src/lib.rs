@@ -13,6 +13,7 @@
 
 pub mod afxdp;
 pub mod memory;
+pub mod netns;
 pub mod pcap;
 pub mod tap;
 

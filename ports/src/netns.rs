@@ -1,0 +1,211 @@
+//! Network namespaces and veth pairs: the container side of a port.
+//!
+//! [`NetNs`] and [`Veth`] own what they create and remove it when dropped,
+//! also when a test fails or the demo is interrupted. [`run_in_netns`] runs
+//! a closure on a thread that has entered a namespace, so a device or socket
+//! can be created there (a TAP that is a container's eth0) while the rest of
+//! the process stays in its own namespace.
+//!
+//! Namespaces are the named ones of `ip netns` (`/run/netns/<name>`);
+//! links are made with the `ip` command of iproute2.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+
+use crate::PortError;
+
+/// Runs `ip` with `args` and turns a failure into an error that shows the
+/// command and what it printed.
+pub fn ip(args: &[&str]) -> Result<String, PortError> {
+    run("ip", args)
+}
+
+/// Runs `program` with `args`, returning its standard output, or an error
+/// naming the command and carrying its standard error.
+pub fn run(program: &str, args: &[&str]) -> Result<String, PortError> {
+    let out = Command::new(program).args(args).output().map_err(|e| {
+        PortError::io(
+            format!("cannot run `{program}` (is it installed? iproute2 provides `ip`)"),
+            e,
+        )
+    })?;
+    if !out.status.success() {
+        return Err(PortError::io(
+            format!("`{program} {}` failed", args.join(" ")),
+            std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A named network namespace that this process created; deleted on drop.
+#[derive(Debug)]
+pub struct NetNs {
+    name: String,
+}
+
+impl NetNs {
+    /// Creates namespace `name` (like `ip netns add`) and brings its
+    /// loopback up.
+    pub fn create(name: &str) -> Result<NetNs, PortError> {
+        ip(&["netns", "add", name])?;
+        let ns = NetNs {
+            name: name.to_string(),
+        };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `ip` inside the namespace.
+    pub fn ip(&self, args: &[&str]) -> Result<String, PortError> {
+        self.exec("ip", args)
+    }
+
+    /// Runs a program inside the namespace (`ip netns exec`).
+    pub fn exec(&self, program: &str, args: &[&str]) -> Result<String, PortError> {
+        let mut all = vec!["netns", "exec", &self.name, program];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        // Deleting the namespace also deletes the links inside it.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// A veth pair whose first end this process created; both ends are deleted
+/// on drop (deleting one end of a pair deletes the other).
+#[derive(Debug)]
+pub struct Veth {
+    host: String,
+    peer: String,
+    peer_netns: Option<String>,
+}
+
+impl Veth {
+    /// Creates a veth pair: `host` stays in this namespace, `peer` is moved
+    /// into `peer_netns` when given. Both ends are left down.
+    pub fn create(host: &str, peer: &str, peer_netns: Option<&NetNs>) -> Result<Veth, PortError> {
+        ip(&["link", "add", host, "type", "veth", "peer", "name", peer])?;
+        let veth = Veth {
+            host: host.to_string(),
+            peer: peer.to_string(),
+            peer_netns: peer_netns.map(|ns| ns.name().to_string()),
+        };
+        if let Some(ns) = peer_netns {
+            ip(&["link", "set", peer, "netns", ns.name()])?;
+        }
+        Ok(veth)
+    }
+
+    /// The end in this namespace.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The other end.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let deleted = Command::new("ip")
+            .args(["link", "del", &self.host])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !deleted {
+            // The host end may already be gone; the peer may still exist
+            // where it was moved.
+            let mut args = vec![];
+            if let Some(ns) = &self.peer_netns {
+                args.extend(["-n", ns.as_str()]);
+            }
+            args.extend(["link", "del", self.peer.as_str()]);
+            let _ = Command::new("ip").args(&args).output();
+        }
+    }
+}
+
+/// Runs `f` on a new thread that has entered network namespace `name`
+/// (`/run/netns/<name>`), and returns its result. File descriptors opened
+/// there (a TAP device, a socket) keep working from any thread afterwards.
+pub fn run_in_netns<T, F>(name: &str, f: F) -> Result<T, PortError>
+where
+    T: Send,
+    F: FnOnce() -> T + Send,
+{
+    let path = format!("/run/netns/{name}");
+    let ns = File::open(&path).map_err(|e| {
+        PortError::io(
+            format!("cannot open network namespace {name:?} ({path}); does it exist? (`ip netns list`)"),
+            e,
+        )
+    })?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                // SAFETY: setns only reads the descriptor, which `ns` keeps
+                // open for the call; it changes the namespace of this new
+                // thread alone, which ends when the closure returns.
+                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+                if rc != 0 {
+                    let err = std::io::Error::last_os_error();
+                    return Err(if err.raw_os_error() == Some(libc::EPERM) {
+                        PortError::Permission {
+                            what: format!("enter network namespace {name:?}"),
+                            needed: "CAP_SYS_ADMIN".into(),
+                        }
+                    } else {
+                        PortError::io(format!("cannot enter network namespace {name:?}"), err)
+                    });
+                }
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// A name unique to this process and moment, at most 15 bytes (the kernel's
+/// interface name limit): `prefix` (up to 6 bytes) and 9 hex digits mixing
+/// the process id, a counter and the clock.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mix = (std::process::id() as u64) << 20 ^ (n as u64) << 8 ^ (nanos as u64 >> 4);
+    let prefix: String = prefix.chars().take(6).collect();
+    format!("{prefix}{:09x}", mix & 0xf_ffff_ffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_fit_interface_names() {
+        let a = unique_name("vsw-test");
+        let b = unique_name("vsw-test");
+        assert_ne!(a, b);
+        assert!(a.len() <= 15, "{a}");
+        assert!(a.starts_with("vsw-te"));
+    }
+}
