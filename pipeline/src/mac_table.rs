@@ -1,0 +1,652 @@
+//! The MAC learning table of one bridge.
+//!
+//! Workers learn and look up concurrently without locks; the control thread
+//! ages entries out and lists them. The table is allocated once at its
+//! configured size, so a MAC flood can fill it but never grow it: entries
+//! past the bridge or port limit are counted, not stored.
+//!
+//! Layout: buckets of eight slots; a slot is a key word and a value word,
+//! both atomics. Each (VLAN, MAC) hashes to two buckets and is stored in the
+//! emptier one ("two choices"), which keeps buckets from overflowing at the
+//! load factors we size for (at most one half).
+//!
+//! - key: bit 63 set for a used slot, VLAN in bits 48..60, MAC in bits 0..48.
+//! - value: last-seen time (seconds) in bits 0..32, port in bits 32..48, a
+//!   15-bit check of the key in bits 48..63, static flag in bit 63.
+//!
+//! A writer claims an empty slot by compare-and-swap on its key, then stores
+//! the value. A reader that finds its key trusts the value only if the check
+//! bits match the key: a value of 0 (not yet written) or a value written for
+//! an earlier occupant of the slot reads as a miss, and a miss only costs a
+//! flood. Timestamps are refreshed at most once a second per entry, so
+//! steady traffic reads the table's cache lines without writing them.
+//!
+//! Not supported: two workers learning the same new MAC at the same instant
+//! may both insert it; lookups then find the first copy and aging removes
+//! both.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::flow::Mac;
+
+/// Index of a port in the datapath's port table.
+pub type PortId = u16;
+
+const SLOTS_PER_BUCKET: usize = 8;
+const KEY_USED: u64 = 1 << 63;
+const VALUE_STATIC: u64 = 1 << 63;
+const VALUE_CHECK_SHIFT: u32 = 48;
+const VALUE_CHECK_MASK: u64 = 0x7fff;
+const VALUE_PORT_SHIFT: u32 = 32;
+
+#[repr(C, align(64))]
+struct Bucket {
+    keys: [AtomicU64; SLOTS_PER_BUCKET],
+    values: [AtomicU64; SLOTS_PER_BUCKET],
+}
+
+impl Bucket {
+    fn new() -> Bucket {
+        Bucket {
+            keys: Default::default(),
+            values: Default::default(),
+        }
+    }
+
+    fn find(&self, key: u64) -> Option<usize> {
+        self.keys
+            .iter()
+            .position(|k| k.load(Ordering::Acquire) == key)
+    }
+
+    fn used(&self) -> usize {
+        self.keys
+            .iter()
+            .filter(|k| k.load(Ordering::Relaxed) != 0)
+            .count()
+    }
+}
+
+/// Counters of learning events. Read with [`MacTable::counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MacTableCounters {
+    /// New entries learned.
+    pub learned: u64,
+    /// Entries whose port changed (a host moved).
+    pub moved: u64,
+    /// Entries removed by aging.
+    pub aged: u64,
+    /// New MACs not learned because the bridge's table was at its limit.
+    pub bridge_limit_hits: u64,
+    /// New MACs not learned because the port was at its limit.
+    pub port_limit_hits: u64,
+    /// New MACs not learned because both candidate buckets were full.
+    pub bucket_full: u64,
+    /// Frames whose source matched a static entry on another port (not moved).
+    pub static_conflicts: u64,
+}
+
+#[derive(Default)]
+struct AtomicCounters {
+    learned: AtomicU64,
+    moved: AtomicU64,
+    aged: AtomicU64,
+    bridge_limit_hits: AtomicU64,
+    port_limit_hits: AtomicU64,
+    bucket_full: AtomicU64,
+    static_conflicts: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One entry, as listed by [`MacTable::entries`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MacEntry {
+    /// VLAN (0 for untagged traffic on ports without VLAN configuration).
+    pub vlan: u16,
+    /// The address.
+    pub mac: Mac,
+    /// Where it was learned or configured.
+    pub port: PortId,
+    /// Seconds since it was last seen (0 for static entries).
+    pub age: u32,
+    /// Configured, never aged or moved.
+    pub is_static: bool,
+}
+
+/// What [`MacTable::learn`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LearnOutcome {
+    /// Already known on this port (its time may have been refreshed).
+    Known,
+    /// A new entry was stored.
+    Learned,
+    /// The entry moved from another port.
+    Moved,
+    /// Not stored: a limit or a full bucket; counted.
+    Refused,
+    /// A static entry for this MAC points elsewhere; left as it is.
+    StaticConflict,
+}
+
+/// A bridge's MAC table. Shared by reference between workers and the
+/// control thread.
+pub struct MacTable {
+    buckets: Box<[Bucket]>,
+    bucket_mask: u64,
+    seed: u64,
+    aging_secs: u32,
+    limit: u32,
+    entries: AtomicU32,
+    port_limits: Box<[u32]>,
+    port_entries: Box<[AtomicU32]>,
+    counters: AtomicCounters,
+}
+
+fn mac_to_u64(mac: &Mac) -> u64 {
+    let mut word = [0u8; 8];
+    word[2..].copy_from_slice(mac);
+    u64::from_be_bytes(word)
+}
+
+fn u64_to_mac(word: u64) -> Mac {
+    let bytes = word.to_be_bytes();
+    [bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]]
+}
+
+impl MacTable {
+    /// A table for a bridge that holds at most `limit` entries, ages
+    /// learned entries after `aging_secs` without traffic, and has
+    /// `port_limits.len()` ports (indexed by [`PortId`]), each holding at
+    /// most `port_limits[p]` learned entries. `seed` keys the hash so that
+    /// an attacker cannot aim a flood at one bucket.
+    pub fn new(limit: u32, aging_secs: u32, port_limits: &[u32], seed: u64) -> MacTable {
+        // Two slots per allowed entry keeps the load at or below one half.
+        let slots = (limit.max(1) as u64 * 2).next_power_of_two();
+        let buckets = (slots / SLOTS_PER_BUCKET as u64).max(2);
+        MacTable {
+            buckets: (0..buckets).map(|_| Bucket::new()).collect(),
+            bucket_mask: buckets - 1,
+            seed: seed | 1,
+            aging_secs,
+            limit,
+            entries: AtomicU32::new(0),
+            port_limits: port_limits.into(),
+            port_entries: port_limits.iter().map(|_| AtomicU32::new(0)).collect(),
+            counters: AtomicCounters::default(),
+        }
+    }
+
+    fn key(vlan: u16, mac: &Mac) -> u64 {
+        KEY_USED | ((vlan as u64 & 0xfff) << 48) | mac_to_u64(mac)
+    }
+
+    fn hash(&self, key: u64) -> u64 {
+        // Multiply-xorshift: cheap, and the seed makes bucket choice
+        // unpredictable from outside.
+        let h = (key ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^ (h >> 29)
+    }
+
+    fn check_of(hash: u64) -> u64 {
+        ((hash >> 33) & VALUE_CHECK_MASK) | 1
+    }
+
+    fn candidates(&self, hash: u64) -> [&Bucket; 2] {
+        let first = hash & self.bucket_mask;
+        let mut second = (hash >> 32).wrapping_mul(0xff51_afd7_ed55_8ccd) >> 32 & self.bucket_mask;
+        if second == first {
+            second = (first + 1) & self.bucket_mask;
+        }
+        [
+            &self.buckets[first as usize],
+            &self.buckets[second as usize],
+        ]
+    }
+
+    fn value(port: PortId, now: u32, check: u64, is_static: bool) -> u64 {
+        (if is_static { VALUE_STATIC } else { 0 })
+            | (check << VALUE_CHECK_SHIFT)
+            | ((port as u64) << VALUE_PORT_SHIFT)
+            | now as u64
+    }
+
+    fn value_port(value: u64) -> PortId {
+        (value >> VALUE_PORT_SHIFT) as PortId
+    }
+
+    fn value_time(value: u64) -> u32 {
+        value as u32
+    }
+
+    fn value_check(value: u64) -> u64 {
+        (value >> VALUE_CHECK_SHIFT) & VALUE_CHECK_MASK
+    }
+
+    fn expired(&self, value: u64, now: u32) -> bool {
+        value & VALUE_STATIC == 0 && now.wrapping_sub(Self::value_time(value)) > self.aging_secs
+    }
+
+    /// Finds the slot holding `key` with a value that belongs to it.
+    fn locate(&self, key: u64, hash: u64) -> Option<(&Bucket, usize, u64)> {
+        let check = Self::check_of(hash);
+        for bucket in self.candidates(hash) {
+            if let Some(slot) = bucket.find(key) {
+                let value = bucket.values[slot].load(Ordering::Acquire);
+                if Self::value_check(value) == check {
+                    return Some((bucket, slot, value));
+                }
+            }
+        }
+        None
+    }
+
+    /// The port `mac` was learned on in `vlan`, unless unknown or aged out.
+    #[inline]
+    pub fn lookup(&self, vlan: u16, mac: &Mac, now: u32) -> Option<PortId> {
+        let key = Self::key(vlan, mac);
+        let (_, _, value) = self.locate(key, self.hash(key))?;
+        (!self.expired(value, now)).then_some(Self::value_port(value))
+    }
+
+    /// Records that `mac` was seen as a source on `port` in `vlan` at `now`.
+    #[inline]
+    pub fn learn(&self, vlan: u16, mac: &Mac, port: PortId, now: u32) -> LearnOutcome {
+        let key = Self::key(vlan, mac);
+        let hash = self.hash(key);
+        let check = Self::check_of(hash);
+        if let Some((bucket, slot, value)) = self.locate(key, hash) {
+            let old_port = Self::value_port(value);
+            if value & VALUE_STATIC != 0 {
+                if old_port == port {
+                    return LearnOutcome::Known;
+                }
+                bump(&self.counters.static_conflicts);
+                return LearnOutcome::StaticConflict;
+            }
+            if old_port == port {
+                if Self::value_time(value) != now {
+                    // A lost race only loses one refresh.
+                    let _ = bucket.values[slot].compare_exchange(
+                        value,
+                        Self::value(port, now, check, false),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                }
+                return LearnOutcome::Known;
+            }
+            if !self.port_has_room(port) {
+                bump(&self.counters.port_limit_hits);
+                return LearnOutcome::Refused;
+            }
+            let moved = bucket.values[slot]
+                .compare_exchange(
+                    value,
+                    Self::value(port, now, check, false),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+            if moved {
+                self.port_count_sub(old_port);
+                self.port_count_add(port);
+                bump(&self.counters.moved);
+                return LearnOutcome::Moved;
+            }
+            return LearnOutcome::Known;
+        }
+        if self.entries.load(Ordering::Relaxed) >= self.limit {
+            bump(&self.counters.bridge_limit_hits);
+            return LearnOutcome::Refused;
+        }
+        if !self.port_has_room(port) {
+            bump(&self.counters.port_limit_hits);
+            return LearnOutcome::Refused;
+        }
+        if self.insert(key, hash, Self::value(port, now, check, false)) {
+            self.entries.fetch_add(1, Ordering::Relaxed);
+            self.port_count_add(port);
+            bump(&self.counters.learned);
+            LearnOutcome::Learned
+        } else {
+            bump(&self.counters.bucket_full);
+            LearnOutcome::Refused
+        }
+    }
+
+    /// Claims an empty slot in the emptier candidate bucket.
+    fn insert(&self, key: u64, hash: u64, value: u64) -> bool {
+        let [a, b] = self.candidates(hash);
+        let order = if a.used() <= b.used() { [a, b] } else { [b, a] };
+        for bucket in order {
+            for slot in 0..SLOTS_PER_BUCKET {
+                if bucket.keys[slot]
+                    .compare_exchange(0, key, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    bucket.values[slot].store(value, Ordering::Release);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn port_has_room(&self, port: PortId) -> bool {
+        match (
+            self.port_limits.get(port as usize),
+            self.port_entries.get(port as usize),
+        ) {
+            (Some(limit), Some(count)) => count.load(Ordering::Relaxed) < *limit,
+            _ => false,
+        }
+    }
+
+    fn port_count_add(&self, port: PortId) {
+        if let Some(count) = self.port_entries.get(port as usize) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn port_count_sub(&self, port: PortId) {
+        if let Some(count) = self.port_entries.get(port as usize) {
+            let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_sub(1));
+        }
+    }
+
+    /// Adds or replaces a static entry: never aged, never moved by
+    /// learning, not counted against limits. Returns false if both buckets
+    /// are full of static entries.
+    pub fn insert_static(&self, vlan: u16, mac: &Mac, port: PortId) -> bool {
+        let key = Self::key(vlan, mac);
+        let hash = self.hash(key);
+        let value = Self::value(port, 0, Self::check_of(hash), true);
+        if let Some((bucket, slot, old)) = self.locate(key, hash) {
+            if old & VALUE_STATIC == 0 {
+                self.entries.fetch_sub(1, Ordering::Relaxed);
+                self.port_count_sub(Self::value_port(old));
+            }
+            bucket.values[slot].store(value, Ordering::Release);
+            return true;
+        }
+        self.insert(key, hash, value)
+    }
+
+    /// Removes learned entries not seen for longer than the aging time and
+    /// returns how many. Called periodically by the control thread (and by
+    /// replay as packet time advances); lookups already ignore expired
+    /// entries, so sweeping late only delays reclaiming their slots.
+    pub fn sweep(&self, now: u32) -> usize {
+        self.remove_where(|value| self.expired(value, now), true)
+    }
+
+    /// Removes every learned entry on `port` (the port went away).
+    pub fn flush_port(&self, port: PortId) -> usize {
+        self.remove_where(
+            |value| value & VALUE_STATIC == 0 && Self::value_port(value) == port,
+            false,
+        )
+    }
+
+    fn remove_where(&self, doomed: impl Fn(u64) -> bool, aging: bool) -> usize {
+        let mut removed = 0;
+        for bucket in self.buckets.iter() {
+            for slot in 0..SLOTS_PER_BUCKET {
+                let key = bucket.keys[slot].load(Ordering::Acquire);
+                if key == 0 {
+                    continue;
+                }
+                let value = bucket.values[slot].load(Ordering::Acquire);
+                if value == 0 || !doomed(value) {
+                    continue;
+                }
+                // Clear the value first so a reader racing with us sees a
+                // miss, never the next occupant's key with our value.
+                if bucket.values[slot]
+                    .compare_exchange(value, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    bucket.keys[slot].store(0, Ordering::Release);
+                    let _ = self
+                        .entries
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_sub(1));
+                    self.port_count_sub(Self::value_port(value));
+                    if aging {
+                        bump(&self.counters.aged);
+                    }
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
+    /// Every current entry (expired ones that were not swept yet excluded),
+    /// sorted by VLAN then MAC.
+    pub fn entries(&self, now: u32) -> Vec<MacEntry> {
+        let mut out = Vec::new();
+        for bucket in self.buckets.iter() {
+            for slot in 0..SLOTS_PER_BUCKET {
+                let key = bucket.keys[slot].load(Ordering::Acquire);
+                let value = bucket.values[slot].load(Ordering::Acquire);
+                if key == 0
+                    || Self::value_check(value) != Self::check_of(self.hash(key))
+                    || self.expired(value, now)
+                {
+                    continue;
+                }
+                let is_static = value & VALUE_STATIC != 0;
+                out.push(MacEntry {
+                    vlan: ((key >> 48) & 0xfff) as u16,
+                    mac: u64_to_mac(key),
+                    port: Self::value_port(value),
+                    age: if is_static {
+                        0
+                    } else {
+                        now.wrapping_sub(Self::value_time(value))
+                    },
+                    is_static,
+                });
+            }
+        }
+        out.sort_by_key(|e| (e.vlan, e.mac));
+        out
+    }
+
+    /// Learned entries (static ones excluded) counted against the limit.
+    pub fn len(&self) -> u32 {
+        self.entries.load(Ordering::Relaxed)
+    }
+
+    /// True if nothing was learned.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Learned entries on `port`.
+    pub fn port_len(&self, port: PortId) -> u32 {
+        self.port_entries
+            .get(port as usize)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// The configured aging time in seconds.
+    pub fn aging_secs(&self) -> u32 {
+        self.aging_secs
+    }
+
+    /// A snapshot of the learning counters.
+    pub fn counters(&self) -> MacTableCounters {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        MacTableCounters {
+            learned: get(&c.learned),
+            moved: get(&c.moved),
+            aged: get(&c.aged),
+            bridge_limit_hits: get(&c.bridge_limit_hits),
+            port_limit_hits: get(&c.port_limit_hits),
+            bucket_full: get(&c.bucket_full),
+            static_conflicts: get(&c.static_conflicts),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mac(n: u32) -> Mac {
+        let b = n.to_be_bytes();
+        [0x02, 0, b[0], b[1], b[2], b[3]]
+    }
+
+    fn table(limit: u32, ports: usize, port_limit: u32) -> MacTable {
+        MacTable::new(limit, 300, &vec![port_limit; ports], 0x1234)
+    }
+
+    #[test]
+    fn learn_then_lookup() {
+        let t = table(16, 4, 16);
+        assert_eq!(t.lookup(1, &mac(1), 0), None);
+        assert_eq!(t.learn(1, &mac(1), 2, 10), LearnOutcome::Learned);
+        assert_eq!(t.lookup(1, &mac(1), 10), Some(2));
+        assert_eq!(t.lookup(2, &mac(1), 10), None, "VLANs are separate");
+        assert_eq!(t.learn(1, &mac(1), 2, 11), LearnOutcome::Known);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.port_len(2), 1);
+    }
+
+    #[test]
+    fn move_updates_port_counts() {
+        let t = table(16, 4, 16);
+        t.learn(0, &mac(1), 1, 0);
+        assert_eq!(t.learn(0, &mac(1), 3, 1), LearnOutcome::Moved);
+        assert_eq!(t.lookup(0, &mac(1), 1), Some(3));
+        assert_eq!((t.port_len(1), t.port_len(3)), (0, 1));
+        assert_eq!(t.counters().moved, 1);
+    }
+
+    #[test]
+    fn aging_hides_then_sweeps() {
+        let t = MacTable::new(16, 5, &[16; 2], 7);
+        t.learn(0, &mac(1), 1, 100);
+        assert_eq!(t.lookup(0, &mac(1), 105), Some(1));
+        assert_eq!(t.lookup(0, &mac(1), 106), None);
+        assert_eq!(t.sweep(105), 0);
+        assert_eq!(t.sweep(106), 1);
+        assert!(t.is_empty());
+        assert_eq!(t.port_len(1), 0);
+        assert_eq!(t.counters().aged, 1);
+        assert_eq!(t.learn(0, &mac(1), 0, 107), LearnOutcome::Learned);
+    }
+
+    #[test]
+    fn refresh_keeps_entry_alive() {
+        let t = MacTable::new(16, 5, &[16; 2], 7);
+        t.learn(0, &mac(1), 1, 100);
+        t.learn(0, &mac(1), 1, 104);
+        assert_eq!(t.lookup(0, &mac(1), 108), Some(1));
+    }
+
+    #[test]
+    fn bridge_limit_counts_instead_of_growing() {
+        let t = table(100, 2, u32::MAX);
+        for i in 0..1000 {
+            t.learn(0, &mac(i), 1, 0);
+        }
+        assert_eq!(t.len(), 100);
+        let c = t.counters();
+        assert_eq!(c.learned, 100);
+        assert_eq!(c.bridge_limit_hits, 900);
+    }
+
+    #[test]
+    fn port_limit_applies_per_port() {
+        let t = table(1000, 3, 10);
+        for i in 0..50 {
+            t.learn(0, &mac(i), 1, 0);
+            t.learn(0, &mac(1000 + i), 2, 0);
+        }
+        assert_eq!((t.port_len(1), t.port_len(2)), (10, 10));
+        assert_eq!(t.counters().port_limit_hits, 80);
+        // A port at its limit cannot take a moving host either.
+        assert_eq!(t.learn(0, &mac(0), 2, 1), LearnOutcome::Refused);
+        assert_eq!(t.lookup(0, &mac(0), 1), Some(1));
+    }
+
+    #[test]
+    fn static_entries_stay_put() {
+        let t = MacTable::new(16, 5, &[16; 3], 1);
+        assert!(t.insert_static(0, &mac(9), 2));
+        assert_eq!(t.learn(0, &mac(9), 1, 50), LearnOutcome::StaticConflict);
+        assert_eq!(t.lookup(0, &mac(9), 1_000_000), Some(2));
+        assert_eq!(t.sweep(1_000_000), 0);
+        assert_eq!(t.len(), 0, "static entries are not counted");
+        let e = t.entries(10);
+        assert_eq!(e.len(), 1);
+        assert!(e[0].is_static);
+    }
+
+    #[test]
+    fn flush_port_removes_only_that_port() {
+        let t = table(64, 3, 64);
+        for i in 0..10 {
+            t.learn(0, &mac(i), (i % 2) as PortId, 0);
+        }
+        assert_eq!(t.flush_port(1), 5);
+        assert_eq!(t.len(), 5);
+        assert!(t.entries(0).iter().all(|e| e.port == 0));
+    }
+
+    #[test]
+    fn full_table_holds_its_limit() {
+        // Sized for 100k with two choices per key: every MAC up to the limit
+        // must find a slot.
+        let t = table(100_000, 2, u32::MAX);
+        for i in 0..100_000 {
+            assert_eq!(t.learn(7, &mac(i), 1, 0), LearnOutcome::Learned, "mac {i}");
+        }
+        for i in (0..100_000).step_by(997) {
+            assert_eq!(t.lookup(7, &mac(i), 0), Some(1));
+        }
+        assert_eq!(t.counters().bucket_full, 0);
+    }
+
+    #[test]
+    fn unknown_port_ids_are_refused() {
+        let t = table(16, 2, 16);
+        assert_eq!(t.learn(0, &mac(1), 5, 0), LearnOutcome::Refused);
+    }
+
+    #[test]
+    fn concurrent_learn_and_sweep_stay_consistent() {
+        let t = std::sync::Arc::new(table(4096, 4, u32::MAX));
+        let workers: Vec<_> = (0..2u16)
+            .map(|w| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    for round in 0..20u32 {
+                        for i in 0..2000u32 {
+                            t.learn(0, &mac(i + 10_000 * w as u32), w, round);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for now in 0..20 {
+            t.sweep(now);
+        }
+        for w in workers {
+            w.join().unwrap();
+        }
+        let entries = t.entries(19);
+        assert!(entries.len() <= 4096);
+        for e in &entries {
+            let owner = u32::from_be_bytes([0, e.mac[3], e.mac[4], e.mac[5]]) / 10_000;
+            assert_eq!(e.port as u32, owner, "entry {e:?} points at the wrong port");
+        }
+    }
+}
