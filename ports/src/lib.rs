@@ -12,6 +12,8 @@
 //! `// SAFETY:` comment.
 
 pub mod afxdp;
+pub mod cpu;
+pub mod ethtool;
 pub mod memory;
 pub mod netns;
 pub mod pcap;

@@ -1,0 +1,755 @@
+//! AF_XDP ports: frames of any Linux interface (a container's veth, a
+//! physical NIC) straight from the driver into this process, without
+//! libbpf.
+//!
+//! # How it works
+//!
+//! [`AfXdpPort::open`] loads a six-instruction XDP program that redirects
+//! every frame to the AF_XDP socket registered for its receive queue in an
+//! XSKMAP (`bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS)`: frames
+//! of a queue without a socket go on to the kernel's stack). The program is
+//! loaded and attached with the bpf() system call only (BPF_MAP_CREATE,
+//! BPF_PROG_LOAD, BPF_MAP_UPDATE_ELEM, BPF_LINK_CREATE). Attaching through
+//! a BPF link, not netlink, means the kernel detaches the program by itself
+//! when the process exits or is killed; the interface is never left captured.
+//!
+//! Each port is one socket on one queue, with its own UMEM of
+//! [`AfXdpConfig::frame_count`] chunks of 4096 bytes ([`crate::FRAME_CAPACITY`]).
+//! Half the chunks (at most the TX and completion ring sizes) serve
+//! transmit; the rest (at most the fill ring size) receive.
+//!
+//! - `rx_burst` copies each received frame into the worker's [`RxBatch`] and
+//!   gives its chunk back to the fill ring at once, so every free chunk is
+//!   refilled on every call. Copying 64 to 1500 bytes is cheap next to what
+//!   the kernel spends per frame on a veth. It makes a system call only when
+//!   the fill ring's need-wakeup flag asks for one (zero-copy drivers).
+//! - `tx_slot` lends a whole free chunk, `tx_commit` puts its descriptor on
+//!   the TX ring, `tx_flush` publishes the ring and kicks the kernel with
+//!   one `sendto`. In copy mode the kernel moves at most 32 frames per call,
+//!   so the kick is repeated, bounded, while it makes progress. Sent chunks
+//!   come back through the completion ring, reaped on flush and when no
+//!   chunk is free.
+//!
+//! No allocation and no system call per frame: at most one kick per burst
+//! (plus the 32-frame repeats of copy mode).
+//!
+//! # Supported
+//!
+//! - Native (driver) XDP, falling back to generic (SKB) XDP when the driver
+//!   refuses native mode ([`XdpMode`]). Native XDP on veth refuses MTUs above
+//!   about 3.5 KB; `Auto` then uses generic mode.
+//! - Zero-copy where the driver supports it, else copy mode ([`ZeroCopy`]).
+//!   veth has no zero-copy: it always runs in copy mode.
+//! - need-wakeup (`XDP_USE_NEED_WAKEUP`, on by default).
+//! - Several queues of one interface: [`AfXdpPort::open_queues`] opens one
+//!   port per queue, all sharing one program and XSKMAP attachment that
+//!   stays attached while any of them lives. Opening queues of the same
+//!   interface with separate `open` calls fails with [`PortError::InUse`]:
+//!   an interface takes one XDP program.
+//! - Ring sizes: any power of two the kernel accepts (default 2048 entries,
+//!   fill ring 4096: twice the RX ring, or frames are dropped as
+//!   `rx_fill_ring_empty_descs`).
+//!
+//! # Not supported
+//!
+//! - Moving a descriptor from one port's RX ring to another's TX ring
+//!   without a copy (it needs one UMEM shared by the ports of a worker);
+//!   every received frame is copied once into the [`RxBatch`].
+//! - Multi-buffer (`XDP_USE_SG`) and jumbo frames: a frame must fit one
+//!   chunk (4096 bytes less the kernel's 256-byte headroom on receive).
+//! - Receive timestamps (frames carry 0) and TX metadata (checksum offload).
+//!
+//! # Rings
+//!
+//! The rings are written here over `libc` (module `ring`), not taken from a
+//! crate: the four rings are about 200 lines with Acquire/Release atomics,
+//! libc already defines every AF_XDP struct and constant, and the candidate
+//! crates did not fit (`xdpilone` is EUPL-1.2 licensed and pulls in `spin`;
+//! `afxdp` needs libbpf 0.3 and attaches through netlink).
+//!
+//! # Privileges
+//!
+//! Root, or CAP_NET_ADMIN, CAP_BPF, CAP_NET_RAW and CAP_IPC_LOCK. Raising
+//! RLIMIT_MEMLOCK is not attempted: it needs CAP_SYS_RESOURCE, and
+//! CAP_IPC_LOCK makes it unnecessary.
+
+mod bpf;
+mod mmap;
+mod ring;
+mod socket;
+mod umem;
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use bpf::XdpAttachment;
+use socket::{RingSizes, SetupError, SetupStep, XskSocket};
+use umem::{FrameStack, Umem, CHUNK_SIZE};
+
+use crate::{Port, PortError, RxBatch};
+
+/// Where the XDP program should run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Native if the driver takes it, else generic.
+    #[default]
+    Auto,
+    /// In the driver only; fail if the driver refuses.
+    Native,
+    /// On the generic (SKB) path, which every interface has; slower.
+    Generic,
+}
+
+/// Whether the socket may share frame memory with the driver.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ZeroCopy {
+    /// Zero-copy if the driver supports it (native XDP only), else copy.
+    #[default]
+    Auto,
+    /// Zero-copy or fail.
+    On,
+    /// Copy mode always.
+    Off,
+}
+
+/// How to open an AF_XDP port. Ring sizes are entry counts and must be
+/// powers of two.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AfXdpConfig {
+    /// The interface, e.g. the host end of a container's veth.
+    pub interface: String,
+    /// The receive queue to bind ([`AfXdpPort::open`] only).
+    pub queue_id: u32,
+    /// Received-frame descriptors.
+    pub rx_ring: u32,
+    /// Descriptors of frames to send.
+    pub tx_ring: u32,
+    /// Chunks offered to the kernel for receiving; keep it twice `rx_ring`.
+    pub fill_ring: u32,
+    /// Chunks the kernel has finished sending.
+    pub completion_ring: u32,
+    /// UMEM chunks of 4096 bytes, shared between receive and transmit.
+    pub frame_count: u32,
+    /// Where the XDP program runs.
+    pub mode: XdpMode,
+    /// Whether to try zero-copy.
+    pub zero_copy: ZeroCopy,
+    /// Let the kernel say when it needs a system call to notice new
+    /// entries (fewer system calls), instead of kicking every time.
+    pub need_wakeup: bool,
+}
+
+impl AfXdpConfig {
+    /// Defaults for `interface`, queue 0: rings of 2048 entries, a fill
+    /// ring of 4096, 4096 frames (16 MiB), automatic modes, need-wakeup on.
+    pub fn new(interface: impl Into<String>) -> AfXdpConfig {
+        AfXdpConfig {
+            interface: interface.into(),
+            queue_id: 0,
+            rx_ring: 2048,
+            tx_ring: 2048,
+            fill_ring: 4096,
+            completion_ring: 2048,
+            frame_count: 4096,
+            mode: XdpMode::Auto,
+            zero_copy: ZeroCopy::Auto,
+            need_wakeup: true,
+        }
+    }
+
+    /// Checks the sizes and splits the frames between receive and transmit.
+    fn frame_plan(&self) -> Result<FramePlan, PortError> {
+        let invalid = |detail: String| {
+            PortError::io(
+                format!("bad AF_XDP configuration for {:?}", self.interface),
+                io::Error::new(io::ErrorKind::InvalidInput, detail),
+            )
+        };
+        for (name, size) in [
+            ("rx_ring", self.rx_ring),
+            ("tx_ring", self.tx_ring),
+            ("fill_ring", self.fill_ring),
+            ("completion_ring", self.completion_ring),
+        ] {
+            if !size.is_power_of_two() {
+                return Err(invalid(format!(
+                    "{name} is {size}: ring sizes must be powers of two"
+                )));
+            }
+        }
+        if self.frame_count < 2 {
+            return Err(invalid(format!(
+                "frame_count is {}: at least 2 frames are needed (one to receive, one to send)",
+                self.frame_count
+            )));
+        }
+        // Transmit chunks never outnumber the TX or completion ring slots,
+        // and receive chunks never outnumber the fill ring slots, so pushing
+        // a held chunk onto its ring always finds room.
+        let tx_frames = (self.frame_count / 2)
+            .min(self.tx_ring)
+            .min(self.completion_ring);
+        let rx_frames = (self.frame_count - tx_frames).min(self.fill_ring);
+        Ok(FramePlan {
+            rx_frames,
+            tx_frames,
+            rings: RingSizes {
+                rx: self.rx_ring,
+                tx: self.tx_ring,
+                fill: self.fill_ring,
+                completion: self.completion_ring,
+            },
+        })
+    }
+}
+
+/// How a port's UMEM chunks are used: `0..rx_frames` receive, the next
+/// `tx_frames` transmit.
+#[derive(Clone, Copy, Debug)]
+struct FramePlan {
+    rx_frames: u32,
+    tx_frames: u32,
+    rings: RingSizes,
+}
+
+/// Where the attached XDP program runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachMode {
+    /// In the driver (XDP_FLAGS_DRV_MODE).
+    Native,
+    /// On the generic SKB path (XDP_FLAGS_SKB_MODE).
+    Generic,
+}
+
+impl fmt::Display for AttachMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AttachMode::Native => "native",
+            AttachMode::Generic => "generic",
+        })
+    }
+}
+
+/// The modes a port ended up in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AfXdpMode {
+    /// Where the XDP program runs.
+    pub attach: AttachMode,
+    /// True in zero-copy mode, false in copy mode.
+    pub zero_copy: bool,
+}
+
+impl fmt::Display for AfXdpMode {
+    /// "native XDP, zero-copy", "generic XDP, copy", ...
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let copy = if self.zero_copy { "zero-copy" } else { "copy" };
+        write!(f, "{} XDP, {copy}", self.attach)
+    }
+}
+
+/// Counters of one port: frames moved here, and the kernel's drops.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AfXdpStats {
+    /// Frames received into a batch.
+    pub rx_frames: u64,
+    /// Frames queued for sending.
+    pub tx_frames: u64,
+    /// Frames not queued: committed with length 0 or beyond the slot.
+    pub tx_refused: u64,
+    /// Frames the kernel dropped for other reasons (e.g. too big for a chunk).
+    pub rx_dropped: u64,
+    /// Frames the kernel dropped because the RX ring was full: the worker
+    /// polls too slowly.
+    pub rx_ring_full: u64,
+    /// Times the kernel found the fill ring empty.
+    pub rx_fill_ring_empty_descs: u64,
+    /// Bad descriptors on the RX ring (kernel count plus those seen here).
+    pub rx_invalid_descs: u64,
+    /// Bad descriptors the kernel found on the TX ring.
+    pub tx_invalid_descs: u64,
+}
+
+/// One queue of one interface as a [`Port`]. Its [`Port::name`] is the
+/// interface's name, the same for every queue; [`AfXdpPort::queue_id`] tells
+/// them apart.
+///
+/// Fields drop in declaration order: the socket (rings, then descriptor),
+/// then the UMEM it used, then this port's share of the XDP attachment
+/// (the last share detaches the link, then closes the program and map).
+pub struct AfXdpPort {
+    socket: XskSocket,
+    umem: Umem,
+    attachment: Arc<XdpAttachment>,
+    interface: String,
+    queue_id: u32,
+    zero_copy: bool,
+    need_wakeup: bool,
+    /// Receive chunks held here, waiting for room on the fill ring.
+    rx_free: FrameStack,
+    /// Transmit chunks free to lend.
+    tx_free: FrameStack,
+    /// The chunk lent by `tx_slot` and not yet committed.
+    tx_lent: Option<u64>,
+    rx_frames: u64,
+    rx_bad_descs: u64,
+    tx_frames: u64,
+    tx_refused: u64,
+}
+
+impl AfXdpPort {
+    /// Opens queue `config.queue_id` of `config.interface`: attaches the
+    /// XDP program, binds a socket and fills the fill ring. Nothing stays
+    /// attached on error.
+    pub fn open(config: &AfXdpConfig) -> Result<AfXdpPort, PortError> {
+        let (plan, ifindex, attachment) = attach(config, config.queue_id)?;
+        AfXdpPort::open_queue(config, &plan, ifindex, config.queue_id, attachment)
+    }
+
+    /// Opens one port per queue in `queue_ids` (`config.queue_id` is not
+    /// used), sharing one XDP program and XSKMAP: the program stays attached
+    /// while any of the ports lives. Nothing stays attached on error.
+    pub fn open_queues(
+        config: &AfXdpConfig,
+        queue_ids: &[u32],
+    ) -> Result<Vec<AfXdpPort>, PortError> {
+        let Some(&highest_queue) = queue_ids.iter().max() else {
+            return Err(PortError::io(
+                format!("cannot open AF_XDP ports on {:?}", config.interface),
+                io::Error::new(io::ErrorKind::InvalidInput, "no queue was given"),
+            ));
+        };
+        let (plan, ifindex, attachment) = attach(config, highest_queue)?;
+        queue_ids
+            .iter()
+            .map(|&queue_id| {
+                AfXdpPort::open_queue(config, &plan, ifindex, queue_id, Arc::clone(&attachment))
+            })
+            .collect()
+    }
+
+    /// Binds a socket to `queue_id` and registers it with `attachment`.
+    fn open_queue(
+        config: &AfXdpConfig,
+        plan: &FramePlan,
+        ifindex: u32,
+        queue_id: u32,
+        attachment: Arc<XdpAttachment>,
+    ) -> Result<AfXdpPort, PortError> {
+        let interface = config.interface.as_str();
+        let umem = Umem::new(plan.rx_frames + plan.tx_frames).map_err(|e| {
+            PortError::io(
+                format!(
+                    "cannot allocate {} frames of UMEM for {interface:?}",
+                    plan.rx_frames + plan.tx_frames
+                ),
+                e,
+            )
+        })?;
+        let bind = |zero_copy: bool| {
+            let mut flags = if zero_copy {
+                libc::XDP_ZEROCOPY
+            } else {
+                libc::XDP_COPY
+            };
+            if config.need_wakeup {
+                flags |= libc::XDP_USE_NEED_WAKEUP;
+            }
+            XskSocket::open(ifindex, queue_id, &umem, plan.rings, flags)
+                .map_err(|e| setup_error(interface, queue_id, umem.size(), zero_copy, e))
+        };
+        // Zero-copy needs the driver's own XDP support, so only native
+        // attachments try it.
+        let socket = match (config.zero_copy, attachment.mode()) {
+            (ZeroCopy::Off, _) | (ZeroCopy::Auto, AttachMode::Generic) => bind(false)?,
+            (ZeroCopy::On, AttachMode::Native) => bind(true)?,
+            // A refused zero-copy bind is retried in copy mode on a new
+            // socket; busy and permission errors would only repeat.
+            (ZeroCopy::Auto, AttachMode::Native) => match bind(true) {
+                Ok(socket) => socket,
+                Err(e @ (PortError::InUse { .. } | PortError::Permission { .. })) => return Err(e),
+                Err(_) => bind(false)?,
+            },
+            (ZeroCopy::On, AttachMode::Generic) => {
+                return Err(PortError::io(
+                    format!("cannot use zero-copy on {interface:?}"),
+                    io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "zero-copy needs native XDP, which the driver refused \
+                         (set zero_copy to auto or off)",
+                    ),
+                ))
+            }
+        };
+        let zero_copy = socket.is_zero_copy().map_err(|e| {
+            PortError::io(
+                format!("cannot read the AF_XDP options of queue {queue_id} of {interface:?}"),
+                e,
+            )
+        })?;
+        attachment.register_socket(queue_id, socket.raw_fd())?;
+        let mut port = AfXdpPort {
+            socket,
+            umem,
+            attachment,
+            interface: interface.to_string(),
+            queue_id,
+            zero_copy,
+            need_wakeup: config.need_wakeup,
+            rx_free: FrameStack::with_chunks(0, plan.rx_frames),
+            tx_free: FrameStack::with_chunks(plan.rx_frames, plan.tx_frames),
+            tx_lent: None,
+            rx_frames: 0,
+            rx_bad_descs: 0,
+            tx_frames: 0,
+            tx_refused: 0,
+        };
+        port.refill();
+        Ok(port)
+    }
+
+    /// The interface this port is bound to.
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    /// The queue this port is bound to.
+    pub fn queue_id(&self) -> u32 {
+        self.queue_id
+    }
+
+    /// The modes in use; its `Display` reads e.g. "native XDP, copy".
+    pub fn mode(&self) -> AfXdpMode {
+        AfXdpMode {
+            attach: self.attachment.mode(),
+            zero_copy: self.zero_copy,
+        }
+    }
+
+    /// This port's counters, with the kernel's drop counts (one system
+    /// call).
+    pub fn stats(&self) -> Result<AfXdpStats, PortError> {
+        let kernel = self.socket.statistics().map_err(|e| {
+            PortError::io(
+                format!(
+                    "cannot read AF_XDP statistics of queue {} of {:?}",
+                    self.queue_id, self.interface
+                ),
+                e,
+            )
+        })?;
+        Ok(AfXdpStats {
+            rx_frames: self.rx_frames,
+            tx_frames: self.tx_frames,
+            tx_refused: self.tx_refused,
+            rx_dropped: kernel.rx_dropped,
+            rx_ring_full: kernel.rx_ring_full,
+            rx_fill_ring_empty_descs: kernel.rx_fill_ring_empty_descs,
+            rx_invalid_descs: kernel.rx_invalid_descs + self.rx_bad_descs,
+            tx_invalid_descs: kernel.tx_invalid_descs,
+        })
+    }
+
+    /// Offers every held receive chunk to the kernel.
+    fn refill(&mut self) {
+        while let Some(chunk) = self.rx_free.pop() {
+            if !self.socket.fill.push(chunk) {
+                self.rx_free.push(chunk);
+                break;
+            }
+        }
+        self.socket.fill.publish();
+    }
+
+    /// Takes back the chunks the kernel has finished sending.
+    fn reap_completions(&mut self) {
+        let done = self.socket.completion.available(u32::MAX);
+        for i in 0..done {
+            let addr = self.socket.completion.get(i);
+            if let Some(chunk) = self.umem.chunk_of(addr) {
+                self.tx_free.push(chunk);
+            }
+        }
+        self.socket.completion.release(done);
+    }
+
+    /// Kicks the kernel until it has taken every published TX descriptor,
+    /// while each kick makes progress (copy mode moves 32 per kick).
+    fn kick_tx(&mut self) -> Result<(), PortError> {
+        let mut waiting = self.socket.tx.unconsumed();
+        if waiting == 0 || (self.need_wakeup && !self.socket.tx.needs_wakeup()) {
+            return Ok(());
+        }
+        let max_kicks = waiting / 32 + 2;
+        for _ in 0..max_kicks {
+            let kicked = self.socket.kick_tx();
+            let left = self.socket.tx.unconsumed();
+            if let Err(e) = kicked {
+                // Full device queue, a dropped frame or memory pressure:
+                // the frames stay on the ring for the next flush.
+                if !matches!(
+                    e.raw_os_error(),
+                    Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::EINTR)
+                ) {
+                    return Err(PortError::io(
+                        format!(
+                            "cannot send on AF_XDP queue {} of {:?} ({left} frame(s) wait \
+                             on the TX ring; is the interface up?)",
+                            self.queue_id, self.interface
+                        ),
+                        e,
+                    ));
+                }
+            }
+            // Zero-copy drivers send asynchronously after one kick.
+            if left == 0 || left == waiting || self.zero_copy {
+                break;
+            }
+            waiting = left;
+        }
+        Ok(())
+    }
+}
+
+impl Port for AfXdpPort {
+    fn name(&self) -> &str {
+        &self.interface
+    }
+
+    fn rx_burst(&mut self, batch: &mut RxBatch) -> Result<usize, PortError> {
+        let want = u32::try_from(batch.free()).unwrap_or(u32::MAX);
+        let ready = self.socket.rx.available(want);
+        let mut received = 0;
+        for i in 0..ready {
+            let desc = self.socket.rx.get(i);
+            match self.umem.frame(desc.addr, desc.len) {
+                Some(frame) if batch.push(frame, 0) => received += 1,
+                _ => self.rx_bad_descs += 1,
+            }
+            if let Some(chunk) = self.umem.chunk_of(desc.addr) {
+                self.rx_free.push(chunk);
+            }
+        }
+        self.socket.rx.release(ready);
+        self.rx_frames += received as u64;
+        self.refill();
+        if self.need_wakeup && self.socket.fill.needs_wakeup() {
+            if let Err(e) = self.socket.kick_rx() {
+                if !matches!(
+                    e.raw_os_error(),
+                    Some(libc::EAGAIN | libc::EBUSY | libc::EINTR)
+                ) {
+                    return Err(PortError::io(
+                        format!(
+                            "cannot wake AF_XDP receive on queue {} of {:?}",
+                            self.queue_id, self.interface
+                        ),
+                        e,
+                    ));
+                }
+            }
+        }
+        Ok(received)
+    }
+
+    fn tx_slot(&mut self) -> Option<&mut [u8]> {
+        let chunk = match self.tx_lent {
+            Some(chunk) => chunk,
+            None => {
+                if self.tx_free.is_empty() {
+                    self.reap_completions();
+                }
+                let chunk = self.tx_free.pop()?;
+                self.tx_lent = Some(chunk);
+                chunk
+            }
+        };
+        self.umem.chunk_mut(chunk)
+    }
+
+    fn tx_commit(&mut self, len: usize, _timestamp_ns: u64) {
+        let Some(chunk) = self.tx_lent.take() else {
+            return;
+        };
+        let desc = libc::xdp_desc {
+            addr: chunk,
+            len: len as u32,
+            options: 0,
+        };
+        if len == 0 || len > CHUNK_SIZE || !self.socket.tx.push(desc) {
+            self.tx_free.push(chunk);
+            self.tx_refused += 1;
+            return;
+        }
+        self.tx_frames += 1;
+    }
+
+    fn tx_flush(&mut self) -> Result<(), PortError> {
+        self.socket.tx.publish();
+        let kicked = self.kick_tx();
+        self.reap_completions();
+        kicked
+    }
+}
+
+/// Checks `config`, finds the interface and attaches the XDP program with
+/// an XSKMAP for queues `0..=highest_queue`.
+fn attach(
+    config: &AfXdpConfig,
+    highest_queue: u32,
+) -> Result<(FramePlan, u32, Arc<XdpAttachment>), PortError> {
+    let plan = config.frame_plan()?;
+    let interface = config.interface.as_str();
+    let ifindex = interface_index(interface)?;
+    // The kernel's own answer to a missing queue is a bare EINVAL from
+    // bind; say which queues exist instead, when sysfs shows them.
+    if let Ok(count) = queue_count(interface) {
+        if highest_queue >= count {
+            return Err(PortError::io(
+                format!("cannot open AF_XDP queue {highest_queue} of {interface:?}"),
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{interface} has {count} queue(s), numbered from 0 \
+                         (`ethtool -l {interface}`; `ethtool -L {interface} combined N` \
+                         adds queues where the driver allows)"
+                    ),
+                ),
+            ));
+        }
+    }
+    let attachment = XdpAttachment::attach(
+        interface,
+        ifindex,
+        highest_queue.saturating_add(1),
+        config.mode,
+    )?;
+    Ok((plan, ifindex, Arc::new(attachment)))
+}
+
+/// The number of queues of `interface` that an AF_XDP socket can bind (the
+/// smaller of its RX and TX queue counts), from sysfs: the count to pass to
+/// [`AfXdpPort::open_queues`] to open them all.
+pub fn queue_count(interface: &str) -> Result<u32, PortError> {
+    let dir = format!("/sys/class/net/{interface}/queues");
+    let entries = std::fs::read_dir(&dir).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            PortError::NoSuchInterface {
+                name: interface.to_string(),
+            }
+        } else {
+            PortError::io(
+                format!("cannot list the queues of {interface:?} ({dir})"),
+                e,
+            )
+        }
+    })?;
+    let (mut rx, mut tx) = (0u32, 0u32);
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("rx-") {
+            rx += 1;
+        } else if name.starts_with("tx-") {
+            tx += 1;
+        }
+    }
+    Ok(rx.min(tx))
+}
+
+fn interface_index(interface: &str) -> Result<u32, PortError> {
+    let missing = || PortError::NoSuchInterface {
+        name: interface.to_string(),
+    };
+    let name = std::ffi::CString::new(interface).map_err(|_| missing())?;
+    // SAFETY: `name` is a NUL-terminated string that outlives the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        return Err(missing());
+    }
+    Ok(index)
+}
+
+/// Turns a failed step of attaching to `interface` into the error a user
+/// can act on. `what` completes "cannot ... <interface>".
+fn attach_error(interface: &str, what: &str, source: io::Error) -> PortError {
+    match source.raw_os_error() {
+        Some(libc::ENODEV) => PortError::NoSuchInterface {
+            name: interface.to_string(),
+        },
+        Some(libc::EBUSY | libc::EEXIST) => PortError::InUse {
+            name: interface.to_string(),
+            detail: format!(
+                "cannot {what} it ({source}): another XDP program is attached (`ip link show {interface}`) \
+                 or another AF_XDP socket holds the queue, or a previous vswitchd is still exiting: \
+                 re-binding right after a crash can give EBUSY for about a second"
+            ),
+        },
+        Some(libc::EPERM) => PortError::Permission {
+            what: format!("{what} {interface:?}"),
+            needed: "CAP_NET_ADMIN, CAP_BPF, CAP_NET_RAW and CAP_IPC_LOCK".to_string(),
+        },
+        Some(libc::ERANGE) => PortError::io(
+            format!(
+                "cannot {what} {interface:?}: its MTU is too large for native XDP (veth takes up to about \
+                 3.5 KB); lower the MTU or use generic mode"
+            ),
+            source,
+        ),
+        _ => PortError::io(format!("cannot {what} {interface:?}"), source),
+    }
+}
+
+/// Turns a failed socket setup step into the error a user can act on.
+/// `umem_bytes` and `zero_copy` describe what was asked for.
+fn setup_error(
+    interface: &str,
+    queue_id: u32,
+    umem_bytes: usize,
+    zero_copy: bool,
+    error: SetupError,
+) -> PortError {
+    let SetupError { step, source } = error;
+    let memlock = matches!(
+        source.raw_os_error(),
+        Some(libc::ENOBUFS | libc::ENOMEM | libc::EPERM)
+    );
+    if step == SetupStep::RegisterUmem && memlock {
+        let mib = umem_bytes >> 20;
+        return PortError::Permission {
+            what: format!("lock {mib} MiB of UMEM for queue {queue_id} of {interface:?}"),
+            needed: "CAP_IPC_LOCK (or an RLIMIT_MEMLOCK above the UMEM size)".to_string(),
+        };
+    }
+    if step == SetupStep::Bind && zero_copy && source.raw_os_error() == Some(libc::EOPNOTSUPP) {
+        return PortError::io(
+            format!(
+                "cannot bind queue {queue_id} of {interface:?} in zero-copy mode: the driver does not \
+                 support it (set zero_copy to auto or off)"
+            ),
+            source,
+        );
+    }
+    if step == SetupStep::Bind && source.raw_os_error() == Some(libc::EINVAL) {
+        return PortError::io(
+            format!(
+                "cannot bind an AF_XDP socket to queue {queue_id} of {interface:?}: does the queue exist? \
+                 (`ethtool -l {interface}`)"
+            ),
+            source,
+        );
+    }
+    let what = match step {
+        SetupStep::CreateSocket => format!("create the AF_XDP socket for queue {queue_id} of"),
+        SetupStep::RegisterUmem => format!("register the UMEM of queue {queue_id} of"),
+        SetupStep::ConfigureRings => {
+            format!("size the AF_XDP rings (powers of two) of queue {queue_id} of")
+        }
+        SetupStep::MapRings => format!("map the AF_XDP rings of queue {queue_id} of"),
+        SetupStep::Bind => format!("bind an AF_XDP socket to queue {queue_id} of"),
+    };
+    attach_error(interface, &what, source)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,488 @@
+//! AF_XDP tests. Those that attach to interfaces run as root only (they
+//! print why they skip otherwise): each builds a veth pair whose peer sits
+//! in a new namespace with 198.51.100.2/24, and sends traffic only there.
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::netns::{ip, run_in_netns, unique_name, NetNs, Veth};
+
+const PEER_IP: [u8; 4] = [198, 51, 100, 2];
+/// The address the port claims in the ARP requests it sends.
+const PORT_IP: [u8; 4] = [198, 51, 100, 1];
+/// An address in the namespace's /24 that nobody has: sending to it makes
+/// the namespace's kernel broadcast ARP requests.
+const ABSENT_IP: [u8; 4] = [198, 51, 100, 3];
+const PORT_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
+const WAIT: Duration = Duration::from_secs(3);
+
+/// Set in a re-executed test binary: the interface the child holds.
+const HOLDER_ENV: &str = "VSWITCH_AFXDP_HOLDER_INTERFACE";
+const HOLDER_READY: &str = "afxdp-holder-ready";
+
+fn is_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        println!("skipping {test}: needs root (network namespaces, XDP, AF_XDP)");
+    }
+    root
+}
+
+/// A veth pair: the host end up in this namespace, the peer up with
+/// 198.51.100.2/24 in a namespace of its own. Both go away on drop.
+struct Lab {
+    veth: Veth,
+    ns: NetNs,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let ns = NetNs::create(&unique_name("vswxn")).expect("create namespace");
+        let veth = Veth::create(&unique_name("vswxh"), &unique_name("vswxp"), Some(&ns))
+            .expect("create veth");
+        ns.ip(&["addr", "add", "198.51.100.2/24", "dev", veth.peer()])
+            .expect("address the peer");
+        ns.ip(&["link", "set", veth.peer(), "up"]).expect("peer up");
+        ip(&["link", "set", veth.host(), "up"]).expect("host end up");
+        Lab { veth, ns }
+    }
+
+    fn host(&self) -> &str {
+        self.veth.host()
+    }
+}
+
+fn xdp_attached(interface: &str) -> bool {
+    ip(&["link", "show", interface])
+        .map(|out| out.contains("xdp"))
+        .unwrap_or(false)
+}
+
+/// Waits (bounded) until `interface` shows no XDP program.
+fn xdp_detached_within(interface: &str, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if !xdp_attached(interface) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    !xdp_attached(interface)
+}
+
+/// (opcode, sender IP, target IP) of an ARP-over-Ethernet frame.
+fn parse_arp(frame: &[u8]) -> Option<(u16, [u8; 4], [u8; 4])> {
+    if frame.len() < 42 || frame[12..14] != [0x08, 0x06] {
+        return None;
+    }
+    let opcode = u16::from_be_bytes([frame[20], frame[21]]);
+    let sender = frame[28..32].try_into().ok()?;
+    let target = frame[38..42].try_into().ok()?;
+    Some((opcode, sender, target))
+}
+
+/// A broadcast ARP request from the port's made-up address for `target`.
+fn arp_request(target: [u8; 4]) -> [u8; 42] {
+    let mut f = [0u8; 42];
+    f[0..6].copy_from_slice(&[0xff; 6]);
+    f[6..12].copy_from_slice(&PORT_MAC);
+    f[12..14].copy_from_slice(&[0x08, 0x06]);
+    f[14..22].copy_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 1]); // Ethernet, IPv4, request
+    f[22..28].copy_from_slice(&PORT_MAC);
+    f[28..32].copy_from_slice(&PORT_IP);
+    f[38..42].copy_from_slice(&target);
+    f
+}
+
+/// Polls `port` (bounded by [`WAIT`], 1 ms sleeps) until a received frame
+/// satisfies `wanted`; calls `resend` every 300 ms meanwhile.
+fn receive_until(
+    port: &mut AfXdpPort,
+    mut wanted: impl FnMut(&[u8]) -> bool,
+    mut resend: impl FnMut(&mut AfXdpPort),
+) -> bool {
+    let mut batch = RxBatch::new(64);
+    let start = Instant::now();
+    let mut last_send = start;
+    while start.elapsed() < WAIT {
+        batch.clear();
+        port.rx_burst(&mut batch).expect("rx_burst");
+        if (0..batch.len()).any(|i| wanted(batch.frame(i))) {
+            return true;
+        }
+        if last_send.elapsed() >= Duration::from_millis(300) {
+            resend(port);
+            last_send = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+fn send_frame(port: &mut AfXdpPort, frame: &[u8]) {
+    let slot = port.tx_slot().expect("a free TX slot");
+    slot[..frame.len()].copy_from_slice(frame);
+    port.tx_commit(frame.len(), 0);
+    port.tx_flush().expect("tx_flush");
+}
+
+#[test]
+fn missing_interface_is_reported_as_such() {
+    match AfXdpPort::open(&AfXdpConfig::new("vswx-missing0")) {
+        Err(PortError::NoSuchInterface { name }) => assert_eq!(name, "vswx-missing0"),
+        Err(other) => panic!("expected NoSuchInterface, got {other}"),
+        Ok(_) => panic!("opened an interface that does not exist"),
+    }
+}
+
+#[test]
+fn ring_sizes_must_be_powers_of_two() {
+    let config = AfXdpConfig {
+        rx_ring: 1000,
+        ..AfXdpConfig::new("lo")
+    };
+    let err = AfXdpPort::open(&config).err().expect("refused");
+    assert!(err.to_string().contains("rx_ring is 1000"), "{err}");
+}
+
+#[test]
+fn frames_are_split_within_ring_sizes() {
+    let plan = AfXdpConfig::new("x")
+        .frame_plan()
+        .expect("defaults are valid");
+    assert_eq!((plan.rx_frames, plan.tx_frames), (2048, 2048));
+    let small = AfXdpConfig {
+        frame_count: 64,
+        tx_ring: 16,
+        fill_ring: 32,
+        ..AfXdpConfig::new("x")
+    };
+    let plan = small.frame_plan().expect("valid");
+    assert_eq!((plan.rx_frames, plan.tx_frames), (32, 16));
+}
+
+#[test]
+fn receives_what_the_namespace_kernel_sends() {
+    if !is_root("receives_what_the_namespace_kernel_sends") {
+        return;
+    }
+    let lab = Lab::new();
+    let mut port = AfXdpPort::open(&AfXdpConfig::new(lab.host())).expect("open AF_XDP port");
+    println!("veth {} opened in {}", lab.host(), port.mode());
+    assert!(xdp_attached(lab.host()));
+    // A UDP datagram to an absent neighbour makes the kernel in the
+    // namespace broadcast "who has 198.51.100.3".
+    let socket = run_in_netns(lab.ns.name(), || UdpSocket::bind("198.51.100.2:0"))
+        .expect("enter namespace")
+        .expect("UDP socket in the namespace");
+    let absent = SocketAddrV4::new(Ipv4Addr::from(ABSENT_IP), 9);
+    let send = |_: &mut AfXdpPort| {
+        let _ = socket.send_to(b"x", absent);
+    };
+    send(&mut port);
+    let got = receive_until(
+        &mut port,
+        |frame| parse_arp(frame) == Some((1, PEER_IP, ABSENT_IP)),
+        send,
+    );
+    assert!(got, "no ARP request from the namespace arrived");
+    let stats = port.stats().expect("stats");
+    assert!(stats.rx_frames >= 1, "{stats:?}");
+}
+
+/// The port sends an ARP request for the peer's address; the peer's kernel
+/// answers, and the answer comes back through the same port.
+fn arp_round_trip(mode: XdpMode, need_wakeup: bool, expected: AttachMode) {
+    let lab = Lab::new();
+    let config = AfXdpConfig {
+        mode,
+        need_wakeup,
+        ..AfXdpConfig::new(lab.host())
+    };
+    let mut port = AfXdpPort::open(&config).expect("open AF_XDP port");
+    assert_eq!(port.mode().attach, expected, "{}", port.mode());
+    assert!(!port.mode().zero_copy, "veth has no zero-copy");
+    let request = arp_request(PEER_IP);
+    send_frame(&mut port, &request);
+    let got = receive_until(
+        &mut port,
+        |frame| parse_arp(frame) == Some((2, PEER_IP, PORT_IP)) && frame[0..6] == PORT_MAC,
+        |port| send_frame(port, &request),
+    );
+    assert!(got, "no ARP reply from the namespace ({})", port.mode());
+    assert!(port.stats().expect("stats").tx_frames >= 1);
+}
+
+#[test]
+fn arp_round_trip_native() {
+    if is_root("arp_round_trip_native") {
+        arp_round_trip(XdpMode::Native, true, AttachMode::Native);
+    }
+}
+
+#[test]
+fn arp_round_trip_generic_without_need_wakeup() {
+    if is_root("arp_round_trip_generic_without_need_wakeup") {
+        arp_round_trip(XdpMode::Generic, false, AttachMode::Generic);
+    }
+}
+
+/// Copy mode moves at most 32 frames per kick: one flush of 100 frames
+/// must still hand all of them to the kernel.
+#[test]
+fn one_flush_sends_more_than_32_frames() {
+    if !is_root("one_flush_sends_more_than_32_frames") {
+        return;
+    }
+    let lab = Lab::new();
+    let mut port = AfXdpPort::open(&AfXdpConfig::new(lab.host())).expect("open AF_XDP port");
+    let request = arp_request(PEER_IP);
+    const FRAMES: usize = 100;
+    for _ in 0..FRAMES {
+        let slot = port.tx_slot().expect("a free TX slot");
+        slot[..request.len()].copy_from_slice(&request);
+        port.tx_commit(request.len(), 0);
+    }
+    port.tx_flush().expect("tx_flush");
+    assert_eq!(
+        port.socket.tx.unconsumed(),
+        0,
+        "the kernel left frames on the TX ring"
+    );
+    let mut replies = 0;
+    receive_until(
+        &mut port,
+        |frame| {
+            replies += usize::from(parse_arp(frame) == Some((2, PEER_IP, PORT_IP)));
+            replies >= FRAMES
+        },
+        |_| {},
+    );
+    assert_eq!(replies, FRAMES, "every request should get its reply");
+    assert_eq!(port.stats().expect("stats").tx_frames, FRAMES as u64);
+}
+
+#[test]
+fn second_open_of_a_queue_is_in_use() {
+    if !is_root("second_open_of_a_queue_is_in_use") {
+        return;
+    }
+    let lab = Lab::new();
+    let _first = AfXdpPort::open(&AfXdpConfig::new(lab.host())).expect("first open");
+    match AfXdpPort::open(&AfXdpConfig::new(lab.host())) {
+        Err(PortError::InUse { name, detail }) => {
+            assert_eq!(name, lab.host());
+            assert!(detail.contains("ip link show"), "{detail}");
+        }
+        Err(other) => panic!("expected InUse, got {other}"),
+        Ok(_) => panic!("the same queue opened twice"),
+    }
+    // The failed open must not have disturbed the first attachment.
+    assert!(xdp_attached(lab.host()));
+}
+
+#[test]
+fn binding_one_queue_twice_is_in_use() {
+    if !is_root("binding_one_queue_twice_is_in_use") {
+        return;
+    }
+    let lab = Lab::new();
+    match AfXdpPort::open_queues(&AfXdpConfig::new(lab.host()), &[0, 0]) {
+        Err(PortError::InUse { detail, .. }) => assert!(detail.contains("bind"), "{detail}"),
+        Err(other) => panic!("expected InUse, got {other}"),
+        Ok(_) => panic!("queue 0 bound twice"),
+    }
+    assert!(
+        !xdp_attached(lab.host()),
+        "a failed open left a program attached"
+    );
+}
+
+#[test]
+fn queue_beyond_the_interface_is_refused() {
+    if !is_root("queue_beyond_the_interface_is_refused") {
+        return;
+    }
+    let lab = Lab::new();
+    let config = AfXdpConfig {
+        queue_id: 3,
+        ..AfXdpConfig::new(lab.host())
+    };
+    let err = AfXdpPort::open(&config).err().expect("queue 3 refused");
+    assert!(err.to_string().contains("has 1 queue"), "{err}");
+    assert!(
+        !xdp_attached(lab.host()),
+        "a failed open left a program attached"
+    );
+}
+
+#[test]
+fn zero_copy_on_veth_is_refused_clearly() {
+    if !is_root("zero_copy_on_veth_is_refused_clearly") {
+        return;
+    }
+    let lab = Lab::new();
+    let config = AfXdpConfig {
+        mode: XdpMode::Native,
+        zero_copy: ZeroCopy::On,
+        ..AfXdpConfig::new(lab.host())
+    };
+    let err = AfXdpPort::open(&config)
+        .err()
+        .expect("veth has no zero-copy");
+    assert!(
+        err.to_string().contains("zero_copy to auto or off"),
+        "{err}"
+    );
+    assert!(
+        !xdp_attached(lab.host()),
+        "a failed open left a program attached"
+    );
+}
+
+/// Deletes a link made by hand (for options [`Veth::create`] lacks).
+struct LinkGuard(String);
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", &self.0]);
+    }
+}
+
+#[test]
+fn queues_share_one_attachment_until_the_last_port_drops() {
+    if !is_root("queues_share_one_attachment_until_the_last_port_drops") {
+        return;
+    }
+    let host = unique_name("vswxq");
+    let peer = unique_name("vswxr");
+    ip(&[
+        "link",
+        "add",
+        &host,
+        "numtxqueues",
+        "2",
+        "numrxqueues",
+        "2",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &peer,
+        "numtxqueues",
+        "2",
+        "numrxqueues",
+        "2",
+    ])
+    .expect("create a two-queue veth");
+    let _link = LinkGuard(host.clone());
+    ip(&["link", "set", &host, "up"]).expect("host end up");
+    assert_eq!(queue_count(&host).expect("queue count"), 2);
+    let mut ports = AfXdpPort::open_queues(&AfXdpConfig::new(host.as_str()), &[0, 1])
+        .expect("open both queues");
+    assert_eq!(
+        ports.iter().map(AfXdpPort::queue_id).collect::<Vec<_>>(),
+        [0, 1]
+    );
+    let last = ports.pop().expect("two ports");
+    drop(ports);
+    assert!(xdp_attached(&host), "detached while queue 1 is still open");
+    drop(last);
+    assert!(
+        xdp_detached_within(&host, WAIT),
+        "still attached after every port dropped"
+    );
+}
+
+#[test]
+fn dropping_the_port_detaches_the_program() {
+    if !is_root("dropping_the_port_detaches_the_program") {
+        return;
+    }
+    let lab = Lab::new();
+    let port = AfXdpPort::open(&AfXdpConfig::new(lab.host())).expect("open");
+    assert!(xdp_attached(lab.host()));
+    drop(port);
+    assert!(
+        xdp_detached_within(lab.host(), WAIT),
+        "program still attached after drop"
+    );
+}
+
+/// Not a test by itself: the child of
+/// [`killing_the_holder_detaches_the_program`], run in a re-executed test
+/// binary, holds a port until it is killed (or 10 s pass).
+#[test]
+fn holder_child() {
+    let Ok(interface) = std::env::var(HOLDER_ENV) else {
+        return;
+    };
+    let _port = AfXdpPort::open(&AfXdpConfig::new(interface)).expect("child opens the port");
+    println!("{HOLDER_READY}");
+    std::thread::sleep(Duration::from_secs(10));
+}
+
+#[test]
+fn killing_the_holder_detaches_the_program() {
+    if !is_root("killing_the_holder_detaches_the_program") {
+        return;
+    }
+    let lab = Lab::new();
+    let exe = std::env::current_exe().expect("path of the test binary");
+    let mut child = Command::new(exe)
+        .args([
+            "--exact",
+            "afxdp::tests::holder_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HOLDER_ENV, lab.host())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the holder");
+    let stdout = child.stdout.take().expect("child stdout");
+    let (ready_tx, ready_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let ready = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.contains(HOLDER_READY));
+        let _ = ready_tx.send(ready);
+    });
+    let ready = ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or(false);
+    let attached = ready && xdp_attached(lab.host());
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    assert!(ready, "the holder never opened its port");
+    assert!(attached, "the holder's program was not attached");
+    assert!(
+        xdp_detached_within(lab.host(), WAIT),
+        "a program stayed attached after its process was killed"
+    );
+    // The dead holder's socket is released asynchronously: a new open may
+    // meet InUse for a moment, then succeeds.
+    let start = Instant::now();
+    let mut refusals = 0;
+    let reopened = loop {
+        match AfXdpPort::open(&AfXdpConfig::new(lab.host())) {
+            Err(PortError::InUse { .. }) if start.elapsed() < WAIT => {
+                refusals += 1;
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            other => break other,
+        }
+    };
+    let reopened = reopened.expect("reopen after the holder died");
+    println!(
+        "reopened {} {:?} after the holder was killed ({refusals} InUse refusals)",
+        reopened.interface(),
+        start.elapsed()
+    );
+}
