@@ -151,7 +151,9 @@ where
     let path = format!("/run/netns/{name}");
     let ns = File::open(&path).map_err(|e| {
         PortError::io(
-            format!("cannot open network namespace {name:?} ({path}); does it exist? (`ip netns list`)"),
+            format!(
+                "cannot open network namespace {name:?} ({path}); does it exist? (`ip netns list`)"
+            ),
             e,
         )
     })?;

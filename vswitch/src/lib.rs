@@ -1,0 +1,9 @@
+//! vswitch: the configuration model, the forwarding step shared by the
+//! daemon and offline replay, the replay, the daemon and the demo.
+
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod forward;
+pub mod lab;
+pub mod replay;

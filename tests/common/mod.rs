@@ -1,0 +1,108 @@
+//! Shared helpers for the integration tests: frame builders, capture files,
+//! temporary directories that remove themselves.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::path::{Path, PathBuf};
+
+use vswitch_ports::pcap::{PcapReader, PcapWriter};
+
+/// A locally administered unicast MAC numbered `n`.
+pub fn mac(n: u32) -> [u8; 6] {
+    let b = n.to_be_bytes();
+    [0x02, 0x00, b[0], b[1], b[2], b[3]]
+}
+
+pub const BROADCAST: [u8; 6] = [0xff; 6];
+
+/// An Ethernet frame of 64 bytes (60 + FCS the capture leaves out) with an
+/// optional 802.1Q tag and a payload that carries `tag` so frames can be
+/// told apart.
+pub fn eth(dst: [u8; 6], src: [u8; 6], vlan: Option<u16>, tag: u8) -> Vec<u8> {
+    let mut f = Vec::with_capacity(64);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    if let Some(v) = vlan {
+        f.extend_from_slice(&[0x81, 0x00]);
+        f.extend_from_slice(&v.to_be_bytes());
+    }
+    f.extend_from_slice(&[0x88, 0xb5]); // IEEE local experimental ethertype
+    f.push(tag);
+    f.resize(if vlan.is_some() { 64 } else { 60 }, 0);
+    f
+}
+
+/// The same frame with its 802.1Q tag removed or added, as a switch would.
+pub fn retag(frame: &[u8], vlan: Option<u16>) -> Vec<u8> {
+    let tagged = frame[12..14] == [0x81, 0x00];
+    let mut out = frame[..12].to_vec();
+    if let Some(v) = vlan {
+        out.extend_from_slice(&[0x81, 0x00]);
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out.extend_from_slice(&frame[if tagged { 16 } else { 12 }..]);
+    out
+}
+
+/// A directory under the system temp dir, unique to this run, removed on
+/// drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(vswitch_ports::netns::unique_name(prefix));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes frames with timestamps in seconds.
+pub fn write_pcap(path: &Path, frames: &[(f64, Vec<u8>)]) {
+    let mut w = PcapWriter::create(path).unwrap();
+    for (secs, f) in frames {
+        w.write(f, (secs * 1e9) as u64).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// Every frame of a capture.
+pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let mut r = PcapReader::open(path).unwrap();
+    let mut out = Vec::new();
+    while let Some(f) = r.next_frame().unwrap() {
+        out.push(f.data.to_vec());
+    }
+    out
+}
+
+/// Where tcpdump's captures are: `tcpdump/` in $VSWITCH_PCAP_DIR, or in
+/// ../shared/pcap beside the project. None (with a message) when absent.
+pub fn shared_pcap_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("VSWITCH_PCAP_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/pcap"))
+        .join("tcpdump");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipped: capture folder {} is absent (set VSWITCH_PCAP_DIR)",
+            dir.display()
+        );
+        None
+    }
+}

@@ -1,0 +1,60 @@
+//! `vsctl`: asks a running vswitchd over its control socket.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use vswitch::config::DEFAULT_CONTROL_SOCKET;
+use vswitch::daemon::{render, request};
+
+#[derive(Parser)]
+#[command(name = "vsctl", version, about = "query a running vswitchd")]
+struct Cli {
+    /// The daemon's control socket.
+    #[arg(long, default_value = DEFAULT_CONTROL_SOCKET)]
+    socket: PathBuf,
+    /// Print the raw JSON answer.
+    #[arg(long)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bridges, ports, what each port is attached to, and which workers poll it.
+    Show,
+    /// Per-port packets, bytes and drops by reason.
+    Stats,
+    /// Per-worker loop counters and cycles per packet.
+    PmdStats,
+    /// The MAC table of a bridge.
+    FdbShow {
+        /// The bridge.
+        bridge: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = match &cli.command {
+        Command::Show => "show".to_string(),
+        Command::Stats => "stats".to_string(),
+        Command::PmdStats => "pmd-stats".to_string(),
+        Command::FdbShow { bridge } => format!("fdb-show {bridge}"),
+    };
+    match request(&cli.socket, &command) {
+        Ok(v) if cli.json => {
+            println!("{v:#}");
+            ExitCode::SUCCESS
+        }
+        Ok(v) => {
+            print!("{}", render(&command, &v));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vsctl: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1122 @@
+//! The declarative configuration: bridges, their ports, and each port's
+//! interface type and options, in TOML.
+//!
+//! ```toml
+//! [switch]                   # the daemon; every key optional
+//! workers = [1]              # one poll-mode worker per listed core
+//! batch_size = 32            # frames per receive burst
+//! idle = "sleep"             # "sleep": back off when idle; "spin": busy-poll
+//! idle_sleep_us = 200        # longest idle sleep
+//! control_socket = "/run/vswitch/vswitchd.sock"
+//!
+//! [[bridge]]
+//! name = "br0"
+//! mac_aging_secs = 300       # default 300
+//! mac_limit = 8192           # learned MACs per bridge, default 8192
+//!
+//! [[bridge.port]]
+//! name = "c1"
+//! type = "afxdp"             # afxdp | tap | pcap | null
+//! vlan = 10                  # access port on VLAN 10
+//! mac_limit = 256            # learned MACs on this port, default: the bridge's
+//! options = { interface = "veth-c1" }
+//!
+//! [[bridge.port]]
+//! name = "uplink"
+//! type = "afxdp"
+//! trunks = [10, 20]          # trunk port carrying VLANs 10 and 20 tagged
+//! native_vlan = 10           # optional: untagged frames belong to VLAN 10
+//!
+//! [[bridge.static_mac]]
+//! mac = "02:00:00:00:00:01"
+//! port = "c1"
+//! vlan = 10                  # default: the port's VLAN, or 0
+//! ```
+//!
+//! `[[container]]` entries declare the example containers that `vswitch
+//! demo` creates (a network namespace each, joined to its port by a veth
+//! pair for `afxdp` ports, or holding the TAP for `tap` ports); the daemon
+//! itself ignores them:
+//!
+//! ```toml
+//! [[container]]
+//! name = "c1"                # namespace name (made unique per run by the demo)
+//! port = "c1"                # the switch port it is plugged into
+//! address = "10.200.0.1/24"  # its eth0 address
+//! ```
+//!
+//! A port with neither `vlan` nor `trunks` carries untagged frames and
+//! keeps the tags of tagged ones (as in Open vSwitch).
+//!
+//! Every error names the file, the line and column, and the field, and says
+//! what is wrong: [`ConfigError`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+use vswitch_pipeline::datapath::{
+    BridgeSpec, DatapathSpec, PortSpec, StaticMac, VlanMode, VlanSet, VLAN_MAX,
+};
+use vswitch_pipeline::{Mac, PortId};
+
+/// Default seconds a learned MAC lives without traffic.
+pub const DEFAULT_MAC_AGING_SECS: u32 = 300;
+/// Default learned MACs per bridge.
+pub const DEFAULT_MAC_LIMIT: u32 = 8192;
+/// The largest `mac_limit` accepted (the table is allocated up front:
+/// 32 bytes per allowed entry).
+pub const MAX_MAC_LIMIT: u32 = 4_000_000;
+/// The longest aging time accepted, in seconds (one day).
+pub const MAX_MAC_AGING_SECS: u32 = 86_400;
+
+/// A configuration error, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file (or `<string>`).
+    pub file: String,
+    /// 1-based line, 0 when unknown.
+    pub line: usize,
+    /// 1-based column, 0 when unknown.
+    pub column: usize,
+    /// The field, as a path (`bridge[0].port[1].vlan`), or empty.
+    pub field: String,
+    /// What is wrong and, where it helps, how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// How AF_XDP attaches its XDP program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XdpAttachMode {
+    /// Native (driver) mode, falling back to generic.
+    #[default]
+    Auto,
+    /// Native mode only.
+    Native,
+    /// Generic (SKB) mode only.
+    Generic,
+}
+
+/// Whether AF_XDP uses zero-copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ZeroCopyMode {
+    /// Zero-copy where the driver supports it, copy otherwise.
+    #[default]
+    Auto,
+    /// Zero-copy or fail.
+    On,
+    /// Copy mode.
+    Off,
+}
+
+/// What a port is attached to, with its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortKind {
+    /// AF_XDP sockets on a Linux interface (veth, NIC).
+    AfXdp {
+        /// Interface name (default: the port name).
+        interface: String,
+        /// Receive queues, one socket each (default 1).
+        queues: u32,
+        /// XDP attach mode.
+        mode: XdpAttachMode,
+        /// Zero-copy choice.
+        zero_copy: ZeroCopyMode,
+        /// RX and TX ring size (power of two; default 2048).
+        ring_size: u32,
+    },
+    /// A TAP device.
+    Tap {
+        /// Device name (default: the port name).
+        interface: String,
+        /// Network namespace to create the device in (a container's eth0).
+        netns: Option<String>,
+    },
+    /// Frames from a capture file, and/or frames written to one.
+    Pcap {
+        /// Capture to read frames from.
+        input: Option<PathBuf>,
+        /// Replay the input forever from memory (throughput runs).
+        looping: bool,
+        /// Capture to write sent frames to.
+        output: Option<PathBuf>,
+    },
+    /// Receives nothing; drops what is sent to it (counted as sent).
+    Null,
+}
+
+impl PortKind {
+    /// The type name as written in the config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            PortKind::AfXdp { .. } => "afxdp",
+            PortKind::Tap { .. } => "tap",
+            PortKind::Pcap { .. } => "pcap",
+            PortKind::Null => "null",
+        }
+    }
+
+    /// The Linux interface the port uses, if any.
+    pub fn interface(&self) -> Option<&str> {
+        match self {
+            PortKind::AfXdp { interface, .. } | PortKind::Tap { interface, .. } => Some(interface),
+            _ => None,
+        }
+    }
+}
+
+/// A validated port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortConfig {
+    /// Unique name over all bridges.
+    pub name: String,
+    /// Type and options.
+    pub kind: PortKind,
+    /// VLAN handling.
+    pub vlan_mode: VlanMode,
+    /// Learned MACs the port may hold at most.
+    pub mac_limit: u32,
+}
+
+/// A validated static MAC entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticMacConfig {
+    /// The address.
+    pub mac: Mac,
+    /// The VLAN.
+    pub vlan: u16,
+    /// The port's name.
+    pub port: String,
+}
+
+/// A validated bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeConfig {
+    /// Unique name.
+    pub name: String,
+    /// Seconds a learned MAC lives without traffic.
+    pub mac_aging_secs: u32,
+    /// Learned MACs held at most.
+    pub mac_limit: u32,
+    /// Its ports, in order.
+    pub ports: Vec<PortConfig>,
+    /// Static MAC entries.
+    pub static_macs: Vec<StaticMacConfig>,
+}
+
+/// What an idle worker does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdlePolicy {
+    /// Keep polling: lowest latency, burns its core.
+    Spin,
+    /// Sleep between polls when no frame came, backing off up to
+    /// `max_us` microseconds.
+    Sleep {
+        /// The longest sleep.
+        max_us: u32,
+    },
+}
+
+/// Daemon-wide settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchConfig {
+    /// Cores to pin one worker each to.
+    pub workers: Vec<usize>,
+    /// Frames per receive burst.
+    pub batch_size: usize,
+    /// Idle behaviour.
+    pub idle: IdlePolicy,
+    /// Where the control socket listens.
+    pub control_socket: PathBuf,
+}
+
+/// Default path of the control socket.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/vswitch/vswitchd.sock";
+
+impl Default for SwitchConfig {
+    fn default() -> Self {
+        SwitchConfig {
+            workers: vec![0],
+            batch_size: 32,
+            idle: IdlePolicy::Sleep { max_us: 200 },
+            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+        }
+    }
+}
+
+/// An example container for `vswitch demo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerConfig {
+    /// Its name.
+    pub name: String,
+    /// The port it is plugged into.
+    pub port: String,
+    /// Its eth0 address, CIDR.
+    pub address: String,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// Daemon settings.
+    pub switch: SwitchConfig,
+    /// The bridges, in file order.
+    pub bridges: Vec<BridgeConfig>,
+    /// Example containers for the demo.
+    pub containers: Vec<ContainerConfig>,
+}
+
+impl Config {
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Validates TOML text; `file` names it in errors. Relative paths in
+    /// pcap options stay as written (resolved against the working
+    /// directory).
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let at = Locator { text, file };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            at.error(
+                e.span(),
+                "",
+                e.message().replace('\n', " ").trim().to_string(),
+            )
+        })?;
+        Validator {
+            at,
+            ports_seen: HashMap::new(),
+            interfaces_seen: HashMap::new(),
+        }
+        .config(raw)
+    }
+
+    /// Every port over all bridges, in order: index = [`PortId`].
+    pub fn ports(&self) -> impl Iterator<Item = &PortConfig> {
+        self.bridges.iter().flat_map(|b| b.ports.iter())
+    }
+
+    /// The datapath this configuration describes. Port ids number the
+    /// ports of all bridges in file order.
+    pub fn datapath_spec(&self) -> DatapathSpec {
+        let mut spec = DatapathSpec::default();
+        let ids: HashMap<&str, PortId> = self
+            .ports()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i as PortId))
+            .collect();
+        for (b, bridge) in self.bridges.iter().enumerate() {
+            spec.bridges.push(BridgeSpec {
+                name: bridge.name.clone(),
+                mac_aging_secs: bridge.mac_aging_secs,
+                mac_limit: bridge.mac_limit,
+                static_macs: bridge
+                    .static_macs
+                    .iter()
+                    .filter_map(|s| {
+                        Some(StaticMac {
+                            vlan: s.vlan,
+                            mac: s.mac,
+                            port: *ids.get(s.port.as_str())?,
+                        })
+                    })
+                    .collect(),
+            });
+            for port in &bridge.ports {
+                spec.ports.push(PortSpec {
+                    name: port.name.clone(),
+                    bridge: b,
+                    vlan_mode: port.vlan_mode.clone(),
+                    mac_limit: port.mac_limit,
+                });
+            }
+        }
+        spec
+    }
+}
+
+// ---- the file as written ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    switch: Option<RawSwitch>,
+    #[serde(default, rename = "bridge")]
+    bridges: Vec<RawBridge>,
+    #[serde(default, rename = "container")]
+    containers: Vec<RawContainer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSwitch {
+    workers: Option<Spanned<Vec<Spanned<i64>>>>,
+    batch_size: Option<Spanned<i64>>,
+    idle: Option<Spanned<String>>,
+    idle_sleep_us: Option<Spanned<i64>>,
+    control_socket: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContainer {
+    name: Spanned<String>,
+    port: Spanned<String>,
+    address: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBridge {
+    name: Spanned<String>,
+    mac_aging_secs: Option<Spanned<i64>>,
+    mac_limit: Option<Spanned<i64>>,
+    #[serde(default, rename = "port")]
+    ports: Vec<RawPort>,
+    #[serde(default, rename = "static_mac")]
+    static_macs: Vec<RawStaticMac>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPort {
+    name: Spanned<String>,
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    vlan: Option<Spanned<i64>>,
+    trunks: Option<Spanned<Vec<Spanned<i64>>>>,
+    native_vlan: Option<Spanned<i64>>,
+    mac_limit: Option<Spanned<i64>>,
+    #[serde(default)]
+    options: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStaticMac {
+    mac: Spanned<String>,
+    port: Spanned<String>,
+    vlan: Option<Spanned<i64>>,
+}
+
+struct Locator<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl Locator<'_> {
+    fn error(&self, span: Option<Range<usize>>, field: &str, message: String) -> ConfigError {
+        let (line, column) = span.map_or((0, 0), |s| self.line_column(s.start));
+        ConfigError {
+            file: self.file.to_string(),
+            line,
+            column,
+            field: field.to_string(),
+            message,
+        }
+    }
+
+    fn line_column(&self, offset: usize) -> (usize, usize) {
+        let before = self.text.get(..offset).unwrap_or(self.text);
+        let line = before.matches('\n').count() + 1;
+        let column = before
+            .rfind('\n')
+            .map_or(before.len(), |nl| before.len() - nl - 1)
+            + 1;
+        (line, column)
+    }
+}
+
+struct Validator<'a> {
+    at: Locator<'a>,
+    /// Port name → where it was first declared, across bridges.
+    ports_seen: HashMap<String, String>,
+    /// Interface name → the port using it.
+    interfaces_seen: HashMap<String, String>,
+}
+
+/// True for "a.b.c.d/len" with len in 0..=32.
+fn valid_cidr(text: &str) -> bool {
+    text.split_once('/').is_some_and(|(ip, len)| {
+        ip.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 32)
+    })
+}
+
+/// Parses "aa:bb:cc:dd:ee:ff" (also with '-').
+pub fn parse_mac(text: &str) -> Option<Mac> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split([':', '-']);
+    for byte in mac.iter_mut() {
+        let part = parts.next()?;
+        if part.len() != 2 {
+            return None;
+        }
+        *byte = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+impl Validator<'_> {
+    fn err<T>(
+        &self,
+        span: Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> Result<T, ConfigError> {
+        Err(self.at.error(Some(span), field, message.into()))
+    }
+
+    fn ranged(
+        &self,
+        value: &Spanned<i64>,
+        field: &str,
+        range: Range<i64>,
+        what: &str,
+    ) -> Result<u32, ConfigError> {
+        let v = *value.get_ref();
+        if !(range.start..range.end).contains(&v) {
+            return self.err(
+                value.span(),
+                field,
+                format!("{what} {v} is outside {}..{}", range.start, range.end - 1),
+            );
+        }
+        Ok(v as u32)
+    }
+
+    fn vlan(&self, value: &Spanned<i64>, field: &str) -> Result<u16, ConfigError> {
+        self.ranged(value, field, 1..VLAN_MAX as i64 + 1, "VLAN")
+            .map(|v| v as u16)
+    }
+
+    fn config(mut self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let mut bridges: Vec<BridgeConfig> = Vec::new();
+        let mut bridge_names: HashMap<String, usize> = HashMap::new();
+        for (b, raw_bridge) in raw.bridges.into_iter().enumerate() {
+            let field = format!("bridge[{b}]");
+            let name = raw_bridge.name.get_ref().clone();
+            self.name(&raw_bridge.name, &format!("{field}.name"), "bridge")?;
+            if let Some(first) = bridge_names.insert(name.clone(), b) {
+                return self.err(
+                    raw_bridge.name.span(),
+                    &format!("{field}.name"),
+                    format!("duplicate bridge {name:?}: bridge[{first}] already has this name"),
+                );
+            }
+            bridges.push(self.bridge(raw_bridge, &field)?);
+        }
+        let switch = match raw.switch {
+            Some(raw_switch) => self.switch(raw_switch)?,
+            None => SwitchConfig::default(),
+        };
+        let mut containers: Vec<ContainerConfig> = Vec::new();
+        for (i, c) in raw.containers.into_iter().enumerate() {
+            let field = format!("container[{i}]");
+            self.name(&c.name, &format!("{field}.name"), "container")?;
+            if c.name.get_ref().len() > 8 {
+                return self.err(
+                    c.name.span(),
+                    &format!("{field}.name"),
+                    "a container name is at most 8 characters (it prefixes interface names)",
+                );
+            }
+            if containers.iter().any(|o| &o.name == c.name.get_ref()) {
+                return self.err(
+                    c.name.span(),
+                    &format!("{field}.name"),
+                    format!("duplicate container {:?}", c.name.get_ref()),
+                );
+            }
+            let port = bridges
+                .iter()
+                .flat_map(|b| b.ports.iter())
+                .find(|p| &p.name == c.port.get_ref());
+            match port.map(|p| &p.kind) {
+                Some(PortKind::AfXdp { .. } | PortKind::Tap { .. }) => {}
+                Some(_) => return self.err(c.port.span(), &format!("{field}.port"), format!("port {:?} is not an afxdp or tap port: a container plugs into one of those", c.port.get_ref())),
+                None => return self.err(c.port.span(), &format!("{field}.port"), format!("no port {:?} in any bridge", c.port.get_ref())),
+            }
+            if containers.iter().any(|o| &o.port == c.port.get_ref()) {
+                return self.err(
+                    c.port.span(),
+                    &format!("{field}.port"),
+                    format!("port {:?} already has a container", c.port.get_ref()),
+                );
+            }
+            if !valid_cidr(c.address.get_ref()) {
+                return self.err(
+                    c.address.span(),
+                    &format!("{field}.address"),
+                    format!(
+                        "{:?} is not an IPv4 address with a prefix length, like 10.200.0.1/24",
+                        c.address.get_ref()
+                    ),
+                );
+            }
+            containers.push(ContainerConfig {
+                name: c.name.into_inner(),
+                port: c.port.into_inner(),
+                address: c.address.into_inner(),
+            });
+        }
+        Ok(Config {
+            switch,
+            bridges,
+            containers,
+        })
+    }
+
+    fn switch(&self, raw: RawSwitch) -> Result<SwitchConfig, ConfigError> {
+        let mut switch = SwitchConfig::default();
+        if let Some(workers) = &raw.workers {
+            if workers.get_ref().is_empty() {
+                return self.err(
+                    workers.span(),
+                    "switch.workers",
+                    "list at least one core for a worker, like [1]",
+                );
+            }
+            switch.workers.clear();
+            for (i, core) in workers.get_ref().iter().enumerate() {
+                let c =
+                    self.ranged(core, &format!("switch.workers[{i}]"), 0..1024, "core")? as usize;
+                if switch.workers.contains(&c) {
+                    return self.err(
+                        core.span(),
+                        &format!("switch.workers[{i}]"),
+                        format!("core {c} is listed twice: one worker per core"),
+                    );
+                }
+                switch.workers.push(c);
+            }
+        }
+        if let Some(b) = &raw.batch_size {
+            switch.batch_size = self.ranged(b, "switch.batch_size", 1..257, "batch size")? as usize;
+        }
+        let max_us = match &raw.idle_sleep_us {
+            Some(v) => self.ranged(v, "switch.idle_sleep_us", 1..100_001, "idle sleep")?,
+            None => 200,
+        };
+        switch.idle = match raw.idle.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            None | Some(("sleep", _)) => IdlePolicy::Sleep { max_us },
+            Some(("spin", _)) => IdlePolicy::Spin,
+            Some((other, span)) => {
+                return self.err(
+                    span,
+                    "switch.idle",
+                    format!("{other:?} is not an idle policy: use sleep or spin"),
+                )
+            }
+        };
+        if let Some(path) = &raw.control_socket {
+            if path.get_ref().is_empty() || path.get_ref().len() > 100 {
+                return self.err(
+                    path.span(),
+                    "switch.control_socket",
+                    "the control socket path must be 1 to 100 bytes (a Unix socket path limit)",
+                );
+            }
+            switch.control_socket = PathBuf::from(path.get_ref());
+        }
+        Ok(switch)
+    }
+
+    fn name(&self, name: &Spanned<String>, field: &str, what: &str) -> Result<(), ConfigError> {
+        let n = name.get_ref();
+        let ok = !n.is_empty()
+            && n.len() <= 64
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !ok {
+            return self.err(
+                name.span(),
+                field,
+                format!("{what} name {n:?} must be 1 to 64 characters of letters, digits, '-', '_' or '.'"),
+            );
+        }
+        Ok(())
+    }
+
+    fn bridge(&mut self, raw: RawBridge, field: &str) -> Result<BridgeConfig, ConfigError> {
+        let mac_aging_secs = match &raw.mac_aging_secs {
+            Some(v) => self.ranged(
+                v,
+                &format!("{field}.mac_aging_secs"),
+                1..MAX_MAC_AGING_SECS as i64 + 1,
+                "aging time",
+            )?,
+            None => DEFAULT_MAC_AGING_SECS,
+        };
+        let mac_limit = match &raw.mac_limit {
+            Some(v) => self.ranged(
+                v,
+                &format!("{field}.mac_limit"),
+                1..MAX_MAC_LIMIT as i64 + 1,
+                "MAC limit",
+            )?,
+            None => DEFAULT_MAC_LIMIT,
+        };
+        let mut ports = Vec::new();
+        for (p, raw_port) in raw.ports.into_iter().enumerate() {
+            ports.push(self.port(raw_port, &format!("{field}.port[{p}]"), mac_limit)?);
+        }
+        let mut static_macs = Vec::new();
+        for (s, raw_static) in raw.static_macs.into_iter().enumerate() {
+            let f = format!("{field}.static_mac[{s}]");
+            let Some(mac) = parse_mac(raw_static.mac.get_ref()) else {
+                return self.err(
+                    raw_static.mac.span(),
+                    &format!("{f}.mac"),
+                    format!(
+                        "{:?} is not a MAC address (write it as 02:00:00:00:00:01)",
+                        raw_static.mac.get_ref()
+                    ),
+                );
+            };
+            if vswitch_pipeline::flow::is_multicast(&mac) {
+                return self.err(
+                    raw_static.mac.span(),
+                    &format!("{f}.mac"),
+                    "a static MAC must be unicast",
+                );
+            }
+            let port_name = raw_static.port.get_ref();
+            let Some(port) = ports.iter().find(|p| &p.name == port_name) else {
+                return self.err(
+                    raw_static.port.span(),
+                    &format!("{f}.port"),
+                    format!("no port {port_name:?} in this bridge"),
+                );
+            };
+            let vlan = match (&raw_static.vlan, &port.vlan_mode) {
+                (Some(v), _) => self.vlan(v, &format!("{f}.vlan"))?,
+                (None, VlanMode::Access { vlan }) => *vlan,
+                (None, VlanMode::Trunk { native, .. }) => native.unwrap_or(0),
+            };
+            static_macs.push(StaticMacConfig {
+                mac,
+                vlan,
+                port: port_name.clone(),
+            });
+        }
+        Ok(BridgeConfig {
+            name: raw.name.into_inner(),
+            mac_aging_secs,
+            mac_limit,
+            ports,
+            static_macs,
+        })
+    }
+
+    fn port(
+        &mut self,
+        raw: RawPort,
+        field: &str,
+        bridge_mac_limit: u32,
+    ) -> Result<PortConfig, ConfigError> {
+        let name = raw.name.get_ref().clone();
+        self.name(&raw.name, &format!("{field}.name"), "port")?;
+        if let Some(first) = self.ports_seen.insert(name.clone(), field.to_string()) {
+            return self.err(raw.name.span(), &format!("{field}.name"), format!("duplicate port {name:?}: {first} already has this name (port names are unique over all bridges)"));
+        }
+        let vlan_mode = match (&raw.vlan, &raw.trunks, &raw.native_vlan) {
+            (Some(v), None, None) => VlanMode::Access {
+                vlan: self.vlan(v, &format!("{field}.vlan"))?,
+            },
+            (Some(v), _, _) => {
+                return self.err(v.span(), &format!("{field}.vlan"), "a port is either an access port (vlan) or a trunk (trunks, native_vlan), not both");
+            }
+            (None, trunks, native) => {
+                let native = match native {
+                    Some(n) => Some(self.vlan(n, &format!("{field}.native_vlan"))?),
+                    None if trunks.is_none() => Some(0),
+                    None => None,
+                };
+                let allowed = match trunks {
+                    None => VlanSet::all(),
+                    Some(list) => {
+                        if list.get_ref().is_empty() {
+                            return self.err(list.span(), &format!("{field}.trunks"), "trunks is empty: list the VLANs to carry, or leave it out to carry all");
+                        }
+                        let mut set = VlanSet::empty();
+                        for (i, v) in list.get_ref().iter().enumerate() {
+                            let vid = self.vlan(v, &format!("{field}.trunks[{i}]"))?;
+                            if set.contains(vid) {
+                                return self.err(
+                                    v.span(),
+                                    &format!("{field}.trunks[{i}]"),
+                                    format!("VLAN {vid} is listed twice"),
+                                );
+                            }
+                            set.insert(vid);
+                        }
+                        set
+                    }
+                };
+                VlanMode::Trunk { allowed, native }
+            }
+        };
+        let mac_limit = match &raw.mac_limit {
+            Some(v) => self.ranged(
+                v,
+                &format!("{field}.mac_limit"),
+                1..MAX_MAC_LIMIT as i64 + 1,
+                "MAC limit",
+            )?,
+            None => bridge_mac_limit,
+        };
+        let kind = self.kind(&raw, field)?;
+        if let Some(interface) = kind.interface() {
+            if interface.is_empty() || interface.len() > 15 || interface.contains(['/', ' ']) {
+                return self.err(raw.name.span(), &format!("{field}.options.interface"), format!("interface name {interface:?} must be 1 to 15 characters without '/' or spaces"));
+            }
+            if let Some(other) = self
+                .interfaces_seen
+                .insert(interface.to_string(), name.clone())
+            {
+                return self.err(
+                    raw.name.span(),
+                    &format!("{field}.options.interface"),
+                    format!("interface {interface:?} is already used by port {other:?}"),
+                );
+            }
+        }
+        Ok(PortConfig {
+            name,
+            kind,
+            vlan_mode,
+            mac_limit,
+        })
+    }
+
+    fn kind(&self, raw: &RawPort, field: &str) -> Result<PortKind, ConfigError> {
+        let kind = raw.kind.get_ref().as_str();
+        let allowed: &[&str] = match kind {
+            "afxdp" => &["interface", "queues", "mode", "zero_copy", "ring_size"],
+            "tap" => &["interface", "netns"],
+            "pcap" => &["input", "loop", "output"],
+            "null" => &[],
+            other => {
+                return self.err(
+                    raw.kind.span(),
+                    &format!("{field}.type"),
+                    format!("unknown port type {other:?}: use afxdp, tap, pcap or null"),
+                );
+            }
+        };
+        let opts = Options {
+            v: self,
+            raw: &raw.options,
+            field: format!("{field}.options"),
+            kind,
+        };
+        for (key, value) in &raw.options {
+            if !allowed.contains(&key.as_str()) {
+                return self.err(
+                    value.span(),
+                    &format!("{}.{key}", opts.field),
+                    format!(
+                        "unknown option {key:?} for a {kind} port; allowed: {}",
+                        if allowed.is_empty() {
+                            "none".to_string()
+                        } else {
+                            allowed.join(", ")
+                        }
+                    ),
+                );
+            }
+        }
+        let default_interface = raw.name.get_ref().clone();
+        Ok(match kind {
+            "afxdp" => PortKind::AfXdp {
+                interface: opts.string("interface")?.unwrap_or(default_interface),
+                queues: opts.int("queues", 1..257)?.unwrap_or(1),
+                mode: match opts.string("mode")?.as_deref() {
+                    None | Some("auto") => XdpAttachMode::Auto,
+                    Some("native") => XdpAttachMode::Native,
+                    Some("generic") => XdpAttachMode::Generic,
+                    Some(other) => {
+                        return opts.bad(
+                            "mode",
+                            format!("{other:?} is not an XDP mode: use auto, native or generic"),
+                        )
+                    }
+                },
+                zero_copy: match opts.string("zero_copy")?.as_deref() {
+                    None | Some("auto") => ZeroCopyMode::Auto,
+                    Some("on") => ZeroCopyMode::On,
+                    Some("off") => ZeroCopyMode::Off,
+                    Some(other) => {
+                        return opts.bad(
+                            "zero_copy",
+                            format!("{other:?} is not a zero-copy choice: use auto, on or off"),
+                        )
+                    }
+                },
+                ring_size: match opts.int("ring_size", 64..32769)? {
+                    Some(n) if !n.is_power_of_two() => {
+                        return opts
+                            .bad("ring_size", format!("ring size {n} must be a power of two"))
+                    }
+                    Some(n) => n,
+                    None => 2048,
+                },
+            },
+            "tap" => PortKind::Tap {
+                interface: opts.string("interface")?.unwrap_or(default_interface),
+                netns: opts.string("netns")?,
+            },
+            "pcap" => {
+                let input = opts.string("input")?.map(PathBuf::from);
+                let looping = opts.bool("loop")?.unwrap_or(false);
+                if looping && input.is_none() {
+                    return opts.bad("loop", "loop needs an input capture".to_string());
+                }
+                if looping && raw.options.contains_key("output") {
+                    return opts.bad("output", "a looping port replays from memory and writes no output: leave out output, or loop".to_string());
+                }
+                PortKind::Pcap {
+                    input,
+                    looping,
+                    output: opts.string("output")?.map(PathBuf::from),
+                }
+            }
+            _ => PortKind::Null,
+        })
+    }
+}
+
+struct Options<'v, 'a> {
+    v: &'v Validator<'a>,
+    raw: &'v BTreeMap<String, Spanned<toml::Value>>,
+    field: String,
+    kind: &'v str,
+}
+
+impl Options<'_, '_> {
+    fn bad<T>(&self, key: &str, message: String) -> Result<T, ConfigError> {
+        let span = self.raw.get(key).map(|v| v.span()).unwrap_or(0..0);
+        self.v.err(span, &format!("{}.{key}", self.field), message)
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.raw.get(key).map(|v| v.get_ref()) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => self.bad(
+                key,
+                format!("option {key} of a {} port must be a string", self.kind),
+            ),
+        }
+    }
+
+    fn bool(&self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.raw.get(key).map(|v| v.get_ref()) {
+            None => Ok(None),
+            Some(toml::Value::Boolean(b)) => Ok(Some(*b)),
+            Some(_) => self.bad(key, format!("option {key} must be true or false")),
+        }
+    }
+
+    fn int(&self, key: &str, range: Range<i64>) -> Result<Option<u32>, ConfigError> {
+        match self.raw.get(key).map(|v| v.get_ref()) {
+            None => Ok(None),
+            Some(toml::Value::Integer(n)) if range.contains(n) => Ok(Some(*n as u32)),
+            Some(_) => self.bad(
+                key,
+                format!(
+                    "option {key} must be an integer in {}..{}",
+                    range.start,
+                    range.end - 1
+                ),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "test.toml")
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let c = parse(
+            r#"
+[[bridge]]
+name = "br0"
+mac_aging_secs = 60
+[[bridge.port]]
+name = "c1"
+type = "afxdp"
+vlan = 10
+mac_limit = 5
+options = { interface = "veth-c1", queues = 2 }
+[[bridge.port]]
+name = "up"
+type = "tap"
+trunks = [10, 20]
+native_vlan = 10
+[[bridge.port]]
+name = "cap"
+type = "pcap"
+options = { input = "in.pcap", loop = true }
+[[bridge.static_mac]]
+mac = "02:00:00:00:00:01"
+port = "c1"
+"#,
+        )
+        .unwrap();
+        let b = &c.bridges[0];
+        assert_eq!(b.mac_aging_secs, 60);
+        assert_eq!(b.mac_limit, DEFAULT_MAC_LIMIT);
+        assert_eq!(b.ports[0].vlan_mode, VlanMode::Access { vlan: 10 });
+        assert_eq!(b.ports[0].mac_limit, 5);
+        assert!(
+            matches!(&b.ports[0].kind, PortKind::AfXdp { interface, queues: 2, .. } if interface == "veth-c1")
+        );
+        assert_eq!(
+            b.ports[1].vlan_mode,
+            VlanMode::Trunk {
+                allowed: VlanSet::of(&[10, 20]),
+                native: Some(10)
+            }
+        );
+        assert_eq!(b.ports[2].vlan_mode, VlanMode::default());
+        assert_eq!(b.static_macs[0].vlan, 10);
+        let spec = c.datapath_spec();
+        assert_eq!(spec.ports.len(), 3);
+        assert_eq!(spec.bridges[0].static_macs[0].port, 0);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let e = parse("[[bridge]]\nname = \"br0\"\n[[bridge.port]]\nname = \"p\"\ntype = \"afxdp\"\nvlan = 5000\n").unwrap_err();
+        assert_eq!((e.file.as_str(), e.line, e.column), ("test.toml", 6, 8));
+        assert_eq!(e.field, "bridge[0].port[0].vlan");
+        assert!(e.message.contains("VLAN 5000 is outside 1..4094"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_port_across_bridges() {
+        let e = error("[[bridge]]\nname=\"a\"\n[[bridge.port]]\nname=\"p\"\ntype=\"null\"\n[[bridge]]\nname=\"b\"\n[[bridge.port]]\nname=\"p\"\ntype=\"null\"\n");
+        assert!(
+            e.starts_with("test.toml:9:6: bridge[1].port[0].name: duplicate port \"p\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn each_mistake_has_its_message() {
+        let port =
+            |body: &str| format!("[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"p\"\n{body}\n");
+        let cases = [
+            (port("type=\"vxlan\""), "unknown port type \"vxlan\""),
+            (port("type=\"null\"\nvlan=0"), "VLAN 0 is outside 1..4094"),
+            (port("type=\"null\"\ntrunks=[10, 4095]"), "trunks[1]: VLAN 4095 is outside"),
+            (port("type=\"null\"\ntrunks=[10, 10]"), "VLAN 10 is listed twice"),
+            (port("type=\"null\"\ntrunks=[]"), "trunks is empty"),
+            (port("type=\"null\"\nvlan=3\ntrunks=[4]"), "not both"),
+            (port("type=\"null\"\ncolour=\"red\""), "unknown field `colour`"),
+            (port("type=\"afxdp\"\noptions={queue=2}"), "unknown option \"queue\" for a afxdp port"),
+            (port("type=\"afxdp\"\noptions={ring_size=1000}"), "must be a power of two"),
+            (port("type=\"afxdp\"\noptions={mode=\"fast\"}"), "not an XDP mode"),
+            (port("type=\"pcap\"\noptions={loop=true}"), "loop needs an input"),
+            (port("type=\"tap\"\noptions={interface=\"much-too-long-name\"}"), "1 to 15 characters"),
+            (port("type=\"null\"\nmac_limit=0"), "MAC limit 0 is outside"),
+            ("[[bridge]]\nname=\"br\"\nmac_aging_secs=0\n".into(), "aging time 0 is outside"),
+            ("[[bridge]]\nname=\"a b\"\n".into(), "bridge name \"a b\" must be"),
+            ("[[bridge]]\nname=\"br\"\n[[bridge]]\nname=\"br\"\n".into(), "duplicate bridge \"br\""),
+            ("[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"a\"\ntype=\"tap\"\noptions={interface=\"x\"}\n[[bridge.port]]\nname=\"b\"\ntype=\"afxdp\"\noptions={interface=\"x\"}\n".into(), "interface \"x\" is already used by port \"a\""),
+            (port("type=\"null\"\n[[bridge.static_mac]]\nmac=\"zz\"\nport=\"p\""), "is not a MAC address"),
+            (port("type=\"null\"\n[[bridge.static_mac]]\nmac=\"01:00:00:00:00:01\"\nport=\"p\""), "must be unicast"),
+            (port("type=\"null\"\n[[bridge.static_mac]]\nmac=\"02:00:00:00:00:01\"\nport=\"q\""), "no port \"q\" in this bridge"),
+            ("[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"p\"\n".into(), "missing field `type`"),
+            ("[bridge\n".into(), "test.toml:1:"),
+        ];
+        for (text, expected) in cases {
+            let e = error(&text);
+            assert!(
+                e.contains(expected),
+                "for\n{text}\ngot: {e}\nwanted: {expected}"
+            );
+            assert!(e.starts_with("test.toml:"), "{e}");
+        }
+    }
+
+    #[test]
+    fn switch_and_containers() {
+        let c = parse("[switch]\nworkers=[1,0]\nidle=\"spin\"\ncontrol_socket=\"/tmp/x.sock\"\n[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"p\"\ntype=\"tap\"\n[[container]]\nname=\"c1\"\nport=\"p\"\naddress=\"10.1.0.1/24\"\n").unwrap();
+        assert_eq!(c.switch.workers, vec![1, 0]);
+        assert_eq!(c.switch.idle, IdlePolicy::Spin);
+        assert_eq!(c.switch.control_socket, PathBuf::from("/tmp/x.sock"));
+        assert_eq!(c.containers[0].address, "10.1.0.1/24");
+        assert_eq!(parse("").unwrap().switch, SwitchConfig::default());
+        let base = "[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"p\"\ntype=\"null\"\n";
+        for (extra, expected) in [
+            ("[switch]\nworkers=[]", "at least one core"),
+            ("[switch]\nworkers=[1,1]", "core 1 is listed twice"),
+            ("[switch]\nidle=\"nap\"", "not an idle policy"),
+            ("[switch]\nbatch_size=0", "batch size 0 is outside"),
+            (
+                "[[container]]\nname=\"c\"\nport=\"p\"\naddress=\"10.0.0.1/24\"",
+                "not an afxdp or tap port",
+            ),
+            (
+                "[[container]]\nname=\"c\"\nport=\"q\"\naddress=\"10.0.0.1/24\"",
+                "no port \"q\"",
+            ),
+            (
+                "[[container]]\nname=\"much-too-long\"\nport=\"p\"\naddress=\"x\"",
+                "at most 8",
+            ),
+        ] {
+            let e = error(&format!("{base}{extra}\n"));
+            assert!(e.contains(expected), "{extra}: {e}");
+        }
+        let e = error("[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"p\"\ntype=\"tap\"\n[[container]]\nname=\"c\"\nport=\"p\"\naddress=\"10.0.0.1\"\n");
+        assert!(e.contains("with a prefix length"), "{e}");
+    }
+
+    #[test]
+    fn mac_parsing() {
+        assert_eq!(parse_mac("02:00:00:00:00:0a"), Some([2, 0, 0, 0, 0, 10]));
+        assert_eq!(parse_mac("02-00-00-00-00-0A"), Some([2, 0, 0, 0, 0, 10]));
+        assert_eq!(parse_mac("02:00:00:00:00"), None);
+        assert_eq!(parse_mac("02:00:00:00:00:00:00"), None);
+        assert_eq!(parse_mac("2:0:0:0:0:0"), None);
+    }
+}

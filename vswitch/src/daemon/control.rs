@@ -1,0 +1,278 @@
+//! The control socket: a Unix stream socket; a client writes one command
+//! line and reads one JSON document back, then the connection closes.
+//!
+//! Commands: `show` (bridges, ports, what each is attached to), `stats`
+//! (per-port packets, bytes, drops by reason), `pmd-stats` (per-worker loop
+//! counters and cycles per packet), `fdb-show <bridge>` (the MAC table).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use vswitch_pipeline::PortId;
+
+use super::Shared;
+
+/// Longest command line accepted.
+const MAX_REQUEST: u64 = 4096;
+
+/// Answers every connection waiting on `listener`.
+pub(crate) fn serve_pending(listener: &UnixListener, shared: &Shared, now: u32) {
+    while let Ok((stream, _)) = listener.accept() {
+        let _ = serve(stream, shared, now);
+    }
+}
+
+fn serve(stream: UnixStream, shared: &Shared, now: u32) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut line = String::new();
+    BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line)?;
+    let reply = answer(line.trim(), shared, now);
+    let mut out = &stream;
+    out.write_all(reply.to_string().as_bytes())?;
+    out.write_all(b"\n")
+}
+
+fn answer(command: &str, shared: &Shared, now: u32) -> Value {
+    let mut words = command.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some("show"), None) => show(shared),
+        (Some("stats"), None) => stats(shared),
+        (Some("pmd-stats"), None) => pmd_stats(shared),
+        (Some("fdb-show"), Some(bridge)) => fdb(shared, bridge, now),
+        _ => json!({"error": format!(
+            "unknown command {command:?}: use show, stats, pmd-stats or fdb-show <bridge>"
+        )}),
+    }
+}
+
+fn show(shared: &Shared) -> Value {
+    json!({
+        "uptime_secs": shared.started.elapsed().as_secs(),
+        "workers": shared.reports.iter().map(|(core, _)| core).collect::<Vec<_>>(),
+        "ports": shared.ports,
+    })
+}
+
+fn stats(shared: &Shared) -> Value {
+    let total = shared.port_stats();
+    let ports: Vec<Value> = total
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(id, c)| {
+            let reasons: serde_json::Map<String, Value> = c
+                .drop_reasons()
+                .map(|(r, n)| (r.name().to_string(), json!(n)))
+                .collect();
+            json!({
+                "name": shared.datapath.port_name(id as PortId).unwrap_or("?"),
+                "rx_packets": c.rx_packets,
+                "rx_bytes": c.rx_bytes,
+                "tx_packets": c.tx_packets,
+                "tx_bytes": c.tx_bytes,
+                "drops": c.total_drops(),
+                "drop_reasons": reasons,
+            })
+        })
+        .collect();
+    json!({ "ports": ports })
+}
+
+fn pmd_stats(shared: &Shared) -> Value {
+    let workers: Vec<Value> = shared
+        .reports
+        .iter()
+        .map(|(core, report)| {
+            let loops = report.lock().map(|r| r.loops).unwrap_or_default();
+            let per_packet = if loops.packets > 0 {
+                loops.busy_cycles as f64 / loops.packets as f64
+            } else {
+                0.0
+            };
+            json!({
+                "core": core,
+                "packets": loops.packets,
+                "batches": loops.batches,
+                "busy_iterations": loops.busy_iterations,
+                "idle_iterations": loops.idle_iterations,
+                "handoffs": loops.handoffs,
+                "busy_cycles": loops.busy_cycles,
+                "cycles_per_packet": (per_packet * 10.0).round() / 10.0,
+                "rx_errors": loops.rx_errors,
+            })
+        })
+        .collect();
+    json!({ "workers": workers })
+}
+
+fn fdb(shared: &Shared, bridge: &str, now: u32) -> Value {
+    let dp = &shared.datapath;
+    let Some(index) = (0..dp.bridge_count()).find(|&b| dp.bridge_name(b) == Some(bridge)) else {
+        return json!({"error": format!("no bridge {bridge:?}")});
+    };
+    let Some(table) = dp.mac_table(index) else {
+        return json!({"error": format!("no bridge {bridge:?}")});
+    };
+    let entries: Vec<Value> = table
+        .entries(now)
+        .iter()
+        .map(|e| {
+            json!({
+                "port": dp.port_name(e.port).unwrap_or("?"),
+                "vlan": e.vlan,
+                "mac": e.mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
+                "age": e.age,
+                "static": e.is_static,
+            })
+        })
+        .collect();
+    let c = table.counters();
+    json!({
+        "bridge": bridge,
+        "entries": entries,
+        "learned": c.learned,
+        "moved": c.moved,
+        "aged": c.aged,
+        "bridge_limit_hits": c.bridge_limit_hits,
+        "port_limit_hits": c.port_limit_hits,
+        "bucket_full": c.bucket_full,
+    })
+}
+
+/// Why a control request failed.
+#[derive(Debug)]
+pub struct ControlError(pub String);
+
+impl std::fmt::Display for ControlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+/// Sends `command` to the daemon at `socket` and returns its JSON answer.
+pub fn request(socket: &Path, command: &str) -> Result<Value, ControlError> {
+    let mut stream = UnixStream::connect(socket).map_err(|e| {
+        ControlError(format!(
+            "cannot reach vswitchd at {}: {e} (is it running? `--socket` names another path)",
+            socket.display()
+        ))
+    })?;
+    let io = |e: std::io::Error| ControlError(format!("control socket {}: {e}", socket.display()));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(io)?;
+    stream
+        .write_all(format!("{command}\n").as_bytes())
+        .map_err(io)?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).map_err(io)?;
+    let value: Value = serde_json::from_str(&reply)
+        .map_err(|e| ControlError(format!("bad answer from vswitchd: {e}")))?;
+    match value.get("error").and_then(Value::as_str) {
+        Some(message) => Err(ControlError(message.to_string())),
+        None => Ok(value),
+    }
+}
+
+/// Renders a daemon answer to `command` for people, as `vsctl` prints it.
+pub fn render(command: &str, v: &Value) -> String {
+    use std::fmt::Write as _;
+    let s = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
+    let mut out = String::new();
+    let o = &mut out;
+    match command.split_whitespace().next().unwrap_or("") {
+        "show" => {
+            let _ = writeln!(
+                o,
+                "uptime {} s, workers on cores {}",
+                v["uptime_secs"], v["workers"]
+            );
+            for p in v["ports"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    o,
+                    "  {}/{:<10} {:<6} {} (polled on core {})",
+                    s(&p["bridge"]),
+                    s(&p["name"]),
+                    s(&p["kind"]),
+                    s(&p["detail"]),
+                    p["workers"]
+                );
+            }
+        }
+        "stats" => {
+            let _ = writeln!(
+                o,
+                "{:<12} {:>11} {:>13} {:>11} {:>13} {:>8}",
+                "port", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "drops"
+            );
+            for p in v["ports"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    o,
+                    "{:<12} {:>11} {:>13} {:>11} {:>13} {:>8}",
+                    s(&p["name"]),
+                    s(&p["rx_packets"]),
+                    s(&p["rx_bytes"]),
+                    s(&p["tx_packets"]),
+                    s(&p["tx_bytes"]),
+                    p["drops"]
+                );
+                for (reason, n) in p["drop_reasons"].as_object().into_iter().flatten() {
+                    let _ = writeln!(o, "{:>14}{reason}: {n}", "");
+                }
+            }
+        }
+        "pmd-stats" => {
+            for w in v["workers"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    o,
+                    "core {}: packets {} batches {} busy/idle iterations {}/{} handoffs {} cycles/packet {}",
+                    w["core"],
+                    w["packets"],
+                    w["batches"],
+                    w["busy_iterations"],
+                    w["idle_iterations"],
+                    w["handoffs"],
+                    w["cycles_per_packet"]
+                );
+            }
+        }
+        "fdb-show" => {
+            let _ = writeln!(o, "{:<12} {:>5} {:<18} {:>6}", "port", "vlan", "mac", "age");
+            for e in v["entries"].as_array().into_iter().flatten() {
+                let age = if e["static"] == Value::Bool(true) {
+                    "static".to_string()
+                } else {
+                    e["age"].to_string()
+                };
+                let _ = writeln!(
+                    o,
+                    "{:<12} {:>5} {:<18} {:>6}",
+                    s(&e["port"]),
+                    s(&e["vlan"]),
+                    s(&e["mac"]),
+                    age
+                );
+            }
+            let _ = writeln!(
+                o,
+                "learned {} moved {} aged {}; not learned at the bridge/port limit {}/{}",
+                v["learned"], v["moved"], v["aged"], v["bridge_limit_hits"], v["port_limit_hits"]
+            );
+        }
+        _ => {
+            let _ = writeln!(o, "{v:#}");
+        }
+    }
+    out
+}

@@ -1,0 +1,194 @@
+//! A poll-mode worker: pinned to a core, it polls its receive handles in
+//! batches, runs each frame through the datapath, delivers frames other
+//! workers handed it, and flushes transmit queues once per batch.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use vswitch_pipeline::{Datapath, PortId, Stats};
+use vswitch_ports::cpu::cycles;
+use vswitch_ports::{Port, RxBatch};
+
+use super::handoff::Mailboxes;
+use crate::config::IdlePolicy;
+use crate::forward::{forward_frame, TxPorts};
+
+/// Loop counters of one worker.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct LoopCounters {
+    /// Loop iterations that found work.
+    pub busy_iterations: u64,
+    /// Loop iterations that found none.
+    pub idle_iterations: u64,
+    /// Non-empty receive bursts.
+    pub batches: u64,
+    /// Frames received.
+    pub packets: u64,
+    /// Frames delivered for other workers.
+    pub handoffs: u64,
+    /// TSC cycles spent in busy iterations.
+    pub busy_cycles: u64,
+    /// Receive calls that failed.
+    pub rx_errors: u64,
+}
+
+/// What a worker publishes for the control thread.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerReport {
+    /// Per-port counters, as this worker saw them.
+    pub stats: Stats,
+    /// Loop counters.
+    pub loops: LoopCounters,
+}
+
+/// Everything a worker thread owns.
+pub struct Worker {
+    /// Index among workers.
+    pub index: usize,
+    /// Core it is pinned to.
+    pub core: usize,
+    /// Ports it transmits on, by port id: its own handles and stand-ins
+    /// for ports of other workers.
+    pub tx: TxPorts,
+    /// Port ids whose primary handle (in `tx`) it polls.
+    pub rx_primary: Vec<PortId>,
+    /// Further receive handles it owns (more queues of a port).
+    pub rx_extra: Vec<(PortId, Box<dyn Port>)>,
+    /// The datapath.
+    pub datapath: Arc<Datapath>,
+    /// Frames handed over between workers.
+    pub mailboxes: Arc<Mailboxes>,
+    /// Receive burst size.
+    pub batch_size: usize,
+    /// What to do when idle.
+    pub idle: IdlePolicy,
+    /// Seconds since start, kept by the control thread: the MAC-aging clock.
+    pub clock: Arc<AtomicU32>,
+    /// Set to stop.
+    pub stop: Arc<AtomicBool>,
+    /// Where it publishes its counters.
+    pub report: Arc<Mutex<WorkerReport>>,
+}
+
+/// How often a worker publishes its counters.
+const PUBLISH_EVERY: Duration = Duration::from_millis(50);
+/// Idle iterations before an idle worker starts to sleep.
+const SPIN_BEFORE_SLEEP: u32 = 64;
+
+impl Worker {
+    /// The poll loop; returns when `stop` is set. Pinning happened before.
+    pub fn run(mut self) {
+        let mut batch = RxBatch::new(self.batch_size);
+        let mut stats = Stats::new(self.datapath.port_count());
+        let mut loops = LoopCounters::default();
+        let mut idle_streak = 0u32;
+        let mut sleep_us = 1u32;
+        let mut last_publish = Instant::now();
+        let dp = Arc::clone(&self.datapath);
+        while !self.stop.load(Ordering::Relaxed) {
+            let start = cycles();
+            let now = self.clock.load(Ordering::Relaxed);
+            let mut work = 0usize;
+            for i in 0..self.rx_primary.len() {
+                let id = self.rx_primary[i];
+                batch.clear();
+                let received = match self.tx.get_mut(id) {
+                    Some(port) => port.rx_burst(&mut batch),
+                    None => Ok(0),
+                };
+                work += self.forward_batch(&dp, id, received, &batch, now, &mut stats, &mut loops);
+            }
+            for i in 0..self.rx_extra.len() {
+                batch.clear();
+                let (id, port) = &mut self.rx_extra[i];
+                let id = *id;
+                let received = port.rx_burst(&mut batch);
+                work += self.forward_batch(&dp, id, received, &batch, now, &mut stats, &mut loops);
+            }
+            let tx = &mut self.tx;
+            let handed = self
+                .mailboxes
+                .drain(self.index, self.batch_size * 4, |port, frame| {
+                    tx.send_prepared(port, frame, &mut stats);
+                });
+            loops.handoffs += handed as u64;
+            work += handed;
+            // Flushing every port also reaps transmit completions of ports
+            // that only send.
+            self.tx.flush(&mut stats);
+            for (_, port) in &mut self.rx_extra {
+                let _ = port.tx_flush();
+            }
+
+            if work > 0 {
+                loops.busy_iterations += 1;
+                loops.busy_cycles += cycles().wrapping_sub(start);
+                idle_streak = 0;
+                sleep_us = 1;
+            } else {
+                loops.idle_iterations += 1;
+                idle_streak = idle_streak.saturating_add(1);
+                if let IdlePolicy::Sleep { max_us } = self.idle {
+                    if idle_streak > SPIN_BEFORE_SLEEP {
+                        std::thread::sleep(Duration::from_micros(sleep_us as u64));
+                        sleep_us = (sleep_us * 2).min(max_us);
+                    }
+                }
+            }
+            if last_publish.elapsed() >= PUBLISH_EVERY {
+                self.publish(&stats, &loops);
+                last_publish = Instant::now();
+            }
+        }
+        self.publish(&stats, &loops);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn forward_batch(
+        &mut self,
+        dp: &Datapath,
+        id: PortId,
+        received: Result<usize, vswitch_ports::PortError>,
+        batch: &RxBatch,
+        now: u32,
+        stats: &mut Stats,
+        loops: &mut LoopCounters,
+    ) -> usize {
+        let n = match received {
+            Ok(n) => n,
+            Err(_) => {
+                loops.rx_errors += 1;
+                return 0;
+            }
+        };
+        if n == 0 {
+            return 0;
+        }
+        loops.batches += 1;
+        loops.packets += n as u64;
+        for i in 0..n {
+            forward_frame(
+                dp,
+                id,
+                batch.frame(i),
+                batch.timestamp(i),
+                now,
+                &mut self.tx,
+                stats,
+            );
+        }
+        n
+    }
+
+    /// Copies the counters out unless the control thread is reading them
+    /// right now (then the next publish carries them).
+    fn publish(&self, stats: &Stats, loops: &LoopCounters) {
+        if let Ok(mut report) = self.report.try_lock() {
+            report.stats.clone_from(stats);
+            report.loops = *loops;
+        }
+    }
+}

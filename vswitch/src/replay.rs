@@ -1,0 +1,283 @@
+//! Offline replay: capture files in, capture files and a summary out,
+//! through the same datapath and forwarding step as the daemon.
+//!
+//! Frames of all inputs are processed in timestamp order (ties: the order
+//! the inputs were given, then file order). Packet time is the clock: MAC
+//! aging follows the captures' timestamps, so a test can show aging by
+//! leaving a gap in its input. Every port of the configuration gets an
+//! output capture `<output-dir>/<port>.pcap` (empty when nothing left by
+//! it), and `<output-dir>/summary.json` holds per-port counters with drop
+//! reasons and per-bridge MAC-learning counters.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use vswitch_pipeline::mac_table::MacTableCounters;
+use vswitch_pipeline::{Datapath, PortId, Stats};
+use vswitch_ports::pcap::{PcapPort, PcapReader, PcapWriter};
+use vswitch_ports::{Port, FRAME_CAPACITY};
+
+use crate::config::Config;
+use crate::forward::{forward_frame, TxPorts};
+
+/// MAC tables are keyed with a fixed seed in replay so that runs repeat.
+const REPLAY_HASH_SEED: u64 = 0x5eed_0f7e_91a7;
+
+/// What to replay.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// The configuration file.
+    pub config: PathBuf,
+    /// (port name, capture file) pairs.
+    pub inputs: Vec<(String, PathBuf)>,
+    /// Where outputs and the summary go (created if missing).
+    pub output_dir: PathBuf,
+}
+
+/// A replay that could not run, with what to fix.
+#[derive(Debug)]
+pub struct ReplayError(pub String);
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+/// Counters of one port in the summary.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PortSummary {
+    /// Frames received (read from its input).
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames sent (written to its output).
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// All drops counted against the port.
+    pub drops: u64,
+    /// Drops by reason name.
+    pub drop_reasons: BTreeMap<String, u64>,
+}
+
+/// MAC learning state of one bridge at the end of the replay.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BridgeSummary {
+    /// Learned entries left in the table.
+    pub mac_entries: u32,
+    /// New entries learned.
+    pub learned: u64,
+    /// Entries that moved port.
+    pub moved: u64,
+    /// Entries aged out.
+    pub aged: u64,
+    /// MACs not learned: bridge at its limit.
+    pub bridge_limit_hits: u64,
+    /// MACs not learned: port at its limit.
+    pub port_limit_hits: u64,
+    /// MACs not learned: hash buckets full.
+    pub bucket_full: u64,
+    /// Frames from a static MAC on another port.
+    pub static_conflicts: u64,
+}
+
+impl BridgeSummary {
+    fn new(entries: u32, c: MacTableCounters) -> BridgeSummary {
+        BridgeSummary {
+            mac_entries: entries,
+            learned: c.learned,
+            moved: c.moved,
+            aged: c.aged,
+            bridge_limit_hits: c.bridge_limit_hits,
+            port_limit_hits: c.port_limit_hits,
+            bucket_full: c.bucket_full,
+            static_conflicts: c.static_conflicts,
+        }
+    }
+}
+
+/// What a replay did; also written as `summary.json`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ReplaySummary {
+    /// Frames read from all inputs.
+    pub frames: u64,
+    /// Per port, by name.
+    pub ports: BTreeMap<String, PortSummary>,
+    /// Per bridge, by name.
+    pub bridges: BTreeMap<String, BridgeSummary>,
+}
+
+struct Input {
+    port: PortId,
+    reader: PcapReader,
+    /// The frame read ahead: (timestamp, bytes), or None at end of file.
+    next: Option<(u64, Vec<u8>)>,
+    path: PathBuf,
+}
+
+impl Input {
+    fn advance(&mut self) -> Result<(), ReplayError> {
+        let frame = self
+            .reader
+            .next_frame()
+            .map_err(|e| ReplayError(format!("input {}: {e}", self.path.display())))?;
+        match frame {
+            Some(f) => {
+                let (slot_ts, slot) = self.next.get_or_insert_with(|| (0, Vec::new()));
+                *slot_ts = f.timestamp_ns;
+                slot.clear();
+                slot.extend_from_slice(f.data);
+            }
+            None => self.next = None,
+        }
+        Ok(())
+    }
+}
+
+/// Seconds of packet time: the MAC-aging clock.
+fn seconds(timestamp_ns: u64) -> u32 {
+    (timestamp_ns / 1_000_000_000).min(u32::MAX as u64) as u32
+}
+
+/// Runs the replay and writes its outputs.
+pub fn replay(options: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
+    let config = Config::load(&options.config).map_err(|e| ReplayError(e.to_string()))?;
+    let datapath = Datapath::new(&config.datapath_spec(), REPLAY_HASH_SEED)
+        .map_err(|e| ReplayError(format!("{}: {e}", options.config.display())))?;
+    std::fs::create_dir_all(&options.output_dir).map_err(|e| {
+        ReplayError(format!(
+            "cannot create output directory {}: {e}",
+            options.output_dir.display()
+        ))
+    })?;
+
+    let mut inputs = Vec::new();
+    for (name, path) in &options.inputs {
+        let port = datapath.port_id(name).ok_or_else(|| {
+            let names: Vec<&str> = config.ports().map(|p| p.name.as_str()).collect();
+            ReplayError(format!(
+                "--input {name}={}: the configuration has no port {name:?} (ports: {})",
+                path.display(),
+                names.join(", ")
+            ))
+        })?;
+        let reader = PcapReader::open(path).map_err(|e| ReplayError(e.to_string()))?;
+        let mut input = Input {
+            port,
+            reader,
+            next: None,
+            path: path.clone(),
+        };
+        input.advance()?;
+        inputs.push(input);
+    }
+
+    let mut ports: Vec<Box<dyn Port>> = Vec::new();
+    for port in config.ports() {
+        let path = output_path(&options.output_dir, &port.name);
+        let writer = PcapWriter::create(&path).map_err(|e| ReplayError(e.to_string()))?;
+        ports.push(Box::new(PcapPort::new(&port.name, None, Some(writer))));
+    }
+    let mut tx = TxPorts::new(ports);
+    let mut stats = Stats::new(datapath.port_count());
+    let mut frames = 0u64;
+    let mut swept_at = None;
+
+    loop {
+        // The earliest pending frame; ties go to the input given first.
+        let next = inputs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, input)| input.next.as_ref().map(|(ts, _)| (*ts, i)))
+            .min();
+        let Some((timestamp_ns, i)) = next else { break };
+        let now = seconds(timestamp_ns);
+        if swept_at != Some(now) {
+            datapath.sweep_macs(now);
+            swept_at = Some(now);
+        }
+        let input = &mut inputs[i];
+        if let Some((_, frame)) = &input.next {
+            frames += 1;
+            if frame.len() > FRAME_CAPACITY {
+                stats.rx(input.port, frame.len());
+                stats.drop(input.port, vswitch_pipeline::DropReason::RxFrameTooLong);
+            } else {
+                forward_frame(
+                    &datapath,
+                    input.port,
+                    frame,
+                    timestamp_ns,
+                    now,
+                    &mut tx,
+                    &mut stats,
+                );
+            }
+        }
+        input.advance()?;
+    }
+    // Flush every output (not only those with frames) so write errors
+    // surface here rather than in a destructor.
+    for mut port in tx.into_inner() {
+        port.tx_flush()
+            .map_err(|e| ReplayError(format!("writing output of port {}: {e}", port.name())))?;
+    }
+
+    let summary = summarize(&datapath, &stats, frames, swept_at.unwrap_or(0));
+    let json = serde_json::to_string_pretty(&summary)
+        .map_err(|e| ReplayError(format!("cannot encode the summary: {e}")))?;
+    let path = options.output_dir.join("summary.json");
+    std::fs::write(&path, json + "\n")
+        .map_err(|e| ReplayError(format!("cannot write {}: {e}", path.display())))?;
+    Ok(summary)
+}
+
+/// Where replay writes the frames sent out of `port`.
+pub fn output_path(dir: &Path, port: &str) -> PathBuf {
+    dir.join(format!("{port}.pcap"))
+}
+
+fn summarize(datapath: &Datapath, stats: &Stats, frames: u64, now: u32) -> ReplaySummary {
+    let ports = stats
+        .ports
+        .iter()
+        .enumerate()
+        .filter_map(|(id, c)| {
+            let name = datapath.port_name(id as PortId)?;
+            Some((
+                name.to_string(),
+                PortSummary {
+                    rx_packets: c.rx_packets,
+                    rx_bytes: c.rx_bytes,
+                    tx_packets: c.tx_packets,
+                    tx_bytes: c.tx_bytes,
+                    drops: c.total_drops(),
+                    drop_reasons: c
+                        .drop_reasons()
+                        .map(|(r, n)| (r.name().to_string(), n))
+                        .collect(),
+                },
+            ))
+        })
+        .collect();
+    let bridges = (0..datapath.bridge_count())
+        .filter_map(|b| {
+            let table = datapath.mac_table(b)?;
+            let learned_now = table.entries(now).iter().filter(|e| !e.is_static).count();
+            Some((
+                datapath.bridge_name(b)?.to_string(),
+                BridgeSummary::new(learned_now as u32, table.counters()),
+            ))
+        })
+        .collect();
+    ReplaySummary {
+        frames,
+        ports,
+        bridges,
+    }
+}
