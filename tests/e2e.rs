@@ -30,7 +30,12 @@ fn can_run() -> bool {
 /// A configuration of one bridge with the given ports (name, type, extra
 /// TOML lines) and a container on each, addressed 10.210.0.<n>/24.
 fn lab_config(ports: &[(&str, &str, &str)]) -> Config {
-    let mut text = String::from("[switch]\nworkers = [1]\n[[bridge]]\nname = \"br0\"\n");
+    lab_config_on(&[1], ports)
+}
+
+/// [`lab_config`] with workers on the given cores.
+fn lab_config_on(workers: &[usize], ports: &[(&str, &str, &str)]) -> Config {
+    let mut text = format!("[switch]\nworkers = {workers:?}\n[[bridge]]\nname = \"br0\"\n");
     for (name, kind, extra) in ports {
         text += &format!("[[bridge.port]]\nname = \"{name}\"\ntype = \"{kind}\"\n{extra}\n");
     }
@@ -128,6 +133,39 @@ fn tap_container_talks_to_veth_container() {
     tcp(&lab, "tap1", "veth1");
 }
 
+#[test]
+fn two_workers_hand_frames_across() {
+    if !can_run() {
+        return;
+    }
+    let cores = vswitch_ports::cpu::available_cores();
+    if cores.len() < 2 {
+        eprintln!("skipped: needs two cores");
+        return;
+    }
+    // Two ports, two workers: each port is polled by one worker, so every
+    // frame between the containers crosses from one worker to the other.
+    let lab = Lab::up(&lab_config_on(
+        &cores[..2],
+        &[("c1", "afxdp", ""), ("c2", "afxdp", "")],
+    ))
+    .unwrap();
+    let show = vswitch::daemon::request(&lab.socket, "show").unwrap();
+    assert_ne!(
+        show["ports"][0]["workers"], show["ports"][1]["workers"],
+        "{show}"
+    );
+    all_pairs_ping(&lab);
+    tcp(&lab, "c1", "c2");
+    // Counters are published every 50 ms.
+    std::thread::sleep(Duration::from_millis(200));
+    let pmd = vswitch::daemon::request(&lab.socket, "pmd-stats").unwrap();
+    for worker in pmd["workers"].as_array().unwrap() {
+        assert!(worker["handoffs"].as_u64().unwrap() > 0, "{pmd}");
+        assert!(worker["packets"].as_u64().unwrap() > 0, "{pmd}");
+    }
+}
+
 /// Kills its child on drop (a test that fails half-way leaves no daemon).
 struct ChildGuard(Child);
 
@@ -153,15 +191,23 @@ fn daemon_child() {
     }
 }
 
-#[test]
-fn sigkill_leaves_no_xdp_program() {
-    if !can_run() {
-        return;
-    }
+/// A veth whose host end an AF_XDP port of a daemon child drives.
+struct DaemonChild {
+    child: ChildGuard,
+    host: String,
+    socket: std::path::PathBuf,
+    _veth: Veth,
+    _ns: NetNs,
+    _dir: common::TempDir,
+}
+
+/// Starts the daemon as a child process on a fresh veth and waits until it
+/// has attached its XDP program and opened its control socket.
+fn daemon_child_on_veth() -> DaemonChild {
     let dir = common::TempDir::new("e2e");
     let ns = NetNs::create(&unique_name("kill")).unwrap();
     let host = unique_name("vk");
-    let _veth = Veth::create(&host, &unique_name("vk"), Some(&ns)).unwrap();
+    let veth = Veth::create(&host, &unique_name("vk"), Some(&ns)).unwrap();
     ip(&["link", "set", &host, "up"]).unwrap();
     let socket = dir.join("vswitchd.sock");
     let config = dir.join("vswitchd.toml");
@@ -194,16 +240,96 @@ fn sigkill_leaves_no_xdp_program() {
         assert!(child.0.try_wait().unwrap().is_none(), "the daemon exited");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
+    DaemonChild {
+        child,
+        host,
+        socket,
+        _veth: veth,
+        _ns: ns,
+        _dir: dir,
+    }
+}
+
+fn wait_for_no_xdp(host: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while has_xdp(&host) {
+    while has_xdp(host) {
         assert!(
             Instant::now() < deadline,
             "an XDP program stayed attached to {host}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn sigkill_leaves_no_xdp_program() {
+    if !can_run() {
+        return;
+    }
+    let mut d = daemon_child_on_veth();
+    d.child.0.kill().unwrap();
+    d.child.0.wait().unwrap();
+    wait_for_no_xdp(&d.host);
+}
+
+#[test]
+fn sigterm_stops_cleanly() {
+    if !can_run() {
+        return;
+    }
+    let mut d = daemon_child_on_veth();
+    let pid = d.child.0.id().to_string();
+    vswitch_ports::netns::run("kill", &["-TERM", &pid]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = d.child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "vswitchd did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    assert!(!has_xdp(&d.host), "the XDP program outlived a clean stop");
+    assert!(
+        !d.socket.exists(),
+        "the control socket file was left behind"
+    );
+}
+
+#[test]
+fn second_daemon_on_the_same_interface_is_refused() {
+    if !can_run() {
+        return;
+    }
+    let d = daemon_child_on_veth();
+    let dir = common::TempDir::new("e2e");
+    let text = format!(
+        "[switch]\ncontrol_socket = \"{}\"\n[[bridge]]\nname = \"br0\"\n\
+         [[bridge.port]]\nname = \"p\"\ntype = \"afxdp\"\noptions = {{ interface = \"{}\" }}\n",
+        dir.join("s.sock").display(),
+        d.host
+    );
+    let e = vswitch::daemon::Daemon::start(&Config::parse(&text, "e2e").unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("already in use") && e.contains(&d.host), "{e}");
+    // The first daemon is untouched.
+    assert!(has_xdp(&d.host));
+    vswitch::daemon::request(&d.socket, "show").unwrap();
+    // And one on the same control socket is refused too.
+    let same_socket = format!(
+        "[switch]\ncontrol_socket = \"{}\"\n[[bridge]]\nname = \"br0\"\n",
+        d.socket.display()
+    );
+    let e = vswitch::daemon::Daemon::start(&Config::parse(&same_socket, "e2e").unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("another vswitchd is running"), "{e}");
 }
 
 #[test]

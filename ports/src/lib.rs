@@ -52,4 +52,10 @@ pub trait Port: Send {
     /// Hands every queued frame to the device. Frames the device refused are
     /// counted by the port and returned in the error.
     fn tx_flush(&mut self) -> Result<(), PortError>;
+
+    /// Reports frames lost outside the pipeline (in the kernel or the
+    /// device: a full receive ring, a refused send), as (cause, total)
+    /// pairs. Called every few tens of milliseconds, never per packet, so
+    /// it may make a system call. Ports that lose nothing report nothing.
+    fn device_drops(&self, _report: &mut dyn FnMut(&'static str, u64)) {}
 }

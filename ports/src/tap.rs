@@ -315,6 +315,11 @@ impl Port for TapPort {
             None => Ok(()),
         }
     }
+
+    fn device_drops(&self, report: &mut dyn FnMut(&'static str, u64)) {
+        report("tap_rx_oversize", self.rx_oversize);
+        report("tap_tx_refused", self.tx_refused);
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,13 @@ impl TxPorts {
         self.ports.get_mut(id as usize).map(|p| p.as_mut())
     }
 
+    /// Calls `f` with every port and its id.
+    pub fn for_each(&self, mut f: impl FnMut(PortId, &dyn Port)) {
+        for (id, port) in self.ports.iter().enumerate() {
+            f(id as PortId, port.as_ref());
+        }
+    }
+
     /// How many ports there are.
     pub fn len(&self) -> usize {
         self.ports.len()

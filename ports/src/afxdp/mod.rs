@@ -590,6 +590,17 @@ impl Port for AfXdpPort {
         self.reap_completions();
         kicked
     }
+
+    fn device_drops(&self, report: &mut dyn FnMut(&'static str, u64)) {
+        report("afxdp_tx_refused", self.tx_refused);
+        if let Ok(s) = self.stats() {
+            report("afxdp_rx_dropped", s.rx_dropped);
+            report("afxdp_rx_ring_full", s.rx_ring_full);
+            report("afxdp_rx_fill_ring_empty", s.rx_fill_ring_empty_descs);
+            report("afxdp_rx_invalid_descs", s.rx_invalid_descs);
+            report("afxdp_tx_invalid_descs", s.tx_invalid_descs);
+        }
+    }
 }
 
 /// Checks `config`, finds the interface and attaches the XDP program with

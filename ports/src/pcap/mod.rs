@@ -178,4 +178,9 @@ impl Port for PcapPort {
             None => Ok(()),
         }
     }
+
+    fn device_drops(&self, report: &mut dyn FnMut(&'static str, u64)) {
+        report("pcap_rx_oversize", self.rx_oversize());
+        report("pcap_tx_refused", self.tx_refused());
+    }
 }

@@ -2,7 +2,8 @@
 //! line and reads one JSON document back, then the connection closes.
 //!
 //! Commands: `show` (bridges, ports, what each is attached to), `stats`
-//! (per-port packets, bytes, drops by reason), `pmd-stats` (per-worker loop
+//! (per-port packets, bytes, drops by reason in the pipeline, and frames
+//! the kernel or device lost, by cause), `pmd-stats` (per-worker loop
 //! counters and cycles per packet), `fdb-show <bridge>` (the MAC table).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -60,6 +61,7 @@ fn show(shared: &Shared) -> Value {
 
 fn stats(shared: &Shared) -> Value {
     let total = shared.port_stats();
+    let device = shared.device_drops();
     let ports: Vec<Value> = total
         .ports
         .iter()
@@ -77,6 +79,7 @@ fn stats(shared: &Shared) -> Value {
                 "tx_bytes": c.tx_bytes,
                 "drops": c.total_drops(),
                 "drop_reasons": reasons,
+                "device_drops": device.get(id).cloned().unwrap_or_default(),
             })
         })
         .collect();
@@ -229,6 +232,9 @@ pub fn render(command: &str, v: &Value) -> String {
                 );
                 for (reason, n) in p["drop_reasons"].as_object().into_iter().flatten() {
                     let _ = writeln!(o, "{:>14}{reason}: {n}", "");
+                }
+                for (cause, n) in p["device_drops"].as_object().into_iter().flatten() {
+                    let _ = writeln!(o, "{:>14}{cause} (kernel/device): {n}", "");
                 }
             }
         }

@@ -78,6 +78,22 @@ impl Shared {
         }
         total
     }
+
+    /// Frames lost in the kernel or devices, per port and cause, summed
+    /// over workers (and queues).
+    pub(crate) fn device_drops(&self) -> Vec<std::collections::BTreeMap<&'static str, u64>> {
+        let mut total = vec![std::collections::BTreeMap::new(); self.datapath.port_count()];
+        for (_, report) in &self.reports {
+            if let Ok(r) = report.lock() {
+                for &(port, cause, n) in &r.device_drops {
+                    if let Some(causes) = total.get_mut(port as usize) {
+                        *causes.entry(cause).or_insert(0) += n;
+                    }
+                }
+            }
+        }
+        total
+    }
 }
 
 /// A running daemon.
@@ -327,7 +343,7 @@ impl Daemon {
                 .collect();
             let report = Arc::new(Mutex::new(WorkerReport {
                 stats: Stats::new(datapath.port_count()),
-                loops: LoopCounters::default(),
+                ..WorkerReport::default()
             }));
             reports.push((config.switch.workers[w], Arc::clone(&report)));
             workers.push(Worker {

@@ -41,6 +41,9 @@ pub struct WorkerReport {
     pub stats: Stats,
     /// Loop counters.
     pub loops: LoopCounters,
+    /// Frames lost in the kernel or device of the port handles this worker
+    /// owns: (port, cause, total).
+    pub device_drops: Vec<(PortId, &'static str, u64)>,
 }
 
 /// Everything a worker thread owns.
@@ -186,9 +189,22 @@ impl Worker {
     /// Copies the counters out unless the control thread is reading them
     /// right now (then the next publish carries them).
     fn publish(&self, stats: &Stats, loops: &LoopCounters) {
+        let mut device_drops = Vec::new();
+        let mut collect = |id: PortId, port: &dyn Port| {
+            port.device_drops(&mut |cause, n| {
+                if n > 0 {
+                    device_drops.push((id, cause, n));
+                }
+            })
+        };
+        self.tx.for_each(&mut collect);
+        for (id, port) in &self.rx_extra {
+            collect(*id, port.as_ref());
+        }
         if let Ok(mut report) = self.report.try_lock() {
             report.stats.clone_from(stats);
             report.loops = *loops;
+            report.device_drops = device_drops;
         }
     }
 }
