@@ -6,9 +6,11 @@
 //! past the bridge or port limit are counted, not stored.
 //!
 //! Layout: buckets of eight slots; a slot is a key word and a value word,
-//! both atomics. Each (VLAN, MAC) hashes to two buckets and is stored in the
-//! emptier one ("two choices"), which keeps buckets from overflowing at the
-//! load factors we size for (at most one half).
+//! both atomics, keys in one cache line and values in the next. Each (VLAN,
+//! MAC) hashes to two buckets and is stored in the first unless it is full,
+//! so a lookup usually reads one line of keys, and the second choice keeps
+//! buckets from overflowing at the load factors we size for (at most one
+//! half).
 //!
 //! - key: bit 63 set for a used slot, VLAN in bits 48..60, MAC in bits 0..48.
 //! - value: last-seen time (seconds) in bits 0..32, port in bits 32..48, a
@@ -57,13 +59,6 @@ impl Bucket {
         self.keys
             .iter()
             .position(|k| k.load(Ordering::Acquire) == key)
-    }
-
-    fn used(&self) -> usize {
-        self.keys
-            .iter()
-            .filter(|k| k.load(Ordering::Relaxed) != 0)
-            .count()
     }
 }
 
@@ -317,11 +312,11 @@ impl MacTable {
         }
     }
 
-    /// Claims an empty slot in the emptier candidate bucket.
+    /// Claims an empty slot, in the first candidate bucket unless it is
+    /// full: lookups then mostly read one cache line, and the second choice
+    /// still absorbs the buckets that overflow.
     fn insert(&self, key: u64, hash: u64, value: u64) -> bool {
-        let [a, b] = self.candidates(hash);
-        let order = if a.used() <= b.used() { [a, b] } else { [b, a] };
-        for bucket in order {
+        for bucket in self.candidates(hash) {
             for slot in 0..SLOTS_PER_BUCKET {
                 if bucket.keys[slot]
                     .compare_exchange(0, key, Ordering::AcqRel, Ordering::Relaxed)

@@ -3,7 +3,7 @@
 //! that runs live.
 
 use vswitch_pipeline::{Action, Datapath, DropReason, PortId, Stats, Verdict};
-use vswitch_ports::Port;
+use vswitch_ports::{Port, RxBatch};
 
 /// The ports a worker transmits on, indexed by [`PortId`], and which of them
 /// have frames queued since the last [`TxPorts::flush`].
@@ -156,4 +156,28 @@ pub fn forward_frame(
         Action::Drop(_) => {}
     }
     verdict
+}
+
+/// Runs a received burst through [`forward_frame`], in order. Call
+/// [`TxPorts::flush`] afterwards.
+#[inline]
+pub fn forward_burst(
+    dp: &Datapath,
+    in_port: PortId,
+    batch: &RxBatch,
+    now: u32,
+    tx: &mut TxPorts,
+    stats: &mut Stats,
+) {
+    for i in 0..batch.len() {
+        forward_frame(
+            dp,
+            in_port,
+            batch.frame(i),
+            batch.timestamp(i),
+            now,
+            tx,
+            stats,
+        );
+    }
 }

@@ -13,7 +13,7 @@ use vswitch_ports::{Port, RxBatch};
 
 use super::handoff::Mailboxes;
 use crate::config::IdlePolicy;
-use crate::forward::{forward_frame, TxPorts};
+use crate::forward::{forward_burst, TxPorts};
 
 /// Loop counters of one worker.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -172,17 +172,7 @@ impl Worker {
         }
         loops.batches += 1;
         loops.packets += n as u64;
-        for i in 0..n {
-            forward_frame(
-                dp,
-                id,
-                batch.frame(i),
-                batch.timestamp(i),
-                now,
-                &mut self.tx,
-                stats,
-            );
-        }
+        forward_burst(dp, id, batch, now, &mut self.tx, stats);
         n
     }
 
