@@ -20,15 +20,13 @@
 //!
 //! Needs root (namespaces, XDP); prints a skip line otherwise.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use vswitch::config::Config;
-use vswitch::daemon::Daemon;
+use vswitch::daemon::{BackgroundDaemon, Daemon};
 use vswitch_ports::afxdp::{AfXdpConfig, AfXdpPort};
 use vswitch_ports::cpu::{available_cores, pin_current_thread};
 use vswitch_ports::netns::{ip, run, run_in_netns, unique_name, NetNs, Veth};
@@ -158,7 +156,7 @@ fn run_benchmark() -> Result<(), String> {
             &mut generator,
             &mut receiver,
         )?;
-        match daemon_stats(&daemon.socket) {
+        match daemon_stats(daemon.socket()) {
             Ok(stats) => print!("{stats}"),
             Err(e) => println!("e2e: no daemon stats: {e}"),
         }
@@ -220,23 +218,7 @@ fn open_in_netns(netns: &str, interface: &str) -> Result<AfXdpPort, String> {
         .map_err(|e| format!("cannot open AF_XDP on {interface} in {netns}: {e}"))
 }
 
-/// vswitchd running in-process; stops (and releases its ports) on drop.
-struct RunningDaemon {
-    socket: PathBuf,
-    shutdown: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for RunningDaemon {
-    fn drop(&mut self) {
-        self.shutdown.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn start_daemon(host_a: &str, host_b: &str, idle: &str) -> Result<RunningDaemon, String> {
+fn start_daemon(host_a: &str, host_b: &str, idle: &str) -> Result<BackgroundDaemon, String> {
     let socket = std::env::temp_dir().join(format!("{}.sock", unique_name("e2e")));
     let toml = format!(
         r#"
@@ -274,17 +256,7 @@ options = {{ interface = "{host_b}" }}
             Err(e) => return Err(format!("cannot start vswitchd: {e}")),
         }
     };
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&shutdown);
-    let thread = std::thread::Builder::new()
-        .name("vswitchd-control".into())
-        .spawn(move || daemon.run_until(&flag))
-        .map_err(|e| format!("cannot start the daemon thread: {e}"))?;
-    Ok(RunningDaemon {
-        socket,
-        shutdown,
-        thread: Some(thread),
-    })
+    daemon.spawn().map_err(|e| e.to_string())
 }
 
 /// The daemon's per-port and per-worker counters, from its control socket.

@@ -75,10 +75,10 @@ fn two_containers_ping_and_hold_a_tcp_connection() {
     all_pairs_ping(&lab);
     tcp(&lab, "c1", "c2");
     tcp(&lab, "c2", "c1");
-    let stats = vswitch::daemon::request(&lab.socket, "stats").unwrap();
+    let stats = vswitch::daemon::request(lab.socket(), "stats").unwrap();
     let c1 = &stats["ports"][0];
     assert!(c1["rx_packets"].as_u64().unwrap() > 100, "{stats}");
-    let fdb = vswitch::daemon::request(&lab.socket, "fdb-show br0").unwrap();
+    let fdb = vswitch::daemon::request(lab.socket(), "fdb-show br0").unwrap();
     assert_eq!(fdb["entries"].as_array().unwrap().len(), 2, "{fdb}");
 }
 
@@ -150,7 +150,7 @@ fn two_workers_hand_frames_across() {
         &[("c1", "afxdp", ""), ("c2", "afxdp", "")],
     ))
     .unwrap();
-    let show = vswitch::daemon::request(&lab.socket, "show").unwrap();
+    let show = vswitch::daemon::request(lab.socket(), "show").unwrap();
     assert_ne!(
         show["ports"][0]["workers"], show["ports"][1]["workers"],
         "{show}"
@@ -159,7 +159,7 @@ fn two_workers_hand_frames_across() {
     tcp(&lab, "c1", "c2");
     // Counters are published every 50 ms.
     std::thread::sleep(Duration::from_millis(200));
-    let pmd = vswitch::daemon::request(&lab.socket, "pmd-stats").unwrap();
+    let pmd = vswitch::daemon::request(lab.socket(), "pmd-stats").unwrap();
     for worker in pmd["workers"].as_array().unwrap() {
         assert!(worker["handoffs"].as_u64().unwrap() > 0, "{pmd}");
         assert!(worker["packets"].as_u64().unwrap() > 0, "{pmd}");

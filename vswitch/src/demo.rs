@@ -23,7 +23,7 @@ pub fn run(config_path: &Path, keep: bool) -> Result<(), String> {
     println!("vswitch demo: {}", config_path.display());
     let lab = Lab::up(&config)?;
     let ask = |command: &str| -> Result<String, String> {
-        request(&lab.socket, command)
+        request(lab.socket(), command)
             .map(|v| render(command, &v))
             .map_err(|e| e.to_string())
     };
@@ -87,7 +87,7 @@ pub fn run(config_path: &Path, keep: bool) -> Result<(), String> {
     if keep {
         println!(
             "\nup until Ctrl-C. Try: vsctl --socket {} stats; ip netns exec {} ping {}",
-            lab.socket.display(),
+            lab.socket().display(),
             lab.containers[0].netns.name(),
             lab.containers
                 .last()

@@ -16,17 +16,14 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use vswitch_ports::ethtool::disable_tx_checksum_offload;
 use vswitch_ports::netns::{run_in_netns, unique_name, NetNs, Veth};
 
 use crate::config::{Config, PortKind};
-use crate::daemon::Daemon;
+use crate::daemon::{BackgroundDaemon, Daemon};
 
 /// One container of the lab.
 pub struct Container {
@@ -43,12 +40,11 @@ pub struct Container {
 /// Containers on a running daemon.
 pub struct Lab {
     // Field order is drop order: the daemon stops before links go.
-    daemon: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    daemon: BackgroundDaemon,
     /// The containers, in configuration order.
     pub containers: Vec<Container>,
-    veths: Vec<Veth>,
-    /// The daemon's control socket.
-    pub socket: PathBuf,
+    /// Held so the links are deleted on drop, after the daemon.
+    _veths: Vec<Veth>,
     /// The configuration as run (with the generated names).
     pub config: Config,
 }
@@ -119,19 +115,13 @@ impl Lab {
             });
         }
 
-        let daemon = Daemon::start(&config).map_err(|e| e.to_string())?;
-        let socket = daemon.socket().to_path_buf();
-        let shutdown = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&shutdown);
-        let thread = std::thread::Builder::new()
-            .name("vswitchd-control".into())
-            .spawn(move || daemon.run_until(&flag))
-            .map_err(|e| format!("cannot start the daemon thread: {e}"))?;
+        let daemon = Daemon::start(&config)
+            .and_then(Daemon::spawn)
+            .map_err(|e| e.to_string())?;
         let lab = Lab {
-            daemon: Some((shutdown, thread)),
+            daemon,
             containers,
-            veths,
-            socket,
+            _veths: veths,
             config,
         };
         // The TAPs exist now; give every container its address.
@@ -147,6 +137,11 @@ impl Lab {
                 .map_err(err("cannot turn off checksum offload"))?;
         }
         Ok(lab)
+    }
+
+    /// The daemon's control socket.
+    pub fn socket(&self) -> &Path {
+        self.daemon.socket()
     }
 
     /// The container called `name`.
@@ -251,15 +246,5 @@ impl Lab {
         sent.map_err(|e| format!("TCP {from} -> {to}: {e}"))?;
         let received = received.map_err(|e| format!("TCP {from} -> {to}: server: {e}"))?;
         Ok((received, start.elapsed()))
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if let Some((shutdown, thread)) = self.daemon.take() {
-            shutdown.store(true, Ordering::Relaxed);
-            let _ = thread.join();
-        }
-        self.veths.clear();
     }
 }

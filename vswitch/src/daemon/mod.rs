@@ -448,6 +448,47 @@ impl Daemon {
     pub fn socket(&self) -> &Path {
         &self.socket
     }
+
+    /// Runs the daemon on a thread of this process (the demo, tests,
+    /// benchmarks) until the returned handle is dropped.
+    pub fn spawn(self) -> Result<BackgroundDaemon, StartError> {
+        let socket = self.socket.clone();
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&shutdown);
+        let thread = std::thread::Builder::new()
+            .name("vswitchd-control".into())
+            .spawn(move || self.run_until(&flag))
+            .map_err(|e| StartError(format!("cannot start the daemon thread: {e}")))?;
+        Ok(BackgroundDaemon {
+            socket,
+            shutdown,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A daemon running on a thread of this process; dropping it stops the
+/// workers and releases every port (detaching XDP programs).
+pub struct BackgroundDaemon {
+    socket: PathBuf,
+    shutdown: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BackgroundDaemon {
+    /// The control socket's path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+}
+
+impl Drop for BackgroundDaemon {
+    fn drop(&mut self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Drop for Daemon {
