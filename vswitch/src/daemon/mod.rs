@@ -126,8 +126,10 @@ fn open_port(id: PortId, port: &PortConfig) -> Result<OpenPort, String> {
             cfg.rx_ring = *ring_size;
             cfg.tx_ring = *ring_size;
             cfg.completion_ring = *ring_size;
+            // The fill ring at twice the RX ring (DESIGN.md), with a frame
+            // for every fill slot and every TX slot.
             cfg.fill_ring = ring_size * 2;
-            cfg.frame_count = (ring_size * 2).max(4096);
+            cfg.frame_count = ring_size * 4;
             cfg.mode = match mode {
                 XdpAttachMode::Auto => XdpMode::Auto,
                 XdpAttachMode::Native => XdpMode::Native,
