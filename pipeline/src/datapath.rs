@@ -728,4 +728,69 @@ mod tests {
         let v = dp.process(9, &frame(B, A, None), 0, &mut stats);
         assert_eq!(v.action, Action::Drop(DropReason::PortNotInBridge));
     }
+
+    mod never_panics {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn mixed_datapath() -> Datapath {
+            datapath(vec![
+                port("default", VlanMode::default()),
+                port("access", VlanMode::Access { vlan: 10 }),
+                port("trunk", trunk(&[10, 20], Some(20))),
+                port("trunk-all", trunk(&[], None)),
+            ])
+        }
+
+        /// Frames that mostly look like Ethernet with tags, so the VLAN and
+        /// egress paths are reached, not only the early drops.
+        fn framey() -> impl Strategy<Value = Vec<u8>> {
+            (
+                proptest::collection::vec(any::<u8>(), 0..96),
+                prop_oneof![Just(None), Just(Some(0x8100u16)), Just(Some(0x88a8u16))],
+                any::<u16>(),
+                any::<bool>(),
+            )
+                .prop_map(|(mut bytes, tpid, tci, unicast_src)| {
+                    if let (Some(tpid), true) = (tpid, bytes.len() >= 16) {
+                        bytes[12..14].copy_from_slice(&tpid.to_be_bytes());
+                        bytes[14..16].copy_from_slice(&tci.to_be_bytes());
+                    }
+                    if unicast_src && bytes.len() >= 12 {
+                        bytes[6] &= 0xfe;
+                    }
+                    bytes
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn any_frame_on_any_port(
+                frames in proptest::collection::vec((framey(), 0u16..6, 0u32..1000), 1..40),
+                out_len in 0usize..128,
+            ) {
+                let dp = mixed_datapath();
+                let mut stats = Stats::new(4);
+                let mut small = vec![0u8; out_len];
+                let mut big = [0u8; 256];
+                for (frame, in_port, now) in &frames {
+                    let v = dp.process(*in_port, frame, *now, &mut stats);
+                    let outs: Vec<PortId> = match v.action {
+                        Action::Output(p) => vec![p],
+                        Action::Flood => dp.flood_ports(&v).collect(),
+                        Action::Drop(_) => vec![],
+                    };
+                    for out in outs {
+                        prop_assert_ne!(out, *in_port);
+                        let _ = dp.emit(out, frame, &v, &mut small);
+                        let n = dp.emit(out, frame, &v, &mut big);
+                        prop_assert!(n.is_ok(), "{:?}", n);
+                    }
+                }
+                let received: u64 = stats.ports.iter().map(|p| p.rx_packets).sum();
+                let unknown_port = frames.iter().filter(|(_, p, _)| *p >= 4).count() as u64;
+                prop_assert_eq!(received + unknown_port, frames.len() as u64);
+            }
+        }
+    }
 }
