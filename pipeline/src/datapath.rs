@@ -22,9 +22,10 @@
 use std::sync::Arc;
 
 use crate::drop::DropReason;
+use crate::flow::Parsed;
 use crate::flow::{is_link_local_control, is_multicast, Mac};
 use crate::mac_table::{MacTable, PortId};
-use crate::parse::parse;
+use crate::parse::parse_into;
 use crate::stats::Stats;
 
 /// The highest valid VLAN ID (4095 is reserved).
@@ -374,10 +375,10 @@ impl Datapath {
         let Some(port) = self.ports.get(in_port as usize) else {
             return Verdict::drop(in_port, DropReason::PortNotInBridge);
         };
-        let parsed = match parse(frame) {
-            Ok(p) => p,
-            Err(reason) => return Verdict::drop(in_port, reason),
-        };
+        let mut parsed = Parsed::default();
+        if let Err(reason) = parse_into(frame, &mut parsed) {
+            return Verdict::drop(in_port, reason);
+        }
         let key = &parsed.key;
         if is_multicast(&key.eth_src) || key.eth_src == [0; 6] {
             return Verdict::drop(in_port, DropReason::InvalidSourceMac);

@@ -189,16 +189,20 @@ impl MacTable {
         ((hash >> 33) & VALUE_CHECK_MASK) | 1
     }
 
-    fn candidates(&self, hash: u64) -> [&Bucket; 2] {
+    #[inline]
+    fn first_bucket(&self, hash: u64) -> &Bucket {
+        &self.buckets[(hash & self.bucket_mask) as usize]
+    }
+
+    /// The second choice: another bucket, from other bits of the hash.
+    #[inline]
+    fn second_bucket(&self, hash: u64) -> &Bucket {
         let first = hash & self.bucket_mask;
         let mut second = (hash >> 32).wrapping_mul(0xff51_afd7_ed55_8ccd) >> 32 & self.bucket_mask;
         if second == first {
             second = (first + 1) & self.bucket_mask;
         }
-        [
-            &self.buckets[first as usize],
-            &self.buckets[second as usize],
-        ]
+        &self.buckets[second as usize]
     }
 
     fn value(port: PortId, now: u32, check: u64, is_static: bool) -> u64 {
@@ -224,18 +228,24 @@ impl MacTable {
         value & VALUE_STATIC == 0 && now.wrapping_sub(Self::value_time(value)) > self.aging_secs
     }
 
-    /// Finds the slot holding `key` with a value that belongs to it.
+    /// Finds the slot holding `key` with a value that belongs to it. The
+    /// second bucket is only worked out when the first has no match, which
+    /// is rare since entries go to their first bucket unless it is full.
     fn locate(&self, key: u64, hash: u64) -> Option<(&Bucket, usize, u64)> {
         let check = Self::check_of(hash);
-        for bucket in self.candidates(hash) {
-            if let Some(slot) = bucket.find(key) {
-                let value = bucket.values[slot].load(Ordering::Acquire);
-                if Self::value_check(value) == check {
-                    return Some((bucket, slot, value));
-                }
-            }
+        let in_bucket = |bucket: &Bucket| {
+            let slot = bucket.find(key)?;
+            let value = bucket.values[slot].load(Ordering::Acquire);
+            (Self::value_check(value) == check)
+                .then_some(value)
+                .map(|v| (slot, v))
+        };
+        let first = self.first_bucket(hash);
+        if let Some((slot, value)) = in_bucket(first) {
+            return Some((first, slot, value));
         }
-        None
+        let second = self.second_bucket(hash);
+        in_bucket(second).map(|(slot, value)| (second, slot, value))
     }
 
     /// The port `mac` was learned on in `vlan`, unless unknown or aged out.
@@ -316,7 +326,7 @@ impl MacTable {
     /// full: lookups then mostly read one cache line, and the second choice
     /// still absorbs the buckets that overflow.
     fn insert(&self, key: u64, hash: u64, value: u64) -> bool {
-        for bucket in self.candidates(hash) {
+        for bucket in [self.first_bucket(hash), self.second_bucket(hash)] {
             for slot in 0..SLOTS_PER_BUCKET {
                 if bucket.keys[slot]
                     .compare_exchange(0, key, Ordering::AcqRel, Ordering::Relaxed)

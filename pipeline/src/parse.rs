@@ -40,11 +40,22 @@ pub const MAX_PARSED_LEN: usize = u16::MAX as usize;
 /// [`DropReason`] for the rules.
 #[inline]
 pub fn parse(frame: &[u8]) -> Result<Parsed, DropReason> {
+    let mut parsed = Parsed::default();
+    parse_into(frame, &mut parsed)?;
+    Ok(parsed)
+}
+
+/// [`parse`] into a value the caller owns, which must be
+/// `Parsed::default()` on entry: fields of headers the frame lacks are left
+/// as they are. The fast path uses this form, because returning the result
+/// by value costs a copy of it per frame. On error, `parsed` holds what was
+/// read before the malformed header.
+#[inline]
+pub fn parse_into(frame: &[u8], parsed: &mut Parsed) -> Result<(), DropReason> {
     let frame = frame.get(..MAX_PARSED_LEN).unwrap_or(frame);
     if frame.len() < ethernet::HEADER_LEN {
         return Err(DropReason::EthTruncated);
     }
-    let mut parsed = Parsed::default();
     parsed.key.eth_dst = read_array(frame, ethernet::field::DESTINATION.start);
     parsed.key.eth_src = read_array(frame, ethernet::field::SOURCE.start);
 
@@ -78,12 +89,12 @@ pub fn parse(frame: &[u8]) -> Result<Parsed, DropReason> {
     parsed.layout.l3 = l3 as u16;
 
     match ethertype {
-        ethernet::ethertype::IPV4 => parse_ipv4(frame, l3, &mut parsed)?,
-        ethernet::ethertype::IPV6 => parse_ipv6(frame, l3, &mut parsed)?,
-        ethernet::ethertype::ARP => parse_arp(frame, l3, &mut parsed)?,
+        ethernet::ethertype::IPV4 => parse_ipv4(frame, l3, parsed)?,
+        ethernet::ethertype::IPV6 => parse_ipv6(frame, l3, parsed)?,
+        ethernet::ethertype::ARP => parse_arp(frame, l3, parsed)?,
         _ => {}
     }
-    Ok(parsed)
+    Ok(())
 }
 
 /// Stores an IPv4 address in the first 4 bytes of a flow-key address.

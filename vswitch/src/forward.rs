@@ -85,7 +85,7 @@ impl TxPorts {
 
     /// Lends `write` the port's next transmit slot and queues what it
     /// wrote; counts a drop when there is no slot or `write` fails.
-    #[inline]
+    #[inline(always)]
     fn queue(
         &mut self,
         out: PortId,
