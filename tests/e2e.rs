@@ -166,6 +166,44 @@ fn two_workers_hand_frames_across() {
     }
 }
 
+#[test]
+fn multi_queue_port_polled_by_two_workers() {
+    if !can_run() {
+        return;
+    }
+    let cores = vswitch_ports::cpu::available_cores();
+    if cores.len() < 2 {
+        eprintln!("skipped: needs two cores");
+        return;
+    }
+    // c1's port has two queues: one socket each, on different workers, so
+    // one worker polls a queue of a port whose transmit side the other owns.
+    let lab = Lab::up(&lab_config_on(
+        &cores[..2],
+        &[
+            ("c1", "afxdp", "options = { queues = 2 }"),
+            ("c2", "afxdp", ""),
+        ],
+    ))
+    .unwrap();
+    let show = vswitch::daemon::request(lab.socket(), "show").unwrap();
+    assert_eq!(
+        show["ports"][0]["workers"].as_array().unwrap().len(),
+        2,
+        "{show}"
+    );
+    assert!(
+        show["ports"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2 queue(s)"),
+        "{show}"
+    );
+    all_pairs_ping(&lab);
+    tcp(&lab, "c1", "c2");
+    tcp(&lab, "c2", "c1");
+}
+
 /// Kills its child on drop (a test that fails half-way leaves no daemon).
 struct ChildGuard(Child);
 

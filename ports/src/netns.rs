@@ -97,7 +97,29 @@ impl Veth {
     /// Creates a veth pair: `host` stays in this namespace, `peer` is moved
     /// into `peer_netns` when given. Both ends are left down.
     pub fn create(host: &str, peer: &str, peer_netns: Option<&NetNs>) -> Result<Veth, PortError> {
-        ip(&["link", "add", host, "type", "veth", "peer", "name", peer])?;
+        Veth::create_with_queues(host, peer, peer_netns, 1)
+    }
+
+    /// [`Veth::create`] with `queues` receive and transmit queues on each
+    /// end (for multi-queue AF_XDP).
+    pub fn create_with_queues(
+        host: &str,
+        peer: &str,
+        peer_netns: Option<&NetNs>,
+        queues: u32,
+    ) -> Result<Veth, PortError> {
+        let queues = queues.max(1).to_string();
+        let q = [
+            "numtxqueues",
+            queues.as_str(),
+            "numrxqueues",
+            queues.as_str(),
+        ];
+        let mut args = vec!["link", "add", host];
+        args.extend(q);
+        args.extend(["type", "veth", "peer", "name", peer]);
+        args.extend(q);
+        ip(&args)?;
         let veth = Veth {
             host: host.to_string(),
             peer: peer.to_string(),

@@ -4,7 +4,7 @@
 //! [`Lab::up`] takes a configuration with `[[container]]` entries and, for
 //! each, creates a network namespace and plugs it into its port: a veth
 //! pair for an `afxdp` port (the host end becomes the port's interface, the
-//! other end the container's eth0), or, for a `tap` port, the daemon
+//! other end the container's eth0; with as many queues as the port has), or, for a `tap` port, the daemon
 //! creates the TAP inside the namespace as its eth0. Interface, namespace
 //! and socket names are made unique per run, so labs never collide. The
 //! container side gets its address, and TX checksum offload is turned off
@@ -80,10 +80,12 @@ impl Lab {
                 .find(|p| p.name == c.port)
                 .ok_or_else(|| format!("container {}: no port {}", c.name, c.port))?;
             match &mut port.kind {
-                PortKind::AfXdp { interface, .. } => {
+                PortKind::AfXdp {
+                    interface, queues, ..
+                } => {
                     let host = unique_name("vh");
                     let peer = unique_name("vp");
-                    let veth = Veth::create(&host, &peer, Some(&netns))
+                    let veth = Veth::create_with_queues(&host, &peer, Some(&netns), *queues)
                         .map_err(err("cannot create a veth pair"))?;
                     veths.push(veth);
                     netns

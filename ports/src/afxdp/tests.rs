@@ -345,42 +345,14 @@ fn zero_copy_on_veth_is_refused_clearly() {
     );
 }
 
-/// Deletes a link made by hand (for options [`Veth::create`] lacks).
-struct LinkGuard(String);
-
-impl Drop for LinkGuard {
-    fn drop(&mut self) {
-        let _ = ip(&["link", "del", &self.0]);
-    }
-}
-
 #[test]
 fn queues_share_one_attachment_until_the_last_port_drops() {
     if !is_root("queues_share_one_attachment_until_the_last_port_drops") {
         return;
     }
     let host = unique_name("vswxq");
-    let peer = unique_name("vswxr");
-    ip(&[
-        "link",
-        "add",
-        &host,
-        "numtxqueues",
-        "2",
-        "numrxqueues",
-        "2",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &peer,
-        "numtxqueues",
-        "2",
-        "numrxqueues",
-        "2",
-    ])
-    .expect("create a two-queue veth");
-    let _link = LinkGuard(host.clone());
+    let _veth = Veth::create_with_queues(&host, &unique_name("vswxr"), None, 2)
+        .expect("create a two-queue veth");
     ip(&["link", "set", &host, "up"]).expect("host end up");
     assert_eq!(queue_count(&host).expect("queue count"), 2);
     let mut ports = AfXdpPort::open_queues(&AfXdpConfig::new(host.as_str()), &[0, 1])
