@@ -225,7 +225,10 @@ fn has_xdp(interface: &str) -> bool {
 #[test]
 fn daemon_child() {
     if let Ok(path) = std::env::var("VSWITCH_E2E_DAEMON_CONFIG") {
-        let _ = vswitch::daemon::main_with_config(std::path::Path::new(&path));
+        if let Err(e) = vswitch::daemon::main_with_config(std::path::Path::new(&path)) {
+            eprintln!("vswitchd: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
@@ -396,4 +399,81 @@ fn start_errors_name_the_problem_and_leave_nothing_attached() {
         "the first port stayed attached after the second failed"
     );
     assert!(!dir.join("s.sock").exists());
+}
+
+#[test]
+fn lack_of_permission_is_explained() {
+    if !can_run() {
+        return;
+    }
+    let ns = NetNs::create(&unique_name("perm")).unwrap();
+    let host = unique_name("vq");
+    let _veth = Veth::create(&host, &unique_name("vq"), Some(&ns)).unwrap();
+    // Everything the unprivileged child needs must be readable by it.
+    let config = std::env::temp_dir().join(format!("{}.toml", unique_name("perm")));
+    let socket = std::env::temp_dir().join(format!("{}.sock", unique_name("perm")));
+    struct Remove(Vec<std::path::PathBuf>);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            self.0.iter().for_each(|p| drop(std::fs::remove_file(p)));
+        }
+    }
+    let _cleanup = Remove(vec![config.clone(), socket.clone()]);
+    std::fs::write(
+        &config,
+        format!(
+            "[switch]\nworkers = [0]\ncontrol_socket = \"{}\"\n[[bridge]]\nname = \"br0\"\n\
+             [[bridge.port]]\nname = \"p\"\ntype = \"afxdp\"\noptions = {{ interface = \"{host}\" }}\n",
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "daemon_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("VSWITCH_E2E_DAEMON_CONFIG", &config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(child) = child else {
+        eprintln!("skipped: setpriv cannot run");
+        return;
+    };
+    let mut child = ChildGuard(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the unprivileged daemon neither failed nor stopped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("permission denied") && stderr.contains("CAP_NET_ADMIN"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&host),
+        "the message names the interface: {stderr}"
+    );
+    assert!(!has_xdp(&host));
+    assert!(!socket.exists(), "a failed start left its control socket");
 }
