@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [switch]                   # the daemon; every key optional
-//! workers = [1]              # one poll-mode worker per listed core
+//! workers = [1]              # one poll-mode worker per listed core (default [0])
 //! batch_size = 32            # frames per receive burst
 //! idle = "sleep"             # "sleep": back off when idle; "spin": busy-poll
 //! idle_sleep_us = 200        # longest idle sleep
