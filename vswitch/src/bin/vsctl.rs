@@ -11,10 +11,10 @@ use vswitch::daemon::{render, request};
 #[command(name = "vsctl", version, about = "query a running vswitchd")]
 struct Cli {
     /// The daemon's control socket.
-    #[arg(long, default_value = DEFAULT_CONTROL_SOCKET)]
+    #[arg(long, global = true, default_value = DEFAULT_CONTROL_SOCKET)]
     socket: PathBuf,
     /// Print the raw JSON answer.
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     command: Command,
