@@ -7,10 +7,10 @@
 //!
 //! Layout: buckets of eight slots; a slot is a key word and a value word,
 //! both atomics, keys in one cache line and values in the next. Each (VLAN,
-//! MAC) hashes to two buckets and is stored in the first unless it is full,
-//! so a lookup usually reads one line of keys, and the second choice keeps
-//! buckets from overflowing at the load factors we size for (at most one
-//! half).
+//! MAC) hashes to two buckets and is stored in the emptier one ("two
+//! choices"), which keeps every bucket near the average load, so the table
+//! holds its limit (sized for a load of at most one half) whatever the
+//! addresses.
 //!
 //! - key: bit 63 set for a used slot, VLAN in bits 48..60, MAC in bits 0..48.
 //! - value: last-seen time (seconds) in bits 0..32, port in bits 32..48, a
@@ -53,6 +53,13 @@ impl Bucket {
             keys: Default::default(),
             values: Default::default(),
         }
+    }
+
+    fn used(&self) -> usize {
+        self.keys
+            .iter()
+            .filter(|k| k.load(Ordering::Relaxed) != 0)
+            .count()
     }
 
     fn find(&self, key: u64) -> Option<usize> {
@@ -229,8 +236,7 @@ impl MacTable {
     }
 
     /// Finds the slot holding `key` with a value that belongs to it. The
-    /// second bucket is only worked out when the first has no match, which
-    /// is rare since entries go to their first bucket unless it is full.
+    /// second bucket is only worked out when the first has no match.
     fn locate(&self, key: u64, hash: u64) -> Option<(&Bucket, usize, u64)> {
         let check = Self::check_of(hash);
         let in_bucket = |bucket: &Bucket| {
@@ -322,11 +328,19 @@ impl MacTable {
         }
     }
 
-    /// Claims an empty slot, in the first candidate bucket unless it is
-    /// full: lookups then mostly read one cache line, and the second choice
-    /// still absorbs the buckets that overflow.
+    /// Claims an empty slot in the emptier candidate bucket. Filling the
+    /// first bucket until it is full would make more lookups end in it, but
+    /// it lets both candidates fill before the table does: scattered
+    /// addresses were refused below the limit. The emptier choice keeps
+    /// every bucket near the average load.
     fn insert(&self, key: u64, hash: u64, value: u64) -> bool {
-        for bucket in [self.first_bucket(hash), self.second_bucket(hash)] {
+        let (first, second) = (self.first_bucket(hash), self.second_bucket(hash));
+        let order = if first.used() <= second.used() {
+            [first, second]
+        } else {
+            [second, first]
+        };
+        for bucket in order {
             for slot in 0..SLOTS_PER_BUCKET {
                 if bucket.keys[slot]
                     .compare_exchange(0, key, Ordering::AcqRel, Ordering::Relaxed)
@@ -618,6 +632,44 @@ mod tests {
             assert_eq!(t.lookup(7, &mac(i), 0), Some(1));
         }
         assert_eq!(t.counters().bucket_full, 0);
+    }
+
+    #[test]
+    fn full_table_holds_its_limit_whatever_the_address_pattern() {
+        // Addresses varying only in their high bytes (many vendors), and
+        // scattered ones, fill the table as well as sequential ones do.
+        let high = |i: u32| {
+            let b = i.to_be_bytes();
+            [b[1] << 1, b[2], b[3], 0x00, 0x00, 0x01]
+        };
+        let mut state = 0x243f_6a88_85a3_08d3u64;
+        let mut scattered = move |_: u32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let b = state.to_be_bytes();
+            [b[0] & 0xfe, b[1], b[2], b[3], b[4], b[5]]
+        };
+        for seed in [1u64, 0x9e37, 0xdead_beef] {
+            let t = MacTable::new(100_000, 300, &[u32::MAX; 2], seed);
+            for i in 0..100_000 {
+                let mac = high(i);
+                assert_eq!(
+                    t.learn(3, &mac, 1, 0),
+                    LearnOutcome::Learned,
+                    "high-byte mac {i}"
+                );
+            }
+            let t = MacTable::new(100_000, 300, &[u32::MAX; 2], seed);
+            let mut learned = 0;
+            for i in 0..100_000 {
+                if t.learn(3, &scattered(i), 1, 0) == LearnOutcome::Learned {
+                    learned += 1;
+                }
+            }
+            assert_eq!(t.counters().bucket_full, 0, "seed {seed:#x}");
+            assert!(learned > 99_990, "seed {seed:#x}: {learned}");
+        }
     }
 
     #[test]
