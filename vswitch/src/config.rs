@@ -248,6 +248,9 @@ pub struct SwitchConfig {
     pub control_socket: PathBuf,
 }
 
+/// Default longest sleep of an idle worker, in microseconds.
+pub const DEFAULT_IDLE_SLEEP_US: u32 = 200;
+
 /// Default path of the control socket.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/vswitch/vswitchd.sock";
 
@@ -256,7 +259,9 @@ impl Default for SwitchConfig {
         SwitchConfig {
             workers: vec![0],
             batch_size: 32,
-            idle: IdlePolicy::Sleep { max_us: 200 },
+            idle: IdlePolicy::Sleep {
+                max_us: DEFAULT_IDLE_SLEEP_US,
+            },
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
         }
     }
@@ -510,6 +515,21 @@ impl Validator<'_> {
         Ok(v as u32)
     }
 
+    /// [`Validator::ranged`] for an optional field, `default` when absent.
+    fn ranged_or(
+        &self,
+        value: &Option<Spanned<i64>>,
+        field: &str,
+        range: Range<i64>,
+        what: &str,
+        default: u32,
+    ) -> Result<u32, ConfigError> {
+        match value {
+            Some(v) => self.ranged(v, field, range, what),
+            None => Ok(default),
+        }
+    }
+
     fn vlan(&self, value: &Spanned<i64>, field: &str) -> Result<u16, ConfigError> {
         self.ranged(value, field, 1..VLAN_MAX as i64 + 1, "VLAN")
             .map(|v| v as u16)
@@ -616,13 +636,20 @@ impl Validator<'_> {
                 switch.workers.push(c);
             }
         }
-        if let Some(b) = &raw.batch_size {
-            switch.batch_size = self.ranged(b, "switch.batch_size", 1..257, "batch size")? as usize;
-        }
-        let max_us = match &raw.idle_sleep_us {
-            Some(v) => self.ranged(v, "switch.idle_sleep_us", 1..100_001, "idle sleep")?,
-            None => 200,
-        };
+        switch.batch_size = self.ranged_or(
+            &raw.batch_size,
+            "switch.batch_size",
+            1..257,
+            "batch size",
+            switch.batch_size as u32,
+        )? as usize;
+        let max_us = self.ranged_or(
+            &raw.idle_sleep_us,
+            "switch.idle_sleep_us",
+            1..100_001,
+            "idle sleep",
+            DEFAULT_IDLE_SLEEP_US,
+        )?;
         switch.idle = match raw.idle.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
             None | Some(("sleep", _)) => IdlePolicy::Sleep { max_us },
             Some(("spin", _)) => IdlePolicy::Spin,
@@ -664,24 +691,20 @@ impl Validator<'_> {
     }
 
     fn bridge(&mut self, raw: RawBridge, field: &str) -> Result<BridgeConfig, ConfigError> {
-        let mac_aging_secs = match &raw.mac_aging_secs {
-            Some(v) => self.ranged(
-                v,
-                &format!("{field}.mac_aging_secs"),
-                1..MAX_MAC_AGING_SECS as i64 + 1,
-                "aging time",
-            )?,
-            None => DEFAULT_MAC_AGING_SECS,
-        };
-        let mac_limit = match &raw.mac_limit {
-            Some(v) => self.ranged(
-                v,
-                &format!("{field}.mac_limit"),
-                1..MAX_MAC_LIMIT as i64 + 1,
-                "MAC limit",
-            )?,
-            None => DEFAULT_MAC_LIMIT,
-        };
+        let mac_aging_secs = self.ranged_or(
+            &raw.mac_aging_secs,
+            &format!("{field}.mac_aging_secs"),
+            1..MAX_MAC_AGING_SECS as i64 + 1,
+            "aging time",
+            DEFAULT_MAC_AGING_SECS,
+        )?;
+        let mac_limit = self.ranged_or(
+            &raw.mac_limit,
+            &format!("{field}.mac_limit"),
+            1..MAX_MAC_LIMIT as i64 + 1,
+            "MAC limit",
+            DEFAULT_MAC_LIMIT,
+        )?;
         let mut ports = Vec::new();
         for (p, raw_port) in raw.ports.into_iter().enumerate() {
             ports.push(self.port(raw_port, &format!("{field}.port[{p}]"), mac_limit)?);
@@ -782,15 +805,13 @@ impl Validator<'_> {
                 VlanMode::Trunk { allowed, native }
             }
         };
-        let mac_limit = match &raw.mac_limit {
-            Some(v) => self.ranged(
-                v,
-                &format!("{field}.mac_limit"),
-                1..MAX_MAC_LIMIT as i64 + 1,
-                "MAC limit",
-            )?,
-            None => bridge_mac_limit,
-        };
+        let mac_limit = self.ranged_or(
+            &raw.mac_limit,
+            &format!("{field}.mac_limit"),
+            1..MAX_MAC_LIMIT as i64 + 1,
+            "MAC limit",
+            bridge_mac_limit,
+        )?;
         let kind = self.kind(&raw, field)?;
         if let Some(interface) = kind.interface() {
             if interface.is_empty() || interface.len() > 15 || interface.contains(['/', ' ']) {
