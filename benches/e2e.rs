@@ -29,7 +29,7 @@ use vswitch::config::Config;
 use vswitch::daemon::{BackgroundDaemon, Daemon};
 use vswitch_ports::afxdp::{AfXdpConfig, AfXdpPort};
 use vswitch_ports::cpu::{available_cores, pin_current_thread};
-use vswitch_ports::netns::{ip, run, run_in_netns, unique_name, NetNs, Veth};
+use vswitch_ports::netns::{ip, is_root, run, run_in_netns, unique_name, NetNs, Veth};
 use vswitch_ports::{Port, RxBatch};
 
 /// How long the generator sends in each run.
@@ -59,7 +59,7 @@ const TRAFFIC_CORE: usize = 0;
 const WORKER_CORE: usize = 1;
 
 fn main() {
-    if !running_as_root() {
+    if !is_root() {
         println!("e2e: skipped (needs root: network namespaces, veth pairs and XDP)");
         return;
     }
@@ -72,19 +72,6 @@ fn main() {
         eprintln!("e2e: failed: {e}");
         std::process::exit(1);
     }
-}
-
-fn running_as_root() -> bool {
-    // The effective uid is the second field of the "Uid:" line.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|uid| uid == "0"))
-        })
-        .unwrap_or(false)
 }
 
 /// What one run measured.

@@ -14,12 +14,7 @@ use vswitch::lab::Lab;
 use vswitch_ports::netns::{ip, unique_name, NetNs, Veth};
 
 fn can_run() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
+    let root = vswitch_ports::netns::is_root();
     let ping = Command::new("ping").arg("-V").output().is_ok();
     if !root || !ping {
         eprintln!("skipped: end-to-end tests need root and ping (apt-get install iputils-ping)");

@@ -39,6 +39,14 @@ pub fn run(program: &str, args: &[&str]) -> Result<String, PortError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// True when the process runs as root (effective uid 0): creating
+/// namespaces, links and XDP programs needs it, so tests and benchmarks
+/// check it to skip with a message instead of failing.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// A named network namespace that this process created; deleted on drop.
 #[derive(Debug)]
 pub struct NetNs {

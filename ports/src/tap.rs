@@ -336,8 +336,7 @@ mod tests {
     const NS_CIDR: &str = "192.0.2.1/24";
 
     fn can_run_as_root() -> bool {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
+        if !crate::netns::is_root() {
             println!("skipped: TAP tests need root");
             return false;
         }

@@ -25,8 +25,7 @@ const HOLDER_ENV: &str = "VSWITCH_AFXDP_HOLDER_INTERFACE";
 const HOLDER_READY: &str = "afxdp-holder-ready";
 
 fn is_root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = crate::netns::is_root();
     if !root {
         println!("skipping {test}: needs root (network namespaces, XDP, AF_XDP)");
     }
