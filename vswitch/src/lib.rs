@@ -7,3 +7,4 @@ pub mod demo;
 pub mod forward;
 pub mod lab;
 pub mod replay;
+pub mod report;

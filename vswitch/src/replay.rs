@@ -14,13 +14,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use vswitch_pipeline::mac_table::MacTableCounters;
 use vswitch_pipeline::{Datapath, PortId, Stats};
 use vswitch_ports::pcap::{PcapPort, PcapReader, PcapWriter};
 use vswitch_ports::{Port, FRAME_CAPACITY};
 
 use crate::config::Config;
 use crate::forward::{forward_frame, TxPorts};
+pub use crate::report::{BridgeSummary, PortSummary};
 
 /// MAC tables are keyed with a fixed seed in replay so that runs repeat.
 const REPLAY_HASH_SEED: u64 = 0x5eed_0f7e_91a7;
@@ -47,59 +47,6 @@ impl fmt::Display for ReplayError {
 }
 
 impl std::error::Error for ReplayError {}
-
-/// Counters of one port in the summary.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct PortSummary {
-    /// Frames received (read from its input).
-    pub rx_packets: u64,
-    /// Bytes received.
-    pub rx_bytes: u64,
-    /// Frames sent (written to its output).
-    pub tx_packets: u64,
-    /// Bytes sent.
-    pub tx_bytes: u64,
-    /// All drops counted against the port.
-    pub drops: u64,
-    /// Drops by reason name.
-    pub drop_reasons: BTreeMap<String, u64>,
-}
-
-/// MAC learning state of one bridge at the end of the replay.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct BridgeSummary {
-    /// Learned entries left in the table.
-    pub mac_entries: u32,
-    /// New entries learned.
-    pub learned: u64,
-    /// Entries that moved port.
-    pub moved: u64,
-    /// Entries aged out.
-    pub aged: u64,
-    /// MACs not learned: bridge at its limit.
-    pub bridge_limit_hits: u64,
-    /// MACs not learned: port at its limit.
-    pub port_limit_hits: u64,
-    /// MACs not learned: hash buckets full.
-    pub bucket_full: u64,
-    /// Frames from a static MAC on another port.
-    pub static_conflicts: u64,
-}
-
-impl BridgeSummary {
-    fn new(entries: u32, c: MacTableCounters) -> BridgeSummary {
-        BridgeSummary {
-            mac_entries: entries,
-            learned: c.learned,
-            moved: c.moved,
-            aged: c.aged,
-            bridge_limit_hits: c.bridge_limit_hits,
-            port_limit_hits: c.port_limit_hits,
-            bucket_full: c.bucket_full,
-            static_conflicts: c.static_conflicts,
-        }
-    }
-}
 
 /// What a replay did; also written as `summary.json`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -249,29 +196,14 @@ fn summarize(datapath: &Datapath, stats: &Stats, frames: u64, now: u32) -> Repla
         .enumerate()
         .filter_map(|(id, c)| {
             let name = datapath.port_name(id as PortId)?;
-            Some((
-                name.to_string(),
-                PortSummary {
-                    rx_packets: c.rx_packets,
-                    rx_bytes: c.rx_bytes,
-                    tx_packets: c.tx_packets,
-                    tx_bytes: c.tx_bytes,
-                    drops: c.total_drops(),
-                    drop_reasons: c
-                        .drop_reasons()
-                        .map(|(r, n)| (r.name().to_string(), n))
-                        .collect(),
-                },
-            ))
+            Some((name.to_string(), PortSummary::new(c)))
         })
         .collect();
     let bridges = (0..datapath.bridge_count())
         .filter_map(|b| {
-            let table = datapath.mac_table(b)?;
-            let learned_now = table.entries(now).iter().filter(|e| !e.is_static).count();
             Some((
                 datapath.bridge_name(b)?.to_string(),
-                BridgeSummary::new(learned_now as u32, table.counters()),
+                BridgeSummary::new(datapath.mac_table(b)?, now),
             ))
         })
         .collect();

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use vswitch_pipeline::PortId;
 
 use super::Shared;
+use crate::report::{BridgeSummary, PortSummary};
 
 /// Longest command line accepted.
 const MAX_REQUEST: u64 = 4096;
@@ -67,20 +68,10 @@ fn stats(shared: &Shared) -> Value {
         .iter()
         .enumerate()
         .map(|(id, c)| {
-            let reasons: serde_json::Map<String, Value> = c
-                .drop_reasons()
-                .map(|(r, n)| (r.name().to_string(), json!(n)))
-                .collect();
-            json!({
-                "name": shared.datapath.port_name(id as PortId).unwrap_or("?"),
-                "rx_packets": c.rx_packets,
-                "rx_bytes": c.rx_bytes,
-                "tx_packets": c.tx_packets,
-                "tx_bytes": c.tx_bytes,
-                "drops": c.total_drops(),
-                "drop_reasons": reasons,
-                "device_drops": device.get(id).cloned().unwrap_or_default(),
-            })
+            let mut port = json!(PortSummary::new(c));
+            port["name"] = json!(shared.datapath.port_name(id as PortId).unwrap_or("?"));
+            port["device_drops"] = json!(device.get(id).cloned().unwrap_or_default());
+            port
         })
         .collect();
     json!({ "ports": ports })
@@ -134,17 +125,10 @@ fn fdb(shared: &Shared, bridge: &str, now: u32) -> Value {
             })
         })
         .collect();
-    let c = table.counters();
-    json!({
-        "bridge": bridge,
-        "entries": entries,
-        "learned": c.learned,
-        "moved": c.moved,
-        "aged": c.aged,
-        "bridge_limit_hits": c.bridge_limit_hits,
-        "port_limit_hits": c.port_limit_hits,
-        "bucket_full": c.bucket_full,
-    })
+    let mut answer = json!(BridgeSummary::new(table, now));
+    answer["bridge"] = json!(bridge);
+    answer["entries"] = json!(entries);
+    answer
 }
 
 /// Why a control request failed.
