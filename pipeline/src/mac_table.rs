@@ -399,18 +399,6 @@ impl MacTable {
     /// replay as packet time advances); lookups already ignore expired
     /// entries, so sweeping late only delays reclaiming their slots.
     pub fn sweep(&self, now: u32) -> usize {
-        self.remove_where(|value| self.expired(value, now), true)
-    }
-
-    /// Removes every learned entry on `port` (the port went away).
-    pub fn flush_port(&self, port: PortId) -> usize {
-        self.remove_where(
-            |value| value & VALUE_STATIC == 0 && Self::value_port(value) == port,
-            false,
-        )
-    }
-
-    fn remove_where(&self, doomed: impl Fn(u64) -> bool, aging: bool) -> usize {
         let mut removed = 0;
         for bucket in self.buckets.iter() {
             for slot in 0..SLOTS_PER_BUCKET {
@@ -419,7 +407,7 @@ impl MacTable {
                     continue;
                 }
                 let value = bucket.values[slot].load(Ordering::Acquire);
-                if value == 0 || !doomed(value) {
+                if value == 0 || !self.expired(value, now) {
                     continue;
                 }
                 // Clear the value first so a reader racing with us sees a
@@ -433,9 +421,7 @@ impl MacTable {
                         .entries
                         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_sub(1));
                     self.port_count_sub(Self::value_port(value));
-                    if aging {
-                        bump(&self.counters.aged);
-                    }
+                    bump(&self.counters.aged);
                     removed += 1;
                 }
             }
@@ -490,11 +476,6 @@ impl MacTable {
         self.port_entries
             .get(port as usize)
             .map_or(0, |c| c.load(Ordering::Relaxed))
-    }
-
-    /// The configured aging time in seconds.
-    pub fn aging_secs(&self) -> u32 {
-        self.aging_secs
     }
 
     /// A snapshot of the learning counters.
@@ -607,17 +588,6 @@ mod tests {
         let e = t.entries(10);
         assert_eq!(e.len(), 1);
         assert!(e[0].is_static);
-    }
-
-    #[test]
-    fn flush_port_removes_only_that_port() {
-        let t = table(64, 3, 64);
-        for i in 0..10 {
-            t.learn(0, &mac(i), (i % 2) as PortId, 0);
-        }
-        assert_eq!(t.flush_port(1), 5);
-        assert_eq!(t.len(), 5);
-        assert!(t.entries(0).iter().all(|e| e.port == 0));
     }
 
     #[test]

@@ -36,16 +36,6 @@ impl TxPorts {
         }
     }
 
-    /// How many ports there are.
-    pub fn len(&self) -> usize {
-        self.ports.len()
-    }
-
-    /// True if there is no port.
-    pub fn is_empty(&self) -> bool {
-        self.ports.is_empty()
-    }
-
     /// Gives the ports back.
     pub fn into_inner(self) -> Vec<Box<dyn Port>> {
         self.ports
