@@ -100,16 +100,6 @@ impl RxBatch {
         &self.buf[start..start + self.lens[i] as usize]
     }
 
-    /// Frame `i` for in-place rewriting (NAT, TTL), or an empty slice past
-    /// the end.
-    pub fn frame_mut(&mut self, i: usize) -> &mut [u8] {
-        if i >= self.count {
-            return &mut [];
-        }
-        let start = i * FRAME_CAPACITY;
-        &mut self.buf[start..start + self.lens[i] as usize]
-    }
-
     /// When frame `i` was received, in nanoseconds since the Unix epoch (0
     /// where the port does not know).
     pub fn timestamp(&self, i: usize) -> u64 {
