@@ -106,10 +106,10 @@ fn pmd_stats(shared: &Shared) -> Value {
 
 fn fdb(shared: &Shared, bridge: &str, now: u32) -> Value {
     let dp = &shared.datapath;
-    let Some(index) = (0..dp.bridge_count()).find(|&b| dp.bridge_name(b) == Some(bridge)) else {
-        return json!({"error": format!("no bridge {bridge:?}")});
-    };
-    let Some(table) = dp.mac_table(index) else {
+    let table = (0..dp.bridge_count())
+        .find(|&b| dp.bridge_name(b) == Some(bridge))
+        .and_then(|b| dp.mac_table(b));
+    let Some(table) = table else {
         return json!({"error": format!("no bridge {bridge:?}")});
     };
     let entries: Vec<Value> = table
