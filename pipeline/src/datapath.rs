@@ -1,39 +1,27 @@
-//! The datapath: bridges, their ports, and what happens to one frame.
+//! The datapath: the immutable configuration a worker runs frames
+//! through (bridges, ports with stable ids, the chain of stages of each
+//! port, flood groups), pointing at learned state that outlives it.
 //!
-//! [`Datapath::process`] takes a received frame and returns a [`Verdict`]:
-//! output to one port, flood within the bridge and VLAN, or drop with a
-//! reason. [`Datapath::emit`] then writes the frame into an output port's
-//! buffer with the egress VLAN edit for that port. The daemon and offline
-//! replay both drive exactly these two calls.
-//!
-//! Stages, in order:
-//! 1. parse into a flow key ([`crate::parse::parse`]); malformed → drop
-//! 2. ingress: source MAC must be unicast; IEEE link-local control frames
-//!    (STP, LLDP, pause) are not forwarded; the port's VLAN mode decides the
-//!    frame's VLAN or drops it
-//! 3. L2 learning bridge: learn the source, look up the destination,
-//!    forward, or flood broadcast / multicast / unknown unicast
-//! 4. egress: VLAN tag push, pop or rewrite per output port
-//!
-//! A [`Datapath`] is immutable once built; configuration changes build a
-//! new one. Learned state lives in the bridges' [`MacTable`]s, which are
-//! shared by reference and safe to use from many workers at once.
+//! A [`Datapath`] never changes once built: a configuration change builds
+//! a new one with [`Datapath::rebuild`], which keeps the MAC tables of the
+//! bridges that stay (learned state is not configuration), and workers
+//! swap it in at a batch boundary. Frames run through it in bursts
+//! ([`crate::burst::BurstRunner`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::drop::DropReason;
-use crate::flow::Parsed;
-use crate::flow::{is_link_local_control, is_multicast, Mac};
-use crate::mac_table::{MacTable, PortId};
-use crate::parse::parse_into;
-use crate::stats::Stats;
+use crate::flow::Mac;
+use crate::flow_cache::{KeyFields, KeyMask};
+use crate::mac_table::{MacTable, PortId, MAX_PORTS};
+use crate::stage::ingress::Ingress;
+use crate::stage::l2::L2Bridge;
+use crate::stage::Stage;
 
 /// The highest valid VLAN ID (4095 is reserved).
 pub const VLAN_MAX: u16 = 4094;
 const VLAN_SLOTS: usize = 4096;
-const TPID_8021Q: u16 = 0x8100;
-const ETH_ADDRS_LEN: usize = 12;
-const VLAN_TAG_LEN: usize = 4;
 
 /// A set of VLAN IDs 0..=4095 as a bitmap (boxed: 512 bytes).
 #[derive(Clone, PartialEq, Eq)]
@@ -119,7 +107,7 @@ impl VlanMode {
     /// The VLAN of a received frame whose outer tag carries `vid` (0 when
     /// untagged or priority-tagged), or why it is dropped.
     #[inline]
-    fn ingress_vlan(&self, vid: u16) -> Result<u16, DropReason> {
+    pub fn ingress_vlan(&self, vid: u16) -> Result<u16, DropReason> {
         match self {
             VlanMode::Access { vlan } if vid == 0 => Ok(*vlan),
             VlanMode::Access { .. } => Err(DropReason::TaggedOnAccessPort),
@@ -132,7 +120,7 @@ impl VlanMode {
     }
 
     /// True if the port carries `vlan`.
-    fn carries(&self, vlan: u16) -> bool {
+    pub fn carries(&self, vlan: u16) -> bool {
         match self {
             VlanMode::Access { vlan: v } => *v == vlan,
             VlanMode::Trunk { allowed, native } => {
@@ -144,7 +132,7 @@ impl VlanMode {
     /// The tag a frame of `vlan` carries when sent out of this port: `None`
     /// for untagged.
     #[inline]
-    fn egress_tag(&self, vlan: u16) -> Option<u16> {
+    pub fn egress_tag(&self, vlan: u16) -> Option<u16> {
         match self {
             VlanMode::Access { .. } => None,
             VlanMode::Trunk { native, .. } if *native == Some(vlan) => None,
@@ -180,6 +168,9 @@ pub struct BridgeSpec {
 /// What a port is, as far as the datapath cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortSpec {
+    /// Its stable id: the same for the same port name across
+    /// configurations, below [`MAX_PORTS`].
+    pub id: PortId,
     /// Its name.
     pub name: String,
     /// Index of its bridge in [`DatapathSpec::bridges`].
@@ -195,68 +186,59 @@ pub struct PortSpec {
 pub struct DatapathSpec {
     /// The bridges.
     pub bridges: Vec<BridgeSpec>,
-    /// The ports; a port's [`PortId`] is its index here.
+    /// The ports, each with its id.
     pub ports: Vec<PortSpec>,
 }
 
-/// What to do with a frame.
+/// One port of a flood group and the tag frames leave it with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Send it out of one port.
-    Output(PortId),
-    /// Send it out of every other port of its bridge and VLAN
-    /// ([`Datapath::flood_ports`]).
-    Flood,
-    /// Drop it.
-    Drop(DropReason),
+pub struct FloodMember {
+    /// The port.
+    pub port: PortId,
+    /// The outer VID frames carry out of it (`None`: untagged).
+    pub tag: Option<u16>,
 }
 
-/// The outcome of [`Datapath::process`]: the action and what egress needs
-/// to know about the frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verdict {
-    /// What to do.
-    pub action: Action,
-    /// The port it came in on.
-    pub in_port: PortId,
-    /// Its bridge.
-    pub bridge: u16,
-    /// Its VLAN inside the bridge.
-    pub vlan: u16,
-    /// True if the received bytes carry an outer VLAN tag at offset 12.
-    pub tagged: bool,
+/// A bridge of the datapath.
+pub struct Bridge {
+    /// Its name.
+    pub name: String,
+    /// Its MAC table (shared with the datapaths before and after this one).
+    pub macs: Arc<MacTable>,
+    /// For each VLAN, its flood group.
+    flood_index: Box<[u16]>,
 }
 
-impl Verdict {
-    fn drop(in_port: PortId, reason: DropReason) -> Verdict {
-        Verdict {
-            action: Action::Drop(reason),
-            in_port,
-            bridge: 0,
-            vlan: 0,
-            tagged: false,
-        }
+impl Bridge {
+    /// The flood group of `vlan`.
+    #[inline(always)]
+    pub fn flood_group(&self, vlan: u16) -> u16 {
+        self.flood_index.get(vlan as usize).copied().unwrap_or(0)
     }
 }
 
-struct Bridge {
-    name: String,
-    macs: Arc<MacTable>,
-    /// For each VLAN, an index into `flood_lists`.
-    flood_index: Box<[u16]>,
-    flood_lists: Vec<Box<[PortId]>>,
-}
-
-struct Port {
-    name: String,
-    bridge: u16,
-    vlan_mode: VlanMode,
+/// A port of the datapath.
+pub struct Port {
+    /// Its name.
+    pub name: String,
+    /// Index of its bridge.
+    pub bridge: u16,
+    /// VLAN handling.
+    pub vlan_mode: VlanMode,
+    /// The stages its frames meet, in order.
+    pub chain: Box<[Arc<dyn Stage>]>,
+    /// The flow-key fields those stages read.
+    pub key_mask: KeyMask,
 }
 
 /// An immutable datapath built from a [`DatapathSpec`].
 pub struct Datapath {
     bridges: Box<[Bridge]>,
-    ports: Box<[Port]>,
+    /// Indexed by port id; `None` for ids no port has.
+    ports: Box<[Option<Port>]>,
+    /// Flood group members; group 0 is empty.
+    flood_groups: Vec<Box<[FloodMember]>>,
+    spec: DatapathSpec,
 }
 
 /// Why a [`DatapathSpec`] cannot be built. Configuration validation catches
@@ -273,31 +255,113 @@ impl core::fmt::Display for SpecError {
 impl std::error::Error for SpecError {}
 
 impl Datapath {
-    /// Builds the datapath. `seed` keys the MAC tables' hashes.
+    /// Builds a datapath with new, empty MAC tables. `seed` keys their
+    /// hashes.
     pub fn new(spec: &DatapathSpec, seed: u64) -> Result<Datapath, SpecError> {
-        if spec.ports.len() > PortId::MAX as usize || spec.bridges.len() > u16::MAX as usize {
-            return Err(SpecError("too many ports or bridges".into()));
+        Self::build(spec, seed, &HashMap::new())
+    }
+
+    /// Builds the datapath of `spec` keeping the learned state of this
+    /// one: a bridge of the same name and MAC limit keeps its table (its
+    /// aging time, port limits and static entries are updated). Entries of
+    /// ports that left a kept bridge are not flushed here, because workers
+    /// may still run the old datapath: call [`Datapath::retire`] once they
+    /// all moved on.
+    pub fn rebuild(&self, spec: &DatapathSpec, seed: u64) -> Result<Datapath, SpecError> {
+        let kept = self
+            .bridges
+            .iter()
+            .zip(&self.spec.bridges)
+            .filter(|(_, old)| {
+                spec.bridges
+                    .iter()
+                    .any(|b| b.name == old.name && b.mac_limit == old.mac_limit)
+            })
+            .map(|(b, old)| (b.name.clone(), (Arc::clone(&b.macs), old.static_macs.clone())))
+            .collect();
+        Self::build(spec, seed, &kept)
+    }
+
+    /// Removes from the kept MAC tables what `old` (the datapath this one
+    /// replaced) learned for ports that are gone or moved to another
+    /// bridge. Call it after every worker acknowledged this datapath.
+    pub fn retire(&self, old: &Datapath) {
+        for (id, port) in old.ports.iter().enumerate() {
+            let Some(port) = port else { continue };
+            let Some(old_bridge) = old.bridges.get(port.bridge as usize) else {
+                continue;
+            };
+            let stays = self.port(id as PortId).is_some_and(|p| {
+                self.bridges
+                    .get(p.bridge as usize)
+                    .is_some_and(|b| Arc::ptr_eq(&b.macs, &old_bridge.macs))
+            });
+            if !stays {
+                old_bridge.macs.flush_port(id as PortId);
+            }
         }
+    }
+
+    fn build(
+        spec: &DatapathSpec,
+        seed: u64,
+        kept: &HashMap<String, (Arc<MacTable>, Vec<StaticMac>)>,
+    ) -> Result<Datapath, SpecError> {
+        if spec.bridges.len() > u16::MAX as usize {
+            return Err(SpecError("too many bridges".into()));
+        }
+        let mut ports: Vec<Option<Port>> = Vec::new();
         for p in &spec.ports {
+            if p.id as usize >= MAX_PORTS {
+                return Err(SpecError(format!(
+                    "port {} has id {}, above the most ports a switch holds ({MAX_PORTS})",
+                    p.name, p.id
+                )));
+            }
             if p.bridge >= spec.bridges.len() {
                 return Err(SpecError(format!("port {} names no bridge", p.name)));
             }
+            if ports.len() <= p.id as usize {
+                ports.resize_with(p.id as usize + 1, || None);
+            }
+            if ports[p.id as usize].is_some() {
+                return Err(SpecError(format!("two ports have id {}", p.id)));
+            }
+            let chain = Self::chain();
+            let reads = chain
+                .iter()
+                .fold(KeyFields::L2, |all, stage| all.with(stage.reads()));
+            ports[p.id as usize] = Some(Port {
+                name: p.name.clone(),
+                bridge: p.bridge as u16,
+                vlan_mode: p.vlan_mode.clone(),
+                chain,
+                key_mask: reads.mask(),
+            });
         }
+
+        let mut flood_groups: Vec<Box<[FloodMember]>> = vec![Box::new([])];
         let mut bridges = Vec::with_capacity(spec.bridges.len());
         for (b, bridge) in spec.bridges.iter().enumerate() {
-            let port_limits: Vec<u32> = spec
-                .ports
-                .iter()
-                .map(|p| if p.bridge == b { p.mac_limit } else { 0 })
-                .collect();
-            let macs = MacTable::new(
-                bridge.mac_limit,
-                bridge.mac_aging_secs,
-                &port_limits,
-                seed ^ (b as u64).wrapping_mul(0x9e37_79b9),
-            );
+            let macs = match kept.get(&bridge.name) {
+                Some((table, old_statics)) => {
+                    for s in old_statics {
+                        table.remove_static(s.vlan, &s.mac);
+                    }
+                    Arc::clone(table)
+                }
+                None => Arc::new(MacTable::new(
+                    bridge.mac_limit,
+                    bridge.mac_aging_secs,
+                    seed ^ (b as u64).wrapping_mul(0x9e37_79b9),
+                )),
+            };
+            macs.set_aging_secs(bridge.mac_aging_secs);
+            for p in spec.ports.iter().filter(|p| p.bridge == b) {
+                macs.set_port_limit(p.id, p.mac_limit);
+            }
             for s in &bridge.static_macs {
-                if spec.ports.get(s.port as usize).map(|p| p.bridge) != Some(b) {
+                if !spec.ports.iter().any(|p| p.id == s.port && p.bridge == b) {
                     return Err(SpecError(format!(
                         "static MAC on bridge {} names a port outside it",
                         bridge.name
@@ -310,169 +374,118 @@ impl Datapath {
                     )));
                 }
             }
-            let (flood_index, flood_lists) = Self::flood_lists(spec, b);
+            let flood_index = Self::flood_groups(spec, b, &mut flood_groups)?;
             bridges.push(Bridge {
                 name: bridge.name.clone(),
-                macs: Arc::new(macs),
+                macs,
                 flood_index,
-                flood_lists,
             });
         }
-        let ports = spec
-            .ports
-            .iter()
-            .map(|p| Port {
-                name: p.name.clone(),
-                bridge: p.bridge as u16,
-                vlan_mode: p.vlan_mode.clone(),
-            })
-            .collect();
         Ok(Datapath {
             bridges: bridges.into(),
-            ports,
+            ports: ports.into(),
+            flood_groups,
+            spec: spec.clone(),
         })
     }
 
-    /// For each VLAN, the ports of bridge `b` that carry it; VLANs with the
-    /// same member set share one list.
-    fn flood_lists(spec: &DatapathSpec, b: usize) -> (Box<[u16]>, Vec<Box<[PortId]>>) {
-        let mut lists: Vec<Box<[PortId]>> = Vec::new();
+    /// The stages of a port's frames. Every port of today's datapath is a
+    /// bridge port; tunnel, routing and policy stages join here by port
+    /// and bridge configuration.
+    fn chain() -> Box<[Arc<dyn Stage>]> {
+        Box::new([Arc::new(Ingress), Arc::new(L2Bridge)])
+    }
+
+    /// For each VLAN, the group of the ports of bridge `b` that carry it,
+    /// each with its egress tag; VLANs with the same members share a group.
+    fn flood_groups(
+        spec: &DatapathSpec,
+        b: usize,
+        groups: &mut Vec<Box<[FloodMember]>>,
+    ) -> Result<Box<[u16]>, SpecError> {
         let mut index = vec![0u16; VLAN_SLOTS];
+        let first_of_bridge = groups.len();
         for (vlan, slot) in index.iter_mut().enumerate() {
-            let members: Box<[PortId]> = spec
+            let vlan = vlan as u16;
+            let members: Box<[FloodMember]> = spec
                 .ports
                 .iter()
-                .enumerate()
-                .filter(|(_, p)| p.bridge == b && p.vlan_mode.carries(vlan as u16))
-                .map(|(i, _)| i as PortId)
+                .filter(|p| p.bridge == b && p.vlan_mode.carries(vlan))
+                .map(|p| FloodMember {
+                    port: p.id,
+                    tag: p.vlan_mode.egress_tag(vlan),
+                })
                 .collect();
-            *slot = match lists.iter().position(|l| *l == members) {
+            let found = groups[first_of_bridge..]
+                .iter()
+                .position(|g| *g == members)
+                .map(|i| i + first_of_bridge);
+            *slot = match found {
                 Some(i) => i as u16,
                 None => {
-                    lists.push(members);
-                    (lists.len() - 1) as u16
+                    groups.push(members);
+                    u16::try_from(groups.len() - 1)
+                        .map_err(|_| SpecError("too many flood groups".into()))?
                 }
             };
         }
-        (index.into(), lists)
+        Ok(index.into())
     }
 
-    /// Decides what to do with `frame`, received on `in_port` at `now`
-    /// (seconds, the clock of MAC aging). Counts the frame's reception and
-    /// any drop in `stats`.
-    #[inline]
-    pub fn process(&self, in_port: PortId, frame: &[u8], now: u32, stats: &mut Stats) -> Verdict {
-        stats.rx(in_port, frame.len());
-        let verdict = self.decide(in_port, frame, now);
-        if let Action::Drop(reason) = verdict.action {
-            stats.drop(in_port, reason);
-        }
-        verdict
+    /// The specification it was built from.
+    pub fn spec(&self) -> &DatapathSpec {
+        &self.spec
     }
 
-    #[inline]
-    fn decide(&self, in_port: PortId, frame: &[u8], now: u32) -> Verdict {
-        let Some(port) = self.ports.get(in_port as usize) else {
-            return Verdict::drop(in_port, DropReason::PortNotInBridge);
-        };
-        let mut parsed = Parsed::default();
-        if let Err(reason) = parse_into(frame, &mut parsed) {
-            return Verdict::drop(in_port, reason);
-        }
-        let key = &parsed.key;
-        if is_multicast(&key.eth_src) || key.eth_src == [0; 6] {
-            return Verdict::drop(in_port, DropReason::InvalidSourceMac);
-        }
-        if is_link_local_control(&key.eth_dst) {
-            return Verdict::drop(in_port, DropReason::LinkLocalControl);
-        }
-        let vlan = match port.vlan_mode.ingress_vlan(key.vlan) {
-            Ok(v) => v,
-            Err(reason) => return Verdict::drop(in_port, reason),
-        };
-        let Some(bridge) = self.bridges.get(port.bridge as usize) else {
-            return Verdict::drop(in_port, DropReason::PortNotInBridge);
-        };
-        bridge.macs.learn(vlan, &key.eth_src, in_port, now);
-        let action = if is_multicast(&key.eth_dst) {
-            Action::Flood
-        } else {
-            match bridge.macs.lookup(vlan, &key.eth_dst, now) {
-                Some(out) if out == in_port => Action::Drop(DropReason::DestinationIsIngressPort),
-                Some(out) => Action::Output(out),
-                None => Action::Flood,
-            }
-        };
-        let action = match action {
-            Action::Flood if self.flood_list(port.bridge, vlan).len() < 2 => {
-                Action::Drop(DropReason::NoFloodPorts)
-            }
-            other => other,
-        };
-        Verdict {
-            action,
-            in_port,
-            bridge: port.bridge,
-            vlan,
-            tagged: parsed.layout.vlan_tags > 0,
-        }
+    /// Port `id`.
+    #[inline(always)]
+    pub fn port(&self, id: PortId) -> Option<&Port> {
+        self.ports.get(id as usize).and_then(Option::as_ref)
     }
 
-    fn flood_list(&self, bridge: u16, vlan: u16) -> &[PortId] {
+    /// Bridge `index`.
+    #[inline(always)]
+    pub fn bridge(&self, index: u16) -> Option<&Bridge> {
+        self.bridges.get(index as usize)
+    }
+
+    /// The members of flood group `group`.
+    #[inline(always)]
+    pub fn flood_members(&self, group: u16) -> &[FloodMember] {
+        self.flood_groups.get(group as usize).map_or(&[], |g| g)
+    }
+
+    /// The generation of the learned state cached decisions depend on: it
+    /// moves whenever a MAC entry of any bridge moves or goes away.
+    #[inline(always)]
+    pub fn state_generation(&self) -> u64 {
         self.bridges
-            .get(bridge as usize)
-            .and_then(|b| {
-                let i = *b.flood_index.get(vlan as usize)?;
-                b.flood_lists.get(i as usize)
-            })
-            .map_or(&[], |l| l)
-    }
-
-    /// The ports a flooded frame goes out of: every port of its bridge that
-    /// carries its VLAN, except the one it came in on.
-    #[inline]
-    pub fn flood_ports(&self, verdict: &Verdict) -> impl Iterator<Item = PortId> + '_ {
-        let in_port = verdict.in_port;
-        self.flood_list(verdict.bridge, verdict.vlan)
             .iter()
-            .copied()
-            .filter(move |p| *p != in_port)
+            .fold(0u64, |sum, b| sum.wrapping_add(b.macs.generation()))
     }
 
-    /// Writes `frame`, as it should leave `out_port`, into `dst` and returns
-    /// its length: the VLAN tag is added, removed or rewritten for the
-    /// port's VLAN mode. Fails if `dst` is too small.
-    #[inline]
-    pub fn emit(
-        &self,
-        out_port: PortId,
-        frame: &[u8],
-        verdict: &Verdict,
-        dst: &mut [u8],
-    ) -> Result<usize, DropReason> {
-        let want_tag = self
-            .ports
-            .get(out_port as usize)
-            .and_then(|p| p.vlan_mode.egress_tag(verdict.vlan));
-        emit_vlan(frame, verdict.tagged, want_tag, dst)
-    }
-
-    /// The number of ports.
+    /// One past the highest port id: the size of per-port arrays.
     pub fn port_count(&self) -> usize {
         self.ports.len()
     }
 
+    /// Ids of the ports, ascending.
+    pub fn port_ids(&self) -> impl Iterator<Item = PortId> + '_ {
+        self.ports
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_some())
+            .map(|(id, _)| id as PortId)
+    }
+
     /// The name of port `id`.
     pub fn port_name(&self, id: PortId) -> Option<&str> {
-        self.ports.get(id as usize).map(|p| p.name.as_str())
+        self.port(id).map(|p| p.name.as_str())
     }
 
     /// The id of the port called `name`.
     pub fn port_id(&self, name: &str) -> Option<PortId> {
-        self.ports
-            .iter()
-            .position(|p| p.name == name)
-            .map(|i| i as PortId)
+        self.port_ids().find(|id| self.port_name(*id) == Some(name))
     }
 
     /// The number of bridges.
@@ -493,305 +506,5 @@ impl Datapath {
     /// Ages out expired MACs in every bridge; returns how many were removed.
     pub fn sweep_macs(&self, now: u32) -> usize {
         self.bridges.iter().map(|b| b.macs.sweep(now)).sum()
-    }
-}
-
-/// Copies `frame` into `dst` changing its outer VLAN tag: `has_tag` says
-/// whether `frame` carries one at offset 12, `want` is the VID it should
-/// leave with (`None`: untagged). A kept tag keeps its TPID and priority; a
-/// pushed tag is 802.1Q with priority 0.
-#[inline]
-pub fn emit_vlan(
-    frame: &[u8],
-    has_tag: bool,
-    want: Option<u16>,
-    dst: &mut [u8],
-) -> Result<usize, DropReason> {
-    let too_long = DropReason::TxFrameTooLong;
-    match (has_tag, want) {
-        (false, None) | (true, Some(_)) => {
-            let out = dst.get_mut(..frame.len()).ok_or(too_long)?;
-            out.copy_from_slice(frame);
-            if let (Some(vid), Some(tci)) = (want, out.get_mut(14..16)) {
-                let old = u16::from_be_bytes([tci[0], tci[1]]);
-                tci.copy_from_slice(&((old & 0xf000) | (vid & 0x0fff)).to_be_bytes());
-            }
-            Ok(frame.len())
-        }
-        (true, None) => {
-            let rest = frame
-                .get(ETH_ADDRS_LEN + VLAN_TAG_LEN..)
-                .ok_or(DropReason::VlanTruncated)?;
-            let len = ETH_ADDRS_LEN + rest.len();
-            let out = dst.get_mut(..len).ok_or(too_long)?;
-            out[..ETH_ADDRS_LEN].copy_from_slice(&frame[..ETH_ADDRS_LEN]);
-            out[ETH_ADDRS_LEN..].copy_from_slice(rest);
-            Ok(len)
-        }
-        (false, Some(vid)) => {
-            let (addrs, rest) = frame
-                .split_at_checked(ETH_ADDRS_LEN)
-                .ok_or(DropReason::EthTruncated)?;
-            let len = frame.len() + VLAN_TAG_LEN;
-            let out = dst.get_mut(..len).ok_or(too_long)?;
-            out[..ETH_ADDRS_LEN].copy_from_slice(addrs);
-            out[12..14].copy_from_slice(&TPID_8021Q.to_be_bytes());
-            out[14..16].copy_from_slice(&(vid & 0x0fff).to_be_bytes());
-            out[ETH_ADDRS_LEN + VLAN_TAG_LEN..].copy_from_slice(rest);
-            Ok(len)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const A: Mac = [0x02, 0, 0, 0, 0, 0xa];
-    const B: Mac = [0x02, 0, 0, 0, 0, 0xb];
-
-    fn frame(dst: Mac, src: Mac, vlan: Option<u16>) -> Vec<u8> {
-        let mut f = Vec::new();
-        f.extend_from_slice(&dst);
-        f.extend_from_slice(&src);
-        if let Some(v) = vlan {
-            f.extend_from_slice(&[0x81, 0x00]);
-            f.extend_from_slice(&v.to_be_bytes());
-        }
-        f.extend_from_slice(&[0x88, 0xb5]); // local experimental ethertype
-        f.resize(f.len() + 46, 0xee);
-        f
-    }
-
-    fn port(name: &str, vlan_mode: VlanMode) -> PortSpec {
-        PortSpec {
-            name: name.into(),
-            bridge: 0,
-            vlan_mode,
-            mac_limit: 1000,
-        }
-    }
-
-    fn datapath(ports: Vec<PortSpec>) -> Datapath {
-        let spec = DatapathSpec {
-            bridges: vec![BridgeSpec {
-                name: "br0".into(),
-                mac_aging_secs: 300,
-                mac_limit: 1000,
-                static_macs: vec![],
-            }],
-            ports,
-        };
-        Datapath::new(&spec, 42).unwrap()
-    }
-
-    fn trunk(allowed: &[u16], native: Option<u16>) -> VlanMode {
-        VlanMode::Trunk {
-            allowed: VlanSet::of(allowed),
-            native,
-        }
-    }
-
-    #[test]
-    fn unknown_floods_then_learned_forwards() {
-        let dp = datapath(vec![
-            port("p0", VlanMode::default()),
-            port("p1", VlanMode::default()),
-            port("p2", VlanMode::default()),
-        ]);
-        let mut stats = Stats::new(3);
-        let v = dp.process(0, &frame(B, A, None), 0, &mut stats);
-        assert_eq!(v.action, Action::Flood);
-        assert_eq!(dp.flood_ports(&v).collect::<Vec<_>>(), vec![1, 2]);
-        let v = dp.process(1, &frame(A, B, None), 0, &mut stats);
-        assert_eq!(v.action, Action::Output(0));
-        let v = dp.process(2, &frame(A, B, None), 0, &mut stats);
-        assert_eq!(v.action, Action::Output(0), "B moved to p2");
-        let v = dp.process(0, &frame(B, A, None), 0, &mut stats);
-        assert_eq!(v.action, Action::Output(2));
-        assert_eq!(stats.ports[0].rx_packets, 2);
-    }
-
-    #[test]
-    fn ingress_checks() {
-        let dp = datapath(vec![
-            port("acc", VlanMode::Access { vlan: 10 }),
-            port("trk", trunk(&[10, 20], None)),
-        ]);
-        let mut stats = Stats::new(2);
-        let drop = |v: Verdict| match v.action {
-            Action::Drop(r) => Some(r),
-            _ => None,
-        };
-        let mut run = |p, f: Vec<u8>| drop(dp.process(p, &f, 0, &mut stats));
-        assert_eq!(
-            run(0, frame(B, A, Some(10))),
-            Some(DropReason::TaggedOnAccessPort)
-        );
-        assert_eq!(
-            run(1, frame(B, A, None)),
-            Some(DropReason::UntaggedOnTrunkPort)
-        );
-        assert_eq!(
-            run(1, frame(B, A, Some(30))),
-            Some(DropReason::VlanNotAllowed)
-        );
-        assert_eq!(
-            run(0, frame([0x01, 0x80, 0xc2, 0, 0, 0x0e], A, None)),
-            Some(DropReason::LinkLocalControl)
-        );
-        assert_eq!(
-            run(0, frame(B, [0x01, 0, 0x5e, 0, 0, 1], None)),
-            Some(DropReason::InvalidSourceMac)
-        );
-        assert_eq!(run(0, vec![0; 10]), Some(DropReason::EthTruncated));
-        assert_eq!(run(1, frame(B, A, Some(10))), None);
-        assert_eq!(stats.ports[0].total_drops(), 4);
-        assert_eq!(stats.ports[1].total_drops(), 2);
-    }
-
-    #[test]
-    fn egress_vlan_edits() {
-        let dp = datapath(vec![
-            port("acc", VlanMode::Access { vlan: 10 }),
-            port("trk", trunk(&[10], None)),
-        ]);
-        let mut stats = Stats::new(2);
-        let mut out = [0u8; 128];
-        // access -> trunk: tag pushed
-        let untagged = frame(B, A, None);
-        let v = dp.process(0, &untagged, 0, &mut stats);
-        let n = dp.emit(1, &untagged, &v, &mut out).unwrap();
-        assert_eq!(&out[..n], &frame(B, A, Some(10))[..]);
-        // trunk -> access: tag popped
-        let tagged = frame(A, B, Some(10));
-        let v = dp.process(1, &tagged, 0, &mut stats);
-        assert_eq!(v.action, Action::Output(0));
-        let n = dp.emit(0, &tagged, &v, &mut out).unwrap();
-        assert_eq!(&out[..n], &frame(A, B, None)[..]);
-        // too small a buffer
-        assert_eq!(
-            dp.emit(1, &untagged, &v, &mut [0u8; 20]),
-            Err(DropReason::TxFrameTooLong)
-        );
-    }
-
-    #[test]
-    fn priority_tag_rewritten_to_port_vlan() {
-        let mut prio = frame(B, A, Some(0));
-        prio[14] = 0xa0; // PCP 5, VID 0
-        let mut out = [0u8; 128];
-        let n = emit_vlan(&prio, true, Some(10), &mut out).unwrap();
-        assert_eq!(&out[14..16], &[0xa0, 10]);
-        assert_eq!(n, prio.len());
-    }
-
-    #[test]
-    fn vlans_flood_separately() {
-        let dp = datapath(vec![
-            port("a10", VlanMode::Access { vlan: 10 }),
-            port("b10", VlanMode::Access { vlan: 10 }),
-            port("a20", VlanMode::Access { vlan: 20 }),
-            port("trk", trunk(&[10, 20], None)),
-        ]);
-        let mut stats = Stats::new(4);
-        let v = dp.process(0, &frame([0xff; 6], A, None), 0, &mut stats);
-        assert_eq!(dp.flood_ports(&v).collect::<Vec<_>>(), vec![1, 3]);
-        let v = dp.process(2, &frame([0xff; 6], B, None), 0, &mut stats);
-        assert_eq!(dp.flood_ports(&v).collect::<Vec<_>>(), vec![3]);
-    }
-
-    #[test]
-    fn lone_port_flood_is_a_counted_drop() {
-        let dp = datapath(vec![port("only", VlanMode::default())]);
-        let mut stats = Stats::new(1);
-        let v = dp.process(0, &frame([0xff; 6], A, None), 0, &mut stats);
-        assert_eq!(v.action, Action::Drop(DropReason::NoFloodPorts));
-    }
-
-    #[test]
-    fn hairpin_is_dropped() {
-        let dp = datapath(vec![
-            port("p0", VlanMode::default()),
-            port("p1", VlanMode::default()),
-        ]);
-        let mut stats = Stats::new(2);
-        dp.process(0, &frame(B, A, None), 0, &mut stats);
-        dp.process(0, &frame(A, B, None), 0, &mut stats);
-        let v = dp.process(0, &frame(B, A, None), 0, &mut stats);
-        assert_eq!(v.action, Action::Drop(DropReason::DestinationIsIngressPort));
-    }
-
-    #[test]
-    fn unknown_in_port_is_dropped_not_panicking() {
-        let dp = datapath(vec![port("p0", VlanMode::default())]);
-        let mut stats = Stats::new(1);
-        let v = dp.process(9, &frame(B, A, None), 0, &mut stats);
-        assert_eq!(v.action, Action::Drop(DropReason::PortNotInBridge));
-    }
-
-    mod never_panics {
-        use super::*;
-        use proptest::prelude::*;
-
-        fn mixed_datapath() -> Datapath {
-            datapath(vec![
-                port("default", VlanMode::default()),
-                port("access", VlanMode::Access { vlan: 10 }),
-                port("trunk", trunk(&[10, 20], Some(20))),
-                port("trunk-all", trunk(&[], None)),
-            ])
-        }
-
-        /// Frames that mostly look like Ethernet with tags, so the VLAN and
-        /// egress paths are reached, not only the early drops.
-        fn framey() -> impl Strategy<Value = Vec<u8>> {
-            (
-                proptest::collection::vec(any::<u8>(), 0..96),
-                prop_oneof![Just(None), Just(Some(0x8100u16)), Just(Some(0x88a8u16))],
-                any::<u16>(),
-                any::<bool>(),
-            )
-                .prop_map(|(mut bytes, tpid, tci, unicast_src)| {
-                    if let (Some(tpid), true) = (tpid, bytes.len() >= 16) {
-                        bytes[12..14].copy_from_slice(&tpid.to_be_bytes());
-                        bytes[14..16].copy_from_slice(&tci.to_be_bytes());
-                    }
-                    if unicast_src && bytes.len() >= 12 {
-                        bytes[6] &= 0xfe;
-                    }
-                    bytes
-                })
-        }
-
-        proptest! {
-            #[test]
-            fn any_frame_on_any_port(
-                frames in proptest::collection::vec((framey(), 0u16..6, 0u32..1000), 1..40),
-                out_len in 0usize..128,
-            ) {
-                let dp = mixed_datapath();
-                let mut stats = Stats::new(4);
-                let mut small = vec![0u8; out_len];
-                let mut big = [0u8; 256];
-                for (frame, in_port, now) in &frames {
-                    let v = dp.process(*in_port, frame, *now, &mut stats);
-                    let outs: Vec<PortId> = match v.action {
-                        Action::Output(p) => vec![p],
-                        Action::Flood => dp.flood_ports(&v).collect(),
-                        Action::Drop(_) => vec![],
-                    };
-                    for out in outs {
-                        prop_assert_ne!(out, *in_port);
-                        let _ = dp.emit(out, frame, &v, &mut small);
-                        let n = dp.emit(out, frame, &v, &mut big);
-                        prop_assert!(n.is_ok(), "{:?}", n);
-                    }
-                }
-                let received: u64 = stats.ports.iter().map(|p| p.rx_packets).sum();
-                let unknown_port = frames.iter().filter(|(_, p, _)| *p >= 4).count() as u64;
-                prop_assert_eq!(received + unknown_port, frames.len() as u64);
-            }
-        }
     }
 }

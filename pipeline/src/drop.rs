@@ -88,6 +88,30 @@ drop_reasons! {
     /// Flooding found no port other than the ingress port in the VLAN.
     NoFloodPorts = "no_flood_ports",
 
+    // --- actions ---
+    /// The stages decided more actions than a list holds.
+    TooManyActions = "too_many_actions",
+    /// No stage decided anything for the frame.
+    NoAction = "no_action",
+    /// A VLAN edit the frame's tags do not allow (pop or rewrite of a tag
+    /// it does not have, a second push).
+    UnsupportedVlanEdit = "unsupported_vlan_edit",
+    /// A set-field action on a frame without that header (an IPv4 rewrite
+    /// of a non-IPv4 frame, a port rewrite of a fragment).
+    SetFieldPrerequisite = "set_field_prerequisite",
+    /// TTL or hop limit would reach zero.
+    TtlExpired = "ttl_expired",
+    /// Decapsulation or recirculation of a frame it cannot apply to (no
+    /// tunnel header recorded, edits pending before a decap).
+    UnsupportedRecirculation = "unsupported_recirculation",
+    /// A pushed VLAN tag before a recirculation found no room in front of
+    /// the frame.
+    RecirculationNoRoom = "recirculation_no_room",
+    /// The frame re-entered the pipeline too often.
+    RecirculationLimit = "recirculation_limit",
+    /// A ct action on a worker without a connection tracker.
+    NoConntrack = "no_conntrack",
+
     // --- egress ---
     /// The output port's transmit queue was full.
     TxQueueFull = "tx_queue_full",

@@ -1,25 +1,38 @@
 //! The packet model and match-action stages of vswitch.
 //!
-//! Pure code: no I/O, no threads, no `unsafe`. Frames arrive as byte
-//! slices, are parsed once into a [`flow::FlowKey`], run through the stages
-//! of the [`datapath::Datapath`], and leave as a [`datapath::Verdict`] plus
-//! egress edits that the caller applies while copying the frame to its
-//! output port.
+//! Pure code: no I/O, no threads, no `unsafe`. Frames arrive in bursts of
+//! byte slices; each is parsed once into a [`context::PacketCtx`], decided
+//! by the worker's [`flow_cache`] or by the [`stage`]s of its port's chain
+//! in the [`datapath::Datapath`] as an ordered [`action::ActionList`], and
+//! written to its output ports by [`egress`] with the edits done in the
+//! copy. [`burst::BurstRunner`] drives the whole.
 //!
 //! The per-packet path allocates nothing, takes no lock and never panics on
 //! any input.
 
 #![forbid(unsafe_code)]
 
+pub mod action;
+pub mod burst;
+pub mod context;
 pub mod datapath;
 pub mod drop;
+pub mod egress;
 pub mod flow;
+pub mod flow_cache;
 pub mod mac_table;
 pub mod parse;
+pub mod stage;
 pub mod stats;
+pub mod steer;
+pub mod trace;
 pub mod wire;
 
-pub use datapath::{Action, Datapath, DatapathSpec, Verdict};
+pub use action::{Action, ActionList};
+pub use burst::BurstRunner;
+pub use context::PacketCtx;
+pub use datapath::{Datapath, DatapathSpec};
+pub use egress::TxSink;
 pub use drop::DropReason;
 pub use flow::{FlowKey, Layout, Mac, Parsed};
 pub use mac_table::{MacTable, PortId};

@@ -100,6 +100,19 @@ impl RxBatch {
         &self.buf[start..start + self.lens[i] as usize]
     }
 
+    /// Every frame, writable (the pipeline edits frames in place before it
+    /// runs them through again), with the receive timestamps.
+    pub fn frames_mut(&mut self) -> (impl Iterator<Item = &mut [u8]>, &[u64]) {
+        let count = self.count;
+        let frames = self
+            .buf
+            .chunks_mut(FRAME_CAPACITY)
+            .zip(self.lens.iter())
+            .take(count)
+            .map(|(slot, len)| slot.get_mut(..*len as usize).unwrap_or_default());
+        (frames, self.timestamps.get(..count).unwrap_or_default())
+    }
+
     /// When frame `i` was received, in nanoseconds since the Unix epoch (0
     /// where the port does not know).
     pub fn timestamp(&self, i: usize) -> u64 {
@@ -125,6 +138,20 @@ mod tests {
         b.clear();
         assert!(b.is_empty());
         assert_eq!(b.free(), 2);
+    }
+
+    #[test]
+    fn frames_mut_yields_each_frame_with_its_timestamp() {
+        let mut b = RxBatch::new(3);
+        assert!(b.push(&[1, 2], 5));
+        assert!(b.push(&[3], 6));
+        let (frames, timestamps) = b.frames_mut();
+        assert_eq!(timestamps, &[5, 6]);
+        let frames: Vec<&mut [u8]> = frames.collect();
+        assert_eq!(frames.len(), 2);
+        frames.into_iter().for_each(|f| f[0] = 9);
+        assert_eq!(b.frame(0), &[9, 2]);
+        assert_eq!(b.frame(1), &[9]);
     }
 
     #[test]

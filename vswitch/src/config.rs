@@ -327,15 +327,40 @@ impl Config {
         self.bridges.iter().flat_map(|b| b.ports.iter())
     }
 
-    /// The datapath this configuration describes. Port ids number the
+    /// The datapath this configuration describes, port ids numbering the
     /// ports of all bridges in file order.
     pub fn datapath_spec(&self) -> DatapathSpec {
-        let mut spec = DatapathSpec::default();
-        let ids: HashMap<&str, PortId> = self
-            .ports()
-            .enumerate()
-            .map(|(i, p)| (p.name.as_str(), i as PortId))
+        self.datapath_spec_after(&DatapathSpec::default())
+    }
+
+    /// The datapath this configuration describes, replacing `previous`: a
+    /// port keeps the id it had there (ids are stable while the port
+    /// stays), and a new port takes the lowest id `previous` and this
+    /// configuration leave free, so a removed port's id is not reused by
+    /// the change that removes it (its learned MACs are flushed first).
+    pub fn datapath_spec_after(&self, previous: &DatapathSpec) -> DatapathSpec {
+        let old: HashMap<&str, PortId> = previous
+            .ports
+            .iter()
+            .map(|p| (p.name.as_str(), p.id))
             .collect();
+        let mut taken: std::collections::BTreeSet<PortId> = old.values().copied().collect();
+        let mut next_free = 0;
+        let mut ids: HashMap<&str, PortId> = HashMap::new();
+        for port in self.ports() {
+            let id = match old.get(port.name.as_str()) {
+                Some(id) => *id,
+                None => {
+                    while taken.contains(&next_free) {
+                        next_free += 1;
+                    }
+                    taken.insert(next_free);
+                    next_free
+                }
+            };
+            ids.insert(port.name.as_str(), id);
+        }
+        let mut spec = DatapathSpec::default();
         for (b, bridge) in self.bridges.iter().enumerate() {
             spec.bridges.push(BridgeSpec {
                 name: bridge.name.clone(),
@@ -355,6 +380,7 @@ impl Config {
             });
             for port in &bridge.ports {
                 spec.ports.push(PortSpec {
+                    id: ids.get(port.name.as_str()).copied().unwrap_or_default(),
                     name: port.name.clone(),
                     bridge: b,
                     vlan_mode: port.vlan_mode.clone(),

@@ -1,21 +1,24 @@
-//! One frame through the datapath and out of its ports: the step the daemon's
-//! workers and offline replay share, so a replay test exercises the code
-//! that runs live.
+//! Bursts of frames through the pipeline and out of their ports: the step
+//! the daemon's workers and offline replay share, so a replay test
+//! exercises the code that runs live.
 
-use vswitch_pipeline::{Action, Datapath, DropReason, PortId, Stats, Verdict};
+use vswitch_pipeline::burst::{BurstRunner, MAX_BURST};
+use vswitch_pipeline::trace::TraceSink;
+use vswitch_pipeline::{Datapath, DropReason, PortId, Stats, TxSink};
 use vswitch_ports::{Port, RxBatch};
 
-/// The ports a worker transmits on, indexed by [`PortId`], and which of them
-/// have frames queued since the last [`TxPorts::flush`].
+/// The ports a worker transmits on, indexed by [`PortId`] (`None` for ids
+/// no port has), and which of them have frames queued since the last
+/// [`TxPorts::flush`].
 pub struct TxPorts {
-    ports: Vec<Box<dyn Port>>,
+    ports: Vec<Option<Box<dyn Port>>>,
     pending: Vec<PortId>,
     has_pending: Vec<bool>,
 }
 
 impl TxPorts {
     /// Wraps `ports`; index = port id.
-    pub fn new(ports: Vec<Box<dyn Port>>) -> TxPorts {
+    pub fn new(ports: Vec<Option<Box<dyn Port>>>) -> TxPorts {
         let n = ports.len();
         TxPorts {
             ports,
@@ -26,82 +29,66 @@ impl TxPorts {
 
     /// Port `id`.
     pub fn get_mut(&mut self, id: PortId) -> Option<&mut (dyn Port + 'static)> {
-        self.ports.get_mut(id as usize).map(|p| p.as_mut())
+        self.ports
+            .get_mut(id as usize)
+            .and_then(Option::as_mut)
+            .map(|p| p.as_mut())
+    }
+
+    /// Puts `port` at `id` (growing the table), returning what was there.
+    pub fn insert(&mut self, id: PortId, port: Box<dyn Port>) -> Option<Box<dyn Port>> {
+        let i = id as usize;
+        if self.ports.len() <= i {
+            self.ports.resize_with(i + 1, || None);
+            self.has_pending.resize(i + 1, false);
+        }
+        self.ports[i].replace(port)
+    }
+
+    /// Takes the port at `id` out.
+    pub fn remove(&mut self, id: PortId) -> Option<Box<dyn Port>> {
+        self.ports.get_mut(id as usize).and_then(Option::take)
     }
 
     /// Calls `f` with every port and its id.
     pub fn for_each(&self, mut f: impl FnMut(PortId, &dyn Port)) {
         for (id, port) in self.ports.iter().enumerate() {
-            f(id as PortId, port.as_ref());
+            if let Some(port) = port {
+                f(id as PortId, port.as_ref());
+            }
         }
     }
 
     /// Gives the ports back.
     pub fn into_inner(self) -> Vec<Box<dyn Port>> {
-        self.ports
-    }
-
-    /// Writes `frame` out of `out` with that port's egress edits, counting
-    /// it, or counting why not.
-    #[inline]
-    fn send(
-        &mut self,
-        dp: &Datapath,
-        out: PortId,
-        frame: &[u8],
-        verdict: &Verdict,
-        timestamp_ns: u64,
-        stats: &mut Stats,
-    ) {
-        let queued = self.queue(out, timestamp_ns, stats, |slot| {
-            dp.emit(out, frame, verdict, slot)
-        });
-        if let Some(len) = queued {
-            stats.tx(out, len);
-        }
+        self.ports.into_iter().flatten().collect()
     }
 
     /// Queues `frame`, already edited for `out` by the worker that
     /// forwarded it, without counting it again as sent.
     pub fn send_prepared(&mut self, out: PortId, frame: &[u8], stats: &mut Stats) {
-        self.queue(out, 0, stats, |slot| {
-            let dst = slot
-                .get_mut(..frame.len())
-                .ok_or(DropReason::TxFrameTooLong)?;
-            dst.copy_from_slice(frame);
-            Ok(frame.len())
-        });
+        let Some(slot) = TxSink::slot(self, out) else {
+            stats.drop(out, DropReason::TxQueueFull);
+            return;
+        };
+        match slot.get_mut(..frame.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(frame);
+                self.queue(out, frame.len(), 0);
+            }
+            None => stats.drop(out, DropReason::TxFrameTooLong),
+        }
     }
 
-    /// Lends `write` the port's next transmit slot and queues what it
-    /// wrote; counts a drop when there is no slot or `write` fails.
     #[inline(always)]
-    fn queue(
-        &mut self,
-        out: PortId,
-        timestamp_ns: u64,
-        stats: &mut Stats,
-        write: impl FnOnce(&mut [u8]) -> Result<usize, DropReason>,
-    ) -> Option<usize> {
-        let port = self.ports.get_mut(out as usize)?;
-        let Some(slot) = port.tx_slot() else {
-            stats.drop(out, DropReason::TxQueueFull);
-            return None;
-        };
-        match write(slot) {
-            Ok(len) => {
-                port.tx_commit(len, timestamp_ns);
-                if let Some(flag) = self.has_pending.get_mut(out as usize) {
-                    if !*flag {
-                        *flag = true;
-                        self.pending.push(out);
-                    }
+    fn queue(&mut self, out: PortId, len: usize, timestamp_ns: u64) {
+        if let Some(Some(port)) = self.ports.get_mut(out as usize) {
+            port.tx_commit(len, timestamp_ns);
+            if let Some(flag) = self.has_pending.get_mut(out as usize) {
+                if !*flag {
+                    *flag = true;
+                    self.pending.push(out);
                 }
-                Some(len)
-            }
-            Err(reason) => {
-                stats.drop(out, reason);
-                None
             }
         }
     }
@@ -113,7 +100,7 @@ impl TxPorts {
             if let Some(flag) = self.has_pending.get_mut(out as usize) {
                 *flag = false;
             }
-            if let Some(port) = self.ports.get_mut(out as usize) {
+            if let Some(Some(port)) = self.ports.get_mut(out as usize) {
                 if port.tx_flush().is_err() {
                     stats.drop(out, DropReason::TxError);
                 }
@@ -122,52 +109,38 @@ impl TxPorts {
     }
 }
 
-/// Runs `frame`, received on `in_port` at `timestamp_ns` (`now` in seconds
-/// for MAC aging), through the datapath and queues it on its output ports.
-/// Call [`TxPorts::flush`] after the batch.
-#[inline]
-pub fn forward_frame(
-    dp: &Datapath,
-    in_port: PortId,
-    frame: &[u8],
-    timestamp_ns: u64,
-    now: u32,
-    tx: &mut TxPorts,
-    stats: &mut Stats,
-) -> Verdict {
-    let verdict = dp.process(in_port, frame, now, stats);
-    match verdict.action {
-        Action::Output(out) => tx.send(dp, out, frame, &verdict, timestamp_ns, stats),
-        Action::Flood => {
-            for out in dp.flood_ports(&verdict) {
-                tx.send(dp, out, frame, &verdict, timestamp_ns, stats);
-            }
-        }
-        Action::Drop(_) => {}
+impl TxSink for TxPorts {
+    #[inline(always)]
+    fn slot(&mut self, port: PortId) -> Option<&mut [u8]> {
+        self.ports.get_mut(port as usize)?.as_mut()?.tx_slot()
     }
-    verdict
+
+    #[inline(always)]
+    fn commit(&mut self, port: PortId, len: usize, timestamp_ns: u64) {
+        self.queue(port, len, timestamp_ns);
+    }
 }
 
-/// Runs a received burst through [`forward_frame`], in order. Call
-/// [`TxPorts::flush`] afterwards.
+/// Runs a received burst through the pipeline: `runner` holds the
+/// worker's contexts and flow cache. Call [`TxPorts::flush`] afterwards.
+#[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn forward_burst(
+    runner: &mut BurstRunner,
     dp: &Datapath,
     in_port: PortId,
-    batch: &RxBatch,
+    batch: &mut RxBatch,
     now: u32,
     tx: &mut TxPorts,
     stats: &mut Stats,
+    sink: &mut dyn TraceSink,
 ) {
-    for i in 0..batch.len() {
-        forward_frame(
-            dp,
-            in_port,
-            batch.frame(i),
-            batch.timestamp(i),
-            now,
-            tx,
-            stats,
-        );
+    let (frames, timestamps) = batch.frames_mut();
+    let mut slots: [&mut [u8]; MAX_BURST] = core::array::from_fn(|_| &mut [][..]);
+    let mut n = 0;
+    for (slot, frame) in slots.iter_mut().zip(frames) {
+        *slot = frame;
+        n += 1;
     }
+    runner.process(dp, in_port, &mut slots[..n], timestamps, now, tx, stats, sink);
 }

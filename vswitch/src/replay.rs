@@ -14,12 +14,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use vswitch_pipeline::{Datapath, PortId, Stats};
+use vswitch_pipeline::trace::{NoTrace, TraceLog, TraceSink};
+use vswitch_pipeline::{BurstRunner, Datapath, PortId, Stats};
 use vswitch_ports::pcap::{PcapPort, PcapReader, PcapWriter};
-use vswitch_ports::{Port, FRAME_CAPACITY};
+use vswitch_ports::FRAME_CAPACITY;
 
 use crate::config::Config;
-use crate::forward::{forward_frame, TxPorts};
+use crate::forward::TxPorts;
 pub use crate::report::{BridgeSummary, PortSummary};
 
 /// MAC tables are keyed with a fixed seed in replay so that runs repeat.
@@ -93,6 +94,24 @@ fn seconds(timestamp_ns: u64) -> u32 {
 
 /// Runs the replay and writes its outputs.
 pub fn replay(options: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
+    run(options, None)
+}
+
+/// [`replay`] with every frame traced: also returns, for each frame, the
+/// stages it met and what each decided, as `replay --trace` prints it.
+pub fn replay_traced(options: &ReplayOptions) -> Result<(ReplaySummary, String), ReplayError> {
+    let mut text = String::new();
+    let summary = run(options, Some(&mut text))?;
+    Ok((summary, text))
+}
+
+/// The replay; with `trace_text`, every frame is traced and its trace
+/// appended there.
+fn run(
+    options: &ReplayOptions,
+    mut trace_text: Option<&mut String>,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut log = TraceLog::default();
     let config = Config::load(&options.config).map_err(|e| ReplayError(e.to_string()))?;
     let datapath = Datapath::new(&config.datapath_spec(), REPLAY_HASH_SEED)
         .map_err(|e| ReplayError(format!("{}: {e}", options.config.display())))?;
@@ -124,13 +143,15 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
         inputs.push(input);
     }
 
-    let mut ports: Vec<Box<dyn Port>> = Vec::new();
+    let mut tx = TxPorts::new(Vec::new());
     for port in config.ports() {
         let path = output_path(&options.output_dir, &port.name);
         let writer = PcapWriter::create(&path).map_err(|e| ReplayError(e.to_string()))?;
-        ports.push(Box::new(PcapPort::new(&port.name, None, Some(writer))));
+        let id = datapath.port_id(&port.name).unwrap_or_default();
+        tx.insert(id, Box::new(PcapPort::new(&port.name, None, Some(writer))));
     }
-    let mut tx = TxPorts::new(ports);
+    let mut runner = BurstRunner::default();
+    runner.trace_all = trace_text.is_some();
     let mut stats = Stats::new(datapath.port_count());
     let mut frames = 0u64;
     let mut swept_at = None;
@@ -149,22 +170,31 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
             swept_at = Some(now);
         }
         let input = &mut inputs[i];
-        if let Some((_, frame)) = &input.next {
+        if let Some((_, frame)) = &mut input.next {
             frames += 1;
             if frame.len() > FRAME_CAPACITY {
                 stats.rx(input.port, frame.len());
                 stats.drop(input.port, vswitch_pipeline::DropReason::RxFrameTooLong);
             } else {
-                forward_frame(
+                let sink: &mut dyn TraceSink = match trace_text {
+                    Some(_) => &mut log,
+                    None => &mut NoTrace,
+                };
+                runner.process(
                     &datapath,
                     input.port,
-                    frame,
-                    timestamp_ns,
+                    &mut [&mut frame[..]],
+                    &[timestamp_ns],
                     now,
                     &mut tx,
                     &mut stats,
+                    sink,
                 );
+                tx.flush(&mut stats);
             }
+        }
+        if let Some(text) = trace_text.as_deref_mut() {
+            render_trace(text, frames, timestamp_ns, &datapath, &mut log);
         }
         input.advance()?;
     }
@@ -182,6 +212,22 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     std::fs::write(&path, json + "\n")
         .map_err(|e| ReplayError(format!("cannot write {}: {e}", path.display())))?;
     Ok(summary)
+}
+
+/// Appends the trace of frame number `n` (from 1) to `text` and empties
+/// `log`.
+fn render_trace(text: &mut String, n: u64, timestamp_ns: u64, dp: &Datapath, log: &mut TraceLog) {
+    use std::fmt::Write as _;
+    let name = |p: PortId| dp.port_name(p).map_or_else(|| format!("port{p}"), str::to_string);
+    let _ = writeln!(
+        text,
+        "frame {n} at {}.{:09}:",
+        timestamp_ns / 1_000_000_000,
+        timestamp_ns % 1_000_000_000
+    );
+    for (_, event) in log.events.drain(..) {
+        let _ = writeln!(text, "  {}", event.render(&name));
+    }
 }
 
 /// Where replay writes the frames sent out of `port`.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use vswitch::config::Config;
-use vswitch::replay::{replay, ReplayOptions};
+use vswitch::replay::{replay, replay_traced, ReplayOptions};
 
 #[derive(Parser)]
 #[command(name = "vswitch", version, about = "vswitch offline tools")]
@@ -47,6 +47,10 @@ enum Command {
         /// Directory for <port>.pcap outputs and summary.json.
         #[arg(long)]
         output_dir: PathBuf,
+        /// Print, for every frame, the stages it met and what each decided
+        /// (as Open vSwitch's ofproto/trace does).
+        #[arg(long)]
+        trace: bool,
     },
 }
 
@@ -86,11 +90,22 @@ fn main() -> ExitCode {
             config,
             inputs,
             output_dir,
-        } => replay(&ReplayOptions {
-            config,
-            inputs,
-            output_dir: output_dir.clone(),
-        })
+            trace,
+        } => {
+            let options = ReplayOptions {
+                config,
+                inputs,
+                output_dir: output_dir.clone(),
+            };
+            if trace {
+                replay_traced(&options).map(|(summary, text)| {
+                    print!("{text}");
+                    summary
+                })
+            } else {
+                replay(&options)
+            }
+        }
         .map(|s| {
             for (name, p) in &s.ports {
                 println!(

@@ -12,7 +12,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use vswitch_pipeline::PortId;
 
 use super::Shared;
 use crate::report::{BridgeSummary, PortSummary};
@@ -56,21 +55,21 @@ fn show(shared: &Shared) -> Value {
     json!({
         "uptime_secs": shared.started.elapsed().as_secs(),
         "workers": shared.reports.iter().map(|(core, _)| core).collect::<Vec<_>>(),
-        "ports": shared.ports,
+        "ports": shared.port_infos(),
     })
 }
 
 fn stats(shared: &Shared) -> Value {
     let total = shared.port_stats();
     let device = shared.device_drops();
-    let ports: Vec<Value> = total
-        .ports
-        .iter()
-        .enumerate()
-        .map(|(id, c)| {
-            let mut port = json!(PortSummary::new(c));
-            port["name"] = json!(shared.datapath.port_name(id as PortId).unwrap_or("?"));
-            port["device_drops"] = json!(device.get(id).cloned().unwrap_or_default());
+    let dp = shared.datapath();
+    let ports: Vec<Value> = dp
+        .port_ids()
+        .map(|id| {
+            let counters = total.ports.get(id as usize).cloned().unwrap_or_default();
+            let mut port = json!(PortSummary::new(&counters));
+            port["name"] = json!(dp.port_name(id).unwrap_or("?"));
+            port["device_drops"] = json!(device.get(id as usize).cloned().unwrap_or_default());
             port
         })
         .collect();
@@ -82,7 +81,10 @@ fn pmd_stats(shared: &Shared) -> Value {
         .reports
         .iter()
         .map(|(core, report)| {
-            let loops = report.lock().map(|r| r.loops).unwrap_or_default();
+            let (loops, cache) = report
+                .lock()
+                .map(|r| (r.loops, r.cache))
+                .unwrap_or_default();
             let per_packet = if loops.packets > 0 {
                 loops.busy_cycles as f64 / loops.packets as f64
             } else {
@@ -98,6 +100,14 @@ fn pmd_stats(shared: &Shared) -> Value {
                 "busy_cycles": loops.busy_cycles,
                 "cycles_per_packet": (per_packet * 10.0).round() / 10.0,
                 "rx_errors": loops.rx_errors,
+                "reconfigurations": loops.reconfigurations,
+                "flow_cache": {
+                    "hits": cache.hits,
+                    "misses": cache.misses,
+                    "inserts": cache.inserts,
+                    "evictions": cache.evictions,
+                    "stale": cache.stale,
+                },
             })
         })
         .collect();
@@ -105,7 +115,7 @@ fn pmd_stats(shared: &Shared) -> Value {
 }
 
 fn fdb(shared: &Shared, bridge: &str, now: u32) -> Value {
-    let dp = &shared.datapath;
+    let dp = shared.datapath();
     let table = (0..dp.bridge_count())
         .find(|&b| dp.bridge_name(b) == Some(bridge))
         .and_then(|b| dp.mac_table(b));
@@ -234,6 +244,12 @@ pub fn render(command: &str, v: &Value) -> String {
                     w["idle_iterations"],
                     w["handoffs"],
                     w["cycles_per_packet"]
+                );
+                let c = &w["flow_cache"];
+                let _ = writeln!(
+                    o,
+                    "  flow cache: hits {} misses {} inserts {} evictions {} stale {}",
+                    c["hits"], c["misses"], c["inserts"], c["evictions"], c["stale"]
                 );
             }
         }

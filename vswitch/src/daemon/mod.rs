@@ -8,6 +8,8 @@
 
 mod control;
 mod handoff;
+mod open;
+pub mod reconfigure;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -16,20 +18,54 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use vswitch_pipeline::{Datapath, PortId, Stats};
-use vswitch_ports::afxdp::{AfXdpConfig, AfXdpPort, XdpMode, ZeroCopy};
-use vswitch_ports::memory::MemoryPort;
-use vswitch_ports::pcap::{PcapPort, PcapReader, PcapWriter};
-use vswitch_ports::tap::TapPort;
+use vswitch_pipeline::{Datapath, DatapathSpec, PortId, Stats};
 use vswitch_ports::{cpu, Port};
 
 pub use control::{render, request, ControlError};
 use handoff::{Mailboxes, RemotePort};
-use worker::Worker;
+use open::{open_port, OpenPort};
+use worker::{Worker, WorkerControl};
 pub use worker::{LoopCounters, WorkerReport};
 
-use crate::config::{Config, PortConfig, PortKind, XdpAttachMode, ZeroCopyMode};
+use crate::config::Config;
 use crate::forward::TxPorts;
+
+/// Entries of each worker's flow cache.
+pub const FLOW_CACHE_ENTRIES: usize = vswitch_pipeline::flow_cache::DEFAULT_CAPACITY;
+
+/// The stand-in, in worker `me`, for port `id` that worker `owner` owns.
+fn remote_port(
+    dp: &Datapath,
+    id: PortId,
+    me: usize,
+    owner: usize,
+    mailboxes: &Arc<Mailboxes>,
+) -> Box<dyn Port> {
+    let name = dp.port_name(id).unwrap_or("?");
+    Box::new(RemotePort::new(name, id, me, owner, Arc::clone(mailboxes)))
+}
+
+/// What `show` says of the ports of `config` (ids from `spec`).
+fn port_infos(
+    config: &Config,
+    spec: &DatapathSpec,
+    details: &[String],
+    placement: &Placement,
+) -> Vec<PortInfo> {
+    config
+        .bridges
+        .iter()
+        .flat_map(|b| b.ports.iter().map(move |p| (b.name.clone(), p)))
+        .zip(spec.ports.iter().zip(details))
+        .map(|((bridge, p), (sp, detail))| PortInfo {
+            name: p.name.clone(),
+            bridge,
+            kind: p.kind.type_name().to_string(),
+            detail: detail.clone(),
+            workers: placement.pollers(sp.id),
+        })
+        .collect()
+}
 
 /// A daemon that failed to start, with what to fix.
 #[derive(Debug)]
@@ -58,19 +94,37 @@ pub struct PortInfo {
     pub workers: Vec<usize>,
 }
 
-/// State the control thread reads.
+/// State the control thread reads, and what a configuration change needs.
 pub(crate) struct Shared {
-    datapath: Arc<Datapath>,
-    ports: Vec<PortInfo>,
+    datapath: Mutex<Arc<Datapath>>,
+    ports: Mutex<Vec<PortInfo>>,
     reports: Vec<(usize, Arc<Mutex<WorkerReport>>)>,
+    controls: Vec<Arc<WorkerControl>>,
+    mailboxes: Arc<Mailboxes>,
+    placement: Mutex<Placement>,
+    config: Mutex<Config>,
+    seed: u64,
     clock: Arc<AtomicU32>,
     started: Instant,
 }
 
 impl Shared {
+    /// The datapath the workers run now.
+    pub(crate) fn datapath(&self) -> Arc<Datapath> {
+        self.datapath
+            .lock()
+            .map(|d| Arc::clone(&d))
+            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+    }
+
+    /// What `show` says of the ports.
+    pub(crate) fn port_infos(&self) -> Vec<PortInfo> {
+        self.ports.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
     /// Per-port counters summed over workers.
     pub(crate) fn port_stats(&self) -> Stats {
-        let mut total = Stats::new(self.datapath.port_count());
+        let mut total = Stats::new(self.datapath().port_count());
         for (_, report) in &self.reports {
             if let Ok(r) = report.lock() {
                 total.add(&r.stats);
@@ -82,7 +136,7 @@ impl Shared {
     /// Frames lost in the kernel or devices, per port and cause, summed
     /// over workers (and queues).
     pub(crate) fn device_drops(&self) -> Vec<std::collections::BTreeMap<&'static str, u64>> {
-        let mut total = vec![std::collections::BTreeMap::new(); self.datapath.port_count()];
+        let mut total = vec![std::collections::BTreeMap::new(); self.datapath().port_count()];
         for (_, report) in &self.reports {
             if let Ok(r) = report.lock() {
                 for &(port, cause, n) in &r.device_drops {
@@ -96,6 +150,69 @@ impl Shared {
     }
 }
 
+/// Which worker holds which handle: handle k of all ports opened goes to
+/// worker k mod n, and the worker of a port's first handle owns its
+/// transmit side.
+pub(crate) struct Placement {
+    workers: usize,
+    next: usize,
+    /// By port id: the worker that transmits on the port.
+    tx_owner: Vec<usize>,
+    /// By port id: the cores that poll it.
+    pollers: Vec<Vec<usize>>,
+}
+
+/// Where the handles of one port went.
+pub(crate) struct Placed {
+    /// The port.
+    pub(crate) id: PortId,
+    /// The worker owning its transmit side.
+    pub(crate) owner: usize,
+    /// (worker, handle, is the primary handle).
+    pub(crate) handles: Vec<(usize, Box<dyn Port>, bool)>,
+}
+
+impl Placement {
+    fn new(workers: usize) -> Placement {
+        Placement {
+            workers: workers.max(1),
+            next: 0,
+            tx_owner: Vec::new(),
+            pollers: Vec::new(),
+        }
+    }
+
+    /// Assigns the handles of `port` to workers on `cores`.
+    pub(crate) fn place(&mut self, port: OpenPort, cores: &[usize]) -> Placed {
+        let id = port.id as usize;
+        if self.tx_owner.len() <= id {
+            self.tx_owner.resize(id + 1, 0);
+            self.pollers.resize(id + 1, Vec::new());
+        }
+        self.pollers[id].clear();
+        let mut handles = Vec::new();
+        for (q, handle) in port.handles.into_iter().enumerate() {
+            let w = self.next % self.workers;
+            self.next += 1;
+            if q == 0 {
+                self.tx_owner[id] = w;
+            }
+            self.pollers[id].push(cores.get(w).copied().unwrap_or_default());
+            handles.push((w, handle, q == 0));
+        }
+        Placed {
+            id: port.id,
+            owner: self.tx_owner[id],
+            handles,
+        }
+    }
+
+    /// The cores that poll port `id`.
+    pub(crate) fn pollers(&self, id: PortId) -> Vec<usize> {
+        self.pollers.get(id as usize).cloned().unwrap_or_default()
+    }
+}
+
 /// A running daemon.
 pub struct Daemon {
     stop: Arc<AtomicBool>,
@@ -103,123 +220,6 @@ pub struct Daemon {
     shared: Arc<Shared>,
     socket: PathBuf,
     listener: std::os::unix::net::UnixListener,
-}
-
-/// Handles of one configured port.
-struct OpenPort {
-    id: PortId,
-    handles: Vec<Box<dyn Port>>,
-    detail: String,
-}
-
-fn open_port(id: PortId, port: &PortConfig) -> Result<OpenPort, String> {
-    let what = format!("port {:?} ({})", port.name, port.kind.type_name());
-    let (handles, detail): (Vec<Box<dyn Port>>, String) = match &port.kind {
-        PortKind::AfXdp {
-            interface,
-            queues,
-            mode,
-            zero_copy,
-            ring_size,
-        } => {
-            let mut cfg = AfXdpConfig::new(interface.clone());
-            cfg.rx_ring = *ring_size;
-            cfg.tx_ring = *ring_size;
-            cfg.completion_ring = *ring_size;
-            // The fill ring at twice the RX ring (DESIGN.md), with a frame
-            // for every fill slot and every TX slot.
-            cfg.fill_ring = ring_size * 2;
-            cfg.frame_count = ring_size * 4;
-            cfg.mode = match mode {
-                XdpAttachMode::Auto => XdpMode::Auto,
-                XdpAttachMode::Native => XdpMode::Native,
-                XdpAttachMode::Generic => XdpMode::Generic,
-            };
-            cfg.zero_copy = match zero_copy {
-                ZeroCopyMode::Auto => ZeroCopy::Auto,
-                ZeroCopyMode::On => ZeroCopy::On,
-                ZeroCopyMode::Off => ZeroCopy::Off,
-            };
-            let queue_ids: Vec<u32> = (0..*queues).collect();
-            let opened =
-                AfXdpPort::open_queues(&cfg, &queue_ids).map_err(|e| format!("{what}: {e}"))?;
-            let detail = match opened.first() {
-                Some(p) => format!("{interface}, {} queue(s), {}", opened.len(), p.mode()),
-                None => interface.clone(),
-            };
-            (
-                opened
-                    .into_iter()
-                    .map(|p| Box::new(p) as Box<dyn Port>)
-                    .collect(),
-                detail,
-            )
-        }
-        PortKind::Tap { interface, netns } => {
-            let tap =
-                TapPort::open(interface, netns.as_deref()).map_err(|e| format!("{what}: {e}"))?;
-            let detail = match netns {
-                Some(ns) => format!("{} in namespace {ns}", tap.name()),
-                None => tap.name().to_string(),
-            };
-            (vec![Box::new(tap)], detail)
-        }
-        PortKind::Pcap {
-            input,
-            looping: true,
-            ..
-        } => {
-            let input = input
-                .as_ref()
-                .ok_or_else(|| format!("{what}: loop needs an input"))?;
-            let mut reader = PcapReader::open(input).map_err(|e| format!("{what}: {e}"))?;
-            let mut mem = MemoryPort::new(&port.name);
-            mem.push_rx_pcap(&mut reader)
-                .map_err(|e| format!("{what}: {e}"))?;
-            mem.set_looping(true);
-            mem.set_discard_tx(true);
-            let detail = format!(
-                "{} frames of {} looping from memory",
-                mem.rx_len(),
-                input.display()
-            );
-            (vec![Box::new(mem)], detail)
-        }
-        PortKind::Pcap { input, output, .. } => {
-            let reader = input
-                .as_ref()
-                .map(PcapReader::open)
-                .transpose()
-                .map_err(|e| format!("{what}: {e}"))?;
-            let writer = output
-                .as_ref()
-                .map(PcapWriter::create)
-                .transpose()
-                .map_err(|e| format!("{what}: {e}"))?;
-            let detail = format!(
-                "in {}, out {}",
-                input
-                    .as_ref()
-                    .map_or("-".into(), |p| p.display().to_string()),
-                output
-                    .as_ref()
-                    .map_or("-".into(), |p| p.display().to_string())
-            );
-            (
-                vec![Box::new(PcapPort::new(&port.name, reader, writer))],
-                detail,
-            )
-        }
-        PortKind::Null => (
-            vec![Box::new(MemoryPort::null(&port.name))],
-            "drops what it is sent".into(),
-        ),
-    };
-    Ok(OpenPort {
-        id,
-        handles,
-        detail,
-    })
 }
 
 /// Refuses to start over a live daemon; removes a stale socket file.
@@ -276,82 +276,62 @@ impl Daemon {
     ) -> Result<Daemon, StartError> {
         let seed = std::collections::hash_map::RandomState::new();
         let seed = std::hash::BuildHasher::hash_one(&seed, 0u64);
-        let datapath = Arc::new(
-            Datapath::new(&config.datapath_spec(), seed).map_err(|e| StartError(e.to_string()))?,
-        );
+        let spec = config.datapath_spec();
+        let datapath =
+            Arc::new(Datapath::new(&spec, seed).map_err(|e| StartError(e.to_string()))?);
 
         // Open every port; on failure, those already open are dropped.
         let mut opened = Vec::new();
-        for (id, port) in config.ports().enumerate() {
-            opened.push(open_port(id as PortId, port).map_err(StartError)?);
+        for (port, spec_port) in config.ports().zip(&spec.ports) {
+            opened.push(open_port(spec_port.id, port).map_err(StartError)?);
         }
 
-        let n = config.switch.workers.len();
+        let cores = &config.switch.workers;
+        let n = cores.len();
         let mailboxes = Mailboxes::new(n);
-        // Handle k of all ports goes to worker k mod n; a port's first
-        // handle's worker owns its transmit side.
-        let mut owned: Vec<Vec<(PortId, Box<dyn Port>)>> = (0..n).map(|_| Vec::new()).collect();
-        let mut tx_owner = vec![0usize; datapath.port_count()];
-        let mut pollers: Vec<Vec<usize>> = vec![Vec::new(); datapath.port_count()];
-        let mut k = 0;
+        let mut placement = Placement::new(n);
+        let mut tx: Vec<TxPorts> = (0..n).map(|_| TxPorts::new(Vec::new())).collect();
+        let mut rx_primary: Vec<Vec<PortId>> = vec![Vec::new(); n];
+        let mut rx_extra: Vec<Vec<(PortId, Box<dyn Port>)>> = (0..n).map(|_| Vec::new()).collect();
         let mut details = Vec::new();
         for port in opened {
-            details.push(port.detail);
-            for (q, handle) in port.handles.into_iter().enumerate() {
-                let w = k % n;
-                if q == 0 {
-                    tx_owner[port.id as usize] = w;
+            details.push(port.detail.clone());
+            let placed = placement.place(port, cores);
+            for (w, handle, primary) in placed.handles {
+                if primary {
+                    tx[w].insert(placed.id, handle);
+                    rx_primary[w].push(placed.id);
+                } else {
+                    rx_extra[w].push((placed.id, handle));
                 }
-                pollers[port.id as usize].push(config.switch.workers[w]);
-                owned[w].push((port.id, handle));
-                k += 1;
+            }
+            for (w, tx) in tx.iter_mut().enumerate() {
+                if w != placed.owner {
+                    tx.insert(placed.id, remote_port(&datapath, placed.id, w, placed.owner, &mailboxes));
+                }
             }
         }
 
         let stop = Arc::new(AtomicBool::new(false));
         let clock = Arc::new(AtomicU32::new(0));
         let mut reports = Vec::new();
+        let mut controls = Vec::new();
         let mut workers = Vec::new();
         let mut handles = Vec::new();
-        for (w, handles_of_w) in owned.into_iter().enumerate() {
-            let mut tx: Vec<Option<Box<dyn Port>>> =
-                (0..datapath.port_count()).map(|_| None).collect();
-            let mut rx_primary = Vec::new();
-            let mut rx_extra = Vec::new();
-            for (id, handle) in handles_of_w {
-                if tx[id as usize].is_none() && tx_owner[id as usize] == w {
-                    tx[id as usize] = Some(handle);
-                    rx_primary.push(id);
-                } else {
-                    rx_extra.push((id, handle));
-                }
-            }
-            let tx: Vec<Box<dyn Port>> = tx
-                .into_iter()
-                .enumerate()
-                .map(|(id, port)| match port {
-                    Some(p) => p,
-                    None => {
-                        let name = datapath.port_name(id as PortId).unwrap_or("?");
-                        Box::new(RemotePort::new(
-                            name,
-                            id as PortId,
-                            w,
-                            tx_owner[id],
-                            Arc::clone(&mailboxes),
-                        )) as Box<dyn Port>
-                    }
-                })
-                .collect();
+        for (w, ((tx, rx_primary), rx_extra)) in
+            tx.into_iter().zip(rx_primary).zip(rx_extra).enumerate()
+        {
             let report = Arc::new(Mutex::new(WorkerReport {
                 stats: Stats::new(datapath.port_count()),
                 ..WorkerReport::default()
             }));
-            reports.push((config.switch.workers[w], Arc::clone(&report)));
+            let control = Arc::new(WorkerControl::default());
+            reports.push((cores[w], Arc::clone(&report)));
+            controls.push(Arc::clone(&control));
             workers.push(Worker {
                 index: w,
-                core: config.switch.workers[w],
-                tx: TxPorts::new(tx),
+                core: cores[w],
+                tx,
                 rx_primary,
                 rx_extra,
                 datapath: Arc::clone(&datapath),
@@ -361,6 +341,8 @@ impl Daemon {
                 clock: Arc::clone(&clock),
                 stop: Arc::clone(&stop),
                 report,
+                control,
+                flow_cache_entries: FLOW_CACHE_ENTRIES,
             });
         }
         // Start the threads; each pins itself and reports before polling.
@@ -400,33 +382,30 @@ impl Daemon {
             }
         }
 
-        let ports = config
-            .bridges
-            .iter()
-            .flat_map(|b| b.ports.iter().map(move |p| (b.name.clone(), p)))
-            .zip(details)
-            .enumerate()
-            .map(|(id, ((bridge, p), detail))| PortInfo {
-                name: p.name.clone(),
-                bridge,
-                kind: p.kind.type_name().to_string(),
-                detail,
-                workers: pollers[id].clone(),
-            })
-            .collect();
+        let ports = port_infos(config, &spec, &details, &placement);
         Ok(Daemon {
             stop,
             workers: handles,
             shared: Arc::new(Shared {
-                datapath,
-                ports,
+                datapath: Mutex::new(datapath),
+                ports: Mutex::new(ports),
                 reports,
+                controls,
+                mailboxes,
+                placement: Mutex::new(placement),
+                config: Mutex::new(config.clone()),
+                seed,
                 clock,
                 started: Instant::now(),
             }),
             socket: config.switch.control_socket.clone(),
             listener,
         })
+    }
+
+    /// Swaps `config` into the running workers: see [`reconfigure`].
+    pub fn reconfigure(&self, config: &Config) -> Result<(), StartError> {
+        reconfigure::apply(&self.shared, config)
     }
 
     /// Serves the control socket and ages MACs until `shutdown` is set
@@ -438,7 +417,7 @@ impl Daemon {
             let now = self.shared.started.elapsed().as_secs().min(u32::MAX as u64) as u32;
             self.shared.clock.store(now, Ordering::Relaxed);
             if last_sweep.elapsed() >= Duration::from_secs(1) {
-                self.shared.datapath.sweep_macs(now);
+                self.shared.datapath().sweep_macs(now);
                 last_sweep = Instant::now();
             }
             control::serve_pending(&self.listener, &self.shared, now);
@@ -455,6 +434,7 @@ impl Daemon {
     /// benchmarks) until the returned handle is dropped.
     pub fn spawn(self) -> Result<BackgroundDaemon, StartError> {
         let socket = self.socket.clone();
+        let shared = Arc::clone(&self.shared);
         let shutdown = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&shutdown);
         let thread = std::thread::Builder::new()
@@ -463,6 +443,7 @@ impl Daemon {
             .map_err(|e| StartError(format!("cannot start the daemon thread: {e}")))?;
         Ok(BackgroundDaemon {
             socket,
+            shared,
             shutdown,
             thread: Some(thread),
         })
@@ -473,6 +454,7 @@ impl Daemon {
 /// workers and releases every port (detaching XDP programs).
 pub struct BackgroundDaemon {
     socket: PathBuf,
+    shared: Arc<Shared>,
     shutdown: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -481,6 +463,11 @@ impl BackgroundDaemon {
     /// The control socket's path.
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// Swaps `config` into the running workers: see [`reconfigure`].
+    pub fn reconfigure(&self, config: &Config) -> Result<(), StartError> {
+        reconfigure::apply(&self.shared, config)
     }
 }
 
@@ -514,7 +501,7 @@ pub fn main_with_config(path: &Path) -> Result<(), String> {
     let daemon = Daemon::start(&config).map_err(|e| e.to_string())?;
     eprintln!(
         "vswitchd: {} port(s) on {} worker(s); control socket {}",
-        daemon.shared.ports.len(),
+        daemon.shared.port_infos().len(),
         config.switch.workers.len(),
         daemon.socket().display()
     );

@@ -1,13 +1,17 @@
 //! A poll-mode worker: pinned to a core, it polls its receive handles in
-//! batches, runs each frame through the datapath, delivers frames other
-//! workers handed it, and flushes transmit queues once per batch.
+//! batches, runs each burst through the pipeline, delivers frames other
+//! workers handed it, and flushes transmit queues once per batch. Between
+//! batches it takes configuration updates (a new datapath, ports added or
+//! removed) and acknowledges them.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use vswitch_pipeline::{Datapath, PortId, Stats};
+use vswitch_pipeline::flow_cache::CacheCounters;
+use vswitch_pipeline::trace::NoTrace;
+use vswitch_pipeline::{BurstRunner, Datapath, PortId, Stats};
 use vswitch_ports::cpu::cycles;
 use vswitch_ports::{Port, RxBatch};
 
@@ -32,6 +36,8 @@ pub struct LoopCounters {
     pub busy_cycles: u64,
     /// Receive calls that failed.
     pub rx_errors: u64,
+    /// Configuration updates taken.
+    pub reconfigurations: u64,
 }
 
 /// What a worker publishes for the control thread.
@@ -41,9 +47,61 @@ pub struct WorkerReport {
     pub stats: Stats,
     /// Loop counters.
     pub loops: LoopCounters,
+    /// Flow-cache counters.
+    pub cache: CacheCounters,
     /// Frames lost in the kernel or device of the port handles this worker
     /// owns: (port, cause, total).
     pub device_drops: Vec<(PortId, &'static str, u64)>,
+}
+
+/// A configuration change for one worker, applied between two batches.
+pub struct WorkerUpdate {
+    /// The datapath to run from now on.
+    pub datapath: Arc<Datapath>,
+    /// Ports whose handles (transmit side and polling) leave this worker.
+    pub remove: Vec<PortId>,
+    /// New transmit-side handles (its own or stand-ins for another
+    /// worker's port), by port id.
+    pub add_tx: Vec<(PortId, Box<dyn Port>)>,
+    /// Of those, the ids whose handle it also polls.
+    pub add_rx_primary: Vec<PortId>,
+    /// New further receive handles it polls.
+    pub add_rx_extra: Vec<(PortId, Box<dyn Port>)>,
+}
+
+/// How the control thread reaches a running worker.
+#[derive(Default)]
+pub struct WorkerControl {
+    /// Bumped by the control thread when `update` holds a new update.
+    version: AtomicU64,
+    /// The version the worker applied last.
+    acked: AtomicU64,
+    update: Mutex<Option<WorkerUpdate>>,
+    /// Handles the worker took out, for the control thread to close.
+    retired: Mutex<Vec<Box<dyn Port>>>,
+}
+
+impl WorkerControl {
+    /// Hands `update` to the worker; returns the version to wait for.
+    pub fn post(&self, update: WorkerUpdate) -> u64 {
+        if let Ok(mut slot) = self.update.lock() {
+            *slot = Some(update);
+        }
+        self.version.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// True once the worker applied `version`.
+    pub fn applied(&self, version: u64) -> bool {
+        self.acked.load(Ordering::Acquire) >= version
+    }
+
+    /// Takes the handles the worker gave back.
+    pub fn take_retired(&self) -> Vec<Box<dyn Port>> {
+        self.retired
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
+    }
 }
 
 /// Everything a worker thread owns.
@@ -73,6 +131,10 @@ pub struct Worker {
     pub stop: Arc<AtomicBool>,
     /// Where it publishes its counters.
     pub report: Arc<Mutex<WorkerReport>>,
+    /// Where configuration updates arrive.
+    pub control: Arc<WorkerControl>,
+    /// Entries of its flow cache.
+    pub flow_cache_entries: usize,
 }
 
 /// How often a worker publishes its counters.
@@ -84,15 +146,24 @@ impl Worker {
     /// The poll loop; returns when `stop` is set. Pinning happened before.
     pub fn run(mut self) {
         let mut batch = RxBatch::new(self.batch_size);
+        let mut runner = BurstRunner::new(self.flow_cache_entries);
         let mut stats = Stats::new(self.datapath.port_count());
         let mut loops = LoopCounters::default();
         let mut idle_streak = 0u32;
         let mut sleep_us = 1u32;
         let mut last_publish = Instant::now();
-        let dp = Arc::clone(&self.datapath);
+        let mut seen_version = 0u64;
         while !self.stop.load(Ordering::Relaxed) {
+            let version = self.control.version.load(Ordering::Acquire);
+            if version != seen_version {
+                self.apply_update(&mut runner, &mut stats);
+                seen_version = version;
+                loops.reconfigurations += 1;
+                self.control.acked.store(version, Ordering::Release);
+            }
             let start = cycles();
             let now = self.clock.load(Ordering::Relaxed);
+            let dp = Arc::clone(&self.datapath);
             let mut work = 0usize;
             for i in 0..self.rx_primary.len() {
                 let id = self.rx_primary[i];
@@ -101,14 +172,32 @@ impl Worker {
                     Some(port) => port.rx_burst(&mut batch),
                     None => Ok(0),
                 };
-                work += self.forward_batch(&dp, id, received, &batch, now, &mut stats, &mut loops);
+                work += self.forward_batch(
+                    &mut runner,
+                    &dp,
+                    id,
+                    received,
+                    &mut batch,
+                    now,
+                    &mut stats,
+                    &mut loops,
+                );
             }
             for i in 0..self.rx_extra.len() {
                 batch.clear();
                 let (id, port) = &mut self.rx_extra[i];
                 let id = *id;
                 let received = port.rx_burst(&mut batch);
-                work += self.forward_batch(&dp, id, received, &batch, now, &mut stats, &mut loops);
+                work += self.forward_batch(
+                    &mut runner,
+                    &dp,
+                    id,
+                    received,
+                    &mut batch,
+                    now,
+                    &mut stats,
+                    &mut loops,
+                );
             }
             let tx = &mut self.tx;
             let handed = self
@@ -139,21 +228,55 @@ impl Worker {
                 }
             }
             if last_publish.elapsed() >= PUBLISH_EVERY {
-                self.publish(&stats, &loops);
+                self.publish(&stats, &loops, &runner);
                 last_publish = Instant::now();
             }
         }
-        self.publish(&stats, &loops);
+        self.publish(&stats, &loops, &runner);
+    }
+
+    /// Takes the pending update: the new datapath (the flow cache starts
+    /// over, since its decisions came from the old one), handles added and
+    /// removed.
+    fn apply_update(&mut self, runner: &mut BurstRunner, stats: &mut Stats) {
+        let Some(update) = self.control.update.lock().ok().and_then(|mut u| u.take()) else {
+            return;
+        };
+        // Frames queued for ports that leave go out first.
+        self.tx.flush(stats);
+        let mut retired = Vec::new();
+        for id in &update.remove {
+            retired.extend(self.tx.remove(*id));
+            self.rx_primary.retain(|p| p != id);
+            let (gone, kept): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.rx_extra).into_iter().partition(|(p, _)| p == id);
+            self.rx_extra = kept;
+            retired.extend(gone.into_iter().map(|(_, h)| h));
+        }
+        for (id, handle) in update.add_tx {
+            retired.extend(self.tx.insert(id, handle));
+        }
+        self.rx_primary.extend(update.add_rx_primary);
+        self.rx_extra.extend(update.add_rx_extra);
+        self.datapath = update.datapath;
+        if stats.ports.len() < self.datapath.port_count() {
+            stats.ports.resize(self.datapath.port_count(), Default::default());
+        }
+        runner.cache.clear();
+        if let Ok(mut r) = self.control.retired.lock() {
+            r.extend(retired);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn forward_batch(
         &mut self,
+        runner: &mut BurstRunner,
         dp: &Datapath,
         id: PortId,
         received: Result<usize, vswitch_ports::PortError>,
-        batch: &RxBatch,
+        batch: &mut RxBatch,
         now: u32,
         stats: &mut Stats,
         loops: &mut LoopCounters,
@@ -170,13 +293,13 @@ impl Worker {
         }
         loops.batches += 1;
         loops.packets += n as u64;
-        forward_burst(dp, id, batch, now, &mut self.tx, stats);
+        forward_burst(runner, dp, id, batch, now, &mut self.tx, stats, &mut NoTrace);
         n
     }
 
     /// Copies the counters out unless the control thread is reading them
     /// right now (then the next publish carries them).
-    fn publish(&self, stats: &Stats, loops: &LoopCounters) {
+    fn publish(&self, stats: &Stats, loops: &LoopCounters, runner: &BurstRunner) {
         let mut device_drops = Vec::new();
         let mut collect = |id: PortId, port: &dyn Port| {
             port.device_drops(&mut |cause, n| {
@@ -192,6 +315,7 @@ impl Worker {
         if let Ok(mut report) = self.report.try_lock() {
             report.stats.clone_from(stats);
             report.loops = *loops;
+            report.cache = runner.cache.counters;
             report.device_drops = device_drops;
         }
     }

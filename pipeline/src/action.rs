@@ -1,0 +1,201 @@
+//! Ordered action lists: what the stages decided for one frame, executed by
+//! egress in order while the frame is copied into its output slots.
+//!
+//! As in OpenFlow, edits (VLAN push/pop/set, set-field) change the frame
+//! that later outputs send, and a list may hold any number of outputs. A
+//! list is a fixed array of small `Copy` values, so building, caching and
+//! copying one allocates nothing.
+
+use crate::drop::DropReason;
+use crate::flow::Mac;
+use crate::mac_table::PortId;
+
+/// The most actions one frame's list holds; a stage that would add more
+/// drops the frame with [`DropReason::TooManyActions`].
+pub const MAX_ACTIONS: usize = 8;
+
+/// One step of a frame's action list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Send the frame, as edited so far, out of a port.
+    Output(PortId),
+    /// Send it out of every member of a flood group except the port it came
+    /// in on, each member with its own VLAN tagging
+    /// (see [`crate::datapath::FloodMember`]).
+    Flood(u16),
+    /// Insert an 802.1Q tag with this TCI as the outer tag.
+    PushVlan(u16),
+    /// Remove the outer VLAN tag.
+    PopVlan,
+    /// Rewrite the VID of the outer tag, keeping its TPID and priority.
+    SetVlanVid(u16),
+    /// Rewrite the source MAC.
+    SetEthSrc(Mac),
+    /// Rewrite the destination MAC.
+    SetEthDst(Mac),
+    /// Rewrite the IPv4 source address, updating the IPv4, TCP and UDP
+    /// checksums incrementally (RFC 1624).
+    SetIpv4Src([u8; 4]),
+    /// Rewrite the IPv4 destination address, checksums as for `SetIpv4Src`.
+    SetIpv4Dst([u8; 4]),
+    /// Rewrite the TCP/UDP source port, updating the L4 checksum.
+    SetL4Src(u16),
+    /// Rewrite the TCP/UDP destination port, updating the L4 checksum.
+    SetL4Dst(u16),
+    /// Decrement the IPv4 TTL / IPv6 hop limit (checksum updated).
+    DecTtl,
+    /// Put the following outputs inside the tunnel headers of encapsulation
+    /// template `n` of the datapath.
+    Encap(u16),
+    /// Strip the tunnel headers that decapsulation recorded and run the
+    /// inner frame through the pipeline again from the tunnel's port.
+    Decap,
+    /// Run the frame through the connection tracker of `zone`; the tracker
+    /// fills [`crate::context::CtMeta`] and the frame is recirculated.
+    Ct {
+        /// The zone.
+        zone: u16,
+        /// Commit a new connection to the table.
+        commit: bool,
+    },
+    /// Apply the edits so far to the frame and run it through its port's
+    /// stages again (with the context's tunnel and ct state).
+    Recirculate,
+    /// Drop the frame; nothing after this runs.
+    Drop(DropReason),
+}
+
+/// A frame's actions, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionList {
+    actions: [Action; MAX_ACTIONS],
+    len: u8,
+}
+
+impl Default for ActionList {
+    fn default() -> Self {
+        ActionList {
+            actions: [Action::PopVlan; MAX_ACTIONS],
+            len: 0,
+        }
+    }
+}
+
+impl ActionList {
+    /// Empties the list.
+    #[inline(always)]
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Appends `action`; when the list is full the frame is dropped instead
+    /// (the last slot becomes `Drop(TooManyActions)`).
+    #[inline(always)]
+    pub fn push(&mut self, action: Action) {
+        match self.actions.get_mut(self.len as usize) {
+            Some(slot) if (self.len as usize) < MAX_ACTIONS - 1 || is_terminal(&action) => {
+                *slot = action;
+                self.len += 1;
+            }
+            _ => {
+                if let Some(last) = self.actions.last_mut() {
+                    *last = Action::Drop(DropReason::TooManyActions);
+                }
+                self.len = MAX_ACTIONS as u8;
+            }
+        }
+    }
+
+    /// Replaces the list with a single drop.
+    #[inline(always)]
+    pub fn set_drop(&mut self, reason: DropReason) {
+        self.actions[0] = Action::Drop(reason);
+        self.len = 1;
+    }
+
+    /// The actions, in order.
+    #[inline(always)]
+    pub fn as_slice(&self) -> &[Action] {
+        self.actions.get(..self.len as usize).unwrap_or(&[])
+    }
+
+    /// True when no action was added.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The reason, when the list ends in a drop.
+    #[inline(always)]
+    pub fn drop_reason(&self) -> Option<DropReason> {
+        match self.as_slice().last() {
+            Some(Action::Drop(reason)) => Some(*reason),
+            _ => None,
+        }
+    }
+}
+
+/// Actions after which nothing else of the list runs.
+fn is_terminal(action: &Action) -> bool {
+    matches!(action, Action::Drop(_))
+}
+
+impl core::fmt::Display for Action {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mac = |m: &Mac| {
+            format!(
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                m[0], m[1], m[2], m[3], m[4], m[5]
+            )
+        };
+        match self {
+            Action::Output(p) => write!(f, "output:{p}"),
+            Action::Flood(g) => write!(f, "flood:group{g}"),
+            Action::PushVlan(tci) => write!(f, "push_vlan:{}", tci & 0x0fff),
+            Action::PopVlan => f.write_str("pop_vlan"),
+            Action::SetVlanVid(v) => write!(f, "set_vlan_vid:{v}"),
+            Action::SetEthSrc(m) => write!(f, "set_eth_src:{}", mac(m)),
+            Action::SetEthDst(m) => write!(f, "set_eth_dst:{}", mac(m)),
+            Action::SetIpv4Src(a) => write!(f, "set_ipv4_src:{}", std::net::Ipv4Addr::from(*a)),
+            Action::SetIpv4Dst(a) => write!(f, "set_ipv4_dst:{}", std::net::Ipv4Addr::from(*a)),
+            Action::SetL4Src(p) => write!(f, "set_l4_src:{p}"),
+            Action::SetL4Dst(p) => write!(f, "set_l4_dst:{p}"),
+            Action::DecTtl => f.write_str("dec_ttl"),
+            Action::Encap(t) => write!(f, "encap:{t}"),
+            Action::Decap => f.write_str("decap"),
+            Action::Ct { zone, commit } => {
+                write!(f, "ct(zone={zone}{})", if *commit { ",commit" } else { "" })
+            }
+            Action::Recirculate => f.write_str("recirculate"),
+            Action::Drop(r) => write!(f, "drop({r})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_keeps_order_and_overflow_drops() {
+        let mut list = ActionList::default();
+        assert!(list.is_empty());
+        list.push(Action::PopVlan);
+        list.push(Action::Output(3));
+        assert_eq!(list.as_slice(), &[Action::PopVlan, Action::Output(3)]);
+        assert_eq!(list.drop_reason(), None);
+        for p in 0..20 {
+            list.push(Action::Output(p));
+        }
+        assert_eq!(list.as_slice().len(), MAX_ACTIONS);
+        assert_eq!(list.drop_reason(), Some(DropReason::TooManyActions));
+        list.set_drop(DropReason::NoFloodPorts);
+        assert_eq!(list.as_slice(), &[Action::Drop(DropReason::NoFloodPorts)]);
+    }
+
+    #[test]
+    fn an_action_is_eight_bytes() {
+        // Lists are copied into and out of the flow cache per packet.
+        assert_eq!(core::mem::size_of::<Action>(), 8);
+    }
+}

@@ -1,0 +1,292 @@
+//! One burst of received frames through the datapath: the step the
+//! daemon's workers and offline replay share.
+//!
+//! For a burst from one port, in vectors as VPP's graph nodes work:
+//! 1. parse every frame into its context (malformed: dropped with the
+//!    parser's reason);
+//! 2. look every frame up in the worker's flow cache; a hit takes the
+//!    cached action list (and replays the source-MAC learning it implies);
+//! 3. run the misses through the stages of their port's chain, each stage
+//!    over all of them before the next;
+//! 4. cache the decisions that may be cached;
+//! 5. execute every frame's action list in order (egress), and run the
+//!    frames that recirculate (decapsulated, conntracked) through steps 1
+//!    to 5 again, at most [`MAX_RECIRCULATIONS`] times.
+//!
+//! Nothing here allocates, locks or makes a system call; counters go to
+//! the worker's [`Stats`].
+
+use crate::context::PacketCtx;
+use crate::datapath::Datapath;
+use crate::drop::DropReason;
+use crate::egress::{execute, ConnTracker, Executed, TxSink};
+use crate::flow_cache::{CacheKey, FlowCache, DEFAULT_CAPACITY};
+use crate::mac_table::PortId;
+use crate::parse::parse_into;
+use crate::stage::{StageBurst, StageEnv};
+use crate::stats::Stats;
+use crate::trace::{trace, TraceEvent, TraceSink};
+
+/// The most frames of one burst.
+pub const MAX_BURST: usize = 64;
+
+/// How often a frame may re-enter the pipeline.
+pub const MAX_RECIRCULATIONS: u8 = 4;
+
+/// A worker's pipeline state: contexts for a burst, the flow cache, the
+/// connection tracker. Allocated once.
+pub struct BurstRunner {
+    ctxs: Box<[PacketCtx]>,
+    keys: Box<[CacheKey]>,
+    hashes: Box<[u32]>,
+    /// The worker's flow cache.
+    pub cache: FlowCache,
+    conntrack: Option<Box<dyn ConnTracker>>,
+    /// When set, every frame is traced (replay `--trace`); the flow cache
+    /// is then bypassed, so every stage reports.
+    pub trace_all: bool,
+}
+
+impl Default for BurstRunner {
+    fn default() -> Self {
+        BurstRunner::new(DEFAULT_CAPACITY)
+    }
+}
+
+/// Index lists of at most [`MAX_BURST`] frames, on the stack.
+struct IndexList {
+    items: [u8; MAX_BURST],
+    len: usize,
+}
+
+impl IndexList {
+    fn new() -> IndexList {
+        IndexList {
+            items: [0; MAX_BURST],
+            len: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, i: usize) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = i as u8;
+            self.len += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn as_slice(&self) -> &[u8] {
+        &self.items[..self.len]
+    }
+}
+
+impl BurstRunner {
+    /// A runner whose flow cache holds `cache_capacity` entries.
+    pub fn new(cache_capacity: usize) -> BurstRunner {
+        BurstRunner {
+            ctxs: vec![PacketCtx::default(); MAX_BURST].into_boxed_slice(),
+            keys: vec![CacheKey::default(); MAX_BURST].into_boxed_slice(),
+            hashes: vec![0; MAX_BURST].into_boxed_slice(),
+            cache: FlowCache::new(cache_capacity),
+            conntrack: None,
+            trace_all: false,
+        }
+    }
+
+    /// Gives the `ct` action a tracker.
+    pub fn set_conntrack(&mut self, tracker: Box<dyn ConnTracker>) {
+        self.conntrack = Some(tracker);
+    }
+
+    /// The context of frame `i` of the last burst.
+    pub fn ctx(&self, i: usize) -> Option<&PacketCtx> {
+        self.ctxs.get(i)
+    }
+
+    /// Runs `frames` (received on `in_port`, at `timestamps`) through `dp`
+    /// at `now` (seconds, the clock of learned state): counts their
+    /// reception, decides, and writes them into `tx`. Frames past
+    /// [`MAX_BURST`] are ignored: callers receive at most that many.
+    #[allow(clippy::too_many_arguments)]
+    pub fn process<T: TxSink>(
+        &mut self,
+        dp: &Datapath,
+        in_port: PortId,
+        frames: &mut [&mut [u8]],
+        timestamps: &[u64],
+        now: u32,
+        tx: &mut T,
+        stats: &mut Stats,
+        sink: &mut dyn TraceSink,
+    ) {
+        let n = frames.len().min(MAX_BURST);
+        let mut pass = IndexList::new();
+        for i in 0..n {
+            let len = frames[i].len();
+            stats.rx(in_port, len);
+            let ts = timestamps.get(i).copied().unwrap_or(0);
+            self.ctxs[i].reset(in_port, ts, self.trace_all);
+            pass.push(i);
+        }
+        let generation = dp.state_generation();
+        let mut round = 0;
+        while pass.len > 0 {
+            let mut again = IndexList::new();
+            self.run_pass(dp, pass.as_slice(), frames, now, generation, tx, stats, sink, &mut again);
+            pass = again;
+            round += 1;
+            if round > MAX_RECIRCULATIONS as usize {
+                for &i in pass.as_slice() {
+                    stats.drop(self.ctxs[i as usize].in_port, DropReason::RecirculationLimit);
+                }
+                break;
+            }
+        }
+    }
+
+    /// Steps 1 to 5 for the frames in `pass`; those to run again go to
+    /// `again`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn run_pass<T: TxSink>(
+        &mut self,
+        dp: &Datapath,
+        pass: &[u8],
+        frames: &mut [&mut [u8]],
+        now: u32,
+        generation: u64,
+        tx: &mut T,
+        stats: &mut Stats,
+        sink: &mut dyn TraceSink,
+        again: &mut IndexList,
+    ) {
+        let mut misses = IndexList::new();
+        for &i in pass {
+            let i = i as usize;
+            let (Some(ctx), Some(frame)) = (self.ctxs.get_mut(i), frames.get(i)) else {
+                continue;
+            };
+            trace(sink, ctx.trace, i, || TraceEvent::Received {
+                port: ctx.in_port,
+                recirculations: ctx.recirculations,
+            });
+            let current = frame.get(ctx.offset as usize..).unwrap_or_default();
+            if let Err(reason) = parse_into(current, &mut ctx.parsed) {
+                ctx.actions.set_drop(reason);
+                trace(sink, ctx.trace, i, || TraceEvent::Malformed(reason));
+                continue;
+            }
+            let Some(port) = dp.port(ctx.in_port) else {
+                ctx.actions.set_drop(DropReason::PortNotInBridge);
+                continue;
+            };
+            if ctx.trace {
+                misses.push(i);
+                continue;
+            }
+            let key = CacheKey::of(ctx, &port.key_mask);
+            let hash = key.hash();
+            match self.cache.lookup(&key, hash, generation, now) {
+                Some(hit) => {
+                    ctx.actions = hit.actions;
+                    if let Some(learn) = hit.refresh {
+                        if let Some(bridge) = dp.bridge(learn.bridge) {
+                            bridge.macs.learn(learn.vlan, &learn.mac, learn.port, now);
+                        }
+                    }
+                }
+                None => {
+                    self.keys[i] = key;
+                    self.hashes[i] = hash;
+                    misses.push(i);
+                }
+            }
+        }
+
+        if misses.len > 0 {
+            self.run_stages(dp, misses.as_slice(), frames, now, sink);
+            for &i in misses.as_slice() {
+                let i = i as usize;
+                let ctx = &self.ctxs[i];
+                trace(sink, ctx.trace, i, || {
+                    TraceEvent::Final(ctx.actions.as_slice().to_vec())
+                });
+                if ctx.cacheable && !ctx.trace {
+                    self.cache
+                        .insert(&self.keys[i], self.hashes[i], generation, now, ctx);
+                }
+            }
+        }
+
+        let mut conntrack = self.conntrack.as_deref_mut();
+        for &i in pass {
+            let i = i as usize;
+            let (Some(ctx), Some(frame)) = (self.ctxs.get_mut(i), frames.get_mut(i)) else {
+                continue;
+            };
+            if execute(dp, ctx, frame, tx, conntrack.as_deref_mut(), stats) == Executed::Recirculate {
+                ctx.recirculations = ctx.recirculations.saturating_add(1);
+                ctx.parsed = Default::default();
+                ctx.actions.clear();
+                ctx.cacheable = true;
+                ctx.valid_until = u32::MAX;
+                ctx.learned = None;
+                again.push(i);
+            }
+        }
+    }
+
+    /// Runs the frames in `misses` through their ports' chains. Frames of a
+    /// burst share a port except after recirculation, so they are taken
+    /// port by port, in order of first appearance.
+    fn run_stages(
+        &mut self,
+        dp: &Datapath,
+        misses: &[u8],
+        frames: &[&mut [u8]],
+        now: u32,
+        sink: &mut dyn TraceSink,
+    ) {
+        let mut done = 0u64;
+        for (k, &first) in misses.iter().enumerate() {
+            if done & (1 << k) != 0 {
+                continue;
+            }
+            let port_id = self.ctxs[first as usize].in_port;
+            let mut group = IndexList::new();
+            for (j, &i) in misses.iter().enumerate().skip(k) {
+                if self.ctxs[i as usize].in_port == port_id {
+                    group.push(i as usize);
+                    done |= 1 << j;
+                }
+            }
+            let Some(port) = dp.port(port_id) else { continue };
+            let mut env = StageEnv {
+                dp,
+                now,
+                trace: &mut *sink,
+            };
+            let mut active = group;
+            for stage in port.chain.iter() {
+                let mut burst = StageBurst {
+                    ctxs: &mut self.ctxs,
+                    active: active.as_slice(),
+                    frames,
+                };
+                stage.run(&mut burst, &mut env);
+                // Frames a stage dropped meet no further stage.
+                let mut still = IndexList::new();
+                for &i in active.as_slice() {
+                    if !self.ctxs[i as usize].is_dropped() {
+                        still.push(i as usize);
+                    }
+                }
+                active = still;
+                if active.len == 0 {
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,514 @@
+//! Egress: executes a frame's action list, writing the frame into each
+//! output port's transmit slot with the edits that precede the output.
+//!
+//! Edits are not applied to the received bytes: they accumulate in
+//! [`Edits`] and are done while the frame is copied into the slot (VLAN
+//! tags pushed or popped in the copy, fields patched in the copy with
+//! incremental checksum updates, RFC 1624). An action list of one `Output`
+//! is one copy.
+
+use crate::action::Action;
+use crate::context::PacketCtx;
+use crate::datapath::Datapath;
+use crate::drop::DropReason;
+use crate::flow::Mac;
+use crate::mac_table::PortId;
+use crate::stats::Stats;
+use crate::wire::checksum::{update_u16, update_u32};
+use crate::wire::{ethernet, ip_proto, ipv4, ipv6, read_u16, tcp, udp, write_u16};
+
+const TPID_8021Q: u16 = 0x8100;
+const ETH_ADDRS_LEN: usize = 12;
+const VLAN_TAG_LEN: usize = 4;
+const VID_MASK: u16 = 0x0fff;
+
+/// Where egress writes frames: the output ports' transmit queues.
+pub trait TxSink {
+    /// The buffer for the next frame out of `port`, or `None` when its
+    /// queue is full (or there is no such port).
+    fn slot(&mut self, port: PortId) -> Option<&mut [u8]>;
+    /// Queues the first `len` bytes of the buffer last lent for `port`.
+    fn commit(&mut self, port: PortId, len: usize, timestamp_ns: u64);
+}
+
+/// A VLAN change relative to the received frame's outer tag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VlanEdit {
+    /// The tags as received.
+    #[default]
+    Keep,
+    /// The outer tag removed.
+    Pop,
+    /// A new outer 802.1Q tag with this TCI in front of the received tags.
+    Push(u16),
+    /// The outer tag's VID rewritten (TPID and priority kept).
+    SetVid(u16),
+    /// The outer tag replaced by an 802.1Q tag with this TCI.
+    Replace(u16),
+}
+
+impl VlanEdit {
+    /// The edit that makes a frame (with an outer tag when `tagged`) leave
+    /// with outer VID `want`, or untagged for `None`: what a port's VLAN
+    /// mode asks for.
+    #[inline(always)]
+    pub fn for_egress(tagged: bool, current_vid: u16, want: Option<u16>) -> VlanEdit {
+        match (tagged, want) {
+            (false, None) => VlanEdit::Keep,
+            (true, None) => VlanEdit::Pop,
+            (false, Some(vid)) => VlanEdit::Push(vid & VID_MASK),
+            (true, Some(vid)) if vid == current_vid => VlanEdit::Keep,
+            (true, Some(vid)) => VlanEdit::SetVid(vid),
+        }
+    }
+
+    /// This edit followed by a pop (`None`) or a push / VID rewrite.
+    fn then(self, next: Action) -> Result<VlanEdit, DropReason> {
+        use VlanEdit::*;
+        let unsupported = Err(DropReason::UnsupportedVlanEdit);
+        match (self, next) {
+            (Keep, Action::PopVlan) | (SetVid(_), Action::PopVlan) | (Replace(_), Action::PopVlan) => {
+                Ok(Pop)
+            }
+            (Push(_), Action::PopVlan) => Ok(Keep),
+            (Keep, Action::PushVlan(tci)) => Ok(Push(tci)),
+            (Pop, Action::PushVlan(tci)) => Ok(Replace(tci)),
+            (Keep, Action::SetVlanVid(v)) | (SetVid(_), Action::SetVlanVid(v)) => Ok(SetVid(v)),
+            (Push(tci), Action::SetVlanVid(v)) => Ok(Push(with_vid(tci, v))),
+            (Replace(tci), Action::SetVlanVid(v)) => Ok(Replace(with_vid(tci, v))),
+            _ => unsupported,
+        }
+    }
+
+    /// Whether the frame carries an outer tag after the edit.
+    fn tagged_after(self, tagged: bool) -> bool {
+        match self {
+            VlanEdit::Keep | VlanEdit::SetVid(_) => tagged,
+            VlanEdit::Pop => false,
+            VlanEdit::Push(_) | VlanEdit::Replace(_) => true,
+        }
+    }
+
+    /// How many bytes the edit adds (negative: removes).
+    fn growth(self) -> isize {
+        match self {
+            VlanEdit::Push(_) => VLAN_TAG_LEN as isize,
+            VlanEdit::Pop => -(VLAN_TAG_LEN as isize),
+            _ => 0,
+        }
+    }
+}
+
+fn with_vid(tci: u16, vid: u16) -> u16 {
+    (tci & !VID_MASK) | (vid & VID_MASK)
+}
+
+/// Field rewrites that outputs apply, with their checksum updates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FieldEdits {
+    eth_src: Option<Mac>,
+    eth_dst: Option<Mac>,
+    ipv4_src: Option<[u8; 4]>,
+    ipv4_dst: Option<[u8; 4]>,
+    l4_src: Option<u16>,
+    l4_dst: Option<u16>,
+    dec_ttl: bool,
+}
+
+impl FieldEdits {
+    fn is_empty(&self) -> bool {
+        *self == FieldEdits::default()
+    }
+}
+
+/// The edits accumulated so far while executing a list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Edits {
+    /// The VLAN change.
+    pub vlan: VlanEdit,
+    /// Field rewrites.
+    pub fields: FieldEdits,
+}
+
+impl Edits {
+    /// Folds one edit action in; other actions are not edits.
+    pub fn add(&mut self, action: Action) -> Result<(), DropReason> {
+        let f = &mut self.fields;
+        match action {
+            Action::PushVlan(_) | Action::PopVlan | Action::SetVlanVid(_) => {
+                self.vlan = self.vlan.then(action)?
+            }
+            Action::SetEthSrc(m) => f.eth_src = Some(m),
+            Action::SetEthDst(m) => f.eth_dst = Some(m),
+            Action::SetIpv4Src(a) => f.ipv4_src = Some(a),
+            Action::SetIpv4Dst(a) => f.ipv4_dst = Some(a),
+            Action::SetL4Src(p) => f.l4_src = Some(p),
+            Action::SetL4Dst(p) => f.l4_dst = Some(p),
+            Action::DecTtl => f.dec_ttl = true,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Copies `frame` (its context `ctx`) into `dst` with `vlan` and `fields`
+/// applied, and returns the length written.
+#[inline(always)]
+pub fn write_frame(
+    frame: &[u8],
+    ctx: &PacketCtx,
+    vlan: VlanEdit,
+    fields: &FieldEdits,
+    dst: &mut [u8],
+) -> Result<usize, DropReason> {
+    let len = write_vlan(frame, ctx.parsed.layout.vlan_tags > 0, vlan, dst)?;
+    if !fields.is_empty() {
+        let out = dst.get_mut(..len).ok_or(DropReason::TxFrameTooLong)?;
+        patch_fields(out, ctx, vlan.growth(), fields)?;
+    }
+    Ok(len)
+}
+
+/// Copies `frame` into `dst` with the VLAN edit done in the copy.
+#[inline(always)]
+pub fn write_vlan(
+    frame: &[u8],
+    tagged: bool,
+    edit: VlanEdit,
+    dst: &mut [u8],
+) -> Result<usize, DropReason> {
+    let too_long = DropReason::TxFrameTooLong;
+    let needs_tag = matches!(edit, VlanEdit::Pop | VlanEdit::SetVid(_) | VlanEdit::Replace(_));
+    if needs_tag && !tagged {
+        return Err(DropReason::UnsupportedVlanEdit);
+    }
+    match edit {
+        VlanEdit::Keep | VlanEdit::SetVid(_) | VlanEdit::Replace(_) => {
+            let out = dst.get_mut(..frame.len()).ok_or(too_long)?;
+            out.copy_from_slice(frame);
+            match edit {
+                VlanEdit::SetVid(vid) => {
+                    let tci = read_u16(out, ETH_ADDRS_LEN + 2);
+                    write_u16(out, ETH_ADDRS_LEN + 2, with_vid(tci, vid));
+                }
+                VlanEdit::Replace(tci) => {
+                    write_u16(out, ETH_ADDRS_LEN, TPID_8021Q);
+                    write_u16(out, ETH_ADDRS_LEN + 2, tci);
+                }
+                _ => {}
+            }
+            Ok(frame.len())
+        }
+        VlanEdit::Pop => {
+            let rest = frame
+                .get(ETH_ADDRS_LEN + VLAN_TAG_LEN..)
+                .ok_or(DropReason::VlanTruncated)?;
+            let len = ETH_ADDRS_LEN + rest.len();
+            let out = dst.get_mut(..len).ok_or(too_long)?;
+            out[..ETH_ADDRS_LEN].copy_from_slice(&frame[..ETH_ADDRS_LEN]);
+            out[ETH_ADDRS_LEN..].copy_from_slice(rest);
+            Ok(len)
+        }
+        VlanEdit::Push(tci) => {
+            let (addrs, rest) = frame
+                .split_at_checked(ETH_ADDRS_LEN)
+                .ok_or(DropReason::EthTruncated)?;
+            let len = frame.len() + VLAN_TAG_LEN;
+            let out = dst.get_mut(..len).ok_or(too_long)?;
+            out[..ETH_ADDRS_LEN].copy_from_slice(addrs);
+            write_u16(out, ETH_ADDRS_LEN, TPID_8021Q);
+            write_u16(out, ETH_ADDRS_LEN + 2, tci);
+            out[ETH_ADDRS_LEN + VLAN_TAG_LEN..].copy_from_slice(rest);
+            Ok(len)
+        }
+    }
+}
+
+/// Patches `fields` into `out` (a frame written from one with context
+/// `ctx`, whose headers moved by `shift` bytes), updating checksums.
+fn patch_fields(
+    out: &mut [u8],
+    ctx: &PacketCtx,
+    shift: isize,
+    fields: &FieldEdits,
+) -> Result<(), DropReason> {
+    let prerequisite = DropReason::SetFieldPrerequisite;
+    if let Some(m) = fields.eth_dst {
+        out[ethernet::field::DESTINATION].copy_from_slice(&m);
+    }
+    if let Some(m) = fields.eth_src {
+        out[ethernet::field::SOURCE].copy_from_slice(&m);
+    }
+    let layout = &ctx.parsed.layout;
+    let key = &ctx.parsed.key;
+    let at = |offset: u16| (offset as isize + shift) as usize;
+    let ipv4 = key.ethertype == ethernet::ethertype::IPV4 && layout.l3 != 0;
+    let ipv6 = key.ethertype == ethernet::ethertype::IPV6 && layout.l3 != 0;
+    let l3 = at(layout.l3);
+    let l4_checksum_at = match key.ip_proto {
+        _ if layout.l4 == 0 => None,
+        ip_proto::TCP => Some(at(layout.l4) + tcp::field::CHECKSUM.start),
+        ip_proto::UDP if read_u16(out, at(layout.l4) + udp::field::CHECKSUM.start) != 0 || ipv6 => {
+            Some(at(layout.l4) + udp::field::CHECKSUM.start)
+        }
+        _ => None,
+    };
+    let l4_ports = layout.l4 != 0 && matches!(key.ip_proto, ip_proto::TCP | ip_proto::UDP);
+
+    for (new, field) in [
+        (fields.ipv4_src, ipv4::field::SRC_ADDR.start),
+        (fields.ipv4_dst, ipv4::field::DST_ADDR.start),
+    ] {
+        let Some(new) = new else { continue };
+        if !ipv4 {
+            return Err(prerequisite);
+        }
+        let old = u32::from_be_bytes(crate::wire::read_array(out, l3 + field));
+        let new_word = u32::from_be_bytes(new);
+        crate::wire::write_array(out, l3 + field, new);
+        let sum_at = l3 + ipv4::field::CHECKSUM.start;
+        write_u16(out, sum_at, update_u32(read_u16(out, sum_at), old, new_word));
+        if let Some(c) = l4_checksum_at {
+            write_u16(out, c, update_u32(read_u16(out, c), old, new_word));
+        }
+    }
+    for (new, field) in [
+        (fields.l4_src, tcp::field::SRC_PORT.start),
+        (fields.l4_dst, tcp::field::DST_PORT.start),
+    ] {
+        let Some(new) = new else { continue };
+        if !l4_ports {
+            return Err(prerequisite);
+        }
+        // TCP and UDP keep their ports at the same offsets.
+        let port_at = at(layout.l4) + field;
+        let old = read_u16(out, port_at);
+        write_u16(out, port_at, new);
+        if let Some(c) = l4_checksum_at {
+            write_u16(out, c, update_u16(read_u16(out, c), old, new));
+        }
+    }
+    if fields.dec_ttl {
+        if ipv4 {
+            // TTL shares a checksummed 16-bit word with Protocol.
+            let word_at = l3 + ipv4::field::TTL;
+            let old = read_u16(out, word_at);
+            let ttl = (old >> 8) as u8;
+            if ttl <= 1 {
+                return Err(DropReason::TtlExpired);
+            }
+            let new = old - 0x100;
+            write_u16(out, word_at, new);
+            let sum_at = l3 + ipv4::field::CHECKSUM.start;
+            write_u16(out, sum_at, update_u16(read_u16(out, sum_at), old, new));
+        } else if ipv6 {
+            let hop_at = l3 + ipv6::field::HOP_LIMIT;
+            match out.get_mut(hop_at) {
+                Some(hop) if *hop > 1 => *hop -= 1,
+                _ => return Err(DropReason::TtlExpired),
+            }
+        } else {
+            return Err(prerequisite);
+        }
+    }
+    Ok(())
+}
+
+/// What executing a list left to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Executed {
+    /// Every output was written (or counted as dropped).
+    Done,
+    /// The frame must run through the pipeline again (decap, ct,
+    /// recirculate): the context says from where.
+    Recirculate,
+}
+
+/// The connection tracker the `ct` action runs: one per worker (connections
+/// are steered so that both directions meet the same worker; see the
+/// README), so it needs no lock.
+pub trait ConnTracker: Send {
+    /// Looks the frame (`frame` holds the whole received buffer, the
+    /// current frame at `ctx.offset`) up in `zone`, committing a new
+    /// connection when `commit`; fills `ctx.ct` and may translate the frame
+    /// in place (NAT).
+    fn track(&mut self, frame: &mut [u8], ctx: &mut PacketCtx, zone: u16, commit: bool);
+}
+
+/// Executes `ctx`'s action list for the frame in `buf` (the received
+/// buffer; the current frame starts at `ctx.offset`), writing outputs into
+/// `tx` and counting drops in `stats`. Every frame ends in exactly one
+/// counted outcome: written to at least one output, dropped with a
+/// reason, or handed back for recirculation.
+#[inline]
+pub fn execute<T: TxSink>(
+    dp: &Datapath,
+    ctx: &mut PacketCtx,
+    buf: &mut [u8],
+    tx: &mut T,
+    conntrack: Option<&mut (dyn ConnTracker + 'static)>,
+    stats: &mut Stats,
+) -> Executed {
+    let mut edits = Edits::default();
+    let mut outputs = 0usize;
+    let tagged = ctx.parsed.layout.vlan_tags > 0;
+    let in_port = ctx.in_port;
+    let actions = ctx.actions;
+    for &action in actions.as_slice() {
+        let frame = buf.get(ctx.offset as usize..).unwrap_or_default();
+        match action {
+            Action::Output(port) => {
+                emit(frame, ctx, edits.vlan, &edits.fields, port, tx, stats);
+                outputs += 1;
+            }
+            Action::Flood(group) => {
+                for member in dp.flood_members(group) {
+                    if member.port == in_port {
+                        continue;
+                    }
+                    let want = VlanEdit::for_egress(
+                        edits.vlan.tagged_after(tagged),
+                        current_vid(ctx, edits.vlan),
+                        member.tag,
+                    );
+                    let vlan = match want {
+                        VlanEdit::Keep => Ok(edits.vlan),
+                        VlanEdit::Pop => edits.vlan.then(Action::PopVlan),
+                        VlanEdit::Push(tci) => edits.vlan.then(Action::PushVlan(tci)),
+                        VlanEdit::SetVid(v) => edits.vlan.then(Action::SetVlanVid(v)),
+                        VlanEdit::Replace(tci) => Ok(VlanEdit::Replace(tci)),
+                    };
+                    match vlan {
+                        Ok(vlan) => emit(frame, ctx, vlan, &edits.fields, member.port, tx, stats),
+                        Err(reason) => stats.drop(member.port, reason),
+                    }
+                    outputs += 1;
+                }
+            }
+            Action::Drop(reason) => {
+                stats.drop(in_port, reason);
+                return Executed::Done;
+            }
+            Action::Decap => {
+                if !ctx.tunnel.present || edits != Edits::default() {
+                    stats.drop(in_port, DropReason::UnsupportedRecirculation);
+                    return Executed::Done;
+                }
+                ctx.offset = ctx.offset.saturating_add(ctx.tunnel.header_len);
+                ctx.in_port = ctx.tunnel.port;
+                return Executed::Recirculate;
+            }
+            Action::Ct { zone, commit } => {
+                let Some(tracker) = conntrack else {
+                    stats.drop(in_port, DropReason::NoConntrack);
+                    return Executed::Done;
+                };
+                if let Err(reason) = apply_in_place(buf, ctx, &edits) {
+                    stats.drop(in_port, reason);
+                    return Executed::Done;
+                }
+                tracker.track(buf, ctx, zone, commit);
+                return Executed::Recirculate;
+            }
+            Action::Recirculate => {
+                if let Err(reason) = apply_in_place(buf, ctx, &edits) {
+                    stats.drop(in_port, reason);
+                    return Executed::Done;
+                }
+                return Executed::Recirculate;
+            }
+            Action::Encap(_) => {
+                stats.drop(in_port, DropReason::UnsupportedRecirculation);
+                return Executed::Done;
+            }
+            edit => {
+                if let Err(reason) = edits.add(edit) {
+                    stats.drop(in_port, reason);
+                    return Executed::Done;
+                }
+            }
+        }
+    }
+    if outputs == 0 {
+        stats.drop(in_port, DropReason::NoAction);
+    }
+    Executed::Done
+}
+
+/// The outer VID the frame carries after `vlan` (0 when untagged).
+fn current_vid(ctx: &PacketCtx, vlan: VlanEdit) -> u16 {
+    match vlan {
+        VlanEdit::Keep => ctx.parsed.key.vlan,
+        VlanEdit::Pop => ctx.parsed.key.inner_vlan,
+        VlanEdit::Push(tci) | VlanEdit::Replace(tci) => tci & VID_MASK,
+        VlanEdit::SetVid(vid) => vid,
+    }
+}
+
+/// Writes the frame into `port`'s next slot, counting why not when it
+/// cannot be.
+#[inline(always)]
+fn emit<T: TxSink>(
+    frame: &[u8],
+    ctx: &PacketCtx,
+    vlan: VlanEdit,
+    fields: &FieldEdits,
+    port: PortId,
+    tx: &mut T,
+    stats: &mut Stats,
+) {
+    let Some(slot) = tx.slot(port) else {
+        stats.drop(port, DropReason::TxQueueFull);
+        return;
+    };
+    match write_frame(frame, ctx, vlan, fields, slot) {
+        Ok(len) => tx.commit(port, len, ctx.timestamp_ns),
+        Err(reason) => stats.drop(port, reason),
+    }
+}
+
+/// Applies `edits` to the received bytes themselves, before the frame runs
+/// through the pipeline again: fields in place, a popped tag by moving the
+/// addresses forward, a pushed tag into room in front of the frame (there
+/// is some after a decapsulation).
+fn apply_in_place(buf: &mut [u8], ctx: &mut PacketCtx, edits: &Edits) -> Result<(), DropReason> {
+    let start = ctx.offset as usize;
+    let tagged = ctx.parsed.layout.vlan_tags > 0;
+    if !edits.fields.is_empty() {
+        let frame = buf.get_mut(start..).ok_or(DropReason::EthTruncated)?;
+        patch_fields(frame, ctx, 0, &edits.fields)?;
+    }
+    let frame_len = buf.len().saturating_sub(start);
+    match edits.vlan {
+        VlanEdit::Keep => {}
+        VlanEdit::SetVid(_) | VlanEdit::Replace(_) | VlanEdit::Pop if !tagged => {
+            return Err(DropReason::UnsupportedVlanEdit)
+        }
+        VlanEdit::SetVid(vid) => {
+            let at = start + ETH_ADDRS_LEN + 2;
+            write_u16(buf, at, with_vid(read_u16(buf, at), vid));
+        }
+        VlanEdit::Replace(tci) => {
+            write_u16(buf, start + ETH_ADDRS_LEN, TPID_8021Q);
+            write_u16(buf, start + ETH_ADDRS_LEN + 2, tci);
+        }
+        VlanEdit::Pop => {
+            if frame_len < ETH_ADDRS_LEN + VLAN_TAG_LEN {
+                return Err(DropReason::VlanTruncated);
+            }
+            buf.copy_within(start..start + ETH_ADDRS_LEN, start + VLAN_TAG_LEN);
+            ctx.offset += VLAN_TAG_LEN as u16;
+        }
+        VlanEdit::Push(tci) => {
+            if start < VLAN_TAG_LEN || frame_len < ETH_ADDRS_LEN {
+                return Err(DropReason::RecirculationNoRoom);
+            }
+            let new = start - VLAN_TAG_LEN;
+            buf.copy_within(start..start + ETH_ADDRS_LEN, new);
+            write_u16(buf, new + ETH_ADDRS_LEN, TPID_8021Q);
+            write_u16(buf, new + ETH_ADDRS_LEN + 2, tci);
+            ctx.offset = new as u16;
+        }
+    }
+    Ok(())
+}

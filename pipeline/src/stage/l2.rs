@@ -1,0 +1,108 @@
+//! The L2 learning bridge: learn the source, look up the destination,
+//! forward to where it was learned (with the output port's VLAN tagging),
+//! or flood broadcast, multicast and unknown unicast within the bridge and
+//! VLAN, never back out of the ingress port.
+
+use super::{Stage, StageBurst, StageEnv};
+use crate::action::Action;
+use crate::drop::DropReason;
+use crate::egress::VlanEdit;
+use crate::flow::is_multicast;
+use crate::flow_cache::{KeyFields, MacRefresh};
+use crate::trace::TraceEvent;
+
+/// The learning-bridge stage.
+#[derive(Debug, Default)]
+pub struct L2Bridge;
+
+impl Stage for L2Bridge {
+    fn name(&self) -> &'static str {
+        "l2"
+    }
+
+    fn reads(&self) -> KeyFields {
+        KeyFields::L2
+    }
+
+    fn run(&self, burst: &mut StageBurst<'_>, env: &mut StageEnv<'_>) {
+        let dp = env.dp;
+        for &i in burst.active {
+            let i = i as usize;
+            let Some(ctx) = burst.ctxs.get_mut(i) else {
+                continue;
+            };
+            env.note(ctx, i, || TraceEvent::Stage("l2"));
+            let Some(bridge) = dp.bridge(ctx.bridge) else {
+                env.drop(ctx, i, DropReason::PortNotInBridge);
+                continue;
+            };
+            let (vlan, in_port) = (ctx.vlan, ctx.in_port);
+            let key = ctx.parsed.key;
+            let outcome = bridge.macs.learn(vlan, &key.eth_src, in_port, env.now);
+            ctx.learned = Some(MacRefresh {
+                bridge: ctx.bridge,
+                vlan,
+                mac: key.eth_src,
+                port: in_port,
+            });
+            env.note(ctx, i, || TraceEvent::Learn {
+                vlan,
+                mac: key.eth_src,
+                port: in_port,
+                outcome,
+            });
+            let group = bridge.flood_group(vlan);
+            if is_multicast(&key.eth_dst) {
+                env.note(ctx, i, || TraceEvent::Multicast { mac: key.eth_dst });
+            } else {
+                // An entry of a port that left with the last configuration
+                // change is flushed soon; until then it is not a destination.
+                let hit = bridge
+                    .macs
+                    .lookup_entry(vlan, &key.eth_dst, env.now)
+                    .filter(|h| dp.port(h.port).is_some());
+                env.note(ctx, i, || TraceEvent::Lookup {
+                    vlan,
+                    mac: key.eth_dst,
+                    port: hit.map(|h| h.port),
+                });
+                match hit {
+                    Some(hit) => {
+                        ctx.valid_until = ctx.valid_until.min(hit.valid_until);
+                        if hit.port == in_port {
+                            env.drop(ctx, i, DropReason::DestinationIsIngressPort);
+                            continue;
+                        }
+                        let want = dp.port(hit.port).and_then(|p| p.vlan_mode.egress_tag(vlan));
+                        let tagged = ctx.parsed.layout.vlan_tags > 0;
+                        match VlanEdit::for_egress(tagged, key.vlan, want) {
+                            VlanEdit::Keep => {}
+                            VlanEdit::Pop => ctx.actions.push(Action::PopVlan),
+                            VlanEdit::Push(tci) => ctx.actions.push(Action::PushVlan(tci)),
+                            VlanEdit::SetVid(vid) => ctx.actions.push(Action::SetVlanVid(vid)),
+                            VlanEdit::Replace(tci) => {
+                                ctx.actions.push(Action::PopVlan);
+                                ctx.actions.push(Action::PushVlan(tci));
+                            }
+                        }
+                        ctx.actions.push(Action::Output(hit.port));
+                        continue;
+                    }
+                    // The destination may be learned at any moment, and a
+                    // new learn does not move the table's generation.
+                    None => ctx.cacheable = false,
+                }
+            }
+            let others = dp.flood_members(group).iter().filter(|m| m.port != in_port);
+            if others.clone().next().is_none() {
+                env.drop(ctx, i, DropReason::NoFloodPorts);
+                continue;
+            }
+            env.note(ctx, i, || TraceEvent::Flood {
+                group,
+                ports: others.map(|m| m.port).collect(),
+            });
+            ctx.actions.push(Action::Flood(group));
+        }
+    }
+}
