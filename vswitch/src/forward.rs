@@ -3,10 +3,10 @@
 //! that runs live.
 
 use vswitch_pipeline::{Action, Datapath, DropReason, PortId, Stats, Verdict};
-use vswitch_ports::{Port, RxBatch};
+use vswitch_ports::{Port, RxBatch, TxDone};
 
 /// The ports a worker transmits on, indexed by [`PortId`], and which of them
-/// have frames queued since the last [`TxPorts::flush`].
+/// have frames queued or in flight since the last [`TxPorts::flush`].
 pub struct TxPorts {
     ports: Vec<Box<dyn Port>>,
     pending: Vec<PortId>,
@@ -41,8 +41,8 @@ impl TxPorts {
         self.ports
     }
 
-    /// Writes `frame` out of `out` with that port's egress edits, counting
-    /// it, or counting why not.
+    /// Writes `frame` out of `out` with that port's egress edits, or counts
+    /// why not; the flush that reports it sent counts it.
     #[inline]
     fn send(
         &mut self,
@@ -53,16 +53,14 @@ impl TxPorts {
         timestamp_ns: u64,
         stats: &mut Stats,
     ) {
-        let queued = self.queue(out, timestamp_ns, stats, |slot| {
+        self.queue(out, timestamp_ns, stats, |slot| {
             dp.emit(out, frame, verdict, slot)
         });
-        if let Some(len) = queued {
-            stats.tx(out, len);
-        }
     }
 
     /// Queues `frame`, already edited for `out` by the worker that
-    /// forwarded it, without counting it again as sent.
+    /// forwarded it (which counted nothing as sent); the flush that reports
+    /// it sent counts it here.
     pub fn send_prepared(&mut self, out: PortId, frame: &[u8], stats: &mut Stats) {
         self.queue(out, 0, stats, |slot| {
             let dst = slot
@@ -82,11 +80,13 @@ impl TxPorts {
         timestamp_ns: u64,
         stats: &mut Stats,
         write: impl FnOnce(&mut [u8]) -> Result<usize, DropReason>,
-    ) -> Option<usize> {
-        let port = self.ports.get_mut(out as usize)?;
+    ) {
+        let Some(port) = self.ports.get_mut(out as usize) else {
+            return;
+        };
         let Some(slot) = port.tx_slot() else {
             stats.drop(out, DropReason::TxQueueFull);
-            return None;
+            return;
         };
         match write(slot) {
             Ok(len) => {
@@ -97,28 +97,45 @@ impl TxPorts {
                         self.pending.push(out);
                     }
                 }
-                Some(len)
             }
-            Err(reason) => {
-                stats.drop(out, reason);
-                None
-            }
+            Err(reason) => stats.drop(out, reason),
         }
     }
 
-    /// Hands queued frames to every port that has some: one kick per port
-    /// per batch. A failed flush is counted as a drop on that port.
+    /// Hands queued frames to every port that has some (one kick per port
+    /// per batch) and counts what each reports: frames sent, and frames
+    /// refused as drops. A port with frames still in flight stays pending,
+    /// so that a later flush counts them.
     pub fn flush(&mut self, stats: &mut Stats) {
-        for out in self.pending.drain(..) {
-            if let Some(flag) = self.has_pending.get_mut(out as usize) {
+        let mut still_pending = 0;
+        for i in 0..self.pending.len() {
+            let out = self.pending[i];
+            let in_flight = match self.ports.get_mut(out as usize) {
+                Some(port) => {
+                    let done = port.tx_flush();
+                    count_tx_done(stats, out, &done);
+                    done.in_flight
+                }
+                None => 0,
+            };
+            if in_flight > 0 {
+                self.pending[still_pending] = out;
+                still_pending += 1;
+            } else if let Some(flag) = self.has_pending.get_mut(out as usize) {
                 *flag = false;
             }
-            if let Some(port) = self.ports.get_mut(out as usize) {
-                if port.tx_flush().is_err() {
-                    stats.drop(out, DropReason::TxError);
-                }
-            }
         }
+        self.pending.truncate(still_pending);
+    }
+}
+
+/// Counts what a flush of port `out` reported: the frames sent, and each
+/// refused frame as a [`DropReason::TxError`] drop.
+pub fn count_tx_done(stats: &mut Stats, out: PortId, done: &TxDone) {
+    if let Some(counters) = stats.ports.get_mut(out as usize) {
+        counters.tx_packets += done.sent;
+        counters.tx_bytes += done.sent_bytes;
+        counters.drops[DropReason::TxError as usize] += done.refused;
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 use vswitch_pipeline::PortId;
-use vswitch_ports::{Port, PortError, RxBatch, FRAME_CAPACITY};
+use vswitch_ports::{Port, PortError, RxBatch, TxDone, FRAME_CAPACITY};
 
 /// Buffers each worker may have in flight to other workers.
 pub const HANDOFF_BUFFERS_PER_WORKER: usize = 1024;
@@ -151,8 +151,8 @@ impl Port for RemotePort {
         }
     }
 
-    fn tx_flush(&mut self) -> Result<(), PortError> {
-        Ok(())
+    fn tx_flush(&mut self) -> TxDone {
+        TxDone::default()
     }
 }
 
