@@ -141,7 +141,7 @@ impl Setup {
                 out.tx_commit(f.len(), 0);
             }
         }
-        let _ = out.tx_flush();
+        out.tx_flush();
     }
 }
 

@@ -5,7 +5,9 @@
 //! buffer the port lends ([`Port::tx_slot`]), so that egress edits (VLAN
 //! push/pop, later tunnel encapsulation) are done while the frame is copied
 //! to its destination, never in a second pass. [`Port::tx_flush`] hands the
-//! queued frames to the device: at most one system call per batch.
+//! queued frames to the device (at most one system call per batch) and
+//! reports, in a [`TxDone`], what became of them: every frame queued ends
+//! exactly once as sent or refused in the reports of later flushes.
 //!
 //! This crate knows nothing of the pipeline or of threads. `unsafe` code of
 //! the project lives here only (rings, mmap, ioctls, bpf), each block with a
@@ -24,6 +26,47 @@ mod error;
 
 pub use batch::{RxBatch, FRAME_CAPACITY};
 pub use error::PortError;
+
+/// What became of transmitted frames, as one [`Port::tx_flush`] reports it.
+/// Each frame committed with [`Port::tx_commit`] is counted exactly once,
+/// as sent or as refused, by the flush that learns its fate.
+#[derive(Debug, Default)]
+pub struct TxDone {
+    /// Frames the device accepted: a TAP's write succeeded, the kernel
+    /// took an AF_XDP descriptor (its completion came back), a capture
+    /// writer took the record. What the device loses after accepting shows
+    /// in [`Port::device_drops`].
+    pub sent: u64,
+    /// The bytes of the `sent` frames.
+    pub sent_bytes: u64,
+    /// Frames the device or the port refused: each one is lost and is a
+    /// drop for the caller to count.
+    pub refused: u64,
+    /// Frames queued whose fate is not known yet (on an AF_XDP ring):
+    /// later flushes report them.
+    pub in_flight: u32,
+    /// The first error met since the previous flush, for logs: the cause of
+    /// the refusals, or of a delay that refused nothing (a kick the kernel
+    /// failed while frames stay on the ring).
+    pub error: Option<PortError>,
+}
+
+impl TxDone {
+    /// Counts one frame of `len` bytes as sent.
+    pub(crate) fn add_sent(&mut self, len: usize) {
+        self.sent += 1;
+        self.sent_bytes += len as u64;
+    }
+
+    /// Counts one frame as refused because of `error`, keeping the first
+    /// error.
+    pub(crate) fn add_refused(&mut self, error: impl FnOnce() -> PortError) {
+        self.refused += 1;
+        if self.error.is_none() {
+            self.error = Some(error());
+        }
+    }
+}
 
 /// A source and sink of Ethernet frames.
 ///
@@ -46,12 +89,18 @@ pub trait Port: Send {
 
     /// Queues the first `len` bytes of the buffer last lent by
     /// [`Port::tx_slot`] as a frame. `timestamp_ns` is the time the frame was
-    /// received, for ports that record it (pcap); others ignore it.
+    /// received, for ports that record it (pcap); others ignore it. Queued
+    /// is not sent: the frame's outcome comes in a later [`TxDone`].
     fn tx_commit(&mut self, len: usize, timestamp_ns: u64);
 
-    /// Hands every queued frame to the device. Frames the device refused are
-    /// counted by the port and returned in the error.
-    fn tx_flush(&mut self) -> Result<(), PortError>;
+    /// Hands every queued frame to the device and reports the outcome of
+    /// the frames finished since the previous flush. A port may be flushed
+    /// with nothing queued: it then reports what finished meanwhile (AF_XDP
+    /// completions), so a caller keeps flushing while
+    /// [`TxDone::in_flight`] is not 0. Device errors are not returned
+    /// apart: they refuse frames, or delay them, and show in
+    /// [`TxDone::error`].
+    fn tx_flush(&mut self) -> TxDone;
 
     /// Reports frames lost outside the pipeline (in the kernel or the
     /// device: a full receive ring, a refused send), as (cause, total)

@@ -7,7 +7,7 @@
 //! into the batch per frame and nothing else.
 
 use crate::pcap::PcapReader;
-use crate::{Port, PortError, RxBatch, FRAME_CAPACITY};
+use crate::{Port, PortError, RxBatch, TxDone, FRAME_CAPACITY};
 use std::io::Read;
 
 /// Where one stored frame is in a [`MemoryPort`]'s data buffer.
@@ -49,6 +49,9 @@ impl FrameStore {
 /// [`MemoryPort::set_looping`] is on; looping repeats the stored timestamps
 /// unchanged. Neither receive nor transmit allocates in looping or discard
 /// mode; collecting transmitted frames appends to one growing buffer.
+///
+/// Every committed frame is sent (kept or discarded): the next flush
+/// reports it so, refusing nothing.
 pub struct MemoryPort {
     name: String,
     rx: FrameStore,
@@ -58,6 +61,8 @@ pub struct MemoryPort {
     tx: FrameStore,
     discard_tx: bool,
     tx_count: u64,
+    /// The frames committed since the last flush.
+    tx_done: TxDone,
 }
 
 impl MemoryPort {
@@ -72,6 +77,7 @@ impl MemoryPort {
             tx: FrameStore::default(),
             discard_tx: false,
             tx_count: 0,
+            tx_done: TxDone::default(),
         }
     }
 
@@ -170,15 +176,16 @@ impl Port for MemoryPort {
     }
 
     fn tx_commit(&mut self, len: usize, timestamp_ns: u64) {
+        let len = len.min(FRAME_CAPACITY);
         self.tx_count += 1;
+        self.tx_done.add_sent(len);
         if !self.discard_tx {
-            let len = len.min(FRAME_CAPACITY);
             self.tx.push(&self.tx_slot[..len], timestamp_ns);
         }
     }
 
-    fn tx_flush(&mut self) -> Result<(), PortError> {
-        Ok(())
+    fn tx_flush(&mut self) -> TxDone {
+        std::mem::take(&mut self.tx_done)
     }
 }
 
@@ -254,7 +261,10 @@ mod tests {
         let mut port = MemoryPort::new("m0");
         send(&mut port, &[9, 8, 7], 100);
         send(&mut port, &[6], 200);
-        port.tx_flush().unwrap();
+        let done = port.tx_flush();
+        assert_eq!((done.sent, done.sent_bytes, done.refused), (2, 4, 0));
+        assert_eq!(done.in_flight, 0);
+        assert!(done.error.is_none());
         assert_eq!(port.tx_count(), 2);
         assert_eq!(port.take_tx(), vec![(vec![9, 8, 7], 100), (vec![6], 200)]);
         assert!(port.take_tx().is_empty());
@@ -276,6 +286,9 @@ mod tests {
             send(&mut port, &[1, 2, 3, 4], i);
         }
         assert_eq!(port.tx_count(), 1000);
+        let done = port.tx_flush();
+        assert_eq!((done.sent, done.sent_bytes, done.refused), (1000, 4000, 0));
+        assert_eq!(port.tx_flush().sent, 0, "each frame is reported once");
         assert!(port.take_tx().is_empty());
         let mut batch = RxBatch::new(4);
         assert_eq!(port.rx_burst(&mut batch).unwrap(), 0);

@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::netns::run_in_netns;
-use crate::{Port, PortError, RxBatch, FRAME_CAPACITY};
+use crate::{Port, PortError, RxBatch, TxDone, FRAME_CAPACITY};
 
 /// How many frames the transmit queue holds between flushes.
 pub const TAP_TX_QUEUE_FRAMES: usize = 256;
@@ -26,11 +26,14 @@ pub const TAP_TX_QUEUE_FRAMES: usize = 256;
 /// ([`TapPort::rx_oversize`]).
 ///
 /// Transmit queues up to [`TAP_TX_QUEUE_FRAMES`] frames in buffers
-/// allocated once; [`Port::tx_flush`] writes them out in order. When the
-/// device answers EAGAIN the rest stay queued for the next flush (and
-/// `tx_slot` gives `None` once the queue is full, so the caller counts the
-/// drop); a frame the device refuses (too short, device down) is dropped,
-/// counted ([`TapPort::tx_refused`]) and reported by the flush.
+/// allocated once (`tx_slot` gives `None` once the queue is full, so the
+/// caller counts the drop); [`Port::tx_flush`] writes them out in order
+/// and empties the queue. A frame is sent when its write succeeds; every
+/// failed write (EIO with the device down, EBADFD once it was deleted,
+/// EINVAL for a runt, EAGAIN when the kernel's queue is full) refuses that
+/// frame, counted in [`TapPort::tx_refused`], and the flush goes on with
+/// the next. Holding frames back on EAGAIN would only stall the worker's
+/// queue behind a device that is not keeping up.
 ///
 /// The device is not made persistent: one this port created disappears
 /// when the port is dropped. A persistent device made beforehand (`ip
@@ -273,9 +276,8 @@ impl Port for TapPort {
 
     /// One write per frame; see [`TapPort`] for what happens to frames the
     /// device does not take.
-    fn tx_flush(&mut self) -> Result<(), PortError> {
-        let mut refused = 0;
-        let mut first_error = None;
+    fn tx_flush(&mut self) -> TxDone {
+        let mut done = TxDone::default();
         while self.tx_queued > 0 {
             let index = self.tx_head;
             let len = self.tx_lens.get(index).copied().unwrap_or(0) as usize;
@@ -289,36 +291,27 @@ impl Port for TapPort {
             let n = unsafe { libc::write(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
             if n < 0 {
                 let err = io::Error::last_os_error();
-                match err.kind() {
-                    io::ErrorKind::WouldBlock => break,
-                    io::ErrorKind::Interrupted => continue,
-                    _ => {
-                        refused += 1;
-                        first_error.get_or_insert(err);
-                    }
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
                 }
+                let name = &self.name;
+                done.add_refused(|| {
+                    PortError::io(format!("TAP device {name} refused a frame"), err)
+                });
+            } else {
+                done.add_sent(frame.len());
             }
             self.tx_head = (self.tx_head + 1) % TAP_TX_QUEUE_FRAMES;
             self.tx_queued -= 1;
         }
-        match first_error {
-            Some(err) => {
-                self.tx_refused += refused;
-                Err(PortError::io(
-                    format!(
-                        "TAP device {} refused {refused} frame(s); the first error",
-                        self.name
-                    ),
-                    err,
-                ))
-            }
-            None => Ok(()),
-        }
+        self.tx_refused += done.refused;
+        done
     }
 
+    /// Refused transmits are not reported here: [`Port::tx_flush`] reports
+    /// them to the caller, which counts them.
     fn device_drops(&self, report: &mut dyn FnMut(&'static str, u64)) {
         report("tap_rx_oversize", self.rx_oversize);
-        report("tap_tx_refused", self.tx_refused);
     }
 }
 
@@ -402,7 +395,9 @@ mod tests {
         let slot = port.tx_slot().expect("transmit queue has room");
         slot[..frame.len()].copy_from_slice(frame);
         port.tx_commit(frame.len(), 0);
-        port.tx_flush().expect("the TAP takes the frame");
+        let done = port.tx_flush();
+        assert!(done.error.is_none(), "{:?}", done.error);
+        assert_eq!((done.sent, done.sent_bytes), (1, frame.len() as u64));
     }
 
     /// Polls the port for up to 2 s until `wanted` accepts a frame, and
@@ -504,7 +499,9 @@ mod tests {
         let slot = port.tx_slot().unwrap();
         slot[..4].copy_from_slice(&[1, 2, 3, 4]);
         port.tx_commit(4, 0);
-        assert!(port.tx_flush().is_err());
+        let done = port.tx_flush();
+        assert_eq!((done.sent, done.refused), (0, 1));
+        assert!(done.error.is_some());
         assert_eq!((port.tx_refused(), port.tx_queued()), (1, 0));
 
         // Not persistent: gone with the port.
@@ -515,15 +512,22 @@ mod tests {
         );
     }
 
+    /// Makes a persistent TAP device in `ns` and returns its name; it goes
+    /// with the namespace.
+    fn add_persistent_tap(ns: &NetNs) -> String {
+        let tap = unique_name("vswtap");
+        ns.ip(&["tuntap", "add", "dev", &tap, "mode", "tap"])
+            .unwrap();
+        tap
+    }
+
     #[test]
     fn attaches_to_persistent_tap_once() {
         if !can_run_as_root() {
             return;
         }
         let ns = NetNs::create(&unique_name("vswt")).unwrap();
-        let tap = unique_name("vswtap");
-        ns.ip(&["tuntap", "add", "dev", &tap, "mode", "tap"])
-            .unwrap();
+        let tap = add_persistent_tap(&ns);
         let port = TapPort::open(&tap, Some(ns.name())).unwrap();
         match TapPort::open(&tap, Some(ns.name())) {
             Err(PortError::InUse { name, .. }) => assert_eq!(name, tap),
@@ -549,5 +553,61 @@ mod tests {
         }
         assert!(port.tx_slot().is_none());
         assert_eq!(port.tx_queued(), TAP_TX_QUEUE_FRAMES);
+    }
+
+    /// Queues `count` ARP requests (60 bytes with padding).
+    fn queue_frames(port: &mut TapPort, count: usize) {
+        let mut frame = arp_request(PEER_MAC, PEER_IP, NS_IP);
+        frame.resize(60, 0);
+        for _ in 0..count {
+            let slot = port.tx_slot().expect("transmit queue has room");
+            slot[..frame.len()].copy_from_slice(&frame);
+            port.tx_commit(frame.len(), 0);
+        }
+    }
+
+    /// A device that is down, then deleted, refuses every frame queued,
+    /// each counted once; an up device takes them all.
+    #[test]
+    fn tx_flush_reports_each_frame_sent_or_refused() {
+        if !can_run_as_root() {
+            return;
+        }
+        let ns = NetNs::create(&unique_name("vswt")).unwrap();
+        let tap = add_persistent_tap(&ns);
+        let mut port = TapPort::open(&tap, Some(ns.name())).unwrap();
+        const FRAMES: usize = 40;
+
+        ns.ip(&["link", "set", &tap, "up"]).unwrap();
+        queue_frames(&mut port, FRAMES);
+        let done = port.tx_flush();
+        assert!(done.error.is_none(), "{:?}", done.error);
+        assert_eq!(
+            (done.sent, done.sent_bytes),
+            (FRAMES as u64, 60 * FRAMES as u64)
+        );
+        assert_eq!((done.refused, done.in_flight), (0, 0));
+
+        ns.ip(&["link", "set", &tap, "down"]).unwrap();
+        queue_frames(&mut port, FRAMES);
+        let done = port.tx_flush();
+        assert_eq!((done.sent, done.refused), (0, FRAMES as u64), "device down");
+        println!("down: {}", done.error.expect("the write error"));
+
+        ns.ip(&["link", "del", &tap]).unwrap();
+        queue_frames(&mut port, FRAMES);
+        let done = port.tx_flush();
+        assert_eq!(
+            (done.sent, done.refused),
+            (0, FRAMES as u64),
+            "device deleted"
+        );
+        println!("deleted: {}", done.error.expect("the write error"));
+
+        assert_eq!(port.tx_flush().refused, 0, "each frame is reported once");
+        assert_eq!(
+            (port.tx_refused(), port.tx_queued()),
+            (2 * FRAMES as u64, 0)
+        );
     }
 }

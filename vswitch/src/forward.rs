@@ -5,11 +5,11 @@
 use vswitch_pipeline::burst::{BurstRunner, MAX_BURST};
 use vswitch_pipeline::trace::TraceSink;
 use vswitch_pipeline::{Datapath, DropReason, PortId, Stats, TxSink};
-use vswitch_ports::{Port, RxBatch};
+use vswitch_ports::{Port, RxBatch, TxDone};
 
 /// The ports a worker transmits on, indexed by [`PortId`] (`None` for ids
-/// no port has), and which of them have frames queued since the last
-/// [`TxPorts::flush`].
+/// no port has), and which of them have frames queued or in flight since
+/// the last [`TxPorts::flush`].
 pub struct TxPorts {
     ports: Vec<Option<Box<dyn Port>>>,
     pending: Vec<PortId>,
@@ -59,9 +59,13 @@ impl TxPorts {
         }
     }
 
-    /// Gives the ports back.
-    pub fn into_inner(self) -> Vec<Box<dyn Port>> {
-        self.ports.into_iter().flatten().collect()
+    /// Gives the ports back, with their ids.
+    pub fn into_inner(self) -> Vec<(PortId, Box<dyn Port>)> {
+        self.ports
+            .into_iter()
+            .enumerate()
+            .filter_map(|(id, p)| Some((id as PortId, p?)))
+            .collect()
     }
 
     /// Queues `frame`, already edited for `out` by the worker that
@@ -93,19 +97,40 @@ impl TxPorts {
         }
     }
 
-    /// Hands queued frames to every port that has some: one kick per port
-    /// per batch. A failed flush is counted as a drop on that port.
+    /// Hands queued frames to every port that has some (one kick per
+    /// port per batch) and counts what each port reports: frames sent as
+    /// tx, refused ones as `tx_error` drops, per frame. Ports with frames
+    /// still in flight stay pending, so later flushes collect them.
     pub fn flush(&mut self, stats: &mut Stats) {
-        for out in self.pending.drain(..) {
-            if let Some(flag) = self.has_pending.get_mut(out as usize) {
+        let mut still_pending = 0;
+        for i in 0..self.pending.len() {
+            let out = self.pending[i];
+            let in_flight = match self.ports.get_mut(out as usize) {
+                Some(Some(port)) => {
+                    let done = port.tx_flush();
+                    count_tx_done(stats, out, &done);
+                    done.in_flight
+                }
+                _ => 0,
+            };
+            if in_flight > 0 {
+                self.pending[still_pending] = out;
+                still_pending += 1;
+            } else if let Some(flag) = self.has_pending.get_mut(out as usize) {
                 *flag = false;
             }
-            if let Some(Some(port)) = self.ports.get_mut(out as usize) {
-                if port.tx_flush().is_err() {
-                    stats.drop(out, DropReason::TxError);
-                }
-            }
         }
+        self.pending.truncate(still_pending);
+    }
+}
+
+/// Counts what a flush of port `out` reported: the frames sent, and each
+/// refused frame as a [`DropReason::TxError`] drop.
+pub fn count_tx_done(stats: &mut Stats, out: PortId, done: &TxDone) {
+    if let Some(counters) = stats.ports.get_mut(out as usize) {
+        counters.tx_packets += done.sent;
+        counters.tx_bytes += done.sent_bytes;
+        counters.drops[DropReason::TxError as usize] += done.refused;
     }
 }
 

@@ -20,7 +20,7 @@ use vswitch_ports::pcap::{PcapPort, PcapReader, PcapWriter};
 use vswitch_ports::FRAME_CAPACITY;
 
 use crate::config::Config;
-use crate::forward::TxPorts;
+use crate::forward::{count_tx_done, TxPorts};
 pub use crate::report::{BridgeSummary, PortSummary};
 
 /// MAC tables are keyed with a fixed seed in replay so that runs repeat.
@@ -198,11 +198,18 @@ fn run(
         }
         input.advance()?;
     }
-    // Flush every output (not only those with frames) so write errors
-    // surface here rather than in a destructor.
-    for mut port in tx.into_inner() {
-        port.tx_flush()
-            .map_err(|e| ReplayError(format!("writing output of port {}: {e}", port.name())))?;
+    // Flush every output (not only those with frames): capture ports
+    // report what they wrote only at a flush, and write errors surface
+    // here rather than in a destructor.
+    for (id, mut port) in tx.into_inner() {
+        let done = port.tx_flush();
+        count_tx_done(&mut stats, id, &done);
+        if let Some(e) = done.error {
+            return Err(ReplayError(format!(
+                "writing output of port {}: {e}",
+                port.name()
+            )));
+        }
     }
 
     let summary = summarize(&datapath, &stats, frames, swept_at.unwrap_or(0));

@@ -29,6 +29,14 @@
 //!   so the kick is repeated, bounded, while it makes progress. Sent chunks
 //!   come back through the completion ring, reaped on flush and when no
 //!   chunk is free.
+//! - A frame is sent when its chunk comes back on the completion ring: the
+//!   kernel took the descriptor. Completions can come after the kick that
+//!   moved the frame, so a flush reports those reaped since the previous
+//!   one, with their exact lengths (kept per chunk), and counts the frames
+//!   still on the rings as in flight. A kick that fails leaves the frames
+//!   on the TX ring for the next one: EAGAIN, EBUSY and ENOBUFS (a busy
+//!   device) silently, other errors (ENETDOWN with the interface down) in
+//!   the flush's error; they are sent when a later kick succeeds.
 //!
 //! No allocation and no system call per frame: at most one kick per burst
 //! (plus the 32-frame repeats of copy mode).
@@ -87,7 +95,7 @@ use bpf::XdpAttachment;
 use socket::{RingSizes, SetupError, SetupStep, XskSocket};
 use umem::{FrameStack, Umem, CHUNK_SIZE};
 
-use crate::{Port, PortError, RxBatch};
+use crate::{Port, PortError, RxBatch, TxDone};
 
 /// Where the XDP program should run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -255,6 +263,8 @@ pub struct AfXdpStats {
     pub rx_frames: u64,
     /// Frames queued for sending.
     pub tx_frames: u64,
+    /// Frames the kernel took from the TX ring (their chunks completed).
+    pub tx_completed: u64,
     /// Frames not queued: committed with length 0 or beyond the slot.
     pub tx_refused: u64,
     /// Frames the kernel dropped for other reasons (e.g. too big for a chunk).
@@ -291,9 +301,19 @@ pub struct AfXdpPort {
     tx_free: FrameStack,
     /// The chunk lent by `tx_slot` and not yet committed.
     tx_lent: Option<u64>,
+    /// The address of the first transmit chunk.
+    tx_base: u64,
+    /// The length of the frame last committed in each transmit chunk, by
+    /// chunk index from `tx_base`: completions carry only the address.
+    tx_lens: Box<[u32]>,
+    /// Frames on the TX ring or in the kernel, not yet completed.
+    tx_in_flight: u32,
+    /// What became of frames since the last flush.
+    tx_done: TxDone,
     rx_frames: u64,
     rx_bad_descs: u64,
     tx_frames: u64,
+    tx_completed: u64,
     tx_refused: u64,
 }
 
@@ -399,9 +419,14 @@ impl AfXdpPort {
             rx_free: FrameStack::with_chunks(0, plan.rx_frames),
             tx_free: FrameStack::with_chunks(plan.rx_frames, plan.tx_frames),
             tx_lent: None,
+            tx_base: Umem::chunk_addr(plan.rx_frames),
+            tx_lens: vec![0; plan.tx_frames as usize].into_boxed_slice(),
+            tx_in_flight: 0,
+            tx_done: TxDone::default(),
             rx_frames: 0,
             rx_bad_descs: 0,
             tx_frames: 0,
+            tx_completed: 0,
             tx_refused: 0,
         };
         port.refill();
@@ -441,6 +466,7 @@ impl AfXdpPort {
         Ok(AfXdpStats {
             rx_frames: self.rx_frames,
             tx_frames: self.tx_frames,
+            tx_completed: self.tx_completed,
             tx_refused: self.tx_refused,
             rx_dropped: kernel.rx_dropped,
             rx_ring_full: kernel.rx_ring_full,
@@ -461,14 +487,27 @@ impl AfXdpPort {
         self.socket.fill.publish();
     }
 
-    /// Takes back the chunks the kernel has finished sending.
+    /// The slot of `chunk` in `tx_lens`, or `None` for a receive chunk.
+    fn tx_index(&self, chunk: u64) -> Option<usize> {
+        let offset = chunk.checked_sub(self.tx_base)?;
+        Some((offset / CHUNK_SIZE as u64) as usize)
+    }
+
+    /// Takes back the chunks the kernel has finished sending, counting
+    /// their frames as sent.
     fn reap_completions(&mut self) {
         let done = self.socket.completion.available(u32::MAX);
         for i in 0..done {
             let addr = self.socket.completion.get(i);
-            if let Some(chunk) = self.umem.chunk_of(addr) {
-                self.tx_free.push(chunk);
+            let Some(chunk) = self.umem.chunk_of(addr) else {
+                continue;
+            };
+            if let Some(&len) = self.tx_index(chunk).and_then(|i| self.tx_lens.get(i)) {
+                self.tx_done.add_sent(len as usize);
+                self.tx_in_flight = self.tx_in_flight.saturating_sub(1);
+                self.tx_completed += 1;
             }
+            self.tx_free.push(chunk);
         }
         self.socket.completion.release(done);
     }
@@ -576,23 +615,46 @@ impl Port for AfXdpPort {
             len: len as u32,
             options: 0,
         };
-        if len == 0 || len > CHUNK_SIZE || !self.socket.tx.push(desc) {
-            self.tx_free.push(chunk);
-            self.tx_refused += 1;
-            return;
+        let len_slot = self.tx_index(chunk).and_then(|i| self.tx_lens.get_mut(i));
+        match len_slot {
+            Some(len_slot) if len > 0 && len <= CHUNK_SIZE && self.socket.tx.push(desc) => {
+                *len_slot = len as u32;
+                self.tx_in_flight += 1;
+                self.tx_frames += 1;
+            }
+            _ => {
+                self.tx_free.push(chunk);
+                self.tx_refused += 1;
+                let (queue_id, interface) = (self.queue_id, &self.interface);
+                self.tx_done.add_refused(|| {
+                    PortError::io(
+                        format!("cannot send on AF_XDP queue {queue_id} of {interface:?}"),
+                        io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!(
+                                "a frame of {len} bytes (1 to {CHUNK_SIZE} fit a chunk), \
+                                 or a full TX ring"
+                            ),
+                        ),
+                    )
+                });
+            }
         }
-        self.tx_frames += 1;
     }
 
-    fn tx_flush(&mut self) -> Result<(), PortError> {
+    fn tx_flush(&mut self) -> TxDone {
         self.socket.tx.publish();
-        let kicked = self.kick_tx();
+        if let Err(e) = self.kick_tx() {
+            self.tx_done.error.get_or_insert(e);
+        }
         self.reap_completions();
-        kicked
+        self.tx_done.in_flight = self.tx_in_flight;
+        std::mem::take(&mut self.tx_done)
     }
 
+    /// Refused transmits are not reported here: [`Port::tx_flush`] reports
+    /// them to the caller, which counts them.
     fn device_drops(&self, report: &mut dyn FnMut(&'static str, u64)) {
-        report("afxdp_tx_refused", self.tx_refused);
         if let Ok(s) = self.stats() {
             report("afxdp_rx_dropped", s.rx_dropped);
             report("afxdp_rx_ring_full", s.rx_ring_full);

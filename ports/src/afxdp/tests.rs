@@ -123,11 +123,39 @@ fn receive_until(
     false
 }
 
-fn send_frame(port: &mut AfXdpPort, frame: &[u8]) {
+/// Queues `frame`, padded with zeros to `len` bytes.
+fn queue(port: &mut AfXdpPort, frame: &[u8], len: usize) {
     let slot = port.tx_slot().expect("a free TX slot");
     slot[..frame.len()].copy_from_slice(frame);
-    port.tx_commit(frame.len(), 0);
-    port.tx_flush().expect("tx_flush");
+    slot[frame.len()..len].fill(0);
+    port.tx_commit(len, 0);
+}
+
+fn send_frame(port: &mut AfXdpPort, frame: &[u8]) {
+    queue(port, frame, frame.len());
+    let done = port.tx_flush();
+    assert!(done.error.is_none(), "{:?}", done.error);
+}
+
+/// Flushes `port` (bounded by [`WAIT`], 1 ms sleeps) until nothing is in
+/// flight, and returns the sum of what the flushes reported.
+fn flush_until_settled(port: &mut AfXdpPort) -> TxDone {
+    let mut total = TxDone::default();
+    let start = Instant::now();
+    loop {
+        let done = port.tx_flush();
+        total.sent += done.sent;
+        total.sent_bytes += done.sent_bytes;
+        total.refused += done.refused;
+        total.in_flight = done.in_flight;
+        if total.error.is_none() {
+            total.error = done.error;
+        }
+        if total.in_flight == 0 || start.elapsed() >= WAIT {
+            return total;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 #[test]
@@ -243,11 +271,10 @@ fn one_flush_sends_more_than_32_frames() {
     let request = arp_request(PEER_IP);
     const FRAMES: usize = 100;
     for _ in 0..FRAMES {
-        let slot = port.tx_slot().expect("a free TX slot");
-        slot[..request.len()].copy_from_slice(&request);
-        port.tx_commit(request.len(), 0);
+        queue(&mut port, &request, request.len());
     }
-    port.tx_flush().expect("tx_flush");
+    let done = port.tx_flush();
+    assert!(done.error.is_none(), "{:?}", done.error);
     assert_eq!(
         port.socket.tx.unconsumed(),
         0,
@@ -264,6 +291,75 @@ fn one_flush_sends_more_than_32_frames() {
     );
     assert_eq!(replies, FRAMES, "every request should get its reply");
     assert_eq!(port.stats().expect("stats").tx_frames, FRAMES as u64);
+}
+
+/// Every frame queued is reported sent exactly once, with its own length,
+/// though completions come after the kick; a frame that fits no chunk is
+/// refused at once.
+#[test]
+fn flushes_report_every_frame_sent_with_its_bytes() {
+    if !is_root("flushes_report_every_frame_sent_with_its_bytes") {
+        return;
+    }
+    let lab = Lab::new();
+    let mut port = AfXdpPort::open(&AfXdpConfig::new(lab.host())).expect("open AF_XDP port");
+    let request = arp_request(PEER_IP);
+    const FRAMES: u64 = 300;
+    let mut bytes = 0;
+    for i in 0..FRAMES {
+        let len = 60 + (i as usize % 50);
+        queue(&mut port, &request, len);
+        bytes += len as u64;
+    }
+    port.tx_slot().expect("a free TX slot");
+    port.tx_commit(0, 0);
+
+    let done = flush_until_settled(&mut port);
+    assert!(done.error.is_some(), "the empty frame's refusal");
+    assert_eq!(
+        (done.sent, done.sent_bytes, done.refused, done.in_flight),
+        (FRAMES, bytes, 1, 0)
+    );
+    let later = port.tx_flush();
+    assert_eq!(
+        (later.sent, later.refused),
+        (0, 0),
+        "each frame is reported once"
+    );
+    let stats = port.stats().expect("stats");
+    assert_eq!((stats.tx_completed, stats.tx_invalid_descs), (FRAMES, 0));
+}
+
+/// With the interface down the kernel takes nothing: the frames stay in
+/// flight, the flush says why, and they are sent once it is up again.
+#[test]
+fn frames_wait_in_flight_while_the_interface_is_down() {
+    if !is_root("frames_wait_in_flight_while_the_interface_is_down") {
+        return;
+    }
+    let lab = Lab::new();
+    let mut port = AfXdpPort::open(&AfXdpConfig::new(lab.host())).expect("open AF_XDP port");
+    ip(&["link", "set", lab.host(), "down"]).expect("host end down");
+    let request = arp_request(PEER_IP);
+    const FRAMES: u32 = 5;
+    for _ in 0..FRAMES {
+        queue(&mut port, &request, request.len());
+    }
+    let done = port.tx_flush();
+    assert_eq!((done.sent, done.refused, done.in_flight), (0, 0, FRAMES));
+    println!("down: {}", done.error.expect("the failed kick"));
+
+    ip(&["link", "set", lab.host(), "up"]).expect("host end up");
+    let done = flush_until_settled(&mut port);
+    assert_eq!(
+        (done.sent, done.sent_bytes, done.refused, done.in_flight),
+        (
+            FRAMES.into(),
+            u64::from(FRAMES) * request.len() as u64,
+            0,
+            0
+        )
+    );
 }
 
 #[test]

@@ -11,7 +11,9 @@ mod tests;
 pub use reader::PcapReader;
 pub use writer::{PcapWriter, WRITER_SNAPLEN};
 
-use crate::{Port, PortError, RxBatch, FRAME_CAPACITY};
+use std::io;
+
+use crate::{Port, PortError, RxBatch, TxDone, FRAME_CAPACITY};
 
 /// The largest captured packet [`PcapReader`] accepts, in bytes; a record
 /// claiming more is treated as hostile. 256 KiB is libpcap's own limit.
@@ -53,9 +55,14 @@ fn link_type_name(link_type: u32) -> &'static str {
 /// transmit (`tx_slot` gives `None`).
 ///
 /// Frames longer than [`FRAME_CAPACITY`] in the input are skipped and
-/// counted ([`PcapPort::rx_oversize`]). Transmitted frames go to the
-/// writer's buffer at [`Port::tx_commit`], and to the file at
-/// [`Port::tx_flush`].
+/// counted ([`PcapPort::rx_oversize`]).
+///
+/// Transmitted frames go to the writer's buffer at [`Port::tx_commit`], and
+/// to the file at [`Port::tx_flush`] or when the buffer has no room for the
+/// next record. A frame is sent once the write of the buffer holding it
+/// succeeded. When a write fails, the frames of that buffer are refused and
+/// the capture ends there: the buffer is discarded and every later frame is
+/// refused too, since a capture with a hole is no record of the traffic.
 pub struct PcapPort {
     name: String,
     rx: Option<PcapReader>,
@@ -64,8 +71,14 @@ pub struct PcapPort {
     rx_error: Option<PortError>,
     tx: Option<PcapWriter>,
     tx_slot: Box<[u8]>,
+    /// Frames (and their bytes) in the writer's buffer, not yet in the file.
+    tx_buffered_frames: u64,
+    tx_buffered_bytes: u64,
+    /// True once a write failed: the writer is gone.
+    tx_failed: bool,
     tx_refused: u64,
-    tx_error: Option<PortError>,
+    /// What became of frames since the last flush.
+    tx_done: TxDone,
 }
 
 impl PcapPort {
@@ -79,8 +92,11 @@ impl PcapPort {
             rx_error: None,
             tx,
             tx_slot: vec![0u8; FRAME_CAPACITY].into_boxed_slice(),
+            tx_buffered_frames: 0,
+            tx_buffered_bytes: 0,
+            tx_failed: false,
             tx_refused: 0,
-            tx_error: None,
+            tx_done: TxDone::default(),
         }
     }
 
@@ -98,19 +114,61 @@ impl PcapPort {
 
     /// How many transmitted frames could not be written.
     pub fn tx_refused(&self) -> u64 {
-        self.tx_refused
+        self.tx_refused + self.tx_done.refused
     }
 
     /// Writes out the output capture, reporting any error that kept it
-    /// from being complete.
+    /// from being complete. Frames committed since the last
+    /// [`Port::tx_flush`] are written but not reported: flush first.
     pub fn finish(self) -> Result<(), PortError> {
-        if let Some(e) = self.tx_error {
-            return Err(e);
+        if self.tx_failed {
+            return Err(self.output_failed());
         }
         match self.tx {
             Some(writer) => writer.finish().map(drop),
             None => Ok(()),
         }
+    }
+
+    /// Writes the buffered frames to the file: they are sent, or, if the
+    /// write fails, refused with the capture given up.
+    fn write_out(&mut self) {
+        let Some(writer) = &mut self.tx else {
+            return;
+        };
+        match writer.flush() {
+            Ok(()) => {
+                self.tx_done.sent += self.tx_buffered_frames;
+                self.tx_done.sent_bytes += self.tx_buffered_bytes;
+                self.tx_buffered_frames = 0;
+                self.tx_buffered_bytes = 0;
+            }
+            Err(e) => self.give_up(e),
+        }
+    }
+
+    /// Refuses the buffered frames for `error` and drops the writer without
+    /// writing them, so that no refused frame reaches the file.
+    fn give_up(&mut self, error: PortError) {
+        self.tx_done.refused += self.tx_buffered_frames;
+        self.tx_done.error.get_or_insert(error);
+        self.tx_buffered_frames = 0;
+        self.tx_buffered_bytes = 0;
+        if let Some(writer) = self.tx.take() {
+            writer.abandon();
+        }
+        self.tx_failed = true;
+    }
+
+    /// The error of a frame refused because the output failed earlier.
+    fn output_failed(&self) -> PortError {
+        PortError::io(
+            format!("the capture output of port {} is incomplete", self.name),
+            io::Error::other(format!(
+                "a write failed; {} frame(s) were not written",
+                self.tx_refused()
+            )),
+        )
     }
 }
 
@@ -153,34 +211,51 @@ impl Port for PcapPort {
         Ok(received)
     }
 
+    /// Lends a slot while there is an output, and after it failed, so that
+    /// the frames it refuses count as refused, not as a full queue.
     fn tx_slot(&mut self) -> Option<&mut [u8]> {
-        self.tx.as_ref()?;
+        if self.tx.is_none() && !self.tx_failed {
+            return None;
+        }
         Some(&mut self.tx_slot)
     }
 
     fn tx_commit(&mut self, len: usize, timestamp_ns: u64) {
-        let Some(writer) = &mut self.tx else {
-            return;
-        };
-        let frame = &self.tx_slot[..len.min(FRAME_CAPACITY)];
-        if let Err(e) = writer.write(frame, timestamp_ns) {
-            self.tx_refused += 1;
-            self.tx_error.get_or_insert(e);
-        }
-    }
-
-    fn tx_flush(&mut self) -> Result<(), PortError> {
-        if let Some(e) = self.tx_error.take() {
-            return Err(e);
+        let len = len.min(FRAME_CAPACITY);
+        if self.tx.as_ref().is_some_and(|writer| !writer.fits(len)) {
+            self.write_out();
         }
         match &mut self.tx {
-            Some(writer) => writer.flush(),
-            None => Ok(()),
+            Some(writer) => match writer.write(&self.tx_slot[..len], timestamp_ns) {
+                Ok(()) => {
+                    self.tx_buffered_frames += 1;
+                    self.tx_buffered_bytes += len as u64;
+                }
+                Err(e) => {
+                    self.tx_done.refused += 1;
+                    self.give_up(e);
+                }
+            },
+            None if self.tx_failed => {
+                if self.tx_done.error.is_none() {
+                    self.tx_done.error = Some(self.output_failed());
+                }
+                self.tx_done.refused += 1;
+            }
+            None => {}
         }
     }
 
+    fn tx_flush(&mut self) -> TxDone {
+        self.write_out();
+        let done = std::mem::take(&mut self.tx_done);
+        self.tx_refused += done.refused;
+        done
+    }
+
+    /// Refused transmits are not reported here: [`Port::tx_flush`] reports
+    /// them to the caller, which counts them.
     fn device_drops(&self, report: &mut dyn FnMut(&'static str, u64)) {
         report("pcap_rx_oversize", self.rx_oversize());
-        report("pcap_tx_refused", self.tx_refused());
     }
 }

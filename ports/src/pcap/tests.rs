@@ -410,6 +410,7 @@ fn pcap_port_replays_and_records() {
     );
     let mut batch = RxBatch::new(2);
     let mut received = Vec::new();
+    let (mut sent, mut sent_bytes) = (0, 0);
     while !port.rx_exhausted() {
         batch.clear();
         port.rx_burst(&mut batch).unwrap();
@@ -420,9 +421,13 @@ fn pcap_port_replays_and_records() {
             port.tx_commit(frame.len(), batch.timestamp(i));
             received.push(batch.timestamp(i));
         }
-        port.tx_flush().unwrap();
+        let done = port.tx_flush();
+        assert!(done.error.is_none(), "{:?}", done.error);
+        sent += done.sent;
+        sent_bytes += done.sent_bytes;
     }
     assert_eq!(received, [1, 3, 4]);
+    assert_eq!((sent, sent_bytes), (3, 60 + 64 + 64));
     assert_eq!(port.rx_oversize(), 1);
     assert_eq!(port.tx_refused(), 0);
     port.finish().unwrap();
@@ -440,8 +445,63 @@ fn pcap_port_without_sides() {
     assert!(port.rx_exhausted());
     assert_eq!(port.rx_burst(&mut RxBatch::new(4)).unwrap(), 0);
     assert!(port.tx_slot().is_none());
-    port.tx_flush().unwrap();
+    let done = port.tx_flush();
+    assert_eq!((done.sent, done.refused), (0, 0));
     port.finish().unwrap();
+}
+
+fn commit(port: &mut PcapPort, frame: &[u8]) {
+    let slot = port.tx_slot().expect("the output lends a slot");
+    slot[..frame.len()].copy_from_slice(frame);
+    port.tx_commit(frame.len(), 0);
+}
+
+/// Writes to /dev/full fail with ENOSPC: every frame since the last good
+/// write is refused, once, and so is every frame after.
+#[test]
+fn pcap_port_refuses_frames_it_could_not_write() {
+    let writer = PcapWriter::create("/dev/full").unwrap();
+    let mut port = PcapPort::new("full", None, Some(writer));
+    for _ in 0..5 {
+        commit(&mut port, &[7; 60]);
+    }
+    let done = port.tx_flush();
+    assert_eq!((done.sent, done.refused, done.in_flight), (0, 5, 0));
+    let text = done.error.expect("the write error").to_string();
+    assert!(text.contains("/dev/full"), "{text}");
+
+    commit(&mut port, &[7; 60]);
+    commit(&mut port, &[7; 60]);
+    let done = port.tx_flush();
+    assert_eq!((done.sent, done.refused), (0, 2));
+    assert!(done.error.is_some());
+    assert_eq!(port.tx_flush().refused, 0, "each frame is reported once");
+    assert_eq!(port.tx_refused(), 7);
+    let text = port
+        .finish()
+        .expect_err("the capture is incomplete")
+        .to_string();
+    assert!(text.contains("7 frame(s)"), "{text}");
+}
+
+/// A flush that fills the writer's buffer writes it out itself: frames
+/// still count once, as sent, with their bytes.
+#[test]
+fn pcap_port_counts_frames_written_between_flushes() {
+    let output = TempFile::new("many.pcap");
+    let mut port = PcapPort::new("p0", None, Some(PcapWriter::create(&output.0).unwrap()));
+    const FRAMES: u64 = 100;
+    for _ in 0..FRAMES {
+        commit(&mut port, &[5; 1500]);
+    }
+    let done = port.tx_flush();
+    assert_eq!(
+        (done.sent, done.sent_bytes, done.refused),
+        (FRAMES, FRAMES * 1500, 0)
+    );
+    port.finish().unwrap();
+    let frames = read_all(&std::fs::read(&output.0).unwrap()).unwrap();
+    assert_eq!(frames.len(), FRAMES as usize);
 }
 
 #[test]

@@ -57,6 +57,14 @@ impl<W: Write> PcapWriter<W> {
             .map_err(|e| PortError::io(format!("cannot write capture {}", self.path), e))
     }
 
+    /// True when the record of a `frame_len`-byte frame fits in the buffer
+    /// beside what it holds: then [`PcapWriter::write`] only copies, and
+    /// cannot fail or write out earlier records.
+    pub fn fits(&self, frame_len: usize) -> bool {
+        let record = 16 + frame_len.min(WRITER_SNAPLEN as usize);
+        self.out.capacity() - self.out.buffer().len() >= record
+    }
+
     /// Appends `frame`, received at `timestamp_ns` (nanoseconds since the
     /// epoch; times after 2106 are written as the last second pcap can
     /// hold). A frame longer than the snaplen is cut to it, keeping its
@@ -80,6 +88,13 @@ impl<W: Write> PcapWriter<W> {
         self.out
             .flush()
             .map_err(|e| PortError::io(format!("cannot write capture {}", self.path), e))
+    }
+
+    /// Gives up on the capture: returns the underlying writer and discards
+    /// what is still buffered, so that records reported lost do not reach
+    /// the file after all.
+    pub fn abandon(self) -> W {
+        self.out.into_parts().0
     }
 
     /// Writes out everything buffered and returns the underlying writer,

@@ -7,12 +7,17 @@
 //! returns the buffer to the sender's pool. Pools and inboxes are bounded
 //! lock-free queues allocated at start: no lock, no allocation per frame.
 //! A sender whose pool is empty counts a `tx_queue_full` drop.
+//!
+//! The sender does not count a handed-off frame as sent: its stand-in
+//! reports it neither sent nor refused, and the owner counts it when its
+//! port reports it sent (or refused). A frame the owner's inbox has no room
+//! for is refused by the stand-in, so the sender counts that drop.
 
 use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 use vswitch_pipeline::PortId;
-use vswitch_ports::{Port, PortError, RxBatch, FRAME_CAPACITY};
+use vswitch_ports::{Port, PortError, RxBatch, TxDone, FRAME_CAPACITY};
 
 /// Buffers each worker may have in flight to other workers.
 pub const HANDOFF_BUFFERS_PER_WORKER: usize = 1024;
@@ -84,6 +89,8 @@ pub struct RemotePort {
     owner: usize,
     boxes: Arc<Mailboxes>,
     current: Option<Box<[u8]>>,
+    /// Frames refused since the last flush.
+    tx_done: TxDone,
 }
 
 impl RemotePort {
@@ -103,6 +110,7 @@ impl RemotePort {
             owner,
             boxes,
             current: None,
+            tx_done: TxDone::default(),
         }
     }
 }
@@ -141,18 +149,28 @@ impl Port for RemotePort {
             port: self.port,
             from: self.me,
         };
-        match self.boxes.inboxes.get(self.owner) {
-            Some(inbox) => {
-                if let Err(h) = inbox.push(handoff) {
-                    self.current = Some(h.buf);
-                }
+        let refused = match self.boxes.inboxes.get(self.owner) {
+            Some(inbox) => inbox.push(handoff).err(),
+            None => Some(handoff),
+        };
+        if let Some(h) = refused {
+            self.current = Some(h.buf);
+            self.tx_done.refused += 1;
+            if self.tx_done.error.is_none() {
+                self.tx_done.error = Some(PortError::io(
+                    format!(
+                        "cannot hand a frame for port {} to worker {}",
+                        self.name, self.owner
+                    ),
+                    std::io::Error::other("its inbox is full"),
+                ));
             }
-            None => self.current = Some(handoff.buf),
         }
     }
 
-    fn tx_flush(&mut self) -> Result<(), PortError> {
-        Ok(())
+    /// Reports only refusals: the owner reports the frames handed off.
+    fn tx_flush(&mut self) -> TxDone {
+        std::mem::take(&mut self.tx_done)
     }
 }
 
@@ -175,6 +193,35 @@ mod tests {
             3
         );
         assert_eq!(got, vec![(7, vec![0, 0]), (7, vec![1, 1]), (7, vec![2, 2])]);
+        assert_eq!(boxes.pools[0].len(), HANDOFF_BUFFERS_PER_WORKER);
+        let done = remote.tx_flush();
+        assert_eq!((done.sent, done.refused), (0, 0), "the owner counts them");
+    }
+
+    #[test]
+    fn full_inbox_refuses_and_keeps_the_buffer() {
+        let boxes = Mailboxes::new(2);
+        let inbox = &boxes.inboxes[1];
+        while inbox
+            .push(Handoff {
+                buf: Box::new([]),
+                len: 0,
+                port: 0,
+                from: 1,
+            })
+            .is_ok()
+        {}
+        let mut remote = RemotePort::new("p", 0, 0, 1, boxes.clone());
+        for _ in 0..3 {
+            assert!(remote.tx_slot().is_some());
+            remote.tx_commit(1, 0);
+        }
+        let done = remote.tx_flush();
+        assert_eq!((done.sent, done.refused), (0, 3));
+        let text = done.error.expect("why").to_string();
+        assert!(text.contains("worker 1") && text.contains("full"), "{text}");
+        assert_eq!(remote.tx_flush().refused, 0, "each frame is reported once");
+        drop(remote);
         assert_eq!(boxes.pools[0].len(), HANDOFF_BUFFERS_PER_WORKER);
     }
 
