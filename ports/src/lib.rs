@@ -31,6 +31,7 @@ pub use error::PortError;
 /// Each frame committed with [`Port::tx_commit`] is counted exactly once,
 /// as sent or as refused, by the flush that learns its fate.
 #[derive(Debug, Default)]
+#[must_use = "a flush's report is the only record of what became of the frames"]
 pub struct TxDone {
     /// Frames the device accepted: a TAP's write succeeded, the kernel
     /// took an AF_XDP descriptor (its completion came back), a capture
