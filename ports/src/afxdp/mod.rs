@@ -654,8 +654,6 @@ impl Port for AfXdpPort {
         std::mem::take(&mut self.tx_done)
     }
 
-    /// Refused transmits are not reported here: [`Port::tx_flush`] reports
-    /// them to the caller, which counts them.
     fn device_drops(&self, report: &mut dyn FnMut(&'static str, u64)) {
         if let Ok(s) = self.stats() {
             report("afxdp_rx_dropped", s.rx_dropped);
