@@ -141,7 +141,8 @@ impl Setup {
                 out.tx_commit(f.len(), 0);
             }
         }
-        out.tx_flush();
+        // Moving frames is what is measured here, not counting them.
+        let _ = out.tx_flush();
     }
 }
 

@@ -29,12 +29,15 @@ pub use error::PortError;
 
 /// What became of transmitted frames, as one [`Port::tx_flush`] reports it.
 /// Each frame committed with [`Port::tx_commit`] is counted exactly once,
-/// as sent or as refused, by the flush that learns its fate.
+/// as sent or as refused, by the flush that learns its fate; a port that
+/// passes frames on to another port (a worker's stand-in for a port
+/// another worker owns) leaves the sent ones for that port to report.
 #[derive(Debug, Default)]
+#[must_use = "a flush's report is the only record of what became of the frames"]
 pub struct TxDone {
     /// Frames the device accepted: a TAP's write succeeded, the kernel
-    /// took an AF_XDP descriptor (its completion came back), a capture
-    /// writer took the record. What the device loses after accepting shows
+    /// took an AF_XDP descriptor (its completion came back), the record
+    /// reached the capture file. What the device loses after accepting shows
     /// in [`Port::device_drops`].
     pub sent: u64,
     /// The bytes of the `sent` frames.
@@ -103,8 +106,9 @@ pub trait Port: Send {
     fn tx_flush(&mut self) -> TxDone;
 
     /// Reports frames lost outside the pipeline (in the kernel or the
-    /// device: a full receive ring, a refused send), as (cause, total)
-    /// pairs. Called every few tens of milliseconds, never per packet, so
+    /// device: a full receive ring, a bad descriptor), as (cause, total)
+    /// pairs; refused sends are not among them, since [`Port::tx_flush`]
+    /// reports those to the caller. Called every few tens of milliseconds, never per packet, so
     /// it may make a system call. Ports that lose nothing report nothing.
     fn device_drops(&self, _report: &mut dyn FnMut(&'static str, u64)) {}
 }

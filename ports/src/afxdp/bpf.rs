@@ -12,7 +12,8 @@ use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::{attach_error, AttachMode, XdpMode};
+use super::errors::attach_error;
+use super::{AttachMode, XdpMode};
 use crate::PortError;
 
 const BPF_MAP_CREATE: libc::c_long = 0;

@@ -253,8 +253,6 @@ impl Port for PcapPort {
         done
     }
 
-    /// Refused transmits are not reported here: [`Port::tx_flush`] reports
-    /// them to the caller, which counts them.
     fn device_drops(&self, report: &mut dyn FnMut(&'static str, u64)) {
         report("pcap_rx_oversize", self.rx_oversize());
     }
