@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use vswitch::forward::{forward_burst, TxPorts};
 use vswitch_pipeline::datapath::{BridgeSpec, DatapathSpec, PortSpec, VlanMode};
-use vswitch_pipeline::{Datapath, Stats};
+use vswitch_pipeline::trace::{NoTrace, TraceLog, TraceSink};
+use vswitch_pipeline::{BurstRunner, Datapath, Stats};
 use vswitch_ports::memory::MemoryPort;
 use vswitch_ports::{Port, RxBatch};
 
@@ -65,6 +66,7 @@ struct Setup {
     rx: MemoryPort,
     tx: TxPorts,
     batch: RxBatch,
+    runner: BurstRunner,
     stats: Stats,
 }
 
@@ -80,7 +82,9 @@ fn setup(macs: u32) -> Setup {
         }],
         ports: ["in", "out"]
             .iter()
-            .map(|n| PortSpec {
+            .enumerate()
+            .map(|(id, n)| PortSpec {
+                id: id as u16,
                 name: n.to_string(),
                 bridge: 0,
                 vlan_mode: VlanMode::default(),
@@ -100,14 +104,15 @@ fn setup(macs: u32) -> Setup {
     }
     rx.set_looping(true);
     let tx = TxPorts::new(vec![
-        Box::new(MemoryPort::null("in-tx")),
-        Box::new(MemoryPort::null("out")),
+        Some(Box::new(MemoryPort::null("in-tx"))),
+        Some(Box::new(MemoryPort::null("out"))),
     ]);
     Setup {
         datapath,
         rx,
         tx,
         batch: RxBatch::new(BATCH),
+        runner: BurstRunner::default(),
         stats: Stats::new(2),
     }
 }
@@ -115,15 +120,23 @@ fn setup(macs: u32) -> Setup {
 impl Setup {
     /// One worker iteration through the pipeline.
     fn l2_batch(&mut self) {
+        self.l2_batch_into(&mut NoTrace);
+    }
+
+    /// [`Setup::l2_batch`] reporting to `sink` (what the daemon passes is
+    /// [`NoTrace`]; replay `--trace` passes a [`TraceLog`]).
+    fn l2_batch_into(&mut self, sink: &mut dyn TraceSink) {
         self.batch.clear();
         let _ = self.rx.rx_burst(&mut self.batch);
         forward_burst(
+            &mut self.runner,
             &self.datapath,
             IN,
-            &self.batch,
+            &mut self.batch,
             0,
             &mut self.tx,
             &mut self.stats,
+            sink,
         );
         self.tx.flush(&mut self.stats);
     }
@@ -231,14 +244,43 @@ fn summary() {
             baseline / pps
         );
     }
+    // Trace off costs nothing: a recording sink that no frame is traced
+    // into runs the same instructions as the daemon's NoTrace. Tracing
+    // every frame (replay --trace) bypasses the flow cache and records
+    // each stage's decision.
+    let mut log = TraceLog::default();
+    for (name, trace_all) in [("l2/1000, trace off", false), ("l2/1000, trace on", true)] {
+        let mut s = setup(1000);
+        s.runner.trace_all = trace_all;
+        let pps = rate(
+            || {
+                s.l2_batch_into(&mut log);
+                log.events.clear();
+            },
+            budget,
+        );
+        println!(
+            "  {:<22} {:>8.2} ns/pkt {:>7.2} Mpps",
+            name,
+            1e9 / pps,
+            pps / 1e6
+        );
+    }
 }
 
 /// With `VSWITCH_BENCH_BATCHES=N`, runs exactly N batches of each L2
 /// scenario and nothing else: a fixed amount of work to count instructions
 /// and cache misses under `valgrind --tool=cachegrind`, which, unlike time
 /// on a shared VM, repeats exactly.
+/// `VSWITCH_BENCH_MACS=N` picks one scenario (1000 or 100000).
 fn fixed_count(batches: u64) {
-    for macs in [1_000u32, 100_000] {
+    let only: Option<u32> = std::env::var("VSWITCH_BENCH_MACS")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    for macs in [1_000u32, 100_000]
+        .into_iter()
+        .filter(|m| only.is_none_or(|o| o == *m))
+    {
         let mut s = setup(macs);
         for _ in 0..batches {
             s.l2_batch();

@@ -19,7 +19,7 @@
 use crate::context::PacketCtx;
 use crate::datapath::Datapath;
 use crate::drop::DropReason;
-use crate::egress::{execute, ConnTracker, Executed, TxSink};
+use crate::egress::{execute, output_only, ConnTracker, Executed, TxSink};
 use crate::flow_cache::{CacheKey, FlowCache, DEFAULT_CAPACITY};
 use crate::mac_table::PortId;
 use crate::parse::parse_into;
@@ -38,7 +38,7 @@ pub const MAX_RECIRCULATIONS: u8 = 4;
 pub struct BurstRunner {
     ctxs: Box<[PacketCtx]>,
     keys: Box<[CacheKey]>,
-    hashes: Box<[u32]>,
+    hashes: Box<[u64]>,
     /// The worker's flow cache.
     pub cache: FlowCache,
     conntrack: Option<Box<dyn ConnTracker>>,
@@ -121,64 +121,75 @@ impl BurstRunner {
         sink: &mut dyn TraceSink,
     ) {
         let n = frames.len().min(MAX_BURST);
-        let mut pass = IndexList::new();
-        for i in 0..n {
-            let len = frames[i].len();
-            stats.rx(in_port, len);
+        let frames = &mut frames[..n];
+        for (i, (ctx, frame)) in self.ctxs.iter_mut().zip(frames.iter()).enumerate() {
+            stats.rx(in_port, frame.len());
             let ts = timestamps.get(i).copied().unwrap_or(0);
-            self.ctxs[i].reset(in_port, ts, self.trace_all);
-            pass.push(i);
+            ctx.reset(in_port, ts, self.trace_all);
         }
         let generation = dp.state_generation();
+        let mut pass: u64 = if n == 64 { u64::MAX } else { (1 << n) - 1 };
         let mut round = 0;
-        while pass.len > 0 {
-            let mut again = IndexList::new();
-            self.run_pass(dp, pass.as_slice(), frames, now, generation, tx, stats, sink, &mut again);
-            pass = again;
+        while pass != 0 {
+            pass = self.run_pass(dp, pass, frames, now, generation, tx, stats, sink);
             round += 1;
-            if round > MAX_RECIRCULATIONS as usize {
-                for &i in pass.as_slice() {
-                    stats.drop(self.ctxs[i as usize].in_port, DropReason::RecirculationLimit);
+            if round > MAX_RECIRCULATIONS as usize && pass != 0 {
+                for (i, ctx) in self.ctxs.iter().enumerate() {
+                    if pass & (1 << i) != 0 {
+                        stats.drop(ctx.in_port, DropReason::RecirculationLimit);
+                    }
                 }
                 break;
             }
         }
     }
 
-    /// Steps 1 to 5 for the frames in `pass`; those to run again go to
-    /// `again`.
+    /// Steps 1 to 5 for the frames whose bit is set in `pass`; returns the
+    /// set of those to run again.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn run_pass<T: TxSink>(
         &mut self,
         dp: &Datapath,
-        pass: &[u8],
+        pass: u64,
         frames: &mut [&mut [u8]],
         now: u32,
         generation: u64,
         tx: &mut T,
         stats: &mut Stats,
         sink: &mut dyn TraceSink,
-        again: &mut IndexList,
-    ) {
+    ) -> u64 {
         let mut misses = IndexList::new();
-        for &i in pass {
-            let i = i as usize;
-            let (Some(ctx), Some(frame)) = (self.ctxs.get_mut(i), frames.get(i)) else {
+        let mut again = 0u64;
+        let BurstRunner {
+            ctxs,
+            keys,
+            hashes,
+            cache,
+            conntrack,
+            ..
+        } = self;
+        let mut conntrack = conntrack.as_deref_mut();
+        let entries = ctxs
+            .iter_mut()
+            .zip(frames.iter_mut())
+            .zip(keys.iter_mut().zip(hashes.iter_mut()));
+        for (i, ((ctx, frame), (key_slot, hash_slot))) in entries.enumerate() {
+            if pass & (1 << i) == 0 {
                 continue;
-            };
+            }
             trace(sink, ctx.trace, i, || TraceEvent::Received {
                 port: ctx.in_port,
                 recirculations: ctx.recirculations,
             });
             let current = frame.get(ctx.offset as usize..).unwrap_or_default();
             if let Err(reason) = parse_into(current, &mut ctx.parsed) {
-                ctx.actions.set_drop(reason);
                 trace(sink, ctx.trace, i, || TraceEvent::Malformed(reason));
+                stats.drop(ctx.in_port, reason);
                 continue;
             }
             let Some(port) = dp.port(ctx.in_port) else {
-                ctx.actions.set_drop(DropReason::PortNotInBridge);
+                stats.drop(ctx.in_port, DropReason::PortNotInBridge);
                 continue;
             };
             if ctx.trace {
@@ -187,18 +198,31 @@ impl BurstRunner {
             }
             let key = CacheKey::of(ctx, &port.key_mask);
             let hash = key.hash();
-            match self.cache.lookup(&key, hash, generation, now) {
+            match cache.lookup(&key, hash, generation, now) {
+                // A hit is executed at once, from the cache entry itself.
                 Some(hit) => {
-                    ctx.actions = hit.actions;
                     if let Some(learn) = hit.refresh {
                         if let Some(bridge) = dp.bridge(learn.bridge) {
                             bridge.macs.learn(learn.vlan, &learn.mac, learn.port, now);
                         }
                     }
+                    if !output_only(dp, ctx, hit.actions, frame, tx, stats)
+                        && execute(
+                            dp,
+                            ctx,
+                            hit.actions,
+                            frame,
+                            tx,
+                            conntrack.as_deref_mut(),
+                            stats,
+                        ) == Executed::Recirculate
+                    {
+                        again |= 1 << i;
+                    }
                 }
                 None => {
-                    self.keys[i] = key;
-                    self.hashes[i] = hash;
+                    *key_slot = key;
+                    *hash_slot = hash;
                     misses.push(i);
                 }
             }
@@ -206,9 +230,12 @@ impl BurstRunner {
 
         if misses.len > 0 {
             self.run_stages(dp, misses.as_slice(), frames, now, sink);
+            let mut conntrack = self.conntrack.as_deref_mut();
             for &i in misses.as_slice() {
                 let i = i as usize;
-                let ctx = &self.ctxs[i];
+                let (Some(ctx), Some(frame)) = (self.ctxs.get_mut(i), frames.get_mut(i)) else {
+                    continue;
+                };
                 trace(sink, ctx.trace, i, || {
                     TraceEvent::Final(ctx.actions.as_slice().to_vec())
                 });
@@ -216,25 +243,35 @@ impl BurstRunner {
                     self.cache
                         .insert(&self.keys[i], self.hashes[i], generation, now, ctx);
                 }
+                let actions = ctx.actions;
+                if execute(
+                    dp,
+                    ctx,
+                    &actions,
+                    frame,
+                    tx,
+                    conntrack.as_deref_mut(),
+                    stats,
+                ) == Executed::Recirculate
+                {
+                    again |= 1 << i;
+                }
             }
         }
 
-        let mut conntrack = self.conntrack.as_deref_mut();
-        for &i in pass {
-            let i = i as usize;
-            let (Some(ctx), Some(frame)) = (self.ctxs.get_mut(i), frames.get_mut(i)) else {
-                continue;
-            };
-            if execute(dp, ctx, frame, tx, conntrack.as_deref_mut(), stats) == Executed::Recirculate {
+        // Frames that run again start their next pass with a new parse and
+        // a new decision; their tunnel and ct state stay.
+        for (i, ctx) in self.ctxs.iter_mut().enumerate() {
+            if again & (1 << i) != 0 {
                 ctx.recirculations = ctx.recirculations.saturating_add(1);
                 ctx.parsed = Default::default();
                 ctx.actions.clear();
                 ctx.cacheable = true;
                 ctx.valid_until = u32::MAX;
                 ctx.learned = None;
-                again.push(i);
             }
         }
+        again
     }
 
     /// Runs the frames in `misses` through their ports' chains. Frames of a
@@ -261,7 +298,9 @@ impl BurstRunner {
                     done |= 1 << j;
                 }
             }
-            let Some(port) = dp.port(port_id) else { continue };
+            let Some(port) = dp.port(port_id) else {
+                continue;
+            };
             let mut env = StageEnv {
                 dp,
                 now,

@@ -191,7 +191,7 @@ pub struct DatapathSpec {
 }
 
 /// One port of a flood group and the tag frames leave it with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FloodMember {
     /// The port.
     pub port: PortId,
@@ -277,7 +277,12 @@ impl Datapath {
                     .iter()
                     .any(|b| b.name == old.name && b.mac_limit == old.mac_limit)
             })
-            .map(|(b, old)| (b.name.clone(), (Arc::clone(&b.macs), old.static_macs.clone())))
+            .map(|(b, old)| {
+                (
+                    b.name.clone(),
+                    (Arc::clone(&b.macs), old.static_macs.clone()),
+                )
+            })
             .collect();
         Self::build(spec, seed, &kept)
     }
@@ -404,7 +409,7 @@ impl Datapath {
         groups: &mut Vec<Box<[FloodMember]>>,
     ) -> Result<Box<[u16]>, SpecError> {
         let mut index = vec![0u16; VLAN_SLOTS];
-        let first_of_bridge = groups.len();
+        let mut known: HashMap<Box<[FloodMember]>, u16> = HashMap::new();
         for (vlan, slot) in index.iter_mut().enumerate() {
             let vlan = vlan as u16;
             let members: Box<[FloodMember]> = spec
@@ -416,16 +421,14 @@ impl Datapath {
                     tag: p.vlan_mode.egress_tag(vlan),
                 })
                 .collect();
-            let found = groups[first_of_bridge..]
-                .iter()
-                .position(|g| *g == members)
-                .map(|i| i + first_of_bridge);
-            *slot = match found {
-                Some(i) => i as u16,
+            *slot = match known.get(&members) {
+                Some(group) => *group,
                 None => {
-                    groups.push(members);
-                    u16::try_from(groups.len() - 1)
-                        .map_err(|_| SpecError("too many flood groups".into()))?
+                    let group = u16::try_from(groups.len())
+                        .map_err(|_| SpecError("too many flood groups".into()))?;
+                    groups.push(members.clone());
+                    known.insert(members, group);
+                    group
                 }
             };
         }
@@ -508,3 +511,21 @@ impl Datapath {
         self.bridges.iter().map(|b| b.macs.sweep(now)).sum()
     }
 }
+
+#[cfg(test)]
+impl Datapath {
+    /// Replaces port `id`'s chain (tests plug in stages of their own).
+    pub(crate) fn set_chain(&mut self, id: PortId, chain: Box<[Arc<dyn Stage>]>) {
+        if let Some(Some(port)) = self.ports.get_mut(id as usize) {
+            let reads = chain
+                .iter()
+                .fold(KeyFields::L2, |all, stage| all.with(stage.reads()));
+            port.key_mask = reads.mask();
+            port.chain = chain;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "datapath_tests.rs"]
+mod tests;

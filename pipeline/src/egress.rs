@@ -7,7 +7,7 @@
 //! incremental checksum updates, RFC 1624). An action list of one `Output`
 //! is one copy.
 
-use crate::action::Action;
+use crate::action::{Action, ActionList};
 use crate::context::PacketCtx;
 use crate::datapath::Datapath;
 use crate::drop::DropReason;
@@ -67,9 +67,9 @@ impl VlanEdit {
         use VlanEdit::*;
         let unsupported = Err(DropReason::UnsupportedVlanEdit);
         match (self, next) {
-            (Keep, Action::PopVlan) | (SetVid(_), Action::PopVlan) | (Replace(_), Action::PopVlan) => {
-                Ok(Pop)
-            }
+            (Keep, Action::PopVlan)
+            | (SetVid(_), Action::PopVlan)
+            | (Replace(_), Action::PopVlan) => Ok(Pop),
             (Push(_), Action::PopVlan) => Ok(Keep),
             (Keep, Action::PushVlan(tci)) => Ok(Push(tci)),
             (Pop, Action::PushVlan(tci)) => Ok(Replace(tci)),
@@ -106,6 +106,8 @@ fn with_vid(tci: u16, vid: u16) -> u16 {
 /// Field rewrites that outputs apply, with their checksum updates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FieldEdits {
+    /// True when any field below is set (tested per output).
+    any: bool,
     eth_src: Option<Mac>,
     eth_dst: Option<Mac>,
     ipv4_src: Option<[u8; 4]>,
@@ -113,12 +115,6 @@ pub struct FieldEdits {
     l4_src: Option<u16>,
     l4_dst: Option<u16>,
     dec_ttl: bool,
-}
-
-impl FieldEdits {
-    fn is_empty(&self) -> bool {
-        *self == FieldEdits::default()
-    }
 }
 
 /// The edits accumulated so far while executing a list.
@@ -145,7 +141,13 @@ impl Edits {
             Action::SetL4Src(p) => f.l4_src = Some(p),
             Action::SetL4Dst(p) => f.l4_dst = Some(p),
             Action::DecTtl => f.dec_ttl = true,
-            _ => {}
+            _ => return Ok(()),
+        }
+        if !matches!(
+            action,
+            Action::PushVlan(_) | Action::PopVlan | Action::SetVlanVid(_)
+        ) {
+            f.any = true;
         }
         Ok(())
     }
@@ -162,7 +164,7 @@ pub fn write_frame(
     dst: &mut [u8],
 ) -> Result<usize, DropReason> {
     let len = write_vlan(frame, ctx.parsed.layout.vlan_tags > 0, vlan, dst)?;
-    if !fields.is_empty() {
+    if fields.any {
         let out = dst.get_mut(..len).ok_or(DropReason::TxFrameTooLong)?;
         patch_fields(out, ctx, vlan.growth(), fields)?;
     }
@@ -178,7 +180,10 @@ pub fn write_vlan(
     dst: &mut [u8],
 ) -> Result<usize, DropReason> {
     let too_long = DropReason::TxFrameTooLong;
-    let needs_tag = matches!(edit, VlanEdit::Pop | VlanEdit::SetVid(_) | VlanEdit::Replace(_));
+    let needs_tag = matches!(
+        edit,
+        VlanEdit::Pop | VlanEdit::SetVid(_) | VlanEdit::Replace(_)
+    );
     if needs_tag && !tagged {
         return Err(DropReason::UnsupportedVlanEdit);
     }
@@ -267,7 +272,11 @@ fn patch_fields(
         let new_word = u32::from_be_bytes(new);
         crate::wire::write_array(out, l3 + field, new);
         let sum_at = l3 + ipv4::field::CHECKSUM.start;
-        write_u16(out, sum_at, update_u32(read_u16(out, sum_at), old, new_word));
+        write_u16(
+            out,
+            sum_at,
+            update_u32(read_u16(out, sum_at), old, new_word),
+        );
         if let Some(c) = l4_checksum_at {
             write_u16(out, c, update_u32(read_u16(out, c), old, new_word));
         }
@@ -335,7 +344,8 @@ pub trait ConnTracker: Send {
     fn track(&mut self, frame: &mut [u8], ctx: &mut PacketCtx, zone: u16, commit: bool);
 }
 
-/// Executes `ctx`'s action list for the frame in `buf` (the received
+/// Executes `actions` (the frame's list, or the flow cache's copy of it)
+/// for the frame of `ctx` in `buf` (the received
 /// buffer; the current frame starts at `ctx.offset`), writing outputs into
 /// `tx` and counting drops in `stats`. Every frame ends in exactly one
 /// counted outcome: written to at least one output, dropped with a
@@ -344,16 +354,20 @@ pub trait ConnTracker: Send {
 pub fn execute<T: TxSink>(
     dp: &Datapath,
     ctx: &mut PacketCtx,
+    actions: &ActionList,
     buf: &mut [u8],
     tx: &mut T,
     conntrack: Option<&mut (dyn ConnTracker + 'static)>,
     stats: &mut Stats,
 ) -> Executed {
+    if output_only(dp, ctx, actions, buf, tx, stats) {
+        return Executed::Done;
+    }
     let mut edits = Edits::default();
     let mut outputs = 0usize;
     let tagged = ctx.parsed.layout.vlan_tags > 0;
     let in_port = ctx.in_port;
-    let actions = ctx.actions;
+    let mut conntrack = conntrack;
     for &action in actions.as_slice() {
         let frame = buf.get(ctx.offset as usize..).unwrap_or_default();
         match action {
@@ -399,7 +413,7 @@ pub fn execute<T: TxSink>(
                 return Executed::Recirculate;
             }
             Action::Ct { zone, commit } => {
-                let Some(tracker) = conntrack else {
+                let Some(tracker) = conntrack.take() else {
                     stats.drop(in_port, DropReason::NoConntrack);
                     return Executed::Done;
                 };
@@ -433,6 +447,33 @@ pub fn execute<T: TxSink>(
         stats.drop(in_port, DropReason::NoAction);
     }
     Executed::Done
+}
+
+/// The common case, a list of one output of the frame as received: one
+/// copy, inlined into the caller. Returns false for any other list.
+#[inline(always)]
+pub fn output_only<T: TxSink>(
+    _dp: &Datapath,
+    ctx: &PacketCtx,
+    actions: &ActionList,
+    buf: &[u8],
+    tx: &mut T,
+    stats: &mut Stats,
+) -> bool {
+    let [Action::Output(port)] = actions.as_slice() else {
+        return false;
+    };
+    let frame = buf.get(ctx.offset as usize..).unwrap_or_default();
+    emit(
+        frame,
+        ctx,
+        VlanEdit::Keep,
+        &FieldEdits::default(),
+        *port,
+        tx,
+        stats,
+    );
+    true
 }
 
 /// The outer VID the frame carries after `vlan` (0 when untagged).
@@ -474,7 +515,7 @@ fn emit<T: TxSink>(
 fn apply_in_place(buf: &mut [u8], ctx: &mut PacketCtx, edits: &Edits) -> Result<(), DropReason> {
     let start = ctx.offset as usize;
     let tagged = ctx.parsed.layout.vlan_tags > 0;
-    if !edits.fields.is_empty() {
+    if edits.fields.any {
         let frame = buf.get_mut(start..).ok_or(DropReason::EthTruncated)?;
         patch_fields(frame, ctx, 0, &edits.fields)?;
     }

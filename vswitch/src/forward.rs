@@ -167,5 +167,14 @@ pub fn forward_burst(
         *slot = frame;
         n += 1;
     }
-    runner.process(dp, in_port, &mut slots[..n], timestamps, now, tx, stats, sink);
+    runner.process(
+        dp,
+        in_port,
+        &mut slots[..n],
+        timestamps,
+        now,
+        tx,
+        stats,
+        sink,
+    );
 }

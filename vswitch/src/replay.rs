@@ -225,7 +225,10 @@ fn run(
 /// `log`.
 fn render_trace(text: &mut String, n: u64, timestamp_ns: u64, dp: &Datapath, log: &mut TraceLog) {
     use std::fmt::Write as _;
-    let name = |p: PortId| dp.port_name(p).map_or_else(|| format!("port{p}"), str::to_string);
+    let name = |p: PortId| {
+        dp.port_name(p)
+            .map_or_else(|| format!("port{p}"), str::to_string)
+    };
     let _ = writeln!(
         text,
         "frame {n} at {}.{:09}:",

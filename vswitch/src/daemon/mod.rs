@@ -24,8 +24,8 @@ use vswitch_ports::{cpu, Port};
 pub use control::{render, request, ControlError};
 use handoff::{Mailboxes, RemotePort};
 use open::{open_port, OpenPort};
-use worker::{Worker, WorkerControl};
 pub use worker::{LoopCounters, WorkerReport};
+use worker::{Worker, WorkerControl};
 
 use crate::config::Config;
 use crate::forward::TxPorts;
@@ -277,8 +277,7 @@ impl Daemon {
         let seed = std::collections::hash_map::RandomState::new();
         let seed = std::hash::BuildHasher::hash_one(&seed, 0u64);
         let spec = config.datapath_spec();
-        let datapath =
-            Arc::new(Datapath::new(&spec, seed).map_err(|e| StartError(e.to_string()))?);
+        let datapath = Arc::new(Datapath::new(&spec, seed).map_err(|e| StartError(e.to_string()))?);
 
         // Open every port; on failure, those already open are dropped.
         let mut opened = Vec::new();
@@ -307,7 +306,10 @@ impl Daemon {
             }
             for (w, tx) in tx.iter_mut().enumerate() {
                 if w != placed.owner {
-                    tx.insert(placed.id, remote_port(&datapath, placed.id, w, placed.owner, &mailboxes));
+                    tx.insert(
+                        placed.id,
+                        remote_port(&datapath, placed.id, w, placed.owner, &mailboxes),
+                    );
                 }
             }
         }

@@ -94,7 +94,9 @@ pub(crate) fn apply(shared: &Shared, config: &Config) -> Result<(), StartError> 
             details.insert(port.id, port.detail.clone());
             let placed = placement.place(port, cores);
             for (w, handle, primary) in placed.handles {
-                let Some(update) = updates.get_mut(w) else { continue };
+                let Some(update) = updates.get_mut(w) else {
+                    continue;
+                };
                 if primary {
                     update.add_tx.push((placed.id, handle));
                     update.add_rx_primary.push(placed.id);
@@ -104,7 +106,8 @@ pub(crate) fn apply(shared: &Shared, config: &Config) -> Result<(), StartError> 
             }
             for (w, update) in updates.iter_mut().enumerate() {
                 if w != placed.owner {
-                    let stand_in = remote_port(&new_dp, placed.id, w, placed.owner, &shared.mailboxes);
+                    let stand_in =
+                        remote_port(&new_dp, placed.id, w, placed.owner, &shared.mailboxes);
                     update.add_tx.push((placed.id, stand_in));
                 }
             }
@@ -153,7 +156,11 @@ pub(crate) fn apply(shared: &Shared, config: &Config) -> Result<(), StartError> 
     if let Ok(mut dp) = shared.datapath.lock() {
         *dp = new_dp;
     }
-    let retired: Vec<Box<dyn Port>> = shared.controls.iter().flat_map(|c| c.take_retired()).collect();
+    let retired: Vec<Box<dyn Port>> = shared
+        .controls
+        .iter()
+        .flat_map(|c| c.take_retired())
+        .collect();
     drop(retired);
     *current = config.clone();
     Ok(())

@@ -248,8 +248,9 @@ impl Worker {
         for id in &update.remove {
             retired.extend(self.tx.remove(*id));
             self.rx_primary.retain(|p| p != id);
-            let (gone, kept): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut self.rx_extra).into_iter().partition(|(p, _)| p == id);
+            let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.rx_extra)
+                .into_iter()
+                .partition(|(p, _)| p == id);
             self.rx_extra = kept;
             retired.extend(gone.into_iter().map(|(_, h)| h));
         }
@@ -260,7 +261,9 @@ impl Worker {
         self.rx_extra.extend(update.add_rx_extra);
         self.datapath = update.datapath;
         if stats.ports.len() < self.datapath.port_count() {
-            stats.ports.resize(self.datapath.port_count(), Default::default());
+            stats
+                .ports
+                .resize(self.datapath.port_count(), Default::default());
         }
         runner.cache.clear();
         if let Ok(mut r) = self.control.retired.lock() {
@@ -293,7 +296,16 @@ impl Worker {
         }
         loops.batches += 1;
         loops.packets += n as u64;
-        forward_burst(runner, dp, id, batch, now, &mut self.tx, stats, &mut NoTrace);
+        forward_burst(
+            runner,
+            dp,
+            id,
+            batch,
+            now,
+            &mut self.tx,
+            stats,
+            &mut NoTrace,
+        );
         n
     }
 
