@@ -12,8 +12,8 @@ use crate::DropReason;
 
 use super::checksum::internet_checksum;
 use super::{
-    check_room, clipped, clipped_mut, read_array, read_u16, read_u8, write_array, write_u16,
-    write_u8, EmitError,
+    check_ip_version, check_room, clipped, clipped_mut, read_array, read_u16, read_u8, write_array,
+    write_u16, write_u8, EmitError,
 };
 
 /// Byte offsets of the IPv4 header fields.
@@ -74,11 +74,12 @@ pub struct Ipv4Lengths {
 /// Shared by [`Ipv4Repr::parse`] and the fast path.
 #[inline(always)]
 pub fn check_version(packet: &[u8]) -> Result<(), DropReason> {
-    match packet.get(field::VER_IHL) {
-        None => Err(DropReason::Ipv4Truncated),
-        Some(&version_ihl) if version_ihl >> 4 != VERSION => Err(DropReason::Ipv4BadVersion),
-        Some(_) => Ok(()),
-    }
+    check_ip_version(
+        packet,
+        VERSION,
+        DropReason::Ipv4Truncated,
+        DropReason::Ipv4BadVersion,
+    )
 }
 
 /// The length rules of an IPv4 packet, shared by [`Ipv4Packet::check_len`]

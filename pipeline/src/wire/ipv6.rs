@@ -18,8 +18,8 @@ use crate::DropReason;
 
 use super::ip_proto;
 use super::{
-    check_room, clipped, clipped_mut, read_array, read_u16, read_u32, read_u8, write_array,
-    write_u16, write_u32, write_u8, EmitError,
+    check_ip_version, check_room, clipped, clipped_mut, read_array, read_u16, read_u32, read_u8,
+    write_array, write_u16, write_u32, write_u8, EmitError,
 };
 
 /// Byte offsets of the IPv6 header fields.
@@ -55,11 +55,12 @@ pub const VERSION: u8 = 6;
 /// Shared by [`Ipv6Repr::parse`] and the fast path.
 #[inline(always)]
 pub fn check_version(packet: &[u8]) -> Result<(), DropReason> {
-    match packet.first() {
-        None => Err(DropReason::Ipv6Truncated),
-        Some(&version_tc) if version_tc >> 4 != VERSION => Err(DropReason::Ipv6BadVersion),
-        Some(_) => Ok(()),
-    }
+    check_ip_version(
+        packet,
+        VERSION,
+        DropReason::Ipv6Truncated,
+        DropReason::Ipv6BadVersion,
+    )
 }
 
 /// The length rules of an IPv6 packet, shared by [`Ipv6Packet::check_len`]

@@ -140,6 +140,23 @@ pub(crate) fn check_min_len(
     Ok(())
 }
 
+/// The version rule of IPv4 and IPv6, whose version is the high 4 bits of
+/// the first byte: `Err(truncated)` if `packet` is empty, `Err(bad)`
+/// unless the version is `version`.
+#[inline(always)]
+pub(crate) fn check_ip_version(
+    packet: &[u8],
+    version: u8,
+    truncated: DropReason,
+    bad: DropReason,
+) -> Result<(), DropReason> {
+    match packet.first() {
+        None => Err(truncated),
+        Some(&first) if first >> 4 != version => Err(bad),
+        Some(_) => Ok(()),
+    }
+}
+
 /// `N` bytes at `at`, or `None` if the buffer is too short.
 #[inline(always)]
 pub(crate) fn get_array<const N: usize>(buffer: &[u8], at: usize) -> Option<[u8; N]> {
