@@ -12,7 +12,7 @@
 //!   end writes nothing.
 //! - a validated *representation* (`Ipv4Repr`, ...): a plain value with
 //!   `parse` (from a view; rejects what the header rules forbid, with a
-//!   [`DropReason`](crate::DropReason)) and `emit` (writes a correct header,
+//!   [`DropReason`]) and `emit` (writes a correct header,
 //!   checksum included, into a view, or fails with an [`EmitError`] and
 //!   writes nothing when the view's buffer is too small).
 //!
@@ -22,10 +22,14 @@
 //! module taking a byte slice (`ipv4::check_lengths`, `tcp::header_len_checked`,
 //! ...), which both the view's `check_len` and the fast path call.
 //!
+//! [`builder`] builds encapsulated frames back to front and fixes their
+//! length fields afterwards.
+//!
 //! Checksums are never verified implicitly: a bridge forwards frames with bad
 //! checksums unchanged. Each view with a checksum has `verify_checksum`.
 
 pub mod arp;
+pub mod builder;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmpv4;
@@ -37,6 +41,7 @@ pub mod udp;
 pub mod vlan;
 
 pub use arp::{ArpPacket, ArpRepr};
+pub use builder::{fix_outer_lengths, FrameBuilder, Ipv4Outer, Ipv6Outer, OuterLayout};
 pub use checksum::PseudoHeader;
 pub use ethernet::{EthernetFrame, EthernetRepr};
 pub use icmpv4::{Icmpv4Packet, Icmpv4Repr};
