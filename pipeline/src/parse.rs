@@ -15,7 +15,14 @@
 //!   packets and first fragments. Other protocols keep L3 fields only;
 //!   other EtherTypes keep L2 fields only.
 //!
-//! Every malformed case maps to one [`DropReason`]. Layout offsets are
+//! Every malformed case maps to one [`DropReason`], by the length rules
+//! each header's module states once for both this parser and its view
+//! (`ethernet::check_len`, `vlan::check_len`, `arp::check_ethernet_ipv4`,
+//! `ipv4::check_version` and `check_lengths`, the same for `ipv6` plus
+//! `walk_extension_headers`, `tcp::header_len_checked`, `udp::check_len`,
+//! `icmpv4::check_len`, `icmpv6::check_len`). Only the tag count, the
+//! protocol dispatch and the [`MAX_PARSED_LEN`] limit are this parser's
+//! own. Layout offsets are
 //! `u16`, so only the first [`MAX_PARSED_LEN`] bytes of a longer frame are
 //! looked at: a packet whose stated length reaches past them is reported
 //! as a bad length.
@@ -53,9 +60,7 @@ pub fn parse(frame: &[u8]) -> Result<Parsed, DropReason> {
 #[inline]
 pub fn parse_into(frame: &[u8], parsed: &mut Parsed) -> Result<(), DropReason> {
     let frame = frame.get(..MAX_PARSED_LEN).unwrap_or(frame);
-    if frame.len() < ethernet::HEADER_LEN {
-        return Err(DropReason::EthTruncated);
-    }
+    ethernet::check_len(frame)?;
     parsed.key.eth_dst = read_array(frame, ethernet::field::DESTINATION.start);
     parsed.key.eth_src = read_array(frame, ethernet::field::SOURCE.start);
 
@@ -69,9 +74,7 @@ pub fn parse_into(frame: &[u8], parsed: &mut Parsed) -> Result<(), DropReason> {
             return Err(DropReason::VlanTooManyTags);
         }
         let tag_at = ethertype_at + 2;
-        if frame.len() < tag_at + vlan::HEADER_LEN {
-            return Err(DropReason::VlanTruncated);
-        }
+        vlan::check_len(frame.get(tag_at..).unwrap_or_default())?;
         let vid = read_u16(frame, tag_at + vlan::field::TCI.start) & vlan::VID_MASK;
         if tags == 0 {
             parsed.key.vlan = vid;
@@ -108,19 +111,7 @@ fn widen(addr: [u8; 4]) -> [u8; 16] {
 #[inline(always)]
 fn parse_arp(frame: &[u8], l3: usize, parsed: &mut Parsed) -> Result<(), DropReason> {
     let packet = frame.get(l3..).unwrap_or_default();
-    if packet.len() < arp::FIXED_LEN {
-        return Err(DropReason::ArpTruncated);
-    }
-    if read_u16(packet, arp::field::HARDWARE_TYPE.start) != arp::HARDWARE_ETHERNET
-        || read_u16(packet, arp::field::PROTOCOL_TYPE.start) != ethernet::ethertype::IPV4
-        || read_u8(packet, arp::field::HARDWARE_LEN) != 6
-        || read_u8(packet, arp::field::PROTOCOL_LEN) != 4
-    {
-        return Err(DropReason::ArpUnsupported);
-    }
-    if packet.len() < arp::ETHERNET_IPV4_LEN {
-        return Err(DropReason::ArpTruncated);
-    }
+    arp::check_ethernet_ipv4(packet)?;
     let key = &mut parsed.key;
     key.ip_src = widen(read_array(
         packet,
@@ -148,23 +139,11 @@ fn fragment_state(more_frags: bool, nonzero_offset: bool) -> IpFrag {
 #[inline(always)]
 fn parse_ipv4(frame: &[u8], l3: usize, parsed: &mut Parsed) -> Result<(), DropReason> {
     let packet = frame.get(l3..).unwrap_or_default();
-    let Some(&version_ihl) = packet.first() else {
-        return Err(DropReason::Ipv4Truncated);
-    };
-    if version_ihl >> 4 != 4 {
-        return Err(DropReason::Ipv4BadVersion);
-    }
-    if packet.len() < ipv4::HEADER_LEN {
-        return Err(DropReason::Ipv4Truncated);
-    }
-    let header_len = usize::from(version_ihl & 0x0f) * 4;
-    if header_len < ipv4::HEADER_LEN || header_len > packet.len() {
-        return Err(DropReason::Ipv4BadHeaderLength);
-    }
-    let total_len = usize::from(read_u16(packet, ipv4::field::LENGTH.start));
-    if total_len < header_len || total_len > packet.len() {
-        return Err(DropReason::Ipv4BadTotalLength);
-    }
+    ipv4::check_version(packet)?;
+    let ipv4::Ipv4Lengths {
+        header_len,
+        total_len,
+    } = ipv4::check_lengths(packet)?;
 
     let key = &mut parsed.key;
     key.ip_tos = read_u8(packet, ipv4::field::TOS);
@@ -189,21 +168,8 @@ fn parse_ipv4(frame: &[u8], l3: usize, parsed: &mut Parsed) -> Result<(), DropRe
 #[inline(always)]
 fn parse_ipv6(frame: &[u8], l3: usize, parsed: &mut Parsed) -> Result<(), DropReason> {
     let packet = frame.get(l3..).unwrap_or_default();
-    let Some(&version_tc) = packet.first() else {
-        return Err(DropReason::Ipv6Truncated);
-    };
-    if version_tc >> 4 != 6 {
-        return Err(DropReason::Ipv6BadVersion);
-    }
-    if packet.len() < ipv6::HEADER_LEN {
-        return Err(DropReason::Ipv6Truncated);
-    }
-    // A zero Payload Length with a Jumbo Payload option (RFC 2675) is read
-    // as an empty payload: jumbograms do not cross an Ethernet switch.
-    let end = ipv6::HEADER_LEN + usize::from(read_u16(packet, ipv6::field::LENGTH.start));
-    if end > packet.len() {
-        return Err(DropReason::Ipv6BadPayloadLength);
-    }
+    ipv6::check_version(packet)?;
+    let end = ipv6::check_lengths(packet)?;
 
     let key = &mut parsed.key;
     // Traffic Class straddles the first two bytes, after the version.
@@ -248,39 +214,26 @@ fn parse_l4(
     let key = &mut parsed.key;
     let header_len = match key.ip_proto {
         ip_proto::TCP => {
-            if segment.len() < tcp::HEADER_LEN {
-                return Err(DropReason::TcpBadHeader);
-            }
-            let header_len = usize::from(read_u8(segment, tcp::field::DATA_OFFSET) >> 4) * 4;
-            if header_len < tcp::HEADER_LEN || header_len > segment.len() {
-                return Err(DropReason::TcpBadHeader);
-            }
+            let header_len = tcp::header_len_checked(segment)?;
             key.l4_src = read_u16(segment, tcp::field::SRC_PORT.start);
             key.l4_dst = read_u16(segment, tcp::field::DST_PORT.start);
             key.tcp_flags = read_u8(segment, tcp::field::FLAGS);
             header_len
         }
         ip_proto::UDP => {
-            if segment.len() < udp::HEADER_LEN {
-                return Err(DropReason::UdpBadHeader);
-            }
-            let length = usize::from(read_u16(segment, udp::field::LENGTH.start));
-            if length < udp::HEADER_LEN || length > segment.len() {
-                return Err(DropReason::UdpBadHeader);
-            }
+            udp::check_len(segment)?;
             key.l4_src = read_u16(segment, udp::field::SRC_PORT.start);
             key.l4_dst = read_u16(segment, udp::field::DST_PORT.start);
             udp::HEADER_LEN
         }
         proto if proto == icmp => {
             let header_len = if icmp == ip_proto::ICMP {
+                icmpv4::check_len(segment)?;
                 icmpv4::HEADER_LEN
             } else {
+                icmpv6::check_len(segment)?;
                 icmpv6::HEADER_LEN
             };
-            if segment.len() < header_len {
-                return Err(DropReason::IcmpTruncated);
-            }
             // Type and Code sit at the same offsets in ICMP and ICMPv6.
             key.l4_src = u16::from(read_u8(segment, icmpv4::field::TYPE));
             key.l4_dst = u16::from(read_u8(segment, icmpv4::field::CODE));

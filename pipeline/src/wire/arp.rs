@@ -18,7 +18,10 @@ use crate::flow::Mac;
 use crate::DropReason;
 
 use super::ethernet::ethertype;
-use super::{clipped, clipped_mut, read_array, read_u16, read_u8, write_u16, write_u8};
+use super::{
+    check_min_len, check_room, clipped, clipped_mut, read_array, read_u16, read_u8, write_u16,
+    write_u8, EmitError,
+};
 
 /// Byte offsets of the ARP fields. The address fields move with the
 /// address lengths, so they are functions of them.
@@ -66,8 +69,14 @@ pub mod field {
 /// Length of the fixed part before the addresses.
 pub const FIXED_LEN: usize = field::ADDRESSES;
 
+/// ar$hln of Ethernet: a MAC is 6 bytes.
+pub const ETHERNET_ADDR_LEN: u8 = 6;
+/// ar$pln of IPv4: an address is 4 bytes.
+pub const IPV4_ADDR_LEN: u8 = 4;
+
 /// Length of an Ethernet/IPv4 ARP packet.
-pub const ETHERNET_IPV4_LEN: usize = field::target_protocol_addr(6, 4).end;
+pub const ETHERNET_IPV4_LEN: usize =
+    field::target_protocol_addr(ETHERNET_ADDR_LEN, IPV4_ADDR_LEN).end;
 
 /// Hardware type of Ethernet (RFC 826: "ares_hrd$Ethernet").
 pub const HARDWARE_ETHERNET: u16 = 1;
@@ -78,6 +87,37 @@ pub mod operation {
     pub const REQUEST: u16 = 1;
     /// "ares_op$REPLY".
     pub const REPLY: u16 = 2;
+}
+
+/// The length rule of any ARP packet: `Err(ArpTruncated)` if `packet` is
+/// shorter than the fixed part or than the four addresses at the lengths
+/// ar$hln and ar$pln state. [`ArpPacket::check_len`] applies it.
+#[inline(always)]
+pub fn check_len(packet: &[u8]) -> Result<(), DropReason> {
+    check_min_len(packet, FIXED_LEN, DropReason::ArpTruncated)?;
+    let hardware_len = read_u8(packet, field::HARDWARE_LEN);
+    let protocol_len = read_u8(packet, field::PROTOCOL_LEN);
+    let end = field::target_protocol_addr(hardware_len, protocol_len).end;
+    check_min_len(packet, end, DropReason::ArpTruncated)
+}
+
+/// The rules of an Ethernet/IPv4 ARP packet, the only kind [`ArpRepr`] and
+/// the fast path accept: `ArpTruncated` if the fixed part is cut short,
+/// then `ArpUnsupported` for another hardware or protocol type or address
+/// lengths other than 6 and 4, then [`check_len`]'s rule (28 bytes). The
+/// kind is checked before the addresses so that an unsupported packet is
+/// reported as such even when it is also short.
+#[inline(always)]
+pub fn check_ethernet_ipv4(packet: &[u8]) -> Result<(), DropReason> {
+    check_min_len(packet, FIXED_LEN, DropReason::ArpTruncated)?;
+    if read_u16(packet, field::HARDWARE_TYPE.start) != HARDWARE_ETHERNET
+        || read_u16(packet, field::PROTOCOL_TYPE.start) != ethertype::IPV4
+        || read_u8(packet, field::HARDWARE_LEN) != ETHERNET_ADDR_LEN
+        || read_u8(packet, field::PROTOCOL_LEN) != IPV4_ADDR_LEN
+    {
+        return Err(DropReason::ArpUnsupported);
+    }
+    check_min_len(packet, ETHERNET_IPV4_LEN, DropReason::ArpTruncated)
 }
 
 /// A view of an ARP packet in a buffer.
@@ -102,17 +142,10 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 
     /// `Err(ArpTruncated)` if the buffer is shorter than the fixed part or
-    /// than the addresses its length fields announce.
+    /// than the addresses its length fields announce (the rule of
+    /// [`check_len`], for any kind of ARP).
     pub fn check_len(&self) -> Result<(), DropReason> {
-        let len = self.buffer.as_ref().len();
-        if len < FIXED_LEN || len < self.addresses_end() {
-            return Err(DropReason::ArpTruncated);
-        }
-        Ok(())
-    }
-
-    fn addresses_end(&self) -> usize {
-        field::target_protocol_addr(self.hardware_len(), self.protocol_len()).end
+        check_len(self.buffer.as_ref())
     }
 
     fn address(&self, range: Range<usize>) -> &[u8] {
@@ -259,24 +292,11 @@ pub struct ArpRepr {
 }
 
 impl ArpRepr {
-    /// Reads an Ethernet/IPv4 ARP packet: `ArpTruncated` if the fixed part
-    /// or the addresses are cut short, `ArpUnsupported` for other hardware
-    /// or protocol types or address lengths.
+    /// Reads an Ethernet/IPv4 ARP packet with the checks of
+    /// [`check_ethernet_ipv4`].
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &ArpPacket<&T>) -> Result<ArpRepr, DropReason> {
         let buffer = packet.buffer.as_ref();
-        if buffer.len() < FIXED_LEN {
-            return Err(DropReason::ArpTruncated);
-        }
-        if packet.hardware_type() != HARDWARE_ETHERNET
-            || packet.protocol_type() != ethertype::IPV4
-            || packet.hardware_len() != 6
-            || packet.protocol_len() != 4
-        {
-            return Err(DropReason::ArpUnsupported);
-        }
-        if buffer.len() < ETHERNET_IPV4_LEN {
-            return Err(DropReason::ArpTruncated);
-        }
+        check_ethernet_ipv4(buffer)?;
         Ok(ArpRepr {
             operation: packet.operation(),
             source_hardware_addr: read_array(buffer, field::source_hardware_addr(6, 4).start),
@@ -291,23 +311,30 @@ impl ArpRepr {
         ETHERNET_IPV4_LEN
     }
 
-    /// Writes the packet into the first 28 bytes of `packet`.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut ArpPacket<T>) {
+    /// Writes the packet into the first 28 bytes of `packet`, or nothing if
+    /// the buffer is shorter.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut ArpPacket<T>,
+    ) -> Result<(), EmitError> {
+        check_room(packet.buffer.as_ref(), ETHERNET_IPV4_LEN)?;
         packet.set_hardware_type(HARDWARE_ETHERNET);
         packet.set_protocol_type(ethertype::IPV4);
-        packet.set_hardware_len(6);
-        packet.set_protocol_len(4);
+        packet.set_hardware_len(ETHERNET_ADDR_LEN);
+        packet.set_protocol_len(IPV4_ADDR_LEN);
         packet.set_operation(self.operation);
         packet.set_source_hardware_addr(&self.source_hardware_addr);
         packet.set_source_protocol_addr(&self.source_protocol_addr);
         packet.set_target_hardware_addr(&self.target_hardware_addr);
         packet.set_target_protocol_addr(&self.target_protocol_addr);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::assert_short_emit_writes_nothing;
     use proptest::prelude::*;
 
     /// "Who has 192.168.1.1? Tell 192.168.1.100" from 52:54:00:12:34:56.
@@ -362,6 +389,14 @@ mod tests {
         assert_eq!(packet.target_protocol_addr(), &[] as &[u8]);
     }
 
+    #[test]
+    fn emit_into_short_buffer_writes_nothing() {
+        let repr = ArpRepr::parse(&ArpPacket::new_unchecked(&REQUEST[..])).unwrap();
+        assert_short_emit_writes_nothing(ETHERNET_IPV4_LEN, |bytes| {
+            repr.emit(&mut ArpPacket::new_unchecked(bytes))
+        });
+    }
+
     fn arbitrary_repr() -> impl Strategy<Value = ArpRepr> {
         (
             any::<u16>(),
@@ -383,7 +418,7 @@ mod tests {
         #[test]
         fn emit_then_parse_round_trips(repr in arbitrary_repr()) {
             let mut bytes = vec![0u8; repr.buffer_len()];
-            repr.emit(&mut ArpPacket::new_unchecked(&mut bytes[..]));
+            repr.emit(&mut ArpPacket::new_unchecked(&mut bytes[..])).unwrap();
             let packet = ArpPacket::new_checked(&bytes[..]).unwrap();
             prop_assert_eq!(ArpRepr::parse(&packet), Ok(repr));
         }

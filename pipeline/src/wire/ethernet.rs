@@ -10,7 +10,10 @@
 use crate::flow::Mac;
 use crate::DropReason;
 
-use super::{clipped, clipped_mut, read_array, read_u16, write_array, write_u16};
+use super::{
+    check_min_len, check_room, clipped, clipped_mut, read_array, read_u16, write_array, write_u16,
+    EmitError,
+};
 
 /// Byte offsets of the Ethernet header fields.
 pub mod field {
@@ -47,6 +50,14 @@ pub mod ethertype {
     pub const LLDP: u16 = 0x88cc;
 }
 
+/// The length rule of an Ethernet frame: `Err(EthTruncated)` if `frame` is
+/// shorter than the header. Shared by [`EthernetFrame::check_len`] and the
+/// fast path.
+#[inline(always)]
+pub fn check_len(frame: &[u8]) -> Result<(), DropReason> {
+    check_min_len(frame, HEADER_LEN, DropReason::EthTruncated)
+}
+
 /// A view of an Ethernet II frame in a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EthernetFrame<T: AsRef<[u8]>> {
@@ -67,12 +78,10 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         Ok(frame)
     }
 
-    /// `Err(EthTruncated)` if the buffer is shorter than the header.
+    /// `Err(EthTruncated)` if the buffer is shorter than the header (the
+    /// rule of [`check_len`]).
     pub fn check_len(&self) -> Result<(), DropReason> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            return Err(DropReason::EthTruncated);
-        }
-        Ok(())
+        check_len(self.buffer.as_ref())
     }
 
     /// The wrapped buffer.
@@ -156,17 +165,24 @@ impl EthernetRepr {
         HEADER_LEN
     }
 
-    /// Writes the header into the first [`HEADER_LEN`] bytes of `frame`.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, frame: &mut EthernetFrame<T>) {
+    /// Writes the header into the first [`HEADER_LEN`] bytes of `frame`, or
+    /// nothing if the buffer is shorter.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        frame: &mut EthernetFrame<T>,
+    ) -> Result<(), EmitError> {
+        check_room(frame.buffer.as_ref(), HEADER_LEN)?;
         frame.set_dst_addr(self.dst_addr);
         frame.set_src_addr(self.src_addr);
         frame.set_ethertype(self.ethertype);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::assert_short_emit_writes_nothing;
     use proptest::prelude::*;
 
     /// An ARP request from 52:54:00:12:34:56, broadcast, with 18 bytes of
@@ -217,6 +233,14 @@ mod tests {
         );
     }
 
+    #[test]
+    fn emit_into_short_buffer_writes_nothing() {
+        let repr = EthernetRepr::parse(&EthernetFrame::new_unchecked(&ARP_BROADCAST[..])).unwrap();
+        assert_short_emit_writes_nothing(HEADER_LEN, |bytes| {
+            repr.emit(&mut EthernetFrame::new_unchecked(bytes))
+        });
+    }
+
     fn arbitrary_repr() -> impl Strategy<Value = EthernetRepr> {
         (any::<Mac>(), any::<Mac>(), any::<u16>()).prop_map(|(dst_addr, src_addr, ethertype)| {
             EthernetRepr {
@@ -231,7 +255,7 @@ mod tests {
         #[test]
         fn emit_then_parse_round_trips(repr in arbitrary_repr()) {
             let mut bytes = vec![0u8; repr.header_len()];
-            repr.emit(&mut EthernetFrame::new_unchecked(&mut bytes[..]));
+            repr.emit(&mut EthernetFrame::new_unchecked(&mut bytes[..])).unwrap();
             let frame = EthernetFrame::new_checked(&bytes[..]).unwrap();
             prop_assert_eq!(EthernetRepr::parse(&frame), Ok(repr));
         }

@@ -11,7 +11,8 @@ use crate::DropReason;
 
 use super::checksum::internet_checksum;
 use super::{
-    clipped, clipped_mut, read_array, read_u16, read_u8, write_array, write_u16, write_u8,
+    check_min_len, check_room, clipped, clipped_mut, read_array, read_u16, read_u8, write_array,
+    write_u16, write_u8, EmitError,
 };
 
 /// Byte offsets of the ICMP header fields.
@@ -63,6 +64,14 @@ pub const fn is_error(message_type: u8) -> bool {
     matches!(message_type, 3 | 4 | 5 | 11 | 12)
 }
 
+/// The length rule of an ICMP message: `Err(IcmpTruncated)` if `message` is
+/// shorter than the 8-byte header. Shared by [`Icmpv4Packet::check_len`] and the
+/// fast path.
+#[inline(always)]
+pub fn check_len(message: &[u8]) -> Result<(), DropReason> {
+    check_min_len(message, HEADER_LEN, DropReason::IcmpTruncated)
+}
+
 /// A view of an ICMP message in a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Icmpv4Packet<T: AsRef<[u8]>> {
@@ -83,12 +92,10 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
         Ok(packet)
     }
 
-    /// `IcmpTruncated` if the buffer is shorter than the header.
+    /// `IcmpTruncated` if the buffer is shorter than the header (the rule
+    /// of [`check_len`]).
     pub fn check_len(&self) -> Result<(), DropReason> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            return Err(DropReason::IcmpTruncated);
-        }
-        Ok(())
+        check_len(self.buffer.as_ref())
     }
 
     /// The wrapped buffer.
@@ -227,18 +234,24 @@ impl Icmpv4Repr {
 
     /// Writes the header and the checksum over the whole buffer: put the
     /// payload in place first, and make the buffer
-    /// [`Icmpv4Repr::buffer_len`] long.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Icmpv4Packet<T>) {
+    /// [`Icmpv4Repr::buffer_len`] long. Writes nothing if it is shorter.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Icmpv4Packet<T>,
+    ) -> Result<(), EmitError> {
+        check_room(packet.buffer.as_ref(), self.buffer_len())?;
         packet.set_msg_type(self.msg_type);
         packet.set_msg_code(self.code);
         packet.set_rest_of_header(self.rest_of_header);
         packet.fill_checksum();
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::assert_short_emit_writes_nothing;
     use proptest::prelude::*;
 
     /// An echo request (id 0x1234, seq 1) with 8 bytes of data, as `ping`
@@ -287,6 +300,14 @@ mod tests {
         );
     }
 
+    #[test]
+    fn emit_into_short_buffer_writes_nothing() {
+        let repr = Icmpv4Repr::parse(&Icmpv4Packet::new_unchecked(&ECHO_REQUEST[..])).unwrap();
+        assert_short_emit_writes_nothing(repr.buffer_len(), |bytes| {
+            repr.emit(&mut Icmpv4Packet::new_unchecked(bytes))
+        });
+    }
+
     proptest! {
         #[test]
         fn emit_then_parse_round_trips(
@@ -298,7 +319,7 @@ mod tests {
             let repr = Icmpv4Repr { msg_type, code, rest_of_header, payload_len: payload.len() };
             let mut bytes = vec![0u8; repr.buffer_len()];
             bytes[HEADER_LEN..].copy_from_slice(&payload);
-            repr.emit(&mut Icmpv4Packet::new_unchecked(&mut bytes[..]));
+            repr.emit(&mut Icmpv4Packet::new_unchecked(&mut bytes[..])).unwrap();
             let packet = Icmpv4Packet::new_checked(&bytes[..]).unwrap();
             prop_assert!(packet.verify_checksum());
             prop_assert_eq!(Icmpv4Repr::parse(&packet), Ok(repr));

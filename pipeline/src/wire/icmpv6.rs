@@ -13,7 +13,10 @@ use crate::DropReason;
 
 use super::checksum::PseudoHeader;
 use super::ip_proto;
-use super::{clipped, clipped_mut, read_u16, read_u8, write_u16, write_u8};
+use super::{
+    check_min_len, check_room, clipped, clipped_mut, read_u16, read_u8, write_u16, write_u8,
+    EmitError,
+};
 
 /// Byte offsets of the ICMPv6 header fields.
 pub mod field {
@@ -69,6 +72,14 @@ pub const fn is_error(message_type: u8) -> bool {
     message_type & 0x80 == 0
 }
 
+/// The length rule of an ICMPv6 message: `Err(IcmpTruncated)` if `message` is
+/// shorter than the 4-byte header. Shared by [`Icmpv6Packet::check_len`] and the
+/// fast path.
+#[inline(always)]
+pub fn check_len(message: &[u8]) -> Result<(), DropReason> {
+    check_min_len(message, HEADER_LEN, DropReason::IcmpTruncated)
+}
+
 /// A view of an ICMPv6 message in a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Icmpv6Packet<T: AsRef<[u8]>> {
@@ -89,12 +100,10 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
         Ok(packet)
     }
 
-    /// `IcmpTruncated` if the buffer is shorter than the header.
+    /// `IcmpTruncated` if the buffer is shorter than the header (the rule
+    /// of [`check_len`]).
     pub fn check_len(&self) -> Result<(), DropReason> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            return Err(DropReason::IcmpTruncated);
-        }
-        Ok(())
+        check_len(self.buffer.as_ref())
     }
 
     /// The wrapped buffer.
@@ -229,22 +238,26 @@ impl Icmpv6Repr {
 
     /// Writes Type and Code and the checksum over the IPv6 pseudo-header
     /// and the whole buffer: put the body in place first, and make the
-    /// buffer [`Icmpv6Repr::buffer_len`] long.
+    /// buffer [`Icmpv6Repr::buffer_len`] long. Writes nothing if it is
+    /// shorter.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut Icmpv6Packet<T>,
         src_addr: &[u8; 16],
         dst_addr: &[u8; 16],
-    ) {
+    ) -> Result<(), EmitError> {
+        check_room(packet.buffer.as_ref(), self.buffer_len())?;
         packet.set_msg_type(self.msg_type);
         packet.set_msg_code(self.code);
         packet.fill_checksum(src_addr, dst_addr);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::assert_short_emit_writes_nothing;
     use proptest::prelude::*;
 
     const SRC: [u8; 16] = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
@@ -285,6 +298,14 @@ mod tests {
         assert_eq!(four.body(), &[] as &[u8]);
     }
 
+    #[test]
+    fn emit_into_short_buffer_writes_nothing() {
+        let repr = Icmpv6Repr::parse(&Icmpv6Packet::new_unchecked(&ECHO_REQUEST[..])).unwrap();
+        assert_short_emit_writes_nothing(repr.buffer_len(), |bytes| {
+            repr.emit(&mut Icmpv6Packet::new_unchecked(bytes), &SRC, &DST)
+        });
+    }
+
     proptest! {
         #[test]
         fn emit_then_parse_round_trips(
@@ -296,7 +317,7 @@ mod tests {
             let repr = Icmpv6Repr { msg_type, code, body_len: body.len() };
             let mut bytes = vec![0u8; repr.buffer_len()];
             bytes[HEADER_LEN..].copy_from_slice(&body);
-            repr.emit(&mut Icmpv6Packet::new_unchecked(&mut bytes[..]), &src, &dst);
+            repr.emit(&mut Icmpv6Packet::new_unchecked(&mut bytes[..]), &src, &dst).unwrap();
             let packet = Icmpv6Packet::new_checked(&bytes[..]).unwrap();
             prop_assert!(packet.verify_checksum(&src, &dst));
             prop_assert_eq!(Icmpv6Repr::parse(&packet), Ok(repr));

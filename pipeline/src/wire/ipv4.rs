@@ -12,7 +12,8 @@ use crate::DropReason;
 
 use super::checksum::internet_checksum;
 use super::{
-    clipped, clipped_mut, read_array, read_u16, read_u8, write_array, write_u16, write_u8,
+    check_ip_version, check_room, clipped, clipped_mut, read_array, read_u16, read_u8, write_array,
+    write_u16, write_u8, EmitError,
 };
 
 /// Byte offsets of the IPv4 header fields.
@@ -51,6 +52,67 @@ pub const FLAG_MORE_FRAGMENTS: u16 = 0x2000;
 /// The Fragment Offset bits of the flags/offset word.
 pub const FRAG_OFFSET_MASK: u16 = 0x1fff;
 
+/// The IPv4 version number.
+pub const VERSION: u8 = 4;
+
+/// The IHL bits of the version/IHL byte.
+const IHL_MASK: u8 = 0x0f;
+
+/// The lengths an IPv4 header states, as [`check_lengths`] found them
+/// consistent with the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv4Lengths {
+    /// Header length in bytes (IHL * 4), options included: 20 to 60.
+    pub header_len: usize,
+    /// Total Length: header plus payload, at least `header_len`.
+    pub total_len: usize,
+}
+
+/// The version rule: `Ipv4Truncated` if `packet` is empty, `Ipv4BadVersion`
+/// unless the version is 4. It comes before [`check_lengths`], so that a
+/// cut packet of another version is reported as of the wrong version.
+/// Shared by [`Ipv4Repr::parse`] and the fast path.
+#[inline(always)]
+pub fn check_version(packet: &[u8]) -> Result<(), DropReason> {
+    check_ip_version(
+        packet,
+        VERSION,
+        DropReason::Ipv4Truncated,
+        DropReason::Ipv4BadVersion,
+    )
+}
+
+/// The length rules of an IPv4 packet, shared by [`Ipv4Packet::check_len`]
+/// and the fast path.
+///
+/// RFC 791: "Internet Header Length is the length of the internet header
+/// in 32 bit words ... the minimum value for a correct header is 5", and
+/// "Total Length is the length of the datagram, measured in octets,
+/// including internet header and data".
+///
+/// `Ipv4Truncated` if shorter than 20 bytes, `Ipv4BadHeaderLength` if
+/// IHL < 5 or the header runs past the buffer, `Ipv4BadTotalLength` if
+/// Total Length is below the header length or past the buffer (bytes past
+/// it are link padding).
+#[inline(always)]
+pub fn check_lengths(packet: &[u8]) -> Result<Ipv4Lengths, DropReason> {
+    if packet.len() < HEADER_LEN {
+        return Err(DropReason::Ipv4Truncated);
+    }
+    let header_len = usize::from(read_u8(packet, field::VER_IHL) & IHL_MASK) * 4;
+    if header_len < HEADER_LEN || header_len > packet.len() {
+        return Err(DropReason::Ipv4BadHeaderLength);
+    }
+    let total_len = usize::from(read_u16(packet, field::LENGTH.start));
+    if total_len < header_len || total_len > packet.len() {
+        return Err(DropReason::Ipv4BadTotalLength);
+    }
+    Ok(Ipv4Lengths {
+        header_len,
+        total_len,
+    })
+}
+
 /// A view of an IPv4 packet in a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ipv4Packet<T: AsRef<[u8]>> {
@@ -72,31 +134,10 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         Ok(packet)
     }
 
-    /// Checks the length fields against the buffer.
-    ///
-    /// RFC 791: "Internet Header Length is the length of the internet
-    /// header in 32 bit words ... the minimum value for a correct header is
-    /// 5", and "Total Length is the length of the datagram, measured in
-    /// octets, including internet header and data".
-    ///
-    /// `Ipv4Truncated` if shorter than 20 bytes, `Ipv4BadHeaderLength` if
-    /// IHL < 5 or the header runs past the buffer, `Ipv4BadTotalLength` if
-    /// Total Length is below the header length or past the buffer. The
-    /// version is [`Ipv4Repr::parse`]'s to check.
+    /// Checks the length fields against the buffer with the rules of
+    /// [`check_lengths`]. The version is [`Ipv4Repr::parse`]'s to check.
     pub fn check_len(&self) -> Result<(), DropReason> {
-        let len = self.buffer.as_ref().len();
-        if len < HEADER_LEN {
-            return Err(DropReason::Ipv4Truncated);
-        }
-        let header_len = self.header_len();
-        if header_len < HEADER_LEN || header_len > len {
-            return Err(DropReason::Ipv4BadHeaderLength);
-        }
-        let total_len = usize::from(self.total_len());
-        if total_len < header_len || total_len > len {
-            return Err(DropReason::Ipv4BadTotalLength);
-        }
-        Ok(())
+        check_lengths(self.buffer.as_ref()).map(|_| ())
     }
 
     /// The wrapped buffer.
@@ -111,7 +152,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// Header length in bytes (IHL * 4), options included.
     pub fn header_len(&self) -> usize {
-        usize::from(read_u8(self.buffer.as_ref(), field::VER_IHL) & 0x0f) * 4
+        usize::from(read_u8(self.buffer.as_ref(), field::VER_IHL) & IHL_MASK) * 4
     }
 
     /// The Type of Service byte (DSCP and ECN).
@@ -339,20 +380,15 @@ pub struct Ipv4Repr {
 }
 
 impl Ipv4Repr {
-    /// Reads and validates a header: `Ipv4BadVersion` if the version is not
-    /// 4, then the length checks of [`Ipv4Packet::check_len`]. The checksum
-    /// is not verified (see [`Ipv4Packet::verify_checksum`]) and options
-    /// are skipped.
+    /// Reads and validates a header: [`check_version`], then
+    /// [`check_lengths`]. The checksum is not verified (see
+    /// [`Ipv4Packet::verify_checksum`]) and options are skipped.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Ipv4Packet<&T>) -> Result<Ipv4Repr, DropReason> {
-        if packet.buffer.as_ref().is_empty() {
-            return Err(DropReason::Ipv4Truncated);
-        }
-        if packet.version() != 4 {
-            return Err(DropReason::Ipv4BadVersion);
-        }
-        packet.check_len()?;
-        // check_len guarantees header_len <= total_len, both within u16.
-        let payload_len = packet.total_len() - packet.header_len() as u16;
+        let buffer = packet.buffer.as_ref();
+        check_version(buffer)?;
+        let lengths = check_lengths(buffer)?;
+        // check_lengths guarantees header_len <= total_len <= u16::MAX.
+        let payload_len = (lengths.total_len - lengths.header_len) as u16;
         Ok(Ipv4Repr {
             src_addr: packet.src_addr(),
             dst_addr: packet.dst_addr(),
@@ -377,9 +413,15 @@ impl Ipv4Repr {
         HEADER_LEN + self.payload_len as usize
     }
 
-    /// Writes a 20-byte header with a correct checksum into `packet`.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Ipv4Packet<T>) {
-        packet.set_version(4);
+    /// Writes a 20-byte header with a correct checksum into `packet`, or
+    /// nothing if the buffer is shorter than the header (the payload need
+    /// not be in place: the checksum covers the header only).
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Ipv4Packet<T>,
+    ) -> Result<(), EmitError> {
+        check_room(packet.buffer.as_ref(), HEADER_LEN)?;
+        packet.set_version(VERSION);
         packet.set_header_len(HEADER_LEN);
         packet.set_tos(self.tos);
         packet.set_total_len(self.payload_len.saturating_add(HEADER_LEN as u16));
@@ -393,13 +435,14 @@ impl Ipv4Repr {
         packet.set_src_addr(self.src_addr);
         packet.set_dst_addr(self.dst_addr);
         packet.fill_checksum();
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ip_proto;
+    use crate::wire::{assert_short_emit_writes_nothing, ip_proto};
     use proptest::prelude::*;
 
     /// 192.168.0.1 -> 192.168.0.199, UDP, TTL 64, DF, 8 bytes of payload,
@@ -479,6 +522,14 @@ mod tests {
         assert!(parse(&bytes).is_ok());
     }
 
+    #[test]
+    fn emit_into_short_buffer_writes_nothing() {
+        let repr = Ipv4Repr::parse(&Ipv4Packet::new_unchecked(&UDP_PACKET[..])).unwrap();
+        assert_short_emit_writes_nothing(HEADER_LEN, |bytes| {
+            repr.emit(&mut Ipv4Packet::new_unchecked(bytes))
+        });
+    }
+
     fn arbitrary_repr() -> impl Strategy<Value = Ipv4Repr> {
         (
             any::<[u8; 4]>(),
@@ -511,7 +562,7 @@ mod tests {
         #[test]
         fn emit_then_parse_round_trips(repr in arbitrary_repr()) {
             let mut bytes = vec![0xa5u8; repr.buffer_len()];
-            repr.emit(&mut Ipv4Packet::new_unchecked(&mut bytes[..]));
+            repr.emit(&mut Ipv4Packet::new_unchecked(&mut bytes[..])).unwrap();
             let packet = Ipv4Packet::new_checked(&bytes[..]).unwrap();
             prop_assert!(packet.verify_checksum());
             prop_assert_eq!(Ipv4Repr::parse(&packet), Ok(repr));

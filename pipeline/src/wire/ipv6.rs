@@ -18,8 +18,8 @@ use crate::DropReason;
 
 use super::ip_proto;
 use super::{
-    clipped, clipped_mut, read_array, read_u16, read_u32, read_u8, write_array, write_u16,
-    write_u32, write_u8,
+    check_ip_version, check_room, clipped, clipped_mut, read_array, read_u16, read_u32, read_u8,
+    write_array, write_u16, write_u32, write_u8, EmitError,
 };
 
 /// Byte offsets of the IPv6 header fields.
@@ -46,6 +46,46 @@ pub const HEADER_LEN: usize = field::DST_ADDR.end;
 /// The Flow Label bits of the first word.
 pub const FLOW_LABEL_MASK: u32 = 0x000f_ffff;
 
+/// The IPv6 version number.
+pub const VERSION: u8 = 6;
+
+/// The version rule: `Ipv6Truncated` if `packet` is empty, `Ipv6BadVersion`
+/// unless the version is 6. It comes before [`check_lengths`], so that a
+/// cut packet of another version is reported as of the wrong version.
+/// Shared by [`Ipv6Repr::parse`] and the fast path.
+#[inline(always)]
+pub fn check_version(packet: &[u8]) -> Result<(), DropReason> {
+    check_ip_version(
+        packet,
+        VERSION,
+        DropReason::Ipv6Truncated,
+        DropReason::Ipv6BadVersion,
+    )
+}
+
+/// The length rules of an IPv6 packet, shared by [`Ipv6Packet::check_len`]
+/// and the fast path; on success, the packet's length (40 + Payload
+/// Length; bytes past it are link padding).
+///
+/// RFC 8200 section 3: Payload Length is the "Length of the IPv6 payload,
+/// i.e., the rest of the packet following this IPv6 header, in octets".
+/// `Ipv6Truncated` if shorter than 40 bytes, `Ipv6BadPayloadLength` if
+/// 40 + Payload Length runs past the buffer. A zero Payload Length with a
+/// Jumbo Payload option (RFC 2675) is read as an empty payload: jumbograms
+/// do not cross an Ethernet switch. The extension headers are
+/// [`walk_extension_headers`]' to check.
+#[inline(always)]
+pub fn check_lengths(packet: &[u8]) -> Result<usize, DropReason> {
+    if packet.len() < HEADER_LEN {
+        return Err(DropReason::Ipv6Truncated);
+    }
+    let end = HEADER_LEN + usize::from(read_u16(packet, field::LENGTH.start));
+    if end > packet.len() {
+        return Err(DropReason::Ipv6BadPayloadLength);
+    }
+    Ok(end)
+}
+
 /// A view of an IPv6 packet in a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ipv6Packet<T: AsRef<[u8]>> {
@@ -66,20 +106,10 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         Ok(packet)
     }
 
-    /// `Ipv6Truncated` if shorter than 40 bytes, `Ipv6BadPayloadLength` if
-    /// 40 + Payload Length runs past the buffer. RFC 8200 section 3:
-    /// Payload Length is the "Length of the IPv6 payload, i.e., the rest of
-    /// the packet following this IPv6 header, in octets". The version is
-    /// [`Ipv6Repr::parse`]'s to check.
+    /// Checks the Payload Length against the buffer with the rules of
+    /// [`check_lengths`]. The version is [`Ipv6Repr::parse`]'s to check.
     pub fn check_len(&self) -> Result<(), DropReason> {
-        let len = self.buffer.as_ref().len();
-        if len < HEADER_LEN {
-            return Err(DropReason::Ipv6Truncated);
-        }
-        if HEADER_LEN + usize::from(self.payload_len()) > len {
-            return Err(DropReason::Ipv6BadPayloadLength);
-        }
-        Ok(())
+        check_lengths(self.buffer.as_ref()).map(|_| ())
     }
 
     /// The wrapped buffer.
@@ -213,16 +243,11 @@ pub struct Ipv6Repr {
 }
 
 impl Ipv6Repr {
-    /// Reads a header: `Ipv6BadVersion` if the version is not 6, then the
-    /// length checks of [`Ipv6Packet::check_len`].
+    /// Reads a header: [`check_version`], then [`check_lengths`].
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Ipv6Packet<&T>) -> Result<Ipv6Repr, DropReason> {
-        if packet.buffer.as_ref().is_empty() {
-            return Err(DropReason::Ipv6Truncated);
-        }
-        if packet.version() != 6 {
-            return Err(DropReason::Ipv6BadVersion);
-        }
-        packet.check_len()?;
+        let buffer = packet.buffer.as_ref();
+        check_version(buffer)?;
+        check_lengths(buffer)?;
         Ok(Ipv6Repr {
             src_addr: packet.src_addr(),
             dst_addr: packet.dst_addr(),
@@ -244,10 +269,16 @@ impl Ipv6Repr {
         HEADER_LEN + self.payload_len as usize
     }
 
-    /// Writes the header into `packet` (`flow_label` masked to 20 bits).
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Ipv6Packet<T>) {
+    /// Writes the header into `packet` (`flow_label` masked to 20 bits), or
+    /// nothing if the buffer is shorter than the header (the payload need
+    /// not be in place).
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Ipv6Packet<T>,
+    ) -> Result<(), EmitError> {
+        check_room(packet.buffer.as_ref(), HEADER_LEN)?;
         packet.set_first_word(0);
-        packet.set_version(6);
+        packet.set_version(VERSION);
         packet.set_traffic_class(self.traffic_class);
         packet.set_flow_label(self.flow_label);
         packet.set_payload_len(self.payload_len);
@@ -255,6 +286,7 @@ impl Ipv6Repr {
         packet.set_hop_limit(self.hop_limit);
         packet.set_src_addr(self.src_addr);
         packet.set_dst_addr(self.dst_addr);
+        Ok(())
     }
 }
 
@@ -474,6 +506,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6FragmentHeader<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::assert_short_emit_writes_nothing;
     use proptest::prelude::*;
 
     /// fe80::1 -> ff02::1, ICMPv6 echo request behind a Hop-by-Hop header
@@ -619,6 +652,15 @@ mod tests {
         assert_eq!(parse(&bytes), Err(DropReason::Ipv6BadVersion));
     }
 
+    #[test]
+    fn emit_into_short_buffer_writes_nothing() {
+        let bytes = hop_by_hop_ping();
+        let repr = Ipv6Repr::parse(&Ipv6Packet::new_unchecked(&bytes[..])).unwrap();
+        assert_short_emit_writes_nothing(HEADER_LEN, |bytes| {
+            repr.emit(&mut Ipv6Packet::new_unchecked(bytes))
+        });
+    }
+
     fn arbitrary_repr() -> impl Strategy<Value = Ipv6Repr> {
         (
             any::<[u8; 16]>(),
@@ -652,7 +694,7 @@ mod tests {
         #[test]
         fn emit_then_parse_round_trips(repr in arbitrary_repr()) {
             let mut bytes = vec![0xa5u8; repr.buffer_len()];
-            repr.emit(&mut Ipv6Packet::new_unchecked(&mut bytes[..]));
+            repr.emit(&mut Ipv6Packet::new_unchecked(&mut bytes[..])).unwrap();
             let packet = Ipv6Packet::new_checked(&bytes[..]).unwrap();
             prop_assert_eq!(Ipv6Repr::parse(&packet), Ok(repr));
         }

@@ -12,16 +12,24 @@
 //!   end writes nothing.
 //! - a validated *representation* (`Ipv4Repr`, ...): a plain value with
 //!   `parse` (from a view; rejects what the header rules forbid, with a
-//!   [`DropReason`](crate::DropReason)) and `emit` (writes a correct header,
-//!   checksum included, into a view).
+//!   [`DropReason`]) and `emit` (writes a correct header,
+//!   checksum included, into a view, or fails with an [`EmitError`] and
+//!   writes nothing when the view's buffer is too small).
 //!
 //! The per-packet fast path ([`crate::parse::parse`]) reads frames directly
 //! with the offsets and helpers here rather than building representations.
+//! Each header's length rules are stated once, as a free function of its
+//! module taking a byte slice (`ipv4::check_lengths`, `tcp::header_len_checked`,
+//! ...), which both the view's `check_len` and the fast path call.
+//!
+//! [`builder`] builds encapsulated frames back to front and fixes their
+//! length fields afterwards.
 //!
 //! Checksums are never verified implicitly: a bridge forwards frames with bad
 //! checksums unchanged. Each view with a checksum has `verify_checksum`.
 
 pub mod arp;
+pub mod builder;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmpv4;
@@ -33,6 +41,7 @@ pub mod udp;
 pub mod vlan;
 
 pub use arp::{ArpPacket, ArpRepr};
+pub use builder::{fix_outer_lengths, FrameBuilder, Ipv4Outer, Ipv6Outer, OuterLayout};
 pub use checksum::PseudoHeader;
 pub use ethernet::{EthernetFrame, EthernetRepr};
 pub use icmpv4::{Icmpv4Packet, Icmpv4Repr};
@@ -42,6 +51,8 @@ pub use ipv6::{Ipv6Packet, Ipv6Repr};
 pub use tcp::{TcpPacket, TcpRepr};
 pub use udp::{UdpPacket, UdpRepr};
 pub use vlan::{VlanHeader, VlanRepr};
+
+use crate::DropReason;
 
 /// IP protocol numbers (IPv4 Protocol field, IPv6 Next Header field), as
 /// assigned by IANA.
@@ -68,6 +79,87 @@ pub mod ip_proto {
     pub const NO_NEXT_HEADER: u8 = 59;
     /// IPv6 Destination Options extension header (RFC 8200 section 4.6).
     pub const DESTINATION_OPTIONS: u8 = 60;
+}
+
+/// Why a header could not be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EmitError {
+    /// The buffer (or, for [`FrameBuilder`], the headroom in front of the
+    /// frame) is shorter than what is to be written.
+    Truncated {
+        /// Bytes the write needs.
+        needed: usize,
+        /// Bytes there are.
+        available: usize,
+    },
+    /// A length is larger than the header field that states it can hold
+    /// (an IPv4 Total Length, IPv6 Payload Length or UDP Length past 65535).
+    TooLong {
+        /// The length to be stated.
+        len: usize,
+        /// The largest the field holds.
+        max: usize,
+    },
+}
+
+impl core::fmt::Display for EmitError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            EmitError::Truncated { needed, available } => {
+                write!(
+                    f,
+                    "buffer too small: {needed} bytes needed, {available} available"
+                )
+            }
+            EmitError::TooLong { len, max } => {
+                write!(f, "length {len} does not fit its field (at most {max})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EmitError {}
+
+/// `Err(EmitError::Truncated)` unless `buffer` holds at least `needed`
+/// bytes: the check every `emit` makes before writing anything.
+#[inline]
+pub(crate) fn check_room(buffer: &[u8], needed: usize) -> Result<(), EmitError> {
+    let available = buffer.len();
+    if available < needed {
+        return Err(EmitError::Truncated { needed, available });
+    }
+    Ok(())
+}
+
+/// `Err(reason)` unless `buffer` holds at least `len` bytes: the length
+/// rule of the fixed-size headers.
+#[inline(always)]
+pub(crate) fn check_min_len(
+    buffer: &[u8],
+    len: usize,
+    reason: DropReason,
+) -> Result<(), DropReason> {
+    if buffer.len() < len {
+        return Err(reason);
+    }
+    Ok(())
+}
+
+/// The version rule of IPv4 and IPv6, whose version is the high 4 bits of
+/// the first byte: `Err(truncated)` if `packet` is empty, `Err(bad)`
+/// unless the version is `version`.
+#[inline(always)]
+pub(crate) fn check_ip_version(
+    packet: &[u8],
+    version: u8,
+    truncated: DropReason,
+    bad: DropReason,
+) -> Result<(), DropReason> {
+    match packet.first() {
+        None => Err(truncated),
+        Some(&first) if first >> 4 != version => Err(bad),
+        Some(_) => Ok(()),
+    }
 }
 
 /// `N` bytes at `at`, or `None` if the buffer is too short.
@@ -149,6 +241,23 @@ pub(crate) fn clipped_mut(buffer: &mut [u8], start: usize, end: usize) -> &mut [
     buffer.get_mut(start..end).unwrap_or(&mut [])
 }
 
+/// Checks that `emit`, given any buffer shorter than `needed`, fails with
+/// the sizes and leaves the buffer as it was.
+#[cfg(test)]
+pub(crate) fn assert_short_emit_writes_nothing(
+    needed: usize,
+    emit: impl Fn(&mut [u8]) -> Result<(), EmitError>,
+) {
+    for available in 0..needed {
+        let mut bytes = vec![0xa5u8; available];
+        assert_eq!(
+            emit(&mut bytes),
+            Err(EmitError::Truncated { needed, available })
+        );
+        assert!(bytes.iter().all(|&byte| byte == 0xa5), "{available} bytes");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +280,22 @@ mod tests {
         assert_eq!(buffer, [0, 0, 0]);
         write_u16(&mut buffer, 1, 0xabcd);
         assert_eq!(buffer, [0, 0xab, 0xcd]);
+    }
+
+    #[test]
+    fn emit_error_says_what_is_missing() {
+        assert_eq!(check_room(&[0; 4], 4), Ok(()));
+        let error = check_room(&[0; 3], 8).unwrap_err();
+        assert_eq!(
+            error,
+            EmitError::Truncated {
+                needed: 8,
+                available: 3
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "buffer too small: 8 bytes needed, 3 available"
+        );
     }
 }

@@ -12,7 +12,10 @@ use crate::DropReason;
 
 use super::checksum::PseudoHeader;
 use super::ip_proto;
-use super::{clipped, clipped_mut, read_u16, read_u32, read_u8, write_u16, write_u32, write_u8};
+use super::{
+    check_room, clipped, clipped_mut, read_u16, read_u32, read_u8, write_u16, write_u32, write_u8,
+    EmitError,
+};
 
 /// Byte offsets of the TCP header fields.
 pub mod field {
@@ -62,6 +65,32 @@ pub mod flags {
     pub const CWR: u8 = 0x80;
 }
 
+/// The length rule of a TCP segment, shared by [`TcpPacket::check_len`]
+/// and the fast path; on success, the header length (Data Offset * 4).
+///
+/// RFC 9293 section 3.1: "Data Offset (DOffset): 4 bits. The number of
+/// 32-bit words in the TCP header. This indicates where the data begins."
+/// `TcpBadHeader` if `segment` is shorter than 20 bytes or the Data Offset
+/// is below 5 or past the segment. TCP states no length of its own, so
+/// `segment` must end where the IP packet does.
+#[inline(always)]
+pub fn header_len_checked(segment: &[u8]) -> Result<usize, DropReason> {
+    if segment.len() < HEADER_LEN {
+        return Err(DropReason::TcpBadHeader);
+    }
+    let header_len = data_offset_len(segment);
+    if header_len < HEADER_LEN || header_len > segment.len() {
+        return Err(DropReason::TcpBadHeader);
+    }
+    Ok(header_len)
+}
+
+/// Data Offset * 4 (0 if the byte is missing).
+#[inline(always)]
+fn data_offset_len(segment: &[u8]) -> usize {
+    usize::from(read_u8(segment, field::DATA_OFFSET) >> 4) * 4
+}
+
 /// A view of a TCP segment in a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpPacket<T: AsRef<[u8]>> {
@@ -83,16 +112,10 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// `TcpBadHeader` if the buffer is shorter than 20 bytes or the Data
-    /// Offset is below 5 or past the buffer. RFC 9293 section 3.1: "Data
-    /// Offset (DOffset): 4 bits. The number of 32-bit words in the TCP
-    /// header. This indicates where the data begins."
+    /// Offset is below 5 or past the buffer (the rule of
+    /// [`header_len_checked`]).
     pub fn check_len(&self) -> Result<(), DropReason> {
-        let len = self.buffer.as_ref().len();
-        let header_len = self.header_len();
-        if len < HEADER_LEN || header_len < HEADER_LEN || header_len > len {
-            return Err(DropReason::TcpBadHeader);
-        }
-        Ok(())
+        header_len_checked(self.buffer.as_ref()).map(|_| ())
     }
 
     /// The wrapped buffer.
@@ -122,7 +145,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 
     /// Header length in bytes (Data Offset * 4), options included.
     pub fn header_len(&self) -> usize {
-        usize::from(read_u8(self.buffer.as_ref(), field::DATA_OFFSET) >> 4) * 4
+        data_offset_len(self.buffer.as_ref())
     }
 
     /// The control bits (see [`flags`]).
@@ -285,11 +308,13 @@ impl TcpRepr {
     /// Writes a 20-byte header into `packet` and its checksum over the
     /// pseudo-header and the whole buffer: put the payload in place after
     /// the header first, and make the buffer [`TcpRepr::buffer_len`] long.
+    /// Writes nothing if the buffer is shorter than that.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut TcpPacket<T>,
         pseudo_header: &PseudoHeader,
-    ) {
+    ) -> Result<(), EmitError> {
+        check_room(packet.buffer.as_ref(), self.buffer_len())?;
         packet.set_src_port(self.src_port);
         packet.set_dst_port(self.dst_port);
         packet.set_seq_number(self.seq_number);
@@ -300,12 +325,14 @@ impl TcpRepr {
         packet.set_window_len(self.window_len);
         packet.set_urgent_at(self.urgent_at);
         packet.fill_checksum(pseudo_header);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::assert_short_emit_writes_nothing;
     use proptest::prelude::*;
 
     /// A SYN from 10.0.0.1:40000 to 10.0.0.2:80 with MSS, SACK-permitted,
@@ -365,6 +392,17 @@ mod tests {
         );
     }
 
+    #[test]
+    fn emit_into_short_buffer_writes_nothing() {
+        let repr = TcpRepr {
+            payload_len: 3,
+            ..TcpRepr::parse(&TcpPacket::new_unchecked(&SYN[..])).unwrap()
+        };
+        assert_short_emit_writes_nothing(HEADER_LEN + 3, |bytes| {
+            repr.emit(&mut TcpPacket::new_unchecked(bytes), &PSEUDO)
+        });
+    }
+
     fn arbitrary_repr() -> impl Strategy<Value = TcpRepr> {
         (
             any::<(u16, u16, u32, u32)>(),
@@ -406,7 +444,7 @@ mod tests {
             fill in any::<u8>(),
         ) {
             let mut bytes = vec![fill; repr.buffer_len()];
-            repr.emit(&mut TcpPacket::new_unchecked(&mut bytes[..]), &pseudo_header);
+            repr.emit(&mut TcpPacket::new_unchecked(&mut bytes[..]), &pseudo_header).unwrap();
             let packet = TcpPacket::new_checked(&bytes[..]).unwrap();
             prop_assert!(packet.verify_checksum(&pseudo_header));
             prop_assert_eq!(TcpRepr::parse(&packet), Ok(repr));

@@ -9,7 +9,7 @@ use crate::DropReason;
 
 use super::checksum::PseudoHeader;
 use super::ip_proto;
-use super::{clipped, clipped_mut, read_u16, write_u16};
+use super::{check_room, clipped, clipped_mut, read_u16, write_u16, EmitError};
 
 /// Byte offsets of the UDP header fields.
 pub mod field {
@@ -27,6 +27,26 @@ pub mod field {
 
 /// Length of the header.
 pub const HEADER_LEN: usize = field::CHECKSUM.end;
+
+/// The length rule of a UDP datagram, shared by [`UdpPacket::check_len`]
+/// and the fast path; on success, the Length field.
+///
+/// RFC 768: "Length is the length in octets of this user datagram
+/// including this header and the data. (This means the minimum value of
+/// the length is eight.)" `UdpBadHeader` if `datagram` is shorter than 8
+/// bytes, or Length is below 8 or past `datagram` (the IP payload: bytes
+/// past Length are allowed and are not part of the datagram).
+#[inline(always)]
+pub fn check_len(datagram: &[u8]) -> Result<usize, DropReason> {
+    if datagram.len() < HEADER_LEN {
+        return Err(DropReason::UdpBadHeader);
+    }
+    let length = usize::from(read_u16(datagram, field::LENGTH.start));
+    if length < HEADER_LEN || length > datagram.len() {
+        return Err(DropReason::UdpBadHeader);
+    }
+    Ok(length)
+}
 
 /// A view of a UDP datagram in a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,16 +69,9 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
 
     /// `UdpBadHeader` if the buffer is shorter than 8 bytes, or Length is
-    /// below 8 or past the buffer. RFC 768: "Length is the length in octets
-    /// of this user datagram including this header and the data. (This
-    /// means the minimum value of the length is eight.)"
+    /// below 8 or past the buffer (the rule of [`check_len`]).
     pub fn check_len(&self) -> Result<(), DropReason> {
-        let len = self.buffer.as_ref().len();
-        let length = usize::from(self.len());
-        if len < HEADER_LEN || length < HEADER_LEN || length > len {
-            return Err(DropReason::UdpBadHeader);
-        }
-        Ok(())
+        check_len(self.buffer.as_ref()).map(|_| ())
     }
 
     /// The wrapped buffer.
@@ -166,12 +179,12 @@ impl UdpRepr {
     /// Reads a header ([`UdpPacket::check_len`]'s checks; checksum not
     /// verified).
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &UdpPacket<&T>) -> Result<UdpRepr, DropReason> {
-        packet.check_len()?;
+        let length = check_len(packet.buffer.as_ref())?;
         Ok(UdpRepr {
             src_port: packet.src_port(),
             dst_port: packet.dst_port(),
-            // check_len guarantees Length >= 8.
-            payload_len: packet.len() - HEADER_LEN as u16,
+            // check_len guarantees 8 <= Length <= u16::MAX.
+            payload_len: (length - HEADER_LEN) as u16,
         })
     }
 
@@ -187,21 +200,26 @@ impl UdpRepr {
 
     /// Writes the header into `packet` and its checksum over the
     /// pseudo-header and the datagram: put the payload in place first.
+    /// Writes nothing if the buffer is shorter than
+    /// [`UdpRepr::buffer_len`], as the checksum would not cover the data.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut UdpPacket<T>,
         pseudo_header: &PseudoHeader,
-    ) {
+    ) -> Result<(), EmitError> {
+        check_room(packet.buffer.as_ref(), self.buffer_len())?;
         packet.set_src_port(self.src_port);
         packet.set_dst_port(self.dst_port);
         packet.set_len(self.payload_len.saturating_add(HEADER_LEN as u16));
         packet.fill_checksum(pseudo_header);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::assert_short_emit_writes_nothing;
     use proptest::prelude::*;
 
     /// A DNS query for "a." from 192.168.0.1:1234 to 192.168.0.199:53, then
@@ -266,6 +284,14 @@ mod tests {
         assert_eq!(parse(&bytes).map(|repr| repr.payload_len), Ok(0));
     }
 
+    #[test]
+    fn emit_into_short_buffer_writes_nothing() {
+        let repr = UdpRepr::parse(&UdpPacket::new_unchecked(&DNS_QUERY[..])).unwrap();
+        assert_short_emit_writes_nothing(repr.buffer_len(), |bytes| {
+            repr.emit(&mut UdpPacket::new_unchecked(bytes), &PSEUDO)
+        });
+    }
+
     proptest! {
         #[test]
         fn emit_then_parse_round_trips(
@@ -283,7 +309,7 @@ mod tests {
             let repr = UdpRepr { src_port, dst_port, payload_len: payload.len() as u16 };
             let mut bytes = vec![0u8; repr.buffer_len()];
             bytes[HEADER_LEN..].copy_from_slice(&payload);
-            repr.emit(&mut UdpPacket::new_unchecked(&mut bytes[..]), &pseudo_header);
+            repr.emit(&mut UdpPacket::new_unchecked(&mut bytes[..]), &pseudo_header).unwrap();
             let packet = UdpPacket::new_checked(&bytes[..]).unwrap();
             prop_assert_ne!(packet.checksum(), 0);
             prop_assert!(packet.verify_checksum(&pseudo_header));

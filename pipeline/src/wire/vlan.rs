@@ -19,7 +19,7 @@
 use crate::DropReason;
 
 use super::ethernet::ethertype;
-use super::{clipped, clipped_mut, read_u16, write_u16};
+use super::{check_min_len, check_room, clipped, clipped_mut, read_u16, write_u16, EmitError};
 
 /// Byte offsets within a tag, counted from just after the TPID.
 pub mod field {
@@ -46,6 +46,14 @@ pub const fn is_tpid(ethertype: u16) -> bool {
     matches!(ethertype, ethertype::VLAN | ethertype::QINQ)
 }
 
+/// The length rule of a tag: `Err(VlanTruncated)` if `tag` (the bytes
+/// after the TPID) is shorter than the TCI and inner EtherType. Shared by
+/// [`VlanHeader::check_len`] and the fast path.
+#[inline(always)]
+pub fn check_len(tag: &[u8]) -> Result<(), DropReason> {
+    check_min_len(tag, HEADER_LEN, DropReason::VlanTruncated)
+}
+
 /// A view of a VLAN tag (after its TPID) in a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VlanHeader<T: AsRef<[u8]>> {
@@ -66,12 +74,10 @@ impl<T: AsRef<[u8]>> VlanHeader<T> {
         Ok(header)
     }
 
-    /// `Err(VlanTruncated)` if the buffer is shorter than the tag.
+    /// `Err(VlanTruncated)` if the buffer is shorter than the tag (the rule
+    /// of [`check_len`]).
     pub fn check_len(&self) -> Result<(), DropReason> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            return Err(DropReason::VlanTruncated);
-        }
-        Ok(())
+        check_len(self.buffer.as_ref())
     }
 
     /// The wrapped buffer.
@@ -178,19 +184,26 @@ impl VlanRepr {
         HEADER_LEN
     }
 
-    /// Writes the tag; `pcp` and `vid` are masked to their widths.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, header: &mut VlanHeader<T>) {
+    /// Writes the tag, or nothing if the buffer is shorter than
+    /// [`HEADER_LEN`]; `pcp` and `vid` are masked to their widths.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        header: &mut VlanHeader<T>,
+    ) -> Result<(), EmitError> {
+        check_room(header.buffer.as_ref(), HEADER_LEN)?;
         let tci = (u16::from(self.pcp & 0x07) << 13)
             | (u16::from(self.dei) << 12)
             | (self.vid & VID_MASK);
         header.set_tci(tci);
         header.set_ethertype(self.ethertype);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::assert_short_emit_writes_nothing;
     use crate::wire::ethernet::EthernetFrame;
     use proptest::prelude::*;
 
@@ -252,6 +265,14 @@ mod tests {
         assert_eq!(bytes, [0x3f, 0xff, 0x86, 0xdd]);
     }
 
+    #[test]
+    fn emit_into_short_buffer_writes_nothing() {
+        let repr = VlanRepr::parse(&VlanHeader::new_unchecked(&QINQ_FRAME[14..])).unwrap();
+        assert_short_emit_writes_nothing(HEADER_LEN, |bytes| {
+            repr.emit(&mut VlanHeader::new_unchecked(bytes))
+        });
+    }
+
     fn arbitrary_repr() -> impl Strategy<Value = VlanRepr> {
         (0u8..8, any::<bool>(), 0u16..4096, any::<u16>()).prop_map(|(pcp, dei, vid, ethertype)| {
             VlanRepr {
@@ -267,7 +288,7 @@ mod tests {
         #[test]
         fn emit_then_parse_round_trips(repr in arbitrary_repr()) {
             let mut bytes = [0u8; HEADER_LEN];
-            repr.emit(&mut VlanHeader::new_unchecked(&mut bytes[..]));
+            repr.emit(&mut VlanHeader::new_unchecked(&mut bytes[..])).unwrap();
             let header = VlanHeader::new_checked(&bytes[..]).unwrap();
             prop_assert_eq!(VlanRepr::parse(&header), Ok(repr));
         }
