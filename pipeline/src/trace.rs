@@ -153,7 +153,10 @@ impl TraceEvent {
             TraceEvent::Received {
                 port,
                 recirculations,
-            } => format!("recirculation {recirculations}: in_port {}", port_name(*port)),
+            } => format!(
+                "recirculation {recirculations}: in_port {}",
+                port_name(*port)
+            ),
             TraceEvent::Malformed(r) => format!("parse: malformed, drop({r})"),
             TraceEvent::CacheHit => "flow cache: hit".into(),
             TraceEvent::Stage(name) => format!("stage {name}"),
@@ -188,7 +191,9 @@ impl TraceEvent {
                 port: Some(p),
             } => format!("  lookup {} vlan {vlan}: hit, on {}", mac(m), port_name(*p)),
             TraceEvent::Lookup {
-                vlan, mac: m, port: None,
+                vlan,
+                mac: m,
+                port: None,
             } => format!("  lookup {} vlan {vlan}: miss, flood", mac(m)),
             TraceEvent::Multicast { mac: m } => format!("  {} is a group address: flood", mac(m)),
             TraceEvent::Flood { group, ports } => format!(
