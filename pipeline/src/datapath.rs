@@ -18,6 +18,7 @@ use crate::mac_table::{MacTable, PortId, MAX_PORTS};
 use crate::stage::ingress::Ingress;
 use crate::stage::l2::L2Bridge;
 use crate::stage::Stage;
+use crate::wire::OuterLayout;
 
 /// The highest valid VLAN ID (4095 is reserved).
 pub const VLAN_MAX: u16 = 4094;
@@ -181,6 +182,19 @@ pub struct PortSpec {
     pub mac_limit: u32,
 }
 
+/// Outer headers that [`crate::action::Action::Encap`] puts in front of a
+/// frame: built once (with [`crate::wire::FrameBuilder`]), copied per frame
+/// with its lengths, checksums and UDP source port fixed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncapTemplate {
+    /// Ethernet, IP, UDP and tunnel headers, lengths unset.
+    pub header: Vec<u8>,
+    /// Where the IP and UDP headers are in `header`.
+    pub outer: OuterLayout,
+    /// Compute the outer UDP checksum (always done for IPv6).
+    pub udp_checksum: bool,
+}
+
 /// Everything needed to build a [`Datapath`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DatapathSpec {
@@ -188,6 +202,8 @@ pub struct DatapathSpec {
     pub bridges: Vec<BridgeSpec>,
     /// The ports, each with its id.
     pub ports: Vec<PortSpec>,
+    /// Encapsulations, by index.
+    pub encaps: Vec<EncapTemplate>,
 }
 
 /// One port of a flood group and the tag frames leave it with.
@@ -450,6 +466,12 @@ impl Datapath {
     #[inline(always)]
     pub fn bridge(&self, index: u16) -> Option<&Bridge> {
         self.bridges.get(index as usize)
+    }
+
+    /// Encapsulation template `index`.
+    #[inline(always)]
+    pub fn encap(&self, index: u16) -> Option<&EncapTemplate> {
+        self.spec.encaps.get(index as usize)
     }
 
     /// The members of flood group `group`.

@@ -9,11 +9,13 @@
 
 use crate::action::{Action, ActionList};
 use crate::context::PacketCtx;
-use crate::datapath::Datapath;
+use crate::datapath::{Datapath, EncapTemplate};
 use crate::drop::DropReason;
 use crate::flow::Mac;
 use crate::mac_table::PortId;
 use crate::stats::Stats;
+use crate::steer::symmetric_hash;
+use crate::wire::builder::fix_outer_lengths;
 use crate::wire::checksum::{update_u16, update_u32};
 use crate::wire::{ethernet, ip_proto, ipv4, ipv6, read_u16, tcp, udp, write_u16};
 
@@ -124,6 +126,8 @@ pub struct Edits {
     pub vlan: VlanEdit,
     /// Field rewrites.
     pub fields: FieldEdits,
+    /// The encapsulation template outputs put the frame into.
+    pub encap: Option<u16>,
 }
 
 impl Edits {
@@ -372,7 +376,10 @@ pub fn execute<T: TxSink>(
         let frame = buf.get(ctx.offset as usize..).unwrap_or_default();
         match action {
             Action::Output(port) => {
-                emit(frame, ctx, edits.vlan, &edits.fields, port, tx, stats);
+                match edits.encap.and_then(|t| dp.encap(t)) {
+                    Some(t) => emit_encapsulated(frame, ctx, edits.vlan, &edits.fields, t, port, tx, stats),
+                    None => emit(frame, ctx, edits.vlan, &edits.fields, port, tx, stats),
+                }
                 outputs += 1;
             }
             Action::Flood(group) => {
@@ -431,9 +438,12 @@ pub fn execute<T: TxSink>(
                 }
                 return Executed::Recirculate;
             }
-            Action::Encap(_) => {
-                stats.drop(in_port, DropReason::UnsupportedRecirculation);
-                return Executed::Done;
+            Action::Encap(template) => {
+                if dp.encap(template).is_none() {
+                    stats.drop(in_port, DropReason::UnsupportedRecirculation);
+                    return Executed::Done;
+                }
+                edits.encap = Some(template);
             }
             edit => {
                 if let Err(reason) = edits.add(edit) {
@@ -503,6 +513,51 @@ fn emit<T: TxSink>(
         return;
     };
     match write_frame(frame, ctx, vlan, fields, slot) {
+        Ok(len) => tx.commit(port, len, ctx.timestamp_ns),
+        Err(reason) => stats.drop(port, reason),
+    }
+}
+
+/// [`emit`] inside the outer headers of `template`: the template is copied
+/// in front of the (edited) frame, then its lengths and checksums are
+/// fixed and its UDP source port set from a hash of the inner flow, so
+/// that the underlay spreads flows over paths (RFC 7348 section 5).
+#[allow(clippy::too_many_arguments)]
+fn emit_encapsulated<T: TxSink>(
+    frame: &[u8],
+    ctx: &PacketCtx,
+    vlan: VlanEdit,
+    fields: &FieldEdits,
+    template: &EncapTemplate,
+    port: PortId,
+    tx: &mut T,
+    stats: &mut Stats,
+) {
+    let Some(slot) = tx.slot(port) else {
+        stats.drop(port, DropReason::TxQueueFull);
+        return;
+    };
+    let head = template.header.len();
+    let written = match slot.split_at_mut_checked(head) {
+        Some((outer, inner)) => {
+            outer.copy_from_slice(&template.header);
+            write_frame(frame, ctx, vlan, fields, inner)
+        }
+        None => Err(DropReason::TxFrameTooLong),
+    };
+    let result = written.and_then(|inner_len| {
+        let len = head + inner_len;
+        let out = slot.get_mut(..len).ok_or(DropReason::TxFrameTooLong)?;
+        if let Some(udp) = template.outer.udp {
+            // The dynamic range of RFC 6335, as Linux and Open vSwitch use.
+            let source = 0xc000 | (symmetric_hash(&ctx.parsed.key) as u16 & 0x3fff);
+            write_u16(out, udp + udp::field::SRC_PORT.start, source);
+        }
+        fix_outer_lengths(out, &template.outer, template.udp_checksum)
+            .map_err(|_| DropReason::TxFrameTooLong)?;
+        Ok(len)
+    });
+    match result {
         Ok(len) => tx.commit(port, len, ctx.timestamp_ns),
         Err(reason) => stats.drop(port, reason),
     }
