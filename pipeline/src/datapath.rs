@@ -285,17 +285,14 @@ impl Datapath {
         }
         let mut bridges = Vec::with_capacity(spec.bridges.len());
         for (b, bridge) in spec.bridges.iter().enumerate() {
-            let port_limits: Vec<u32> = spec
-                .ports
-                .iter()
-                .map(|p| if p.bridge == b { p.mac_limit } else { 0 })
-                .collect();
             let macs = MacTable::new(
                 bridge.mac_limit,
                 bridge.mac_aging_secs,
-                &port_limits,
                 seed ^ (b as u64).wrapping_mul(0x9e37_79b9),
             );
+            for (id, p) in spec.ports.iter().enumerate() {
+                macs.set_port_limit(id as PortId, if p.bridge == b { p.mac_limit } else { 0 });
+            }
             for s in &bridge.static_macs {
                 if spec.ports.get(s.port as usize).map(|p| p.bridge) != Some(b) {
                     return Err(SpecError(format!(
