@@ -381,11 +381,7 @@ impl MacTable {
     /// The port `mac` was learned on in `vlan`, unless unknown or aged out.
     #[inline]
     pub fn lookup(&self, vlan: u16, mac: &Mac, now: u32) -> Option<PortId> {
-        // Not through lookup_entry: this is the per-frame path, and working
-        // out valid_until only to drop it costs an instruction a frame.
-        let key = Self::key(vlan, mac);
-        let (_, _, value) = self.locate(key, self.hash(key))?;
-        (!self.expired(value, now)).then_some(Self::value_port(value))
+        self.lookup_entry(vlan, mac, now).map(|hit| hit.port)
     }
 
     /// Like [`lookup`](MacTable::lookup), with how long the answer holds
@@ -555,22 +551,29 @@ impl MacTable {
         inserted: Inserted,
     ) {
         let check = Self::check_of(hash);
-        let slot_at = |p: usize| (buckets[p / SLOTS_PER_BUCKET], p % SLOTS_PER_BUCKET);
-        let (own_bucket, own_slot) = slot_at(position);
-        for other in (0..CANDIDATE_SLOTS).filter(|&p| p != position) {
-            let (bucket, slot) = slot_at(other);
-            if bucket.keys[slot].load(Ordering::SeqCst) != key {
-                continue;
-            }
-            let value = bucket.values[slot].load(Ordering::SeqCst);
-            let written = Self::value_check(value) == check;
-            let other_is_static = written && Self::is_static(value);
-            if inserted == Inserted::Learned && (other < position || other_is_static) {
-                self.withdraw_duplicate(own_bucket, own_slot, check);
-                return;
-            }
-            if written && !other_is_static {
-                self.withdraw_duplicate(bucket, slot, check);
+        let (own_bucket, own_slot) = (
+            buckets[position / SLOTS_PER_BUCKET],
+            position % SLOTS_PER_BUCKET,
+        );
+        for (choice, bucket) in buckets.into_iter().enumerate() {
+            for slot in 0..SLOTS_PER_BUCKET {
+                if bucket.keys[slot].load(Ordering::SeqCst) != key {
+                    continue;
+                }
+                let other = choice * SLOTS_PER_BUCKET + slot;
+                if other == position {
+                    continue;
+                }
+                let value = bucket.values[slot].load(Ordering::SeqCst);
+                let written = Self::value_check(value) == check;
+                let other_is_static = written && Self::is_static(value);
+                if inserted == Inserted::Learned && (other < position || other_is_static) {
+                    self.withdraw_duplicate(own_bucket, own_slot, check);
+                    return;
+                }
+                if written && !other_is_static {
+                    self.withdraw_duplicate(bucket, slot, check);
+                }
             }
         }
     }
