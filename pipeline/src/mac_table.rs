@@ -1,9 +1,11 @@
 //! The MAC learning table of one bridge.
 //!
 //! Workers learn and look up concurrently without locks; the control thread
-//! ages entries out and lists them. The table is allocated once at its
-//! configured size, so a MAC flood can fill it but never grow it: entries
-//! past the bridge or port limit are counted, not stored.
+//! ages entries out, lists them and changes limits. The table is allocated
+//! once at its configured size, so a MAC flood can fill it but never grow
+//! it. It outlives configurations: ports come and go while it is kept, so
+//! per-port state is sized for [`MAX_PORTS`] port ids and set one port at a
+//! time.
 //!
 //! Layout: buckets of eight slots; a slot is a key word and a value word,
 //! both atomics, keys in one cache line and values in the next. Each (VLAN,
@@ -18,28 +20,58 @@
 //!
 //! A writer claims an empty slot by compare-and-swap on its key, then stores
 //! the value. A reader that finds its key trusts the value only if the check
-//! bits match the key: a value of 0 (not yet written) or a value written for
-//! an earlier occupant of the slot reads as a miss, and a miss only costs a
-//! flood. Timestamps are refreshed at most once a second per entry, so
-//! steady traffic reads the table's cache lines without writing them.
+//! bits match the key: a value of 0 (not yet written, or being removed) or
+//! a value written for an earlier occupant of the slot reads as a miss, and
+//! a miss only costs a flood. Timestamps are refreshed at most once a second
+//! per entry, so steady traffic reads the table's cache lines without
+//! writing them.
 //!
-//! Not supported: two workers learning the same new MAC at the same instant
-//! may both insert it; lookups then find the first copy and aging removes
-//! both.
+//! Invariants:
+//!
+//! - A slot is removed by whoever wins the compare-and-swap of its value to
+//!   0; only that thread clears the key and decrements the counts, so each
+//!   removal is counted once.
+//! - Counts are raised before the value that they count is published and
+//!   lowered after it is withdrawn, so the entry and per-port counts equal
+//!   the learned values in the table whenever no call is in flight, and
+//!   never go below zero in between.
+//! - A key is stored at most once when the inserts racing on it have
+//!   returned: each inserter scans both buckets after publishing and the
+//!   losing copy is withdrawn (the argument is at `settle_duplicates`). The
+//!   copy that stays is the first in search order (first bucket, then
+//!   second), the one lookups find, unless the other copy is static.
+//! - At the bridge limit a new MAC evicts an entry of the port holding the
+//!   most ("fair" eviction, as Open vSwitch does), so a flood from one port
+//!   cannot lock other ports' hosts out. Per-port limits refuse outright.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::flow::Mac;
 
 /// Index of a port in the datapath's port table.
 pub type PortId = u16;
 
+/// Port ids a table keeps limits and counts for; learning from a port id
+/// at or above it is refused.
+pub const MAX_PORTS: usize = 4096;
+
 const SLOTS_PER_BUCKET: usize = 8;
+/// Slot positions in search order: the first bucket's, then the second's.
+const CANDIDATE_SLOTS: usize = 2 * SLOTS_PER_BUCKET;
 const KEY_USED: u64 = 1 << 63;
 const VALUE_STATIC: u64 = 1 << 63;
 const VALUE_CHECK_SHIFT: u32 = 48;
 const VALUE_CHECK_MASK: u64 = 0x7fff;
 const VALUE_PORT_SHIFT: u32 = 32;
+/// Slots one eviction looks at, from the rotating cursor: the work a new
+/// MAC at the bridge limit may cost, whatever the table's size.
+const EVICTION_SCAN_SLOTS: usize = 128;
+/// Entries of the fullest port an eviction chooses the least recently seen
+/// from.
+const EVICTION_CANDIDATES: usize = 4;
+/// Attempts at withdrawing a duplicate whose value other learners keep
+/// changing (refresh, move); past them the sweep removes it.
+const DUPLICATE_REMOVAL_TRIES: usize = 16;
 
 #[repr(C, align(64))]
 struct Bucket {
@@ -69,16 +101,26 @@ impl Bucket {
     }
 }
 
+/// Limit and count of one port, side by side: learning reads both.
+struct PortState {
+    entries: AtomicU32,
+    limit: AtomicU32,
+}
+
 /// Counters of learning events. Read with [`MacTable::counters`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MacTableCounters {
-    /// New entries learned.
+    /// New entries stored (a duplicate of a racing insert, withdrawn at
+    /// once, included).
     pub learned: u64,
     /// Entries whose port changed (a host moved).
     pub moved: u64,
     /// Entries removed by aging.
     pub aged: u64,
-    /// New MACs not learned because the bridge's table was at its limit.
+    /// Entries removed at the bridge limit to make room for a new MAC.
+    pub evicted: u64,
+    /// New MACs not learned because the bridge's table was at its limit and
+    /// no entry could be evicted.
     pub bridge_limit_hits: u64,
     /// New MACs not learned because the port was at its limit.
     pub port_limit_hits: u64,
@@ -93,6 +135,7 @@ struct AtomicCounters {
     learned: AtomicU64,
     moved: AtomicU64,
     aged: AtomicU64,
+    evicted: AtomicU64,
     bridge_limit_hits: AtomicU64,
     port_limit_hits: AtomicU64,
     bucket_full: AtomicU64,
@@ -118,6 +161,16 @@ pub struct MacEntry {
     pub is_static: bool,
 }
 
+/// What [`MacTable::lookup_entry`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MacHit {
+    /// Where the address is.
+    pub port: PortId,
+    /// The last second at which the entry is alive without being seen
+    /// again: last seen + aging time; `u32::MAX` for static entries.
+    pub valid_until: u32,
+}
+
 /// What [`MacTable::learn`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LearnOutcome {
@@ -133,17 +186,29 @@ pub enum LearnOutcome {
     StaticConflict,
 }
 
+/// Which copies of a key [`MacTable::settle_duplicates`] keeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Inserted {
+    Learned,
+    Static,
+}
+
 /// A bridge's MAC table. Shared by reference between workers and the
 /// control thread.
 pub struct MacTable {
     buckets: Box<[Bucket]>,
     bucket_mask: u64,
     seed: u64,
-    aging_secs: u32,
+    aging_secs: AtomicU32,
     limit: u32,
     entries: AtomicU32,
-    port_limits: Box<[u32]>,
-    port_entries: Box<[AtomicU32]>,
+    generation: AtomicU64,
+    ports: Box<[PortState]>,
+    /// One past the highest port id that ever learned: the ports an
+    /// eviction compares.
+    port_span: AtomicUsize,
+    /// Where the next eviction starts looking, as a slot index.
+    eviction_cursor: AtomicUsize,
     counters: AtomicCounters,
 }
 
@@ -159,12 +224,11 @@ fn u64_to_mac(word: u64) -> Mac {
 }
 
 impl MacTable {
-    /// A table for a bridge that holds at most `limit` entries, ages
-    /// learned entries after `aging_secs` without traffic, and has
-    /// `port_limits.len()` ports (indexed by [`PortId`]), each holding at
-    /// most `port_limits[p]` learned entries. `seed` keys the hash so that
-    /// an attacker cannot aim a flood at one bucket.
-    pub fn new(limit: u32, aging_secs: u32, port_limits: &[u32], seed: u64) -> MacTable {
+    /// A table for a bridge that holds at most `limit` learned entries and
+    /// ages them after `aging_secs` without traffic. Every port may hold up
+    /// to `limit` until [`MacTable::set_port_limit`] says otherwise. `seed`
+    /// keys the hash so that an attacker cannot aim a flood at one bucket.
+    pub fn new(limit: u32, aging_secs: u32, seed: u64) -> MacTable {
         // Two slots per allowed entry keeps the load at or below one half.
         let slots = (limit.max(1) as u64 * 2).next_power_of_two();
         let buckets = (slots / SLOTS_PER_BUCKET as u64).max(2);
@@ -172,13 +236,62 @@ impl MacTable {
             buckets: (0..buckets).map(|_| Bucket::new()).collect(),
             bucket_mask: buckets - 1,
             seed: seed | 1,
-            aging_secs,
+            aging_secs: AtomicU32::new(aging_secs),
             limit,
             entries: AtomicU32::new(0),
-            port_limits: port_limits.into(),
-            port_entries: port_limits.iter().map(|_| AtomicU32::new(0)).collect(),
+            generation: AtomicU64::new(0),
+            ports: (0..MAX_PORTS)
+                .map(|_| PortState {
+                    entries: AtomicU32::new(0),
+                    limit: AtomicU32::new(limit),
+                })
+                .collect(),
+            port_span: AtomicUsize::new(0),
+            eviction_cursor: AtomicUsize::new(0),
             counters: AtomicCounters::default(),
         }
+    }
+
+    /// Lets `port` hold at most `limit` learned entries from now on; entries
+    /// it already has stay. Ids at or above [`MAX_PORTS`] have no state and
+    /// are left refused.
+    pub fn set_port_limit(&self, port: PortId, limit: u32) {
+        if let Some(state) = self.ports.get(port as usize) {
+            state.limit.store(limit, Ordering::Relaxed);
+        }
+    }
+
+    /// Ages learned entries after `secs` without traffic from now on. A
+    /// change bumps the [generation](MacTable::generation): it moves every
+    /// entry's `valid_until`.
+    pub fn set_aging_secs(&self, secs: u32) {
+        if self.aging_secs.swap(secs, Ordering::Relaxed) != secs {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// A number that changes whenever an entry that a lookup could have
+    /// found changes in a way that may make a cached forwarding decision
+    /// ("frames to this (VLAN, MAC) go to port p") wrong: a move, any
+    /// removal (aging sweep, eviction, [`flush_port`](MacTable::flush_port),
+    /// withdrawal of a racing duplicate), a static entry added over a
+    /// learned one, changed or removed, and a change of the aging time.
+    ///
+    /// It does not change when an unknown MAC is learned, nor when an
+    /// entry's time is refreshed: neither changes the port of a MAC that a
+    /// lookup found, and a cache holds no decision for unknown destinations
+    /// (those are flooded).
+    ///
+    /// Contract for a cache: read the generation (it is an acquire load)
+    /// before the lookup whose result is cached, keep it with the result,
+    /// and use the result only while the generation still reads the same and
+    /// `now <= valid_until` of the [`MacHit`] (expiry by time alone is not
+    /// counted; a refresh only makes a cached `valid_until` conservative).
+    /// Each change is bumped right after it is made, before the call making
+    /// it returns, so a cached result is at worst as stale as a lookup that
+    /// raced with the change.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     fn key(vlan: u16, mac: &Mac) -> u64 {
@@ -212,6 +325,12 @@ impl MacTable {
         &self.buckets[second as usize]
     }
 
+    /// The two candidate buckets, in search order: search position `p`
+    /// (0..[`CANDIDATE_SLOTS`]) is slot `p % 8` of bucket `p / 8`.
+    fn candidates(&self, hash: u64) -> [&Bucket; 2] {
+        [self.first_bucket(hash), self.second_bucket(hash)]
+    }
+
     fn value(port: PortId, now: u32, check: u64, is_static: bool) -> u64 {
         (if is_static { VALUE_STATIC } else { 0 })
             | (check << VALUE_CHECK_SHIFT)
@@ -231,8 +350,13 @@ impl MacTable {
         (value >> VALUE_CHECK_SHIFT) & VALUE_CHECK_MASK
     }
 
+    fn is_static(value: u64) -> bool {
+        value & VALUE_STATIC != 0
+    }
+
     fn expired(&self, value: u64, now: u32) -> bool {
-        value & VALUE_STATIC == 0 && now.wrapping_sub(Self::value_time(value)) > self.aging_secs
+        !Self::is_static(value)
+            && now.wrapping_sub(Self::value_time(value)) > self.aging_secs.load(Ordering::Relaxed)
     }
 
     /// Finds the slot holding `key` with a value that belongs to it. The
@@ -257,9 +381,27 @@ impl MacTable {
     /// The port `mac` was learned on in `vlan`, unless unknown or aged out.
     #[inline]
     pub fn lookup(&self, vlan: u16, mac: &Mac, now: u32) -> Option<PortId> {
+        self.lookup_entry(vlan, mac, now).map(|hit| hit.port)
+    }
+
+    /// Like [`lookup`](MacTable::lookup), with how long the answer holds
+    /// unless the entry changes (see [`generation`](MacTable::generation)).
+    #[inline]
+    pub fn lookup_entry(&self, vlan: u16, mac: &Mac, now: u32) -> Option<MacHit> {
         let key = Self::key(vlan, mac);
         let (_, _, value) = self.locate(key, self.hash(key))?;
-        (!self.expired(value, now)).then_some(Self::value_port(value))
+        if Self::is_static(value) {
+            return Some(MacHit {
+                port: Self::value_port(value),
+                valid_until: u32::MAX,
+            });
+        }
+        let aging_secs = self.aging_secs.load(Ordering::Relaxed);
+        let last_seen = Self::value_time(value);
+        (now.wrapping_sub(last_seen) <= aging_secs).then_some(MacHit {
+            port: Self::value_port(value),
+            valid_until: last_seen.wrapping_add(aging_secs),
+        })
     }
 
     /// Records that `mac` was seen as a source on `port` in `vlan` at `now`.
@@ -270,7 +412,7 @@ impl MacTable {
         let check = Self::check_of(hash);
         if let Some((bucket, slot, value)) = self.locate(key, hash) {
             let old_port = Self::value_port(value);
-            if value & VALUE_STATIC != 0 {
+            if Self::is_static(value) {
                 if old_port == port {
                     return LearnOutcome::Known;
                 }
@@ -289,37 +431,57 @@ impl MacTable {
                 }
                 return LearnOutcome::Known;
             }
-            if !self.port_has_room(port) {
-                bump(&self.counters.port_limit_hits);
-                return LearnOutcome::Refused;
-            }
-            let moved = bucket.values[slot]
-                .compare_exchange(
-                    value,
-                    Self::value(port, now, check, false),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
-                .is_ok();
-            if moved {
-                self.port_count_sub(old_port);
-                self.port_count_add(port);
-                bump(&self.counters.moved);
-                return LearnOutcome::Moved;
-            }
+            return self.move_entry(bucket, slot, value, port, now);
+        }
+        self.learn_new(key, hash, Self::value(port, now, check, false), now)
+    }
+
+    #[cold]
+    fn move_entry(
+        &self,
+        bucket: &Bucket,
+        slot: usize,
+        value: u64,
+        port: PortId,
+        now: u32,
+    ) -> LearnOutcome {
+        let Some(new_state) = self.port_with_room(port) else {
+            bump(&self.counters.port_limit_hits);
+            return LearnOutcome::Refused;
+        };
+        // Counted on the new port before the value says so: whoever removes
+        // the moved entry decrements that port.
+        new_state.entries.fetch_add(1, Ordering::Relaxed);
+        let moved = Self::value(port, now, Self::value_check(value), false);
+        if bucket.values[slot]
+            .compare_exchange(value, moved, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            new_state.entries.fetch_sub(1, Ordering::Relaxed);
             return LearnOutcome::Known;
         }
-        if self.entries.load(Ordering::Relaxed) >= self.limit {
-            bump(&self.counters.bridge_limit_hits);
-            return LearnOutcome::Refused;
-        }
-        if !self.port_has_room(port) {
+        self.note_port(port);
+        self.port_count_sub(Self::value_port(value));
+        bump(&self.counters.moved);
+        self.generation.fetch_add(1, Ordering::Release);
+        LearnOutcome::Moved
+    }
+
+    /// Stores a MAC that [`locate`](MacTable::locate) did not find, making
+    /// room at the bridge limit by eviction.
+    #[cold]
+    fn learn_new(&self, key: u64, hash: u64, value: u64, now: u32) -> LearnOutcome {
+        let port = Self::value_port(value);
+        if self.port_with_room(port).is_none() {
             bump(&self.counters.port_limit_hits);
             return LearnOutcome::Refused;
         }
-        if self.insert(key, hash, Self::value(port, now, check, false)) {
-            self.entries.fetch_add(1, Ordering::Relaxed);
-            self.port_count_add(port);
+        if self.entries.load(Ordering::Relaxed) >= self.limit && !self.evict_one(now) {
+            bump(&self.counters.bridge_limit_hits);
+            return LearnOutcome::Refused;
+        }
+        if self.insert(key, hash, value, Inserted::Learned) {
+            self.note_port(port);
             bump(&self.counters.learned);
             LearnOutcome::Learned
         } else {
@@ -328,25 +490,35 @@ impl MacTable {
         }
     }
 
-    /// Claims an empty slot in the emptier candidate bucket. Filling the
-    /// first bucket until it is full would make more lookups end in it, but
-    /// it lets both candidates fill before the table does: scattered
-    /// addresses were refused below the limit. The emptier choice keeps
-    /// every bucket near the average load.
-    fn insert(&self, key: u64, hash: u64, value: u64) -> bool {
-        let (first, second) = (self.first_bucket(hash), self.second_bucket(hash));
-        let order = if first.used() <= second.used() {
-            [first, second]
+    /// Claims an empty slot in the emptier candidate bucket, publishes
+    /// `value` there (counted first if learned), then settles any copy of
+    /// the key that a racing insert stored. Filling the first bucket until
+    /// it is full would make more lookups end in it, but it lets both
+    /// candidates fill before the table does: scattered addresses were
+    /// refused below the limit. The emptier choice keeps every bucket near
+    /// the average load.
+    fn insert(&self, key: u64, hash: u64, value: u64, inserted: Inserted) -> bool {
+        let buckets = self.candidates(hash);
+        let order = if buckets[0].used() <= buckets[1].used() {
+            [0, 1]
         } else {
-            [second, first]
+            [1, 0]
         };
-        for bucket in order {
+        for choice in order {
+            let bucket = buckets[choice];
             for slot in 0..SLOTS_PER_BUCKET {
+                // SeqCst: see settle_duplicates.
                 if bucket.keys[slot]
-                    .compare_exchange(0, key, Ordering::AcqRel, Ordering::Relaxed)
+                    .compare_exchange(0, key, Ordering::SeqCst, Ordering::Relaxed)
                     .is_ok()
                 {
-                    bucket.values[slot].store(value, Ordering::Release);
+                    if inserted == Inserted::Learned {
+                        self.entries.fetch_add(1, Ordering::Relaxed);
+                        self.port_count_add(Self::value_port(value));
+                    }
+                    bucket.values[slot].store(value, Ordering::SeqCst);
+                    let position = choice * SLOTS_PER_BUCKET + slot;
+                    self.settle_duplicates(key, hash, buckets, position, inserted);
                     return true;
                 }
             }
@@ -354,25 +526,180 @@ impl MacTable {
         false
     }
 
-    fn port_has_room(&self, port: PortId) -> bool {
-        match (
-            self.port_limits.get(port as usize),
-            self.port_entries.get(port as usize),
-        ) {
-            (Some(limit), Some(count)) => count.load(Ordering::Relaxed) < *limit,
-            _ => false,
+    /// Run by an inserter right after publishing its copy of `key` at
+    /// `position`: removes the copy that loses if a racing insert stored the
+    /// same key. A learned copy loses to one earlier in search order and to
+    /// a static one; the inserter withdraws its own losing copy, and removes
+    /// a racer's losing copy once that racer's value is written (a copy
+    /// whose value still reads 0 is left to its own inserter).
+    ///
+    /// Why every duplicate goes: the key compare-and-swaps, the value stores
+    /// and this scan's loads are all SeqCst, so they fall in one total
+    /// order. Of two racing inserters, the later one to claim its slot scans
+    /// after the other's claim and so sees the other's key. If it is the
+    /// one holding the losing copy, it withdraws it. If the other holds it,
+    /// either the value there reads as written and this one removes it, or
+    /// it reads 0, which puts the other's value store, and the other's scan
+    /// after it, after this one's value store: that scan sees this copy
+    /// written and the other withdraws its own.
+    fn settle_duplicates(
+        &self,
+        key: u64,
+        hash: u64,
+        buckets: [&Bucket; 2],
+        position: usize,
+        inserted: Inserted,
+    ) {
+        let check = Self::check_of(hash);
+        let (own_bucket, own_slot) = (
+            buckets[position / SLOTS_PER_BUCKET],
+            position % SLOTS_PER_BUCKET,
+        );
+        for (choice, bucket) in buckets.into_iter().enumerate() {
+            for slot in 0..SLOTS_PER_BUCKET {
+                if bucket.keys[slot].load(Ordering::SeqCst) != key {
+                    continue;
+                }
+                let other = choice * SLOTS_PER_BUCKET + slot;
+                if other == position {
+                    continue;
+                }
+                let value = bucket.values[slot].load(Ordering::SeqCst);
+                let written = Self::value_check(value) == check;
+                let other_is_static = written && Self::is_static(value);
+                if inserted == Inserted::Learned && (other < position || other_is_static) {
+                    self.withdraw_duplicate(own_bucket, own_slot, check);
+                    return;
+                }
+                if written && !other_is_static {
+                    self.withdraw_duplicate(bucket, slot, check);
+                }
+            }
         }
     }
 
+    /// Removes the learned copy in `slot` unless someone else already did.
+    /// Retries while learners change the value under it (refresh, move);
+    /// past [`DUPLICATE_REMOVAL_TRIES`] the sweep finds the duplicate.
+    fn withdraw_duplicate(&self, bucket: &Bucket, slot: usize, check: u64) {
+        for _ in 0..DUPLICATE_REMOVAL_TRIES {
+            let value = bucket.values[slot].load(Ordering::SeqCst);
+            if Self::value_check(value) != check || Self::is_static(value) {
+                return;
+            }
+            if self.remove_slot(bucket, slot, value) {
+                return;
+            }
+        }
+    }
+
+    /// Removes the entry in `slot` if its value is still `value`; false if
+    /// someone changed or removed it first. Clears the value first so a
+    /// reader racing with us sees a miss, never the next occupant's key
+    /// with our value.
+    fn remove_slot(&self, bucket: &Bucket, slot: usize, value: u64) -> bool {
+        if bucket.values[slot]
+            .compare_exchange(value, 0, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        bucket.keys[slot].store(0, Ordering::SeqCst);
+        if !Self::is_static(value) {
+            self.entries.fetch_sub(1, Ordering::Relaxed);
+            self.port_count_sub(Self::value_port(value));
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+        true
+    }
+
+    /// Makes room for one new entry at the bridge limit: among the first
+    /// [`EVICTION_CANDIDATES`] learned entries of the port holding the most
+    /// that a scan of [`EVICTION_SCAN_SLOTS`] slots from the rotating cursor
+    /// meets, removes the least recently seen. False if the scan met none
+    /// or lost every one to a racing remover.
+    fn evict_one(&self, now: u32) -> bool {
+        let Some(fullest) = self.fullest_port() else {
+            return false;
+        };
+        let slots = self.buckets.len() * SLOTS_PER_BUCKET;
+        let start = self.eviction_cursor.load(Ordering::Relaxed) % slots;
+        let mut candidates = [(0u32, 0usize, 0u64); EVICTION_CANDIDATES];
+        let mut found = 0;
+        let mut scanned = 0;
+        while scanned < EVICTION_SCAN_SLOTS.min(slots) && found < EVICTION_CANDIDATES {
+            let index = (start + scanned) % slots;
+            scanned += 1;
+            let (bucket, slot) = (
+                &self.buckets[index / SLOTS_PER_BUCKET],
+                index % SLOTS_PER_BUCKET,
+            );
+            let key = bucket.keys[slot].load(Ordering::Relaxed);
+            if key == 0 {
+                continue;
+            }
+            let value = bucket.values[slot].load(Ordering::Acquire);
+            if Self::value_check(value) != Self::check_of(self.hash(key))
+                || Self::is_static(value)
+                || Self::value_port(value) != fullest
+            {
+                continue;
+            }
+            candidates[found] = (now.wrapping_sub(Self::value_time(value)), index, value);
+            found += 1;
+        }
+        // Racing evictors read the same cursor and may pick the same entry;
+        // the compare-and-swap in remove_slot gives it to one of them.
+        self.eviction_cursor
+            .store((start + scanned) % slots, Ordering::Relaxed);
+        let candidates = &mut candidates[..found];
+        candidates.sort_unstable_by_key(|&(age, _, _)| core::cmp::Reverse(age));
+        for &(_, index, value) in candidates.iter() {
+            let bucket = &self.buckets[index / SLOTS_PER_BUCKET];
+            if self.remove_slot(bucket, index % SLOTS_PER_BUCKET, value) {
+                bump(&self.counters.evicted);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The port with the most learned entries, among those that ever
+    /// learned: as many loads as the bridge has ports, less than the flood
+    /// that a refused MAC would cost.
+    fn fullest_port(&self) -> Option<PortId> {
+        let span = self.port_span.load(Ordering::Relaxed).min(MAX_PORTS);
+        let (port, count) = self.ports[..span]
+            .iter()
+            .map(|state| state.entries.load(Ordering::Relaxed))
+            .enumerate()
+            .max_by_key(|&(_, count)| count)?;
+        (count > 0).then_some(port as PortId)
+    }
+
+    /// Widens the ports an eviction compares to include `port`.
+    fn note_port(&self, port: PortId) {
+        if self.port_span.load(Ordering::Relaxed) <= port as usize {
+            self.port_span
+                .fetch_max(port as usize + 1, Ordering::Relaxed);
+        }
+    }
+
+    fn port_with_room(&self, port: PortId) -> Option<&PortState> {
+        let state = self.ports.get(port as usize)?;
+        (state.entries.load(Ordering::Relaxed) < state.limit.load(Ordering::Relaxed))
+            .then_some(state)
+    }
+
     fn port_count_add(&self, port: PortId) {
-        if let Some(count) = self.port_entries.get(port as usize) {
-            count.fetch_add(1, Ordering::Relaxed);
+        if let Some(state) = self.ports.get(port as usize) {
+            state.entries.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn port_count_sub(&self, port: PortId) {
-        if let Some(count) = self.port_entries.get(port as usize) {
-            let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_sub(1));
+        if let Some(state) = self.ports.get(port as usize) {
+            state.entries.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -383,46 +710,119 @@ impl MacTable {
         let key = Self::key(vlan, mac);
         let hash = self.hash(key);
         let value = Self::value(port, 0, Self::check_of(hash), true);
-        if let Some((bucket, slot, old)) = self.locate(key, hash) {
-            if old & VALUE_STATIC == 0 {
-                self.entries.fetch_sub(1, Ordering::Relaxed);
-                self.port_count_sub(Self::value_port(old));
+        // Retried while learners refresh or move the entry being replaced.
+        while let Some((bucket, slot, old)) = self.locate(key, hash) {
+            if old == value {
+                return true;
             }
-            bucket.values[slot].store(value, Ordering::Release);
-            return true;
+            if bucket.values[slot]
+                .compare_exchange(old, value, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                if !Self::is_static(old) {
+                    self.entries.fetch_sub(1, Ordering::Relaxed);
+                    self.port_count_sub(Self::value_port(old));
+                }
+                self.generation.fetch_add(1, Ordering::Release);
+                return true;
+            }
         }
-        self.insert(key, hash, value)
+        self.insert(key, hash, value, Inserted::Static)
+    }
+
+    /// Removes the static entry for `mac` in `vlan`; false if there is none
+    /// (a learned entry is left alone).
+    pub fn remove_static(&self, vlan: u16, mac: &Mac) -> bool {
+        let key = Self::key(vlan, mac);
+        let hash = self.hash(key);
+        match self.locate(key, hash) {
+            Some((bucket, slot, value)) if Self::is_static(value) => {
+                self.remove_slot(bucket, slot, value)
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes every entry of `port`, learned and static, and returns how
+    /// many: for a port leaving the bridge. Its limit stays as set.
+    pub fn flush_port(&self, port: PortId) -> usize {
+        self.remove_where(|_, value| {
+            if Self::value_port(value) == port {
+                Removal::Counted
+            } else {
+                Removal::Keep
+            }
+        })
     }
 
     /// Removes learned entries not seen for longer than the aging time and
     /// returns how many. Called periodically by the control thread (and by
     /// replay as packet time advances); lookups already ignore expired
-    /// entries, so sweeping late only delays reclaiming their slots.
+    /// entries, so sweeping late only delays reclaiming their slots. Also
+    /// removes any duplicate of a key that racing inserts left behind (an
+    /// inserter gives up withdrawing one whose value other learners keep
+    /// changing); those are not counted.
     pub fn sweep(&self, now: u32) -> usize {
+        let aged = self.remove_where(|slot, value| {
+            if self.expired(value, now) {
+                Removal::Counted
+            } else if !Self::is_static(value) && self.loses_to_another_copy(slot, now) {
+                Removal::Uncounted
+            } else {
+                Removal::Keep
+            }
+        });
+        self.counters.aged.fetch_add(aged as u64, Ordering::Relaxed);
+        aged
+    }
+
+    /// Whether the learned entry in `slot` is a leftover duplicate: the
+    /// same key is also stored, alive, in a static copy or at an earlier
+    /// search position (the copy that lookups find).
+    fn loses_to_another_copy(&self, slot: SlotRef<'_>, now: u32) -> bool {
+        let hash = self.hash(slot.key);
+        let check = Self::check_of(hash);
+        let buckets = self.candidates(hash);
+        let mut earlier = true;
+        (0..CANDIDATE_SLOTS).any(|p| {
+            let (bucket, index) = (buckets[p / SLOTS_PER_BUCKET], p % SLOTS_PER_BUCKET);
+            if core::ptr::eq(bucket, slot.bucket) && index == slot.index {
+                earlier = false;
+                return false;
+            }
+            if bucket.keys[index].load(Ordering::SeqCst) != slot.key {
+                return false;
+            }
+            let value = bucket.values[index].load(Ordering::SeqCst);
+            Self::value_check(value) == check
+                && (Self::is_static(value) || (earlier && !self.expired(value, now)))
+        })
+    }
+
+    /// Removes every entry for which `decide` says so and returns how many
+    /// [`Removal::Counted`] ones it removed (an entry changed under the scan
+    /// is left for next time).
+    fn remove_where(&self, mut decide: impl FnMut(SlotRef<'_>, u64) -> Removal) -> usize {
         let mut removed = 0;
         for bucket in self.buckets.iter() {
-            for slot in 0..SLOTS_PER_BUCKET {
-                let key = bucket.keys[slot].load(Ordering::Acquire);
+            for index in 0..SLOTS_PER_BUCKET {
+                let key = bucket.keys[index].load(Ordering::SeqCst);
                 if key == 0 {
                     continue;
                 }
-                let value = bucket.values[slot].load(Ordering::Acquire);
-                if value == 0 || !self.expired(value, now) {
+                let value = bucket.values[index].load(Ordering::SeqCst);
+                if Self::value_check(value) != Self::check_of(self.hash(key)) {
                     continue;
                 }
-                // Clear the value first so a reader racing with us sees a
-                // miss, never the next occupant's key with our value.
-                if bucket.values[slot]
-                    .compare_exchange(value, 0, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    bucket.keys[slot].store(0, Ordering::Release);
-                    let _ = self
-                        .entries
-                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_sub(1));
-                    self.port_count_sub(Self::value_port(value));
-                    bump(&self.counters.aged);
-                    removed += 1;
+                let slot = SlotRef { bucket, index, key };
+                match decide(slot, value) {
+                    Removal::Keep => {}
+                    Removal::Counted => {
+                        removed += usize::from(self.remove_slot(bucket, index, value))
+                    }
+                    Removal::Uncounted => {
+                        self.remove_slot(bucket, index, value);
+                    }
                 }
             }
         }
@@ -443,7 +843,7 @@ impl MacTable {
                 {
                     continue;
                 }
-                let is_static = value & VALUE_STATIC != 0;
+                let is_static = Self::is_static(value);
                 out.push(MacEntry {
                     vlan: ((key >> 48) & 0xfff) as u16,
                     mac: u64_to_mac(key),
@@ -473,9 +873,9 @@ impl MacTable {
 
     /// Learned entries on `port`.
     pub fn port_len(&self, port: PortId) -> u32 {
-        self.port_entries
+        self.ports
             .get(port as usize)
-            .map_or(0, |c| c.load(Ordering::Relaxed))
+            .map_or(0, |state| state.entries.load(Ordering::Relaxed))
     }
 
     /// A snapshot of the learning counters.
@@ -486,6 +886,7 @@ impl MacTable {
             learned: get(&c.learned),
             moved: get(&c.moved),
             aged: get(&c.aged),
+            evicted: get(&c.evicted),
             bridge_limit_hits: get(&c.bridge_limit_hits),
             port_limit_hits: get(&c.port_limit_hits),
             bucket_full: get(&c.bucket_full),
@@ -494,186 +895,22 @@ impl MacTable {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mac(n: u32) -> Mac {
-        let b = n.to_be_bytes();
-        [0x02, 0, b[0], b[1], b[2], b[3]]
-    }
-
-    fn table(limit: u32, ports: usize, port_limit: u32) -> MacTable {
-        MacTable::new(limit, 300, &vec![port_limit; ports], 0x1234)
-    }
-
-    #[test]
-    fn learn_then_lookup() {
-        let t = table(16, 4, 16);
-        assert_eq!(t.lookup(1, &mac(1), 0), None);
-        assert_eq!(t.learn(1, &mac(1), 2, 10), LearnOutcome::Learned);
-        assert_eq!(t.lookup(1, &mac(1), 10), Some(2));
-        assert_eq!(t.lookup(2, &mac(1), 10), None, "VLANs are separate");
-        assert_eq!(t.learn(1, &mac(1), 2, 11), LearnOutcome::Known);
-        assert_eq!(t.len(), 1);
-        assert_eq!(t.port_len(2), 1);
-    }
-
-    #[test]
-    fn move_updates_port_counts() {
-        let t = table(16, 4, 16);
-        t.learn(0, &mac(1), 1, 0);
-        assert_eq!(t.learn(0, &mac(1), 3, 1), LearnOutcome::Moved);
-        assert_eq!(t.lookup(0, &mac(1), 1), Some(3));
-        assert_eq!((t.port_len(1), t.port_len(3)), (0, 1));
-        assert_eq!(t.counters().moved, 1);
-    }
-
-    #[test]
-    fn aging_hides_then_sweeps() {
-        let t = MacTable::new(16, 5, &[16; 2], 7);
-        t.learn(0, &mac(1), 1, 100);
-        assert_eq!(t.lookup(0, &mac(1), 105), Some(1));
-        assert_eq!(t.lookup(0, &mac(1), 106), None);
-        assert_eq!(t.sweep(105), 0);
-        assert_eq!(t.sweep(106), 1);
-        assert!(t.is_empty());
-        assert_eq!(t.port_len(1), 0);
-        assert_eq!(t.counters().aged, 1);
-        assert_eq!(t.learn(0, &mac(1), 0, 107), LearnOutcome::Learned);
-    }
-
-    #[test]
-    fn refresh_keeps_entry_alive() {
-        let t = MacTable::new(16, 5, &[16; 2], 7);
-        t.learn(0, &mac(1), 1, 100);
-        t.learn(0, &mac(1), 1, 104);
-        assert_eq!(t.lookup(0, &mac(1), 108), Some(1));
-    }
-
-    #[test]
-    fn bridge_limit_counts_instead_of_growing() {
-        let t = table(100, 2, u32::MAX);
-        for i in 0..1000 {
-            t.learn(0, &mac(i), 1, 0);
-        }
-        assert_eq!(t.len(), 100);
-        let c = t.counters();
-        assert_eq!(c.learned, 100);
-        assert_eq!(c.bridge_limit_hits, 900);
-    }
-
-    #[test]
-    fn port_limit_applies_per_port() {
-        let t = table(1000, 3, 10);
-        for i in 0..50 {
-            t.learn(0, &mac(i), 1, 0);
-            t.learn(0, &mac(1000 + i), 2, 0);
-        }
-        assert_eq!((t.port_len(1), t.port_len(2)), (10, 10));
-        assert_eq!(t.counters().port_limit_hits, 80);
-        // A port at its limit cannot take a moving host either.
-        assert_eq!(t.learn(0, &mac(0), 2, 1), LearnOutcome::Refused);
-        assert_eq!(t.lookup(0, &mac(0), 1), Some(1));
-    }
-
-    #[test]
-    fn static_entries_stay_put() {
-        let t = MacTable::new(16, 5, &[16; 3], 1);
-        assert!(t.insert_static(0, &mac(9), 2));
-        assert_eq!(t.learn(0, &mac(9), 1, 50), LearnOutcome::StaticConflict);
-        assert_eq!(t.lookup(0, &mac(9), 1_000_000), Some(2));
-        assert_eq!(t.sweep(1_000_000), 0);
-        assert_eq!(t.len(), 0, "static entries are not counted");
-        let e = t.entries(10);
-        assert_eq!(e.len(), 1);
-        assert!(e[0].is_static);
-    }
-
-    #[test]
-    fn full_table_holds_its_limit() {
-        // Sized for 100k with two choices per key: every MAC up to the limit
-        // must find a slot.
-        let t = table(100_000, 2, u32::MAX);
-        for i in 0..100_000 {
-            assert_eq!(t.learn(7, &mac(i), 1, 0), LearnOutcome::Learned, "mac {i}");
-        }
-        for i in (0..100_000).step_by(997) {
-            assert_eq!(t.lookup(7, &mac(i), 0), Some(1));
-        }
-        assert_eq!(t.counters().bucket_full, 0);
-    }
-
-    #[test]
-    fn full_table_holds_its_limit_whatever_the_address_pattern() {
-        // Addresses varying only in their high bytes (many vendors), and
-        // scattered ones, fill the table as well as sequential ones do.
-        let high = |i: u32| {
-            let b = i.to_be_bytes();
-            [b[1] << 1, b[2], b[3], 0x00, 0x00, 0x01]
-        };
-        let mut state = 0x243f_6a88_85a3_08d3u64;
-        let mut scattered = move |_: u32| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let b = state.to_be_bytes();
-            [b[0] & 0xfe, b[1], b[2], b[3], b[4], b[5]]
-        };
-        for seed in [1u64, 0x9e37, 0xdead_beef] {
-            let t = MacTable::new(100_000, 300, &[u32::MAX; 2], seed);
-            for i in 0..100_000 {
-                let mac = high(i);
-                assert_eq!(
-                    t.learn(3, &mac, 1, 0),
-                    LearnOutcome::Learned,
-                    "high-byte mac {i}"
-                );
-            }
-            let t = MacTable::new(100_000, 300, &[u32::MAX; 2], seed);
-            let mut learned = 0;
-            for i in 0..100_000 {
-                if t.learn(3, &scattered(i), 1, 0) == LearnOutcome::Learned {
-                    learned += 1;
-                }
-            }
-            assert_eq!(t.counters().bucket_full, 0, "seed {seed:#x}");
-            assert!(learned > 99_990, "seed {seed:#x}: {learned}");
-        }
-    }
-
-    #[test]
-    fn unknown_port_ids_are_refused() {
-        let t = table(16, 2, 16);
-        assert_eq!(t.learn(0, &mac(1), 5, 0), LearnOutcome::Refused);
-    }
-
-    #[test]
-    fn concurrent_learn_and_sweep_stay_consistent() {
-        let t = std::sync::Arc::new(table(4096, 4, u32::MAX));
-        let workers: Vec<_> = (0..2u16)
-            .map(|w| {
-                let t = t.clone();
-                std::thread::spawn(move || {
-                    for round in 0..20u32 {
-                        for i in 0..2000u32 {
-                            t.learn(0, &mac(i + 10_000 * w as u32), w, round);
-                        }
-                    }
-                })
-            })
-            .collect();
-        for now in 0..20 {
-            t.sweep(now);
-        }
-        for w in workers {
-            w.join().unwrap();
-        }
-        let entries = t.entries(19);
-        assert!(entries.len() <= 4096);
-        for e in &entries {
-            let owner = u32::from_be_bytes([0, e.mac[3], e.mac[4], e.mac[5]]) / 10_000;
-            assert_eq!(e.port as u32, owner, "entry {e:?} points at the wrong port");
-        }
-    }
+/// What [`MacTable::remove_where`] does with an entry.
+enum Removal {
+    Keep,
+    /// Removed and counted in the result.
+    Counted,
+    /// Removed, not counted: a leftover duplicate.
+    Uncounted,
 }
+
+/// A used slot met by a scan of the whole table.
+#[derive(Clone, Copy)]
+struct SlotRef<'a> {
+    bucket: &'a Bucket,
+    index: usize,
+    key: u64,
+}
+
+#[cfg(test)]
+mod tests;
