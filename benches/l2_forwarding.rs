@@ -91,6 +91,7 @@ fn setup(macs: u32) -> Setup {
                 mac_limit: macs.max(2),
             })
             .collect(),
+        encaps: vec![],
     };
     let datapath = Datapath::new(&spec, 0x9e37).unwrap();
     let table = datapath.mac_table(0).unwrap();

@@ -56,3 +56,136 @@ fn looping_pcap_into_null_port_forwards_and_reports_cycles() {
     // The 1,000 senders, learned, and the static receiver.
     assert_eq!(fdb["entries"].as_array().unwrap().len(), 1001, "{fdb}");
 }
+
+/// The configuration of the swap test: a looping source, two sinks with
+/// a static destination each, and `extra` ports.
+fn swap_config(dir: &TempDir, input: &std::path::Path, y_on: &str, extra: &[&str]) -> Config {
+    let mut text = format!(
+        "[switch]\nworkers = [0]\nidle = \"spin\"\ncontrol_socket = \"{}\"\n\
+         [[bridge]]\nname = \"br0\"\n\
+         [[bridge.port]]\nname = \"gen\"\ntype = \"pcap\"\noptions = {{ input = \"{}\", loop = true }}\n\
+         [[bridge.port]]\nname = \"sink1\"\ntype = \"null\"\n\
+         [[bridge.port]]\nname = \"sink2\"\ntype = \"null\"\n",
+        dir.join("swap.sock").display(),
+        input.display()
+    );
+    for name in extra {
+        text += &format!("[[bridge.port]]\nname = \"{name}\"\ntype = \"null\"\n");
+    }
+    text += &format!(
+        "[[bridge.static_mac]]\nmac = \"02:00:00:00:ff:01\"\nport = \"sink1\"\n\
+         [[bridge.static_mac]]\nmac = \"02:00:00:00:ff:02\"\nport = \"{y_on}\"\n"
+    );
+    Config::parse(&text, "swap-test").unwrap()
+}
+
+/// (gen rx, sink1 tx, sink2 tx, all drops) from one snapshot of the one
+/// worker's counters, and the ports `show` lists.
+fn swap_counters(socket: &std::path::Path) -> ((u64, u64, u64, u64), Vec<String>) {
+    let stats = request(socket, "stats").unwrap();
+    let port = |name: &str| {
+        stats["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
+    let drops: u64 = stats["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| n(p, "drops"))
+        .sum();
+    let show = request(socket, "show").unwrap();
+    let names = show["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    (
+        (
+            n(&port("gen"), "rx_packets"),
+            n(&port("sink1"), "tx_packets"),
+            n(&port("sink2"), "tx_packets"),
+            drops,
+        ),
+        names,
+    )
+}
+
+#[test]
+fn configuration_swaps_under_traffic_lose_nothing_and_serve_nothing_stale() {
+    let dir = TempDir::new("swap");
+    let input = dir.join("flows.pcap");
+    // 1,000 senders, every other frame to X (static on sink1) or Y.
+    let frames: Vec<_> = (0..1000)
+        .map(|i| {
+            let dst = if i % 2 == 0 { 0xff01 } else { 0xff02 };
+            (0.001, eth(mac(dst), mac(i), None, i as u8))
+        })
+        .collect();
+    write_pcap(&input, &frames);
+    let first = swap_config(&dir, &input, "sink2", &["old"]);
+    let daemon = Daemon::start(&first).and_then(Daemon::spawn).unwrap();
+    let wait_for = |what: &dyn Fn(&(u64, u64, u64, u64)) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            std::thread::sleep(Duration::from_millis(60));
+            let (c, names) = swap_counters(daemon.socket());
+            if what(&c) {
+                return (c, names);
+            }
+            assert!(Instant::now() < deadline, "counters stuck at {c:?}");
+        }
+    };
+    let (before, _) = wait_for(&|c| c.0 > 50_000);
+    assert_eq!(before.0, before.1 + before.2, "{before:?}");
+
+    // Add a port and remove another while frames flow; sinks keep theirs.
+    daemon
+        .reconfigure(&swap_config(&dir, &input, "sink2", &["new"]))
+        .unwrap();
+    let (after_add, names) = wait_for(&|c| c.0 > before.0 + 50_000);
+    assert_eq!(names, ["gen", "sink1", "sink2", "new"]);
+    assert_eq!(after_add.0, after_add.1 + after_add.2, "{after_add:?}");
+    assert_eq!(after_add.3, 0, "no frame dropped: {after_add:?}");
+    assert!(after_add.2 > before.2, "sink2 kept forwarding");
+
+    // Move Y's static entry to sink1: from then on sink2 gets nothing,
+    // though the flow cache had Y's frames going there.
+    daemon
+        .reconfigure(&swap_config(&dir, &input, "sink1", &["new"]))
+        .unwrap();
+    let (moved, _) = swap_counters(daemon.socket());
+    let (later, _) = wait_for(&|c| c.0 > moved.0 + 50_000);
+    assert_eq!(later.2, moved.2, "frames to Y still went to sink2: {moved:?} {later:?}");
+    assert_eq!(later.0, later.1 + later.2, "{later:?}");
+    assert_eq!(later.3, 0, "{later:?}");
+
+    // What was learned survived every swap: the 1,000 senders and the two
+    // static destinations.
+    let fdb = request(daemon.socket(), "fdb-show br0").unwrap();
+    assert_eq!(fdb["entries"].as_array().unwrap().len(), 1002, "{fdb}");
+    let pmd = request(daemon.socket(), "pmd-stats").unwrap();
+    assert_eq!(pmd["workers"][0]["reconfigurations"], 2, "{pmd}");
+    assert!(pmd["workers"][0]["flow_cache"]["hits"].as_u64().unwrap() > 100_000, "{pmd}");
+}
+
+#[test]
+fn a_swap_that_changes_switch_settings_is_refused_and_changes_nothing() {
+    let dir = TempDir::new("swap");
+    let input = dir.join("flows.pcap");
+    write_pcap(&input, &[(0.0, eth(mac(0xff01), mac(1), None, 0))]);
+    let first = swap_config(&dir, &input, "sink2", &[]);
+    let daemon = Daemon::start(&first).and_then(Daemon::spawn).unwrap();
+    let mut other = swap_config(&dir, &input, "sink2", &["new"]);
+    other.switch.batch_size = 16;
+    let e = daemon.reconfigure(&other).unwrap_err().to_string();
+    assert!(e.contains("[switch]") && e.contains("restart"), "{e}");
+    let (_, names) = swap_counters(daemon.socket());
+    assert_eq!(names, ["gen", "sink1", "sink2"]);
+}

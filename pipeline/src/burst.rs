@@ -16,6 +16,8 @@
 //! Nothing here allocates, locks or makes a system call; counters go to
 //! the worker's [`Stats`].
 
+use std::sync::Arc;
+
 use crate::context::PacketCtx;
 use crate::datapath::Datapath;
 use crate::drop::DropReason;
@@ -23,7 +25,7 @@ use crate::egress::{execute, output_only, ConnTracker, Executed, TxSink};
 use crate::flow_cache::{CacheKey, FlowCache, DEFAULT_CAPACITY};
 use crate::mac_table::PortId;
 use crate::parse::parse_into;
-use crate::stage::{StageBurst, StageEnv};
+use crate::stage::{Stage, StageBurst, StageEnv};
 use crate::stats::Stats;
 use crate::trace::{trace, TraceEvent, TraceSink};
 
@@ -285,6 +287,17 @@ impl BurstRunner {
         now: u32,
         sink: &mut dyn TraceSink,
     ) {
+        // Frames of a burst share their port except after recirculation.
+        let first_port = misses.first().map(|&i| self.ctxs[i as usize].in_port);
+        if misses
+            .iter()
+            .all(|&i| Some(self.ctxs[i as usize].in_port) == first_port)
+        {
+            if let Some(port) = first_port.and_then(|p| dp.port(p)) {
+                self.run_chain(dp, &port.chain, misses, frames, now, sink);
+            }
+            return;
+        }
         let mut done = 0u64;
         for (k, &first) in misses.iter().enumerate() {
             if done & (1 << k) != 0 {
@@ -301,30 +314,46 @@ impl BurstRunner {
             let Some(port) = dp.port(port_id) else {
                 continue;
             };
-            let mut env = StageEnv {
-                dp,
-                now,
-                trace: &mut *sink,
+            self.run_chain(dp, &port.chain, group.as_slice(), frames, now, sink);
+        }
+    }
+
+    /// Runs the frames in `active` through `chain`, stage by stage.
+    fn run_chain(
+        &mut self,
+        dp: &Datapath,
+        chain: &[Arc<dyn Stage>],
+        active: &[u8],
+        frames: &[&mut [u8]],
+        now: u32,
+        sink: &mut dyn TraceSink,
+    ) {
+        let mut env = StageEnv {
+            dp,
+            now,
+            trace: sink,
+        };
+        let mut current = IndexList::new();
+        for &i in active {
+            current.push(i as usize);
+        }
+        for stage in chain {
+            let mut burst = StageBurst {
+                ctxs: &mut self.ctxs,
+                active: current.as_slice(),
+                frames,
             };
-            let mut active = group;
-            for stage in port.chain.iter() {
-                let mut burst = StageBurst {
-                    ctxs: &mut self.ctxs,
-                    active: active.as_slice(),
-                    frames,
-                };
-                stage.run(&mut burst, &mut env);
-                // Frames a stage dropped meet no further stage.
-                let mut still = IndexList::new();
-                for &i in active.as_slice() {
-                    if !self.ctxs[i as usize].is_dropped() {
-                        still.push(i as usize);
-                    }
+            stage.run(&mut burst, &mut env);
+            // Frames a stage dropped meet no further stage.
+            let mut still = IndexList::new();
+            for &i in current.as_slice() {
+                if !self.ctxs[i as usize].is_dropped() {
+                    still.push(i as usize);
                 }
-                active = still;
-                if active.len == 0 {
-                    break;
-                }
+            }
+            current = still;
+            if current.len == 0 {
+                break;
             }
         }
     }

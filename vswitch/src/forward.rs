@@ -124,6 +124,13 @@ impl TxPorts {
     }
 }
 
+impl TxPorts {
+    /// True while some port has frames queued or in flight.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+}
+
 /// Counts what a flush of port `out` reported: the frames sent, and each
 /// refused frame as a [`DropReason::TxError`] drop.
 pub fn count_tx_done(stats: &mut Stats, out: PortId, done: &TxDone) {

@@ -53,7 +53,9 @@ pub struct BridgeSummary {
     pub moved: u64,
     /// Entries aged out.
     pub aged: u64,
-    /// MACs not learned: bridge at its limit.
+    /// Entries evicted to make room for a new MAC at the bridge limit.
+    pub evicted: u64,
+    /// MACs not learned: bridge at its limit and nothing to evict.
     pub bridge_limit_hits: u64,
     /// MACs not learned: port at its limit.
     pub port_limit_hits: u64,
@@ -73,6 +75,7 @@ impl BridgeSummary {
             learned: c.learned,
             moved: c.moved,
             aged: c.aged,
+            evicted: c.evicted,
             bridge_limit_hits: c.bridge_limit_hits,
             port_limit_hits: c.port_limit_hits,
             bucket_full: c.bucket_full,

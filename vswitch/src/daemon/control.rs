@@ -272,8 +272,13 @@ pub fn render(command: &str, v: &Value) -> String {
             }
             let _ = writeln!(
                 o,
-                "learned {} moved {} aged {}; not learned at the bridge/port limit {}/{}",
-                v["learned"], v["moved"], v["aged"], v["bridge_limit_hits"], v["port_limit_hits"]
+                "learned {} moved {} aged {} evicted {}; not learned at the bridge/port limit {}/{}",
+                v["learned"],
+                v["moved"],
+                v["aged"],
+                v["evicted"],
+                v["bridge_limit_hits"],
+                v["port_limit_hits"]
             );
         }
         _ => {

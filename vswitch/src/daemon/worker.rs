@@ -232,6 +232,13 @@ impl Worker {
                 last_publish = Instant::now();
             }
         }
+        // Count the frames still on transmit rings before the final
+        // report, for a bounded time (a port that went down keeps its).
+        let deadline = Instant::now() + Duration::from_millis(100);
+        while self.tx.has_pending() && Instant::now() < deadline {
+            self.tx.flush(&mut stats);
+            std::thread::sleep(Duration::from_micros(200));
+        }
         self.publish(&stats, &loops, &runner);
     }
 
