@@ -162,7 +162,10 @@ fn configuration_swaps_under_traffic_lose_nothing_and_serve_nothing_stale() {
         .unwrap();
     let (moved, _) = swap_counters(daemon.socket());
     let (later, _) = wait_for(&|c| c.0 > moved.0 + 50_000);
-    assert_eq!(later.2, moved.2, "frames to Y still went to sink2: {moved:?} {later:?}");
+    assert_eq!(
+        later.2, moved.2,
+        "frames to Y still went to sink2: {moved:?} {later:?}"
+    );
     assert_eq!(later.0, later.1 + later.2, "{later:?}");
     assert_eq!(later.3, 0, "{later:?}");
 
@@ -172,7 +175,10 @@ fn configuration_swaps_under_traffic_lose_nothing_and_serve_nothing_stale() {
     assert_eq!(fdb["entries"].as_array().unwrap().len(), 1002, "{fdb}");
     let pmd = request(daemon.socket(), "pmd-stats").unwrap();
     assert_eq!(pmd["workers"][0]["reconfigurations"], 2, "{pmd}");
-    assert!(pmd["workers"][0]["flow_cache"]["hits"].as_u64().unwrap() > 100_000, "{pmd}");
+    assert!(
+        pmd["workers"][0]["flow_cache"]["hits"].as_u64().unwrap() > 100_000,
+        "{pmd}"
+    );
 }
 
 #[test]

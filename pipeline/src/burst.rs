@@ -30,7 +30,7 @@ use crate::stats::Stats;
 use crate::trace::{trace, TraceEvent, TraceSink};
 
 /// The most frames of one burst.
-pub const MAX_BURST: usize = 64;
+pub const MAX_BURST: usize = 32;
 
 /// How often a frame may re-enter the pipeline.
 pub const MAX_RECIRCULATIONS: u8 = 4;
@@ -124,11 +124,13 @@ impl BurstRunner {
     ) {
         let n = frames.len().min(MAX_BURST);
         let frames = &mut frames[..n];
+        let mut bytes = 0;
         for (i, (ctx, frame)) in self.ctxs.iter_mut().zip(frames.iter()).enumerate() {
-            stats.rx(in_port, frame.len());
+            bytes += frame.len() as u64;
             let ts = timestamps.get(i).copied().unwrap_or(0);
             ctx.reset(in_port, ts, self.trace_all);
         }
+        stats.rx_many(in_port, n as u64, bytes);
         let generation = dp.state_generation();
         let mut pass: u64 = if n == 64 { u64::MAX } else { (1 << n) - 1 };
         let mut round = 0;
@@ -163,19 +165,13 @@ impl BurstRunner {
     ) -> u64 {
         let mut misses = IndexList::new();
         let mut again = 0u64;
-        let BurstRunner {
-            ctxs,
-            keys,
-            hashes,
-            cache,
-            conntrack,
-            ..
-        } = self;
-        let mut conntrack = conntrack.as_deref_mut();
-        let entries = ctxs
+        // 1. Parse, and key the frames the cache may decide.
+        let mut to_look_up = 0u64;
+        let entries = self
+            .ctxs
             .iter_mut()
-            .zip(frames.iter_mut())
-            .zip(keys.iter_mut().zip(hashes.iter_mut()));
+            .zip(frames.iter())
+            .zip(self.keys.iter_mut().zip(self.hashes.iter_mut()));
         for (i, ((ctx, frame), (key_slot, hash_slot))) in entries.enumerate() {
             if pass & (1 << i) == 0 {
                 continue;
@@ -198,35 +194,60 @@ impl BurstRunner {
                 misses.push(i);
                 continue;
             }
-            let key = CacheKey::of(ctx, &port.key_mask);
-            let hash = key.hash();
-            match cache.lookup(&key, hash, generation, now) {
-                // A hit is executed at once, from the cache entry itself.
-                Some(hit) => {
-                    if let Some(learn) = hit.refresh {
-                        if let Some(bridge) = dp.bridge(learn.bridge) {
-                            bridge.macs.learn(learn.vlan, &learn.mac, learn.port, now);
-                        }
-                    }
-                    if !output_only(dp, ctx, hit.actions, frame, tx, stats)
-                        && execute(
-                            dp,
-                            ctx,
-                            hit.actions,
-                            frame,
-                            tx,
-                            conntrack.as_deref_mut(),
-                            stats,
-                        ) == Executed::Recirculate
-                    {
-                        again |= 1 << i;
-                    }
+            *hash_slot = key_slot.set(ctx, current, &port.key_mask);
+            to_look_up |= 1 << i;
+        }
+        // 2. Look them all up before using any result.
+        let mut found = [0u16; MAX_BURST];
+        let mut hits = 0u64;
+        for (i, ((key, hash), slot)) in self
+            .keys
+            .iter()
+            .zip(self.hashes.iter())
+            .zip(found.iter_mut())
+            .enumerate()
+        {
+            if to_look_up & (1 << i) == 0 {
+                continue;
+            }
+            match self.cache.find_valid(key, *hash, generation, now) {
+                Some(entry) => {
+                    *slot = entry as u16;
+                    hits |= 1 << i;
                 }
-                None => {
-                    *key_slot = key;
-                    *hash_slot = hash;
-                    misses.push(i);
+                None => misses.push(i),
+            }
+        }
+        // 3. Execute the hits, straight from their cache entries.
+        let mut conntrack = self.conntrack.as_deref_mut();
+        for (i, ((ctx, frame), entry)) in self
+            .ctxs
+            .iter_mut()
+            .zip(frames.iter_mut())
+            .zip(found.iter())
+            .enumerate()
+        {
+            if hits & (1 << i) == 0 {
+                continue;
+            }
+            let hit = self.cache.hit(*entry as usize, now);
+            if let Some(learn) = hit.refresh {
+                if let Some(bridge) = dp.bridge(learn.bridge) {
+                    bridge.macs.learn(learn.vlan, &learn.mac, learn.port, now);
                 }
+            }
+            if !output_only(dp, ctx, hit.actions, frame, tx, stats)
+                && execute(
+                    dp,
+                    ctx,
+                    hit.actions,
+                    frame,
+                    tx,
+                    conntrack.as_deref_mut(),
+                    stats,
+                ) == Executed::Recirculate
+            {
+                again |= 1 << i;
             }
         }
 
@@ -249,7 +270,7 @@ impl BurstRunner {
                 if execute(
                     dp,
                     ctx,
-                    &actions,
+                    actions.as_slice(),
                     frame,
                     tx,
                     conntrack.as_deref_mut(),

@@ -550,4 +550,4 @@ impl Datapath {
 
 #[cfg(test)]
 #[path = "datapath_tests.rs"]
-mod tests;
+pub(crate) mod tests;

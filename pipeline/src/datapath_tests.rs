@@ -589,7 +589,10 @@ fn encap_wraps_the_frame_in_its_template_with_lengths_fixed() {
         assert_eq!(&bytes[50..], &inner[..]);
         let parsed = crate::parse::parse(bytes).unwrap();
         assert_eq!(parsed.key.l4_dst, 4789);
-        assert!(parsed.key.l4_src >= 0xc000, "source port from the flow hash");
+        assert!(
+            parsed.key.l4_src >= 0xc000,
+            "source port from the flow hash"
+        );
         assert_eq!(parsed.layout.l3_end as usize, bytes.len());
         let ip = crate::wire::Ipv4Packet::new_checked(&bytes[14..]).unwrap();
         assert!(ip.verify_checksum());

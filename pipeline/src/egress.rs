@@ -7,7 +7,7 @@
 //! incremental checksum updates, RFC 1624). An action list of one `Output`
 //! is one copy.
 
-use crate::action::{Action, ActionList};
+use crate::action::Action;
 use crate::context::PacketCtx;
 use crate::datapath::{Datapath, EncapTemplate};
 use crate::drop::DropReason;
@@ -358,7 +358,7 @@ pub trait ConnTracker: Send {
 pub fn execute<T: TxSink>(
     dp: &Datapath,
     ctx: &mut PacketCtx,
-    actions: &ActionList,
+    actions: &[Action],
     buf: &mut [u8],
     tx: &mut T,
     conntrack: Option<&mut (dyn ConnTracker + 'static)>,
@@ -372,12 +372,14 @@ pub fn execute<T: TxSink>(
     let tagged = ctx.parsed.layout.vlan_tags > 0;
     let in_port = ctx.in_port;
     let mut conntrack = conntrack;
-    for &action in actions.as_slice() {
+    for &action in actions {
         let frame = buf.get(ctx.offset as usize..).unwrap_or_default();
         match action {
             Action::Output(port) => {
                 match edits.encap.and_then(|t| dp.encap(t)) {
-                    Some(t) => emit_encapsulated(frame, ctx, edits.vlan, &edits.fields, t, port, tx, stats),
+                    Some(t) => {
+                        emit_encapsulated(frame, ctx, edits.vlan, &edits.fields, t, port, tx, stats)
+                    }
                     None => emit(frame, ctx, edits.vlan, &edits.fields, port, tx, stats),
                 }
                 outputs += 1;
@@ -465,12 +467,12 @@ pub fn execute<T: TxSink>(
 pub fn output_only<T: TxSink>(
     _dp: &Datapath,
     ctx: &PacketCtx,
-    actions: &ActionList,
+    actions: &[Action],
     buf: &[u8],
     tx: &mut T,
     stats: &mut Stats,
 ) -> bool {
-    let [Action::Output(port)] = actions.as_slice() else {
+    let [Action::Output(port)] = actions else {
         return false;
     };
     let frame = buf.get(ctx.offset as usize..).unwrap_or_default();

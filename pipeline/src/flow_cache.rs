@@ -20,6 +20,7 @@
 //!
 //! The cache is owned by one worker: no atomics, no locks.
 
+use crate::action::Action;
 use crate::action::ActionList;
 use crate::context::PacketCtx;
 use crate::flow::{IpFrag, Mac};
@@ -135,22 +136,51 @@ impl CacheKey {
     /// The key of `ctx` under `mask`.
     #[inline(always)]
     pub fn of(ctx: &PacketCtx, mask: &KeyMask) -> CacheKey {
+        let mut key = CacheKey::default();
+        key.set(ctx, &[], mask);
+        key
+    }
+
+    /// Makes this the key of `ctx` (whose current frame is `frame`, or
+    /// empty to take the MACs from the parsed key) under `mask` and returns
+    /// its hash. The words are computed in registers, hashed from there and
+    /// stored once each (building a key apart and copying it in costs a
+    /// stalled store-to-load forward per frame); the MACs are read from the
+    /// frame with one 8-byte load each. Words past the mask's length are
+    /// left as they are: nothing reads them.
+    #[inline(always)]
+    pub fn set(&mut self, ctx: &PacketCtx, frame: &[u8], mask: &KeyMask) -> u64 {
         let k = &ctx.parsed.key;
         let m = &mask.words;
-        let mut words = [0u64; KEY_WORDS];
-        words[0] = (mac_word(&k.eth_dst)
+        const MAC_BITS: u64 = (1 << 48) - 1;
+        let (dst, src) = match (
+            frame.first_chunk::<8>(),
+            frame.get(4..).and_then(|f| f.first_chunk::<8>()),
+        ) {
+            (Some(d), Some(s)) => (
+                u64::from_be_bytes(*d) >> 16,
+                u64::from_be_bytes(*s) & MAC_BITS,
+            ),
+            _ => (mac_word(&k.eth_dst), mac_word(&k.eth_src)),
+        };
+        let w0 = (dst
             | (u64::from(k.vlan & 0x0fff) << 48)
             | (u64::from(ctx.parsed.layout.vlan_tags & 3) << 60)
             | (u64::from(ctx.recirculations.min(3)) << 62))
             & m[0];
-        words[1] = (mac_word(&k.eth_src) | (u64::from(ctx.in_port) << 48)) & m[1];
+        let w1 = (src | (u64::from(ctx.in_port) << 48)) & m[1];
+        self.words[0] = w0;
+        self.words[1] = w1;
+        self.len = mask.len;
+        let mut h = mix(0, w0, HASH_KEYS[0]);
+        h = mix(h, w1, HASH_KEYS[1]);
         if mask.len > 2 {
             let frag = match k.ip_frag {
                 IpFrag::None => 0,
                 IpFrag::First => 1,
                 IpFrag::Later => 2,
             };
-            words[2] = u64::from(k.ethertype)
+            let w2 = u64::from(k.ethertype)
                 | (u64::from(k.inner_vlan & 0x0fff) << 16)
                 | (u64::from(k.ip_proto) << 28)
                 | (u64::from(k.ip_tos) << 36)
@@ -158,46 +188,58 @@ impl CacheKey {
                 | (frag << 52)
                 | (u64::from(k.tcp_flags) << 54)
                 | (u64::from(ctx.tunnel.present) << 62);
-            words[3] = u64::from(k.l4_src)
+            let w3 = u64::from(k.l4_src)
                 | (u64::from(k.l4_dst) << 16)
                 | (u64::from(ctx.tunnel.vni & 0x00ff_ffff) << 32)
                 | (u64::from(ctx.ct.state) << 56);
-            [words[4], words[5]] = addr_words(&k.ip_src);
-            [words[6], words[7]] = addr_words(&k.ip_dst);
-            for (w, m) in words.iter_mut().zip(m).skip(2) {
-                *w &= m;
+            let [s0, s1] = addr_words(&k.ip_src);
+            let [d0, d1] = addr_words(&k.ip_dst);
+            for (i, w) in [w2, w3, s0, s1, d0, d1].into_iter().enumerate() {
+                let w = w & m[i + 2];
+                self.words[i + 2] = w;
+                h = mix(h, w, HASH_KEYS[i + 2]);
             }
         }
-        CacheKey {
-            words,
-            len: mask.len,
-        }
+        finish(h)
     }
 
-    /// A hash of the words in use: one multiply per word, then
-    /// a full 64-bit finalizer (MurmurHash3's fmix64), so the bucket (high
-    /// half) and the tag (whole) are well mixed even for keys differing in
-    /// a few bits.
-    #[inline(always)]
+    /// The hash [`CacheKey::set`] returned for this key.
     pub fn hash(&self) -> u64 {
-        const K: [u64; KEY_WORDS] = [
-            0x9e37_79b9_7f4a_7c15,
-            0xc2b2_ae3d_27d4_eb4f,
-            0x1656_67b1_9e37_79f9,
-            0x85eb_ca77_c2b2_ae63,
-            0x27d4_eb2f_1656_67c5,
-            0xff51_afd7_ed55_8ccd,
-            0xc4ce_b9fe_1a85_ec53,
-            0x9e37_79b9_7f4a_7c55,
-        ];
-        let mut h = 0u64;
-        for (w, k) in self.words.iter().zip(K).take(self.len) {
-            h ^= (w ^ (w >> 29)).wrapping_mul(k);
-        }
-        let h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
-        let h = (h ^ (h >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
+        let h = self
+            .words
+            .iter()
+            .zip(HASH_KEYS)
+            .take(self.len)
+            .fold(0, |h, (w, k)| mix(h, *w, k));
+        finish(h)
     }
+}
+
+/// One multiplier per key word: the words' products are independent, so
+/// the CPU computes them side by side.
+const HASH_KEYS: [u64; KEY_WORDS] = [
+    0x9e37_79b9_7f4a_7c15,
+    0xc2b2_ae3d_27d4_eb4f,
+    0x1656_67b1_9e37_79f9,
+    0x85eb_ca77_c2b2_ae63,
+    0x27d4_eb2f_1656_67c5,
+    0xff51_afd7_ed55_8ccd,
+    0xc4ce_b9fe_1a85_ec53,
+    0x9e37_79b9_7f4a_7c55,
+];
+
+#[inline(always)]
+fn mix(h: u64, word: u64, k: u64) -> u64 {
+    h ^ (word ^ (word >> 29)).wrapping_mul(k)
+}
+
+/// MurmurHash3's fmix64, so that the bucket (high half) and the tag
+/// (whole) are well mixed even for keys differing in a few bits.
+#[inline(always)]
+fn finish(h: u64) -> u64 {
+    let h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    let h = (h ^ (h >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// The source-MAC learning a cached decision stands for.
@@ -213,27 +255,58 @@ pub struct MacRefresh {
     pub port: PortId,
 }
 
+/// Actions kept in the hot entry itself; longer lists live in the cold
+/// part.
+const INLINE_ACTIONS: usize = 2;
+/// `port` of a [`HotEntry`] whose decision implies no learning.
+const NO_LEARNING: PortId = PortId::MAX;
+
+/// What a hit needs, in one cache line: the first two key words (all of
+/// an L2 port's key), validity, the learning to replay and up to two
+/// actions. Keys and lists that do not fit are in [`ColdEntry`], read only
+/// for them.
 #[derive(Debug, Clone, Copy)]
-struct Entry {
-    key: CacheKey,
-    valid_until: u32,
+#[repr(C, align(64))]
+struct HotEntry {
+    key_head: [u64; 2],
     generation: u64,
-    refreshed_at: u32,
-    learned: Option<MacRefresh>,
-    actions: ActionList,
+    valid_until: u32,
+    /// Low 16 bits of the second the learning was last replayed.
+    refreshed_at: u16,
+    key_len: u8,
+    /// Actions in `actions`, or `u8::MAX` when the list is in the cold part.
+    inline_actions: u8,
+    learned_mac: Mac,
+    learned_vlan: u16,
+    learned_bridge: u16,
+    /// [`NO_LEARNING`] when the decision implies none.
+    learned_port: PortId,
+    actions: [Action; INLINE_ACTIONS],
 }
 
-impl Default for Entry {
+impl Default for HotEntry {
     fn default() -> Self {
-        Entry {
-            key: CacheKey::default(),
-            valid_until: 0,
+        HotEntry {
+            key_head: [0; 2],
             generation: 0,
+            valid_until: 0,
             refreshed_at: 0,
-            learned: None,
-            actions: ActionList::default(),
+            key_len: 0,
+            inline_actions: 0,
+            learned_mac: [0; 6],
+            learned_vlan: 0,
+            learned_bridge: 0,
+            learned_port: NO_LEARNING,
+            actions: [Action::PopVlan; INLINE_ACTIONS],
         }
     }
+}
+
+/// The rest of a long key, and a list longer than [`INLINE_ACTIONS`].
+#[derive(Debug, Clone, Copy, Default)]
+struct ColdEntry {
+    key: CacheKey,
+    actions: ActionList,
 }
 
 /// Flow-cache counters, as `pmd-stats` shows them.
@@ -255,7 +328,7 @@ pub struct CacheCounters {
 #[derive(Debug, Clone, Copy)]
 pub struct Hit<'a> {
     /// The actions.
-    pub actions: &'a ActionList,
+    pub actions: &'a [Action],
     /// Learning to replay now (at most once a second per entry).
     pub refresh: Option<MacRefresh>,
 }
@@ -266,13 +339,14 @@ const WAYS: usize = 8;
 /// One worker's flow cache: buckets of [`WAYS`] entries, a key's bucket
 /// chosen by its hash. Each entry has a tag (its key's hash, never 0; 0
 /// marks a free way) kept apart from the entries, so a lookup reads one
-/// cache line of tags and then only the entry whose tag matches. At the
-/// default size a worker's flows spread at about one per bucket, and a
-/// bucket overflows (evicting its oldest insert) only when more than eight
-/// live flows share it.
+/// cache line of tags and then the one line of the entry whose tag
+/// matches. At the default size a worker's flows spread at about one per
+/// bucket; a bucket that is full (more live flows than the cache holds)
+/// takes a new entry only now and then.
 pub struct FlowCache {
     tags: Box<[u64]>,
-    entries: Box<[Entry]>,
+    hot: Box<[HotEntry]>,
+    cold: Box<[ColdEntry]>,
     /// Per bucket, the way the next eviction takes (round robin).
     victims: Box<[u8]>,
     bucket_mask: usize,
@@ -292,7 +366,8 @@ impl FlowCache {
         let buckets = capacity.div_ceil(WAYS).max(1).next_power_of_two();
         FlowCache {
             tags: vec![0; buckets * WAYS].into_boxed_slice(),
-            entries: vec![Entry::default(); buckets * WAYS].into_boxed_slice(),
+            hot: vec![HotEntry::default(); buckets * WAYS].into_boxed_slice(),
+            cold: vec![ColdEntry::default(); buckets * WAYS].into_boxed_slice(),
             victims: vec![0; buckets].into_boxed_slice(),
             bucket_mask: buckets - 1,
             full_misses: 0,
@@ -309,17 +384,34 @@ impl FlowCache {
         )
     }
 
+    /// True if entry `i` holds `key`.
+    #[inline(always)]
+    fn holds(&self, i: usize, key: &CacheKey) -> bool {
+        let Some(hot) = self.hot.get(i) else {
+            return false;
+        };
+        if hot.key_len as usize != key.len || hot.key_head != [key.words[0], key.words[1]] {
+            return false;
+        }
+        key.len <= 2 || self.cold.get(i).is_some_and(|c| c.key == *key)
+    }
+
     /// The index of `key`'s entry in the bucket starting at `first`. At
     /// the loads a cache runs at, a flow's entry is almost always in the
     /// first way, so the scan stops at the first match.
     #[inline(always)]
     fn find(&self, tag: u64, first: usize, key: &CacheKey) -> Option<usize> {
         let tags = self.tags.get(first..)?.first_chunk::<WAYS>()?;
-        let entries = self.entries.get(first..)?.first_chunk::<WAYS>()?;
         tags.iter()
-            .zip(entries)
-            .position(|(t, e)| *t == tag && e.key == *key)
+            .position(|t| *t == tag)
             .map(|way| first + way)
+            .filter(|i| self.holds(*i, key))
+            .or_else(|| {
+                // A second flow with the same tag in the bucket: rare.
+                (0..WAYS)
+                    .map(|way| first + way)
+                    .find(|i| tags[*i - first] == tag && self.holds(*i, key))
+            })
     }
 
     /// The decision for `key`, if one is cached and still valid.
@@ -331,31 +423,65 @@ impl FlowCache {
         generation: u64,
         now: u32,
     ) -> Option<Hit<'_>> {
+        let i = self.find_valid(key, hash, generation, now)?;
+        Some(self.hit(i, now))
+    }
+
+    /// The entry holding a still valid decision for `key` (counted as a
+    /// hit), or `None` (counted as a miss). Lookups of a burst are done
+    /// all first, then the hits taken with [`FlowCache::hit`], so that the
+    /// cache misses of one frame's lookup overlap the next frame's.
+    #[inline(always)]
+    pub fn find_valid(
+        &mut self,
+        key: &CacheKey,
+        hash: u64,
+        generation: u64,
+        now: u32,
+    ) -> Option<usize> {
         let (tag, first) = self.place(hash);
-        let found = self.find(tag, first, key);
-        let Some(i) = found else {
+        let Some(i) = self.find(tag, first, key) else {
             self.counters.misses += 1;
             return None;
         };
-        let e = &mut self.entries[i];
-        if e.generation != generation || now > e.valid_until {
+        let hot = &self.hot[i];
+        if hot.generation != generation || now > hot.valid_until {
             self.tags[i] = 0;
             self.counters.stale += 1;
             self.counters.misses += 1;
             return None;
         }
         self.counters.hits += 1;
-        let refresh = match e.learned {
-            Some(l) if e.refreshed_at != now => {
-                e.refreshed_at = now;
-                Some(l)
-            }
-            _ => None,
+        Some(i)
+    }
+
+    /// The decision of entry `i` (from [`FlowCache::find_valid`]), with the
+    /// learning to replay when a second has passed since the last time.
+    #[inline(always)]
+    pub fn hit(&mut self, i: usize, now: u32) -> Hit<'_> {
+        let Some(hot) = self.hot.get_mut(i) else {
+            return Hit {
+                actions: &[],
+                refresh: None,
+            };
         };
-        Some(Hit {
-            actions: &e.actions,
-            refresh,
-        })
+        let refresh = if hot.learned_port != NO_LEARNING && hot.refreshed_at != now as u16 {
+            hot.refreshed_at = now as u16;
+            Some(MacRefresh {
+                bridge: hot.learned_bridge,
+                vlan: hot.learned_vlan,
+                mac: hot.learned_mac,
+                port: hot.learned_port,
+            })
+        } else {
+            None
+        };
+        let hot = &self.hot[i];
+        let actions = match hot.inline_actions as usize {
+            n if n <= INLINE_ACTIONS => &hot.actions[..n],
+            _ => self.cold.get(i).map_or(&[][..], |c| c.actions.as_slice()),
+        };
+        Hit { actions, refresh }
     }
 
     /// Stores the decision the stages made for `ctx` under `key`.
@@ -394,16 +520,40 @@ impl FlowCache {
                 i
             }
         };
-        if let (Some(t), Some(e)) = (self.tags.get_mut(i), self.entries.get_mut(i)) {
+        let list = ctx.actions.as_slice();
+        let mut hot = HotEntry {
+            key_head: [key.words[0], key.words[1]],
+            generation,
+            valid_until: ctx.valid_until,
+            refreshed_at: now as u16,
+            key_len: key.len as u8,
+            inline_actions: u8::MAX,
+            ..HotEntry::default()
+        };
+        if let Some(l) = ctx.learned {
+            hot.learned_mac = l.mac;
+            hot.learned_vlan = l.vlan;
+            hot.learned_bridge = l.bridge;
+            hot.learned_port = l.port;
+        }
+        if list.len() <= INLINE_ACTIONS {
+            hot.actions[..list.len()].copy_from_slice(list);
+            hot.inline_actions = list.len() as u8;
+        }
+        let needs_cold = key.len > 2 || list.len() > INLINE_ACTIONS;
+        if let (Some(t), Some(h), Some(c)) = (
+            self.tags.get_mut(i),
+            self.hot.get_mut(i),
+            self.cold.get_mut(i),
+        ) {
             *t = tag;
-            *e = Entry {
-                key: *key,
-                valid_until: ctx.valid_until,
-                generation,
-                refreshed_at: now,
-                learned: ctx.learned,
-                actions: ctx.actions,
-            };
+            *h = hot;
+            if needs_cold {
+                *c = ColdEntry {
+                    key: *key,
+                    actions: ctx.actions,
+                };
+            }
             self.counters.inserts += 1;
         }
     }
@@ -415,7 +565,7 @@ impl FlowCache {
 
     /// How many entries it holds at most.
     pub fn capacity(&self) -> usize {
-        self.entries.len()
+        self.hot.len()
     }
 }
 
@@ -490,6 +640,45 @@ mod tests {
         assert!(cache.lookup(&key, hash, 0, 5).unwrap().refresh.is_none());
         assert!(cache.lookup(&key, hash, 0, 6).unwrap().refresh.is_some());
         assert!(cache.lookup(&key, hash, 0, 6).unwrap().refresh.is_none());
+    }
+
+    #[test]
+    fn keys_from_the_frame_equal_keys_from_the_parse() {
+        let frame = crate::datapath::tests::frame([2, 0, 0, 0, 0, 9], [2, 0, 0, 0, 0, 7], Some(5));
+        let mut ctx = PacketCtx::default();
+        ctx.reset(3, 0, false);
+        crate::parse::parse_into(&frame, &mut ctx.parsed).unwrap();
+        let mask = KeyFields::L2.mask();
+        let mut from_frame = CacheKey::default();
+        let hash = from_frame.set(&ctx, &frame, &mask);
+        let from_parse = CacheKey::of(&ctx, &mask);
+        assert_eq!(from_frame, from_parse);
+        assert_eq!(hash, from_parse.hash());
+    }
+
+    #[test]
+    fn a_hot_entry_is_one_cache_line() {
+        assert_eq!(core::mem::size_of::<HotEntry>(), 64);
+    }
+
+    #[test]
+    fn long_keys_and_lists_come_back_whole() {
+        let mut cache = FlowCache::new(64);
+        let mask = KeyFields::L2.with(KeyFields::L3).with(KeyFields::L4).mask();
+        let mut ctx = ctx_for(1, 2);
+        ctx.actions.clear();
+        for p in 1..5 {
+            ctx.actions.push(Action::Output(p));
+        }
+        ctx.parsed.key.l4_dst = 80;
+        let key = CacheKey::of(&ctx, &mask);
+        cache.insert(&key, key.hash(), 0, 0, &ctx);
+        let hit = cache.lookup(&key, key.hash(), 0, 0).unwrap();
+        assert_eq!(hit.actions, ctx.actions.as_slice());
+        let mut other = ctx.clone();
+        other.parsed.key.l4_dst = 81;
+        let other_key = CacheKey::of(&other, &mask);
+        assert!(cache.lookup(&other_key, other_key.hash(), 0, 0).is_none());
     }
 
     #[test]

@@ -83,12 +83,12 @@ impl Stats {
         }
     }
 
-    /// Counts a transmitted frame.
+    /// Counts `frames` received frames of `bytes` bytes in all.
     #[inline]
-    pub fn tx(&mut self, port: PortId, bytes: usize) {
+    pub fn rx_many(&mut self, port: PortId, frames: u64, bytes: u64) {
         if let Some(p) = self.ports.get_mut(port as usize) {
-            p.tx_packets += 1;
-            p.tx_bytes += bytes as u64;
+            p.rx_packets += frames;
+            p.rx_bytes += bytes;
         }
     }
 
