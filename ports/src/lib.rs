@@ -17,6 +17,7 @@ pub mod ethtool;
 pub mod memory;
 pub mod netns;
 pub mod pcap;
+pub mod ping;
 pub mod tap;
 
 mod batch;
