@@ -11,7 +11,7 @@ use vswitch::daemon::{request, Daemon};
 
 #[test]
 fn looping_pcap_into_null_port_forwards_and_reports_cycles() {
-    let dir = TempDir::new("daemon");
+    let dir = TempDir::new("daemon").unwrap();
     let input = dir.join("flows.pcap");
     // 1,000 flows from 1,000 senders to one receiver, a static MAC behind
     // the null port: every frame is a learned-destination forward.

@@ -40,7 +40,7 @@ impl Outcome {
 type Capture = Vec<(f64, Vec<u8>)>;
 
 fn run(config_file: &Path, inputs: &[(&str, Capture)]) -> Outcome {
-    let dir = TempDir::new("replay");
+    let dir = TempDir::new("replay").unwrap();
     let mut input_files = Vec::new();
     for (port, frames) in inputs {
         let path = dir.join(&format!("in-{port}.pcap"));
@@ -291,7 +291,7 @@ fn malformed_frames_are_dropped_with_reasons() {
 
 #[test]
 fn replay_errors_name_the_problem() {
-    let dir = TempDir::new("replay");
+    let dir = TempDir::new("replay").unwrap();
     let input = dir.join("in.pcap");
     write_pcap(&input, &[(0.0, eth(BROADCAST, mac(1), None, 0))]);
     let err = |config: PathBuf, port: &str, file: PathBuf| {
@@ -322,7 +322,9 @@ fn replay_errors_name_the_problem() {
 /// dropped with a reason. Hostile files are refused with a message.
 #[test]
 fn every_shared_capture_replays() {
-    let Some(dir) = shared_pcap_dir() else { return };
+    let Some(dir) = shared_pcap_dir("every_shared_capture_replays") else {
+        return;
+    };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -334,7 +336,7 @@ fn every_shared_capture_replays() {
         "expected the tcpdump captures in {}",
         dir.display()
     );
-    let out = TempDir::new("replay");
+    let out = TempDir::new("replay").unwrap();
     let mut seen = BTreeMap::new();
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().to_string();

@@ -19,6 +19,7 @@ pub mod netns;
 pub mod pcap;
 pub mod ping;
 pub mod tap;
+pub mod testing;
 
 mod batch;
 mod error;

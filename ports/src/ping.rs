@@ -263,7 +263,7 @@ fn echo_reply_seq(packet: &[u8], from: Ipv4Addr, id: u16) -> Option<usize> {
 
 /// RFC 1071: the ones' complement of the ones' complement sum of 16-bit
 /// words; 0 over data that carries its correct checksum.
-fn internet_checksum(data: &[u8]) -> u16 {
+pub(crate) fn internet_checksum(data: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     let mut words = data.chunks_exact(2);
     for w in &mut words {

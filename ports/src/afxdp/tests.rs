@@ -1,11 +1,8 @@
 //! AF_XDP tests. Those that attach to interfaces run as root only (they
-//! print why they skip otherwise): each builds a veth pair whose peer sits
+//! print why they skip otherwise, and fail under CI): each builds a veth pair whose peer sits
 //! in a new namespace with 198.51.100.2/24, and sends traffic only there.
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::*;
@@ -20,17 +17,7 @@ const ABSENT_IP: [u8; 4] = [198, 51, 100, 3];
 const PORT_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
 const WAIT: Duration = Duration::from_secs(3);
 
-/// Set in a re-executed test binary: the interface the child holds.
-const HOLDER_ENV: &str = "VSWITCH_AFXDP_HOLDER_INTERFACE";
-const HOLDER_READY: &str = "afxdp-holder-ready";
-
-fn is_root(test: &str) -> bool {
-    let root = crate::netns::is_root();
-    if !root {
-        println!("skipping {test}: needs root (network namespaces, XDP, AF_XDP)");
-    }
-    root
-}
+use crate::testing::require_netns;
 
 /// A veth pair: the host end up in this namespace, the peer up with
 /// 198.51.100.2/24 in a namespace of its own. Both go away on drop.
@@ -167,7 +154,7 @@ fn frames_are_split_within_ring_sizes() {
 
 #[test]
 fn receives_what_the_namespace_kernel_sends() {
-    if !is_root("receives_what_the_namespace_kernel_sends") {
+    if !require_netns("receives_what_the_namespace_kernel_sends") {
         return;
     }
     let lab = Lab::new();
@@ -219,14 +206,14 @@ fn arp_round_trip(mode: XdpMode, need_wakeup: bool, expected: AttachMode) {
 
 #[test]
 fn arp_round_trip_native() {
-    if is_root("arp_round_trip_native") {
+    if require_netns("arp_round_trip_native") {
         arp_round_trip(XdpMode::Native, true, AttachMode::Native);
     }
 }
 
 #[test]
 fn arp_round_trip_generic_without_need_wakeup() {
-    if is_root("arp_round_trip_generic_without_need_wakeup") {
+    if require_netns("arp_round_trip_generic_without_need_wakeup") {
         arp_round_trip(XdpMode::Generic, false, AttachMode::Generic);
     }
 }
@@ -235,7 +222,7 @@ fn arp_round_trip_generic_without_need_wakeup() {
 /// must still hand all of them to the kernel.
 #[test]
 fn one_flush_sends_more_than_32_frames() {
-    if !is_root("one_flush_sends_more_than_32_frames") {
+    if !require_netns("one_flush_sends_more_than_32_frames") {
         return;
     }
     let lab = Lab::new();
@@ -268,7 +255,7 @@ fn one_flush_sends_more_than_32_frames() {
 
 #[test]
 fn second_open_of_a_queue_is_in_use() {
-    if !is_root("second_open_of_a_queue_is_in_use") {
+    if !require_netns("second_open_of_a_queue_is_in_use") {
         return;
     }
     let lab = Lab::new();
@@ -287,7 +274,7 @@ fn second_open_of_a_queue_is_in_use() {
 
 #[test]
 fn binding_one_queue_twice_is_in_use() {
-    if !is_root("binding_one_queue_twice_is_in_use") {
+    if !require_netns("binding_one_queue_twice_is_in_use") {
         return;
     }
     let lab = Lab::new();
@@ -304,7 +291,7 @@ fn binding_one_queue_twice_is_in_use() {
 
 #[test]
 fn queue_beyond_the_interface_is_refused() {
-    if !is_root("queue_beyond_the_interface_is_refused") {
+    if !require_netns("queue_beyond_the_interface_is_refused") {
         return;
     }
     let lab = Lab::new();
@@ -322,7 +309,7 @@ fn queue_beyond_the_interface_is_refused() {
 
 #[test]
 fn zero_copy_on_veth_is_refused_clearly() {
-    if !is_root("zero_copy_on_veth_is_refused_clearly") {
+    if !require_netns("zero_copy_on_veth_is_refused_clearly") {
         return;
     }
     let lab = Lab::new();
@@ -346,7 +333,7 @@ fn zero_copy_on_veth_is_refused_clearly() {
 
 #[test]
 fn queues_share_one_attachment_until_the_last_port_drops() {
-    if !is_root("queues_share_one_attachment_until_the_last_port_drops") {
+    if !require_netns("queues_share_one_attachment_until_the_last_port_drops") {
         return;
     }
     let host = unique_name("vswxq");
@@ -372,7 +359,7 @@ fn queues_share_one_attachment_until_the_last_port_drops() {
 
 #[test]
 fn dropping_the_port_detaches_the_program() {
-    if !is_root("dropping_the_port_detaches_the_program") {
+    if !require_netns("dropping_the_port_detaches_the_program") {
         return;
     }
     let lab = Lab::new();
@@ -382,78 +369,5 @@ fn dropping_the_port_detaches_the_program() {
     assert!(
         xdp_detached_within(lab.host(), WAIT),
         "program still attached after drop"
-    );
-}
-
-/// Not a test by itself: the child of
-/// [`killing_the_holder_detaches_the_program`], run in a re-executed test
-/// binary, holds a port until it is killed (or 10 s pass).
-#[test]
-fn holder_child() {
-    let Ok(interface) = std::env::var(HOLDER_ENV) else {
-        return;
-    };
-    let _port = AfXdpPort::open(&AfXdpConfig::new(interface)).expect("child opens the port");
-    println!("{HOLDER_READY}");
-    std::thread::sleep(Duration::from_secs(10));
-}
-
-#[test]
-fn killing_the_holder_detaches_the_program() {
-    if !is_root("killing_the_holder_detaches_the_program") {
-        return;
-    }
-    let lab = Lab::new();
-    let exe = std::env::current_exe().expect("path of the test binary");
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "afxdp::tests::holder_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(HOLDER_ENV, lab.host())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the holder");
-    let stdout = child.stdout.take().expect("child stdout");
-    let (ready_tx, ready_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let ready = BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .any(|line| line.contains(HOLDER_READY));
-        let _ = ready_tx.send(ready);
-    });
-    let ready = ready_rx
-        .recv_timeout(Duration::from_secs(10))
-        .unwrap_or(false);
-    let attached = ready && xdp_attached(lab.host());
-    let _ = child.kill(); // SIGKILL
-    let _ = child.wait();
-    assert!(ready, "the holder never opened its port");
-    assert!(attached, "the holder's program was not attached");
-    assert!(
-        xdp_detached_within(lab.host(), WAIT),
-        "a program stayed attached after its process was killed"
-    );
-    // The dead holder's socket is released asynchronously: a new open may
-    // meet InUse for a moment, then succeeds.
-    let start = Instant::now();
-    let mut refusals = 0;
-    let reopened = loop {
-        match AfXdpPort::open(&AfXdpConfig::new(lab.host())) {
-            Err(PortError::InUse { .. }) if start.elapsed() < WAIT => {
-                refusals += 1;
-                std::thread::sleep(Duration::from_millis(1))
-            }
-            other => break other,
-        }
-    };
-    let reopened = reopened.expect("reopen after the holder died");
-    println!(
-        "reopened {} {:?} after the holder was killed ({refusals} InUse refusals)",
-        reopened.interface(),
-        start.elapsed()
     );
 }

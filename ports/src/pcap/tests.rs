@@ -473,20 +473,16 @@ fn open_missing_file_names_it() {
 
 /// The folder of tcpdump's captures: `$VSWITCH_PCAP_DIR/tcpdump`, by
 /// default `shared/pcap/tcpdump` beside the project.
-fn tcpdump_dir() -> Option<PathBuf> {
+fn tcpdump_dir(test: &str) -> Option<PathBuf> {
     let root = std::env::var_os("VSWITCH_PCAP_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcap"));
     let dir = root.join("tcpdump");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!(
-            "skipped: no capture folder {} (set VSWITCH_PCAP_DIR)",
-            dir.display()
-        );
-        None
-    }
+    let needs = format!(
+        "the capture folder {} (set VSWITCH_PCAP_DIR)",
+        dir.display()
+    );
+    crate::testing::require(test, &needs, dir.is_dir()).then_some(dir)
 }
 
 fn count_frames(path: &Path) -> Result<usize, PortError> {
@@ -500,7 +496,7 @@ fn count_frames(path: &Path) -> Result<usize, PortError> {
 
 #[test]
 fn tcpdump_captures() {
-    let Some(dir) = tcpdump_dir() else {
+    let Some(dir) = tcpdump_dir("tcpdump_captures") else {
         return;
     };
     // Counts from tcpdump's .out files where there is one, else from
