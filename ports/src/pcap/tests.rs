@@ -261,11 +261,7 @@ fn pcapng_packet_longer_than_the_snaplen_is_cut_to_it() {
     ng.interface(1, 4, &[]);
     ng.enhanced_packet(0, 0, &[1, 2, 3, 4, 5]);
     ng.enhanced_packet(0, 0, &[6, 7]);
-    let mut reader = PcapReader::from_reader("ng", &ng.bytes[..]).unwrap();
-    assert_eq!(reader.next_frame().unwrap().unwrap().data, &[1, 2, 3, 4]);
-    assert_eq!(reader.next_frame().unwrap().unwrap().data, &[6, 7]);
-    assert!(reader.next_frame().unwrap().is_none());
-    assert_eq!(reader.cut_to_snaplen(), 1);
+    assert_first_cut_to_4_then_6_7(&ng.bytes);
 }
 
 #[test]
@@ -324,7 +320,13 @@ fn classic_record_longer_than_the_snaplen_is_cut_to_it() {
     let mut bytes = classic_header(false, false, 4, 1);
     classic_record(&mut bytes, false, 0, 0, 5, &[1, 2, 3, 4, 5]);
     classic_record(&mut bytes, false, 1, 0, 2, &[6, 7]);
-    let mut reader = PcapReader::from_reader("cut.pcap", &bytes[..]).unwrap();
+    assert_first_cut_to_4_then_6_7(&bytes);
+}
+
+/// A capture of snaplen 4 with records [1, 2, 3, 4, 5] and [6, 7] reads as
+/// the first cut to the snaplen, then the second whole.
+fn assert_first_cut_to_4_then_6_7(bytes: &[u8]) {
+    let mut reader = PcapReader::from_reader("cut.pcap", bytes).unwrap();
     assert_eq!(reader.next_frame().unwrap().unwrap().data, &[1, 2, 3, 4]);
     assert_eq!(reader.next_frame().unwrap().unwrap().data, &[6, 7]);
     assert!(reader.next_frame().unwrap().is_none());
