@@ -115,8 +115,11 @@ impl Pinger {
             let now = Instant::now();
             let next_send = start + interval * sent_at.len() as u32;
             if sent_at.len() < count as usize && now >= next_send {
+                // Timed from before the send: the reply can be back before
+                // sendto returns, when the whole path is in-kernel and fast.
+                let at = Instant::now();
                 self.send(to, sent_at.len() as u16)?;
-                sent_at.push(Instant::now());
+                sent_at.push(at);
                 continue;
             }
             let wait_until = if sent_at.len() < count as usize {
