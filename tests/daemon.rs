@@ -11,7 +11,7 @@ use vswitch::daemon::{request, Daemon};
 
 #[test]
 fn looping_pcap_into_null_port_forwards_and_reports_cycles() {
-    let dir = TempDir::new("daemon");
+    let dir = TempDir::new("daemon").unwrap();
     let input = dir.join("flows.pcap");
     // 1,000 flows from 1,000 senders to one receiver, a static MAC behind
     // the null port: every frame is a learned-destination forward.
@@ -119,7 +119,7 @@ fn swap_counters(socket: &std::path::Path) -> ((u64, u64, u64, u64), Vec<String>
 
 #[test]
 fn configuration_swaps_under_traffic_lose_nothing_and_serve_nothing_stale() {
-    let dir = TempDir::new("swap");
+    let dir = TempDir::new("swap").unwrap();
     let input = dir.join("flows.pcap");
     // 1,000 senders, every other frame to X (static on sink1) or Y.
     let frames: Vec<_> = (0..1000)
@@ -183,7 +183,7 @@ fn configuration_swaps_under_traffic_lose_nothing_and_serve_nothing_stale() {
 
 #[test]
 fn a_swap_that_changes_switch_settings_is_refused_and_changes_nothing() {
-    let dir = TempDir::new("swap");
+    let dir = TempDir::new("swap").unwrap();
     let input = dir.join("flows.pcap");
     write_pcap(&input, &[(0.0, eth(mac(0xff01), mac(1), None, 0))]);
     let first = swap_config(&dir, &input, "sink2", &[]);

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use vswitch::replay::{replay, ReplayOptions, ReplaySummary};
+use vswitch::replay::{output_path, replay, ReplayOptions, ReplaySummary};
 
 fn config(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -40,7 +40,7 @@ impl Outcome {
 type Capture = Vec<(f64, Vec<u8>)>;
 
 fn run(config_file: &Path, inputs: &[(&str, Capture)]) -> Outcome {
-    let dir = TempDir::new("replay");
+    let dir = TempDir::new("replay").unwrap();
     let mut input_files = Vec::new();
     for (port, frames) in inputs {
         let path = dir.join(&format!("in-{port}.pcap"));
@@ -297,7 +297,7 @@ fn malformed_frames_are_dropped_with_reasons() {
 
 #[test]
 fn replay_errors_name_the_problem() {
-    let dir = TempDir::new("replay");
+    let dir = TempDir::new("replay").unwrap();
     let input = dir.join("in.pcap");
     write_pcap(&input, &[(0.0, eth(BROADCAST, mac(1), None, 0))]);
     let err = |config: PathBuf, port: &str, file: PathBuf| {
@@ -323,12 +323,70 @@ fn replay_errors_name_the_problem() {
     assert!(e.contains("absent.pcap"), "{e}");
 }
 
+#[test]
+fn one_port_given_twice_is_refused_by_name() {
+    let dir = TempDir::new("replay").unwrap();
+    let (a, b) = (dir.join("a.pcap"), dir.join("b.pcap"));
+    write_pcap(&a, &[(0.0, eth(BROADCAST, mac(1), None, 0))]);
+    write_pcap(&b, &[(0.0, eth(BROADCAST, mac(2), None, 0))]);
+    let e = replay(&ReplayOptions {
+        config: config("l2-three-ports.toml"),
+        inputs: vec![("p1".into(), a), ("p2".into(), b.clone()), ("p1".into(), b)],
+        output_dir: dir.join("out"),
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("port \"p1\" is given twice") && e.contains("a.pcap") && e.contains("b.pcap"),
+        "{e}"
+    );
+}
+
+/// A record longer than its file's snaplen is cut to the snaplen, as
+/// libpcap does, and the replay goes on to the frames after it.
+#[test]
+fn record_longer_than_the_snaplen_is_cut_and_replay_goes_on() {
+    let dir = TempDir::new("replay").unwrap();
+    let input = dir.join("cut.pcap");
+    let snaplen = 40u32;
+    // Classic pcap, little-endian, microseconds, Ethernet.
+    let mut bytes = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+    bytes.extend_from_slice(&[0; 8]);
+    bytes.extend_from_slice(&snaplen.to_le_bytes());
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    let frames = [
+        eth(BROADCAST, mac(1), None, 1),
+        eth(BROADCAST, mac(2), None, 2)[..snaplen as usize].to_vec(),
+    ];
+    for (secs, frame) in frames.iter().enumerate() {
+        let len = (frame.len() as u32).to_le_bytes();
+        bytes.extend_from_slice(&(secs as u32).to_le_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        bytes.extend_from_slice(&len);
+        bytes.extend_from_slice(&len);
+        bytes.extend_from_slice(frame);
+    }
+    std::fs::write(&input, bytes).unwrap();
+    let out = dir.join("out");
+    let summary = replay(&ReplayOptions {
+        config: config("l2-three-ports.toml"),
+        inputs: vec![("p1".into(), input)],
+        output_dir: out.clone(),
+    })
+    .unwrap();
+    assert_eq!(summary.frames, 2);
+    let sent = read_pcap(&output_path(&out, "p2"));
+    assert_eq!(sent, vec![frames[0][..40].to_vec(), frames[1].clone()]);
+}
+
 /// Every real capture in ../shared/pcap goes through the datapath: no
 /// panic, and every frame is either sent (flooded to both other ports) or
 /// dropped with a reason. Hostile files are refused with a message.
 #[test]
 fn every_shared_capture_replays() {
-    let Some(dir) = shared_pcap_dir() else { return };
+    let Some(dir) = shared_pcap_dir("every_shared_capture_replays") else {
+        return;
+    };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -340,7 +398,7 @@ fn every_shared_capture_replays() {
         "expected the tcpdump captures in {}",
         dir.display()
     );
-    let out = TempDir::new("replay");
+    let out = TempDir::new("replay").unwrap();
     let mut seen = BTreeMap::new();
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().to_string();

@@ -19,7 +19,9 @@ pub mod ethtool;
 pub mod memory;
 pub mod netns;
 pub mod pcap;
+pub mod ping;
 pub mod tap;
+pub mod testing;
 
 mod batch;
 mod error;

@@ -26,7 +26,9 @@ pub fn ip(args: &[&str]) -> Result<String, PortError> {
 pub fn run(program: &str, args: &[&str]) -> Result<String, PortError> {
     let out = Command::new(program).args(args).output().map_err(|e| {
         PortError::io(
-            format!("cannot run `{program}` (is it installed? iproute2 provides `ip`)"),
+            format!(
+                "cannot run `{program}`: is it installed? (`ip` is in iproute2: apt-get install iproute2)"
+            ),
             e,
         )
     })?;

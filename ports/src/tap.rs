@@ -317,6 +317,7 @@ impl Port for TapPort {
 mod tests {
     use super::*;
     use crate::netns::{unique_name, NetNs};
+    use crate::ping::internet_checksum as checksum;
     use std::time::{Duration, Instant};
 
     /// The made-up host on the port's side of the link.
@@ -326,28 +327,13 @@ mod tests {
     const NS_IP: [u8; 4] = [192, 0, 2, 1];
     const NS_CIDR: &str = "192.0.2.1/24";
 
-    fn can_run_as_root() -> bool {
-        if !crate::netns::is_root() {
-            println!("skipped: TAP tests need root");
-            return false;
-        }
-        if !std::path::Path::new("/dev/net/tun").exists() {
-            println!("skipped: /dev/net/tun is missing (`modprobe tun`)");
-            return false;
-        }
-        true
-    }
-
-    /// The Internet checksum (RFC 1071) of `bytes`.
-    fn checksum(bytes: &[u8]) -> u16 {
-        let mut sum: u32 = bytes
-            .chunks(2)
-            .map(|pair| u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]) as u32)
-            .sum();
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        !(sum as u16)
+    fn can_run_as_root(test: &str) -> bool {
+        crate::testing::require_netns(test)
+            && crate::testing::require(
+                test,
+                "/dev/net/tun (`modprobe tun`)",
+                std::path::Path::new("/dev/net/tun").exists(),
+            )
     }
 
     fn ethernet(dst: [u8; 6], src: [u8; 6], ethertype: u16) -> Vec<u8> {
@@ -424,7 +410,7 @@ mod tests {
 
     #[test]
     fn kernel_answers_arp_and_ping_through_tap_in_namespace() {
-        if !can_run_as_root() {
+        if !can_run_as_root("kernel_answers_arp_and_ping_through_tap_in_namespace") {
             return;
         }
         let ns = NetNs::create(&unique_name("vswt")).unwrap();
@@ -521,7 +507,7 @@ mod tests {
 
     #[test]
     fn attaches_to_persistent_tap_once() {
-        if !can_run_as_root() {
+        if !can_run_as_root("attaches_to_persistent_tap_once") {
             return;
         }
         let ns = NetNs::create(&unique_name("vswt")).unwrap();
@@ -540,7 +526,7 @@ mod tests {
 
     #[test]
     fn tx_queue_full_gives_no_slot() {
-        if !can_run_as_root() {
+        if !can_run_as_root("tx_queue_full_gives_no_slot") {
             return;
         }
         let ns = NetNs::create(&unique_name("vswt")).unwrap();
@@ -568,7 +554,7 @@ mod tests {
     /// each counted once; an up device takes them all.
     #[test]
     fn tx_flush_reports_each_frame_sent_or_refused() {
-        if !can_run_as_root() {
+        if !can_run_as_root("tx_flush_reports_each_frame_sent_or_refused") {
             return;
         }
         let ns = NetNs::create(&unique_name("vswt")).unwrap();

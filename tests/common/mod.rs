@@ -1,11 +1,12 @@
 //! Shared helpers for the integration tests: frame builders, capture files,
-//! temporary directories that remove themselves.
+//! temporary directories that remove themselves, the shared captures.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::path::{Path, PathBuf};
 
 use vswitch_ports::pcap::{PcapReader, PcapWriter};
+use vswitch_ports::testing::require;
 
 /// A locally administered unicast MAC numbered `n`.
 pub fn mac(n: u32) -> [u8; 6] {
@@ -44,31 +45,9 @@ pub fn retag(frame: &[u8], vlan: Option<u16>) -> Vec<u8> {
     out
 }
 
-/// A directory under the system temp dir, unique to this run, removed on
-/// drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(prefix: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(vswitch_ports::netns::unique_name(prefix));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    pub fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[allow(unused_imports)]
+// as dead_code above: not every test binary makes temporary directories
+pub use vswitch_ports::testing::TempDir;
 
 /// Writes frames with timestamps in seconds.
 pub fn write_pcap(path: &Path, frames: &[(f64, Vec<u8>)]) {
@@ -90,19 +69,16 @@ pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
 }
 
 /// Where tcpdump's captures are: `tcpdump/` in $VSWITCH_PCAP_DIR, or in
-/// ../shared/pcap beside the project. None (with a message) when absent.
-pub fn shared_pcap_dir() -> Option<PathBuf> {
+/// ../shared/pcap beside the project. None, after [`require`]'s skip line
+/// (a failure under CI), when absent.
+pub fn shared_pcap_dir(test: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("VSWITCH_PCAP_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/pcap"))
         .join("tcpdump");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipped: capture folder {} is absent (set VSWITCH_PCAP_DIR)",
-            dir.display()
-        );
-        None
-    }
+    let needs = format!(
+        "the capture folder {} (set VSWITCH_PCAP_DIR)",
+        dir.display()
+    );
+    require(test, &needs, dir.is_dir()).then_some(dir)
 }

@@ -86,7 +86,7 @@ pub fn run(config_path: &Path, keep: bool) -> Result<(), String> {
     }
     if keep {
         println!(
-            "\nup until Ctrl-C. Try: vsctl --socket {} stats; ip netns exec {} ping {}",
+            "\nup until Ctrl-C. Try: vsctl --socket {} stats; ip netns exec {} ping {} (ping is in iputils-ping)",
             lab.socket().display(),
             lab.containers[0].netns.name(),
             lab.containers

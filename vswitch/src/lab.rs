@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use vswitch_ports::ethtool::disable_tx_checksum_offload;
 use vswitch_ports::netns::{run_in_netns, unique_name, NetNs, Veth};
+use vswitch_ports::ping::Pinger;
 
 use crate::config::{Config, PortKind};
 use crate::daemon::{BackgroundDaemon, Daemon};
@@ -154,35 +155,26 @@ impl Lab {
             .ok_or_else(|| format!("no container {name}"))
     }
 
-    /// Pings `to`'s address from `from`, `count` times; Ok with ping's
-    /// summary line when every reply came.
+    /// Pings `to`'s address from `from`, `count` times, with our own ICMP
+    /// echo from a raw socket in `from`'s namespace; Ok with a summary line
+    /// in `ping`'s words when every reply came.
     pub fn ping(&self, from: &str, to: &str, count: u32) -> Result<String, String> {
         let (a, b) = (self.container(from)?, self.container(to)?);
-        let out = a
-            .netns
-            .exec(
-                "ping",
-                &[
-                    "-c",
-                    &count.to_string(),
-                    "-i",
-                    "0.2",
-                    "-W",
-                    "2",
-                    "-q",
-                    &b.ip.to_string(),
-                ],
-            )
+        let report = run_in_netns(a.netns.name(), Pinger::open)
+            .and_then(|pinger| pinger)
+            .and_then(|pinger| {
+                pinger.ping(
+                    b.ip,
+                    count,
+                    Duration::from_millis(200),
+                    Duration::from_secs(2),
+                )
+            })
             .map_err(|e| format!("ping {from} -> {to}: {e}"))?;
-        let summary = out
-            .lines()
-            .find(|l| l.contains("packets transmitted"))
-            .unwrap_or("")
-            .to_string();
-        if summary.contains(&format!("{count} received")) {
-            Ok(summary)
+        if report.received() == count {
+            Ok(report.summary())
         } else {
-            Err(format!("ping {from} -> {to}: {summary}"))
+            Err(format!("ping {from} -> {to}: {}", report.summary()))
         }
     }
 

@@ -112,6 +112,17 @@ fn run(
     mut trace_text: Option<&mut String>,
 ) -> Result<ReplaySummary, ReplayError> {
     let mut log = TraceLog::default();
+    // Two captures on one port would be merged by timestamp without a word.
+    for (i, (name, path)) in options.inputs.iter().enumerate() {
+        if let Some((_, first)) = options.inputs[..i].iter().find(|(n, _)| n == name) {
+            return Err(ReplayError(format!(
+                "--input {name}={} and --input {name}={}: port {name:?} is given twice; \
+                 give each port one capture (merge captures with mergecap first)",
+                first.display(),
+                path.display()
+            )));
+        }
+    }
     let config = Config::load(&options.config).map_err(|e| ReplayError(e.to_string()))?;
     let datapath = Datapath::new(&config.datapath_spec(), REPLAY_HASH_SEED)
         .map_err(|e| ReplayError(format!("{}: {e}", options.config.display())))?;

@@ -157,10 +157,11 @@ struct Record {
 ///
 /// The input is streamed: memory use is bounded by the largest record
 /// ([`MAX_CAPTURED_LEN`] of packet data), whatever the file says. A record
-/// that breaks the format (a length past the snaplen, the limit or the end
-/// of the file, a pcapng block length that is not a multiple of 4 or does
-/// not match its trailing copy) is a [`PortError::BadCapture`] naming the
-/// file and the record's byte offset. The reader stops at the first error:
+/// longer than the snaplen is cut to it, as libpcap does, and counted
+/// ([`PcapReader::cut_to_snaplen`]). A record that breaks the format (a
+/// length past the limit or the end of the file, a pcapng block length
+/// that is not a multiple of 4 or does not match its trailing copy) is a
+/// [`PortError::BadCapture`] naming the file and the record's byte offset. The reader stops at the first error:
 /// later calls return `Ok(None)`.
 pub struct PcapReader<R: Read = BufReader<File>> {
     path: String,
@@ -169,6 +170,8 @@ pub struct PcapReader<R: Read = BufReader<File>> {
     buf: Vec<u8>,
     format: Format,
     finished: bool,
+    /// Records longer than the snaplen, cut to it.
+    cut_to_snaplen: u64,
 }
 
 impl PcapReader<BufReader<File>> {
@@ -198,9 +201,27 @@ impl<R: Read> PcapReader<R> {
                 interfaces: Vec::new(),
             },
             finished: false,
+            cut_to_snaplen: 0,
         };
         reader.read_file_header()?;
         Ok(reader)
+    }
+
+    /// How many records so far were longer than their file's (or
+    /// interface's) snaplen, and were cut to it as libpcap does.
+    pub fn cut_to_snaplen(&self) -> u64 {
+        self.cut_to_snaplen
+    }
+
+    /// Of a record of `captured` bytes, how many to keep: all, or the
+    /// `snaplen` (0 meaning none) when it is longer, counting the cut.
+    fn keep_within_snaplen(&mut self, captured: usize, snaplen: u32) -> usize {
+        if snaplen != 0 && captured > snaplen as usize {
+            self.cut_to_snaplen += 1;
+            snaplen as usize
+        } else {
+            captured
+        }
     }
 
     /// The next frame, `Ok(None)` at the end of the capture (or after an
@@ -373,11 +394,12 @@ impl<R: Read> PcapReader<R> {
         let seconds = order.u32(&header, 0) as u64;
         let fraction = order.u32(&header, 4) as u64;
         let captured = order.u32(&header, 8);
-        check_captured_len(captured, snaplen).map_err(|detail| {
+        check_captured_len(captured).map_err(|detail| {
             self.bad_capture(format_args!("record at byte offset {start}: {detail}"))
         })?;
         let captured = captured as usize;
         self.fill_buf(captured, "record", start)?;
+        let kept = self.keep_within_snaplen(captured, snaplen);
         // seconds < 2^32 and fraction < 2^32, so neither sum overflows u64.
         let timestamp_ns = if nanosecond {
             seconds * 1_000_000_000 + fraction
@@ -386,7 +408,7 @@ impl<R: Read> PcapReader<R> {
         };
         Ok(Some(Record {
             start: 0,
-            len: captured.saturating_sub(fcs_len),
+            len: kept.saturating_sub(fcs_len),
             timestamp_ns,
         }))
     }
@@ -622,7 +644,7 @@ impl<R: Read> PcapReader<R> {
     /// The packet of an Enhanced (or obsolete) Packet Block whose body is
     /// in the buffer.
     fn packet(
-        &self,
+        &mut self,
         order: ByteOrder,
         block_type: u32,
         body_len: usize,
@@ -642,7 +664,7 @@ impl<R: Read> PcapReader<R> {
         let interface = self.interface(interface_id, start)?;
         let units = (order.u32(&self.buf, 4) as u64) << 32 | order.u32(&self.buf, 8) as u64;
         let captured = order.u32(&self.buf, 12);
-        check_captured_len(captured, interface.snaplen).map_err(|detail| {
+        check_captured_len(captured).map_err(|detail| {
             self.bad_capture(format_args!(
                 "packet block at byte offset {start}: {detail}"
             ))
@@ -653,9 +675,10 @@ impl<R: Read> PcapReader<R> {
                  the end of the block"
             )));
         }
+        let kept = self.keep_within_snaplen(captured as usize, interface.snaplen);
         Ok(Record {
             start: DATA_AT,
-            len: (captured as usize).saturating_sub(interface.fcs_len),
+            len: kept.saturating_sub(interface.fcs_len),
             timestamp_ns: interface.clock.to_ns(units),
         })
     }
@@ -694,17 +717,12 @@ impl<R: Read> PcapReader<R> {
     }
 }
 
-/// Checks a record's captured length against the hard limit and the
-/// snaplen (0 meaning none).
-fn check_captured_len(captured: u32, snaplen: u32) -> Result<(), String> {
+/// Checks a record's captured length against the hard limit. (One longer
+/// than the snaplen is not an error: it is cut to it, as libpcap does.)
+fn check_captured_len(captured: u32) -> Result<(), String> {
     if captured as usize > MAX_CAPTURED_LEN {
         return Err(format!(
             "captured length {captured} is larger than the {MAX_CAPTURED_LEN}-byte limit of this reader"
-        ));
-    }
-    if snaplen != 0 && captured > snaplen {
-        return Err(format!(
-            "captured length {captured} exceeds the snaplen {snaplen}"
         ));
     }
     Ok(())

@@ -255,12 +255,17 @@ fn pcapng_bad_block_lengths() {
 }
 
 #[test]
-fn pcapng_captured_length_checked_against_block_and_snaplen() {
+fn pcapng_packet_longer_than_the_snaplen_is_cut_to_it() {
+    // As libpcap does: the record is cut, and reading goes on.
     let mut ng = PcapNg::new(false);
     ng.interface(1, 4, &[]);
     ng.enhanced_packet(0, 0, &[1, 2, 3, 4, 5]);
-    assert!(error_text(&ng.bytes).contains("exceeds the snaplen 4"));
+    ng.enhanced_packet(0, 0, &[6, 7]);
+    assert_first_cut_to_4_then_6_7(&ng.bytes);
+}
 
+#[test]
+fn pcapng_captured_length_checked_against_block() {
     let mut ng = PcapNg::new(false);
     ng.interface(1, 0, &[]);
     ng.enhanced_packet(0, 0, &[1, 2, 3, 4]);
@@ -310,15 +315,26 @@ fn classic_fcs_is_cut_off() {
 }
 
 #[test]
-fn classic_hostile_records() {
+fn classic_record_longer_than_the_snaplen_is_cut_to_it() {
+    // As libpcap does: the rest of the record is skipped, reading goes on.
     let mut bytes = classic_header(false, false, 4, 1);
-    classic_record(&mut bytes, false, 0, 0, 5, &[0; 5]);
-    let text = error_text(&bytes);
-    assert!(
-        text.contains("byte offset 24") && text.contains("snaplen 4"),
-        "{text}"
-    );
+    classic_record(&mut bytes, false, 0, 0, 5, &[1, 2, 3, 4, 5]);
+    classic_record(&mut bytes, false, 1, 0, 2, &[6, 7]);
+    assert_first_cut_to_4_then_6_7(&bytes);
+}
 
+/// A capture of snaplen 4 with records [1, 2, 3, 4, 5] and [6, 7] reads as
+/// the first cut to the snaplen, then the second whole.
+fn assert_first_cut_to_4_then_6_7(bytes: &[u8]) {
+    let mut reader = PcapReader::from_reader("cut.pcap", bytes).unwrap();
+    assert_eq!(reader.next_frame().unwrap().unwrap().data, &[1, 2, 3, 4]);
+    assert_eq!(reader.next_frame().unwrap().unwrap().data, &[6, 7]);
+    assert!(reader.next_frame().unwrap().is_none());
+    assert_eq!(reader.cut_to_snaplen(), 1);
+}
+
+#[test]
+fn classic_hostile_records() {
     let mut bytes = classic_header(false, false, 0, 1);
     classic_record(&mut bytes, false, 0, 0, u32::MAX, &[]);
     assert!(error_text(&bytes).contains("limit"));
@@ -533,20 +549,16 @@ fn open_missing_file_names_it() {
 
 /// The folder of tcpdump's captures: `$VSWITCH_PCAP_DIR/tcpdump`, by
 /// default `shared/pcap/tcpdump` beside the project.
-fn tcpdump_dir() -> Option<PathBuf> {
+fn tcpdump_dir(test: &str) -> Option<PathBuf> {
     let root = std::env::var_os("VSWITCH_PCAP_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcap"));
     let dir = root.join("tcpdump");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!(
-            "skipped: no capture folder {} (set VSWITCH_PCAP_DIR)",
-            dir.display()
-        );
-        None
-    }
+    let needs = format!(
+        "the capture folder {} (set VSWITCH_PCAP_DIR)",
+        dir.display()
+    );
+    crate::testing::require(test, &needs, dir.is_dir()).then_some(dir)
 }
 
 fn count_frames(path: &Path) -> Result<usize, PortError> {
@@ -560,7 +572,7 @@ fn count_frames(path: &Path) -> Result<usize, PortError> {
 
 #[test]
 fn tcpdump_captures() {
-    let Some(dir) = tcpdump_dir() else {
+    let Some(dir) = tcpdump_dir("tcpdump_captures") else {
         return;
     };
     // Counts from tcpdump's .out files where there is one, else from
