@@ -79,9 +79,12 @@ fn swap_config(dir: &TempDir, input: &std::path::Path, y_on: &str, extra: &[&str
     Config::parse(&text, "swap-test").unwrap()
 }
 
-/// (gen rx, sink1 tx, sink2 tx, all drops) from one snapshot of the one
-/// worker's counters, and the ports `show` lists.
-fn swap_counters(socket: &std::path::Path) -> ((u64, u64, u64, u64), Vec<String>) {
+/// (gen rx, sink1 tx, sink2 tx, all drops), from one snapshot of the one
+/// worker's counters.
+type SwapCounters = (u64, u64, u64, u64);
+
+/// The counters of the swap test and the ports `show` lists.
+fn swap_counters(socket: &std::path::Path) -> (SwapCounters, Vec<String>) {
     let stats = request(socket, "stats").unwrap();
     let port = |name: &str| {
         stats["ports"]
@@ -131,7 +134,7 @@ fn configuration_swaps_under_traffic_lose_nothing_and_serve_nothing_stale() {
     write_pcap(&input, &frames);
     let first = swap_config(&dir, &input, "sink2", &["old"]);
     let daemon = Daemon::start(&first).and_then(Daemon::spawn).unwrap();
-    let wait_for = |what: &dyn Fn(&(u64, u64, u64, u64)) -> bool| {
+    let wait_for = |what: &dyn Fn(&SwapCounters) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             std::thread::sleep(Duration::from_millis(60));

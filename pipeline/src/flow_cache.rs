@@ -508,7 +508,7 @@ impl FlowCache {
                 // `EVICT_ONE_IN` evicts (Open vSwitch's EMC inserts with a
                 // probability for the same reason).
                 self.full_misses = self.full_misses.wrapping_add(1);
-                if self.full_misses % EVICT_ONE_IN != 0 {
+                if !self.full_misses.is_multiple_of(EVICT_ONE_IN) {
                     return;
                 }
                 let Some(victim) = self.victims.get_mut(bucket) else {
