@@ -471,3 +471,54 @@ fn every_shared_capture_replays() {
     }
     eprintln!("{seen:#?}");
 }
+
+#[test]
+fn trace_says_what_every_stage_decided_and_changes_nothing() {
+    // vlans.toml: a10/b10 access ports of VLAN 10, a20 of VLAN 20, and an
+    // uplink trunk carrying both.
+    let (a, b) = (mac(0xa), mac(0xb));
+    let inputs = [
+        ("a10", vec![(0.0, eth(b, a, None, 1))]),
+        ("uplink", vec![(0.5, eth(a, b, Some(10), 2))]),
+    ];
+    let plain = run(&config("vlans.toml"), &inputs);
+    let dir = TempDir::new("trace").unwrap();
+    let mut files = Vec::new();
+    for (port, frames) in &inputs {
+        let path = dir.join(&format!("in-{port}.pcap"));
+        write_pcap(&path, frames);
+        files.push((port.to_string(), path));
+    }
+    let (summary, trace) = vswitch::replay::replay_traced(&ReplayOptions {
+        config: config("vlans.toml"),
+        inputs: files,
+        output_dir: dir.join("out"),
+    })
+    .unwrap();
+    assert_eq!(summary, plain.summary, "tracing changed a decision");
+    let frames: Vec<&str> = trace.split("frame ").filter(|f| !f.is_empty()).collect();
+    assert_eq!(frames.len(), 2, "{trace}");
+    // The first frame: learned on a10, unknown destination, flooded in
+    // VLAN 10 to b10 and the uplink (tagged there).
+    for line in [
+        "in_port a10",
+        "stage ingress",
+        "ingress: bridge 0, vlan 10 (untagged)",
+        "learn 02:00:00:00:00:0a vlan 10 on a10: learned",
+        "lookup 02:00:00:00:00:0b vlan 10: miss, flood",
+        "flood group",
+        "actions: flood:group",
+    ] {
+        assert!(frames[0].contains(line), "missing {line:?} in\n{}", frames[0]);
+    }
+    assert!(!frames[0].contains("a20"), "flooded out of VLAN 20:\n{}", frames[0]);
+    // The reply: a hit on a10, the tag popped for the access port.
+    for line in [
+        "in_port uplink",
+        "ingress: bridge 0, vlan 10 (tagged)",
+        "lookup 02:00:00:00:00:0a vlan 10: hit, on a10",
+        "actions: pop_vlan, output:a10",
+    ] {
+        assert!(frames[1].contains(line), "missing {line:?} in\n{}", frames[1]);
+    }
+}

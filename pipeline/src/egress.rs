@@ -610,3 +610,7 @@ fn apply_in_place(buf: &mut [u8], ctx: &mut PacketCtx, edits: &Edits) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "egress_tests.rs"]
+mod tests;
