@@ -286,7 +286,10 @@ fn fixed_count(batches: u64) {
         for _ in 0..batches {
             s.l2_batch();
         }
-        println!("l2_learned/{macs}: {batches} batches");
+        println!(
+            "l2_learned/{macs}: {batches} batches, flow cache {:?}",
+            s.runner.cache.counters
+        );
     }
 }
 

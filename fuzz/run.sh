@@ -4,7 +4,7 @@
 # ../shared/pcap/tcpdump (or $VSWITCH_PCAP_DIR/tcpdump) and configs/, and
 # prints the executions and crashes of each target.
 #
-#   fuzz/run.sh SECONDS [TARGET...]     targets: parse pipeline pcap_reader config
+#   fuzz/run.sh SECONDS [TARGET...]     targets: parse pipeline pcap_reader config control
 #
 # A crash leaves its input in fuzz/artifacts/TARGET/; replay it with
 # `cargo fuzz run TARGET fuzz/artifacts/TARGET/crash-...` from fuzz/.
@@ -12,7 +12,7 @@ set -euo pipefail
 seconds=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(parse pipeline pcap_reader config)
+[ ${#targets[@]} -gt 0 ] || targets=(parse pipeline pcap_reader config control)
 cd "$(dirname "$0")"
 # cargo-fuzz passes -Z flags to rustc; this lets the stable compiler take them.
 export RUSTC_BOOTSTRAP=1

@@ -509,9 +509,17 @@ fn trace_says_what_every_stage_decided_and_changes_nothing() {
         "flood group",
         "actions: flood:group",
     ] {
-        assert!(frames[0].contains(line), "missing {line:?} in\n{}", frames[0]);
+        assert!(
+            frames[0].contains(line),
+            "missing {line:?} in\n{}",
+            frames[0]
+        );
     }
-    assert!(!frames[0].contains("a20"), "flooded out of VLAN 20:\n{}", frames[0]);
+    assert!(
+        !frames[0].contains("a20"),
+        "flooded out of VLAN 20:\n{}",
+        frames[0]
+    );
     // The reply: a hit on a10, the tag popped for the access port.
     for line in [
         "in_port uplink",
@@ -519,6 +527,10 @@ fn trace_says_what_every_stage_decided_and_changes_nothing() {
         "lookup 02:00:00:00:00:0a vlan 10: hit, on a10",
         "actions: pop_vlan, output:a10",
     ] {
-        assert!(frames[1].contains(line), "missing {line:?} in\n{}", frames[1]);
+        assert!(
+            frames[1].contains(line),
+            "missing {line:?} in\n{}",
+            frames[1]
+        );
     }
 }

@@ -93,6 +93,21 @@ fn run(captures: &Path, configs: &Path, out: &Path) -> Result<(), String> {
         write(&out.join("config"), name, &bytes)?;
         counts[3] += 1;
     }
+    // The control protocol: each request, a bad one, and an answer of
+    // each shape.
+    for (name, line) in [
+        ("show", "show\n"),
+        ("stats", "stats\n"),
+        ("pmd-stats", "pmd-stats\n"),
+        ("fdb-show", "fdb-show br0\n"),
+        ("bad", "fdb-show br0 br1\n"),
+        (
+            "answer",
+            r#"{"ports":[{"name":"p1","drop_reasons":{"x":1},"device_drops":{}}],"workers":[{"core":1,"flow_cache":{"hits":1}}],"entries":[{"port":"p1","static":true}]}"#,
+        ),
+    ] {
+        write(&out.join("control"), name, line.as_bytes())?;
+    }
     println!(
         "seeds: {} captures, {} frames, {} pipeline inputs, {} configurations in {}",
         counts[0],

@@ -166,6 +166,7 @@ impl BurstRunner {
         let mut misses = IndexList::new();
         let mut again = 0u64;
         // 1. Parse, and key the frames the cache may decide.
+        let bypass = self.cache.bypassing();
         let mut to_look_up = 0u64;
         let entries = self
             .ctxs
@@ -190,7 +191,7 @@ impl BurstRunner {
                 stats.drop(ctx.in_port, DropReason::PortNotInBridge);
                 continue;
             };
-            if ctx.trace {
+            if ctx.trace || bypass {
                 misses.push(i);
                 continue;
             }
@@ -262,7 +263,7 @@ impl BurstRunner {
                 trace(sink, ctx.trace, i, || {
                     TraceEvent::Final(ctx.actions.as_slice().to_vec())
                 });
-                if ctx.cacheable && !ctx.trace {
+                if ctx.cacheable && !ctx.trace && !bypass {
                     self.cache
                         .insert(&self.keys[i], self.hashes[i], generation, now, ctx);
                 }

@@ -53,7 +53,10 @@ fn checksums_hold(frame: &[u8], l3: usize) {
     let src: [u8; 4] = ip.src_addr();
     let dst: [u8; 4] = ip.dst_addr();
     let udp = UdpPacket::new_checked(ip.payload()).unwrap();
-    assert!(udp.verify_checksum(&PseudoHeader::Ipv4 { src, dst }), "UDP checksum");
+    assert!(
+        udp.verify_checksum(&PseudoHeader::Ipv4 { src, dst }),
+        "UDP checksum"
+    );
 }
 
 #[test]
@@ -82,7 +85,11 @@ fn set_field_updates_checksums_incrementally() {
 #[test]
 fn edits_follow_a_pushed_tag() {
     let frame = udp_frame();
-    let out = edited(&frame, &[Action::PushVlan(42), Action::SetIpv4Src([192, 0, 2, 1])]).unwrap();
+    let out = edited(
+        &frame,
+        &[Action::PushVlan(42), Action::SetIpv4Src([192, 0, 2, 1])],
+    )
+    .unwrap();
     let parsed = parse(&out).unwrap();
     assert_eq!(parsed.key.vlan, 42);
     assert_eq!(&parsed.key.ip_src[..4], &[192, 0, 2, 1]);
@@ -105,7 +112,10 @@ fn vlan_edits_compose() {
     );
     // A pop of a tag the frame does not have is a counted drop, not a
     // corrupted frame.
-    assert_eq!(edited(&udp_frame(), &[Action::PopVlan]), Err(DropReason::UnsupportedVlanEdit));
+    assert_eq!(
+        edited(&udp_frame(), &[Action::PopVlan]),
+        Err(DropReason::UnsupportedVlanEdit)
+    );
 }
 
 #[test]
@@ -118,7 +128,10 @@ fn prerequisites_and_ttl_are_checked() {
     );
     let mut last_hop = udp_frame();
     last_hop[14 + 8] = 1;
-    assert_eq!(edited(&last_hop, &[Action::DecTtl]), Err(DropReason::TtlExpired));
+    assert_eq!(
+        edited(&last_hop, &[Action::DecTtl]),
+        Err(DropReason::TtlExpired)
+    );
 }
 
 #[test]
@@ -126,5 +139,9 @@ fn a_zero_udp_checksum_stays_zero() {
     let mut frame = udp_frame();
     frame[14 + 20 + 6..14 + 20 + 8].copy_from_slice(&[0, 0]);
     let out = edited(&frame, &[Action::SetL4Dst(99)]).unwrap();
-    assert_eq!(&out[14 + 20 + 6..14 + 20 + 8], &[0, 0], "RFC 768: zero means none");
+    assert_eq!(
+        &out[14 + 20 + 6..14 + 20 + 8],
+        &[0, 0],
+        "RFC 768: zero means none"
+    );
 }

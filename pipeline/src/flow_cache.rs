@@ -322,6 +322,9 @@ pub struct CacheCounters {
     pub evictions: u64,
     /// Entries found stale (generation moved, or past `valid_until`).
     pub stale: u64,
+    /// Bursts that went straight to the stages because the cache was not
+    /// paying for itself (see [`FlowCache::bypassing`]).
+    pub bypassed_bursts: u64,
 }
 
 /// What a hit gives back.
@@ -352,12 +355,21 @@ pub struct FlowCache {
     bucket_mask: usize,
     /// Misses that found their bucket full.
     full_misses: u32,
+    /// Lookups and hits since the hit rate was last judged.
+    window: (u32, u32),
+    /// Bursts left to bypass the cache.
+    bypass_left: u32,
     /// Its counters.
     pub counters: CacheCounters,
 }
 
 /// One miss in this many that finds its bucket full evicts an entry.
 const EVICT_ONE_IN: u32 = 16;
+/// Lookups over which the hit rate is judged.
+const JUDGE_EVERY: u32 = 4096;
+/// Bursts the cache is bypassed for once its hit rate fell below a
+/// quarter; then it is tried again.
+const BYPASS_BURSTS: u32 = 256;
 
 impl FlowCache {
     /// A cache of at least `capacity` entries (rounded up to a power of
@@ -371,6 +383,8 @@ impl FlowCache {
             victims: vec![0; buckets].into_boxed_slice(),
             bucket_mask: buckets - 1,
             full_misses: 0,
+            window: (0, 0),
+            bypass_left: 0,
             counters: CacheCounters::default(),
         }
     }
@@ -414,6 +428,28 @@ impl FlowCache {
             })
     }
 
+    /// True when this burst should skip the cache: with more live flows
+    /// than it holds (a hit rate under a quarter over the last
+    /// [`JUDGE_EVERY`] lookups), keying, looking up and inserting cost more
+    /// than the hits save, so [`BYPASS_BURSTS`] bursts go straight to the
+    /// stages before the cache is tried again.
+    #[inline(always)]
+    pub fn bypassing(&mut self) -> bool {
+        if self.bypass_left > 0 {
+            self.bypass_left -= 1;
+            self.counters.bypassed_bursts += 1;
+            return true;
+        }
+        let (lookups, hits) = self.window;
+        if lookups >= JUDGE_EVERY {
+            self.window = (0, 0);
+            if hits < lookups / 4 {
+                self.bypass_left = BYPASS_BURSTS;
+            }
+        }
+        false
+    }
+
     /// The decision for `key`, if one is cached and still valid.
     #[inline(always)]
     pub fn lookup(
@@ -440,6 +476,7 @@ impl FlowCache {
         now: u32,
     ) -> Option<usize> {
         let (tag, first) = self.place(hash);
+        self.window.0 += 1;
         let Some(i) = self.find(tag, first, key) else {
             self.counters.misses += 1;
             return None;
@@ -452,6 +489,7 @@ impl FlowCache {
             return None;
         }
         self.counters.hits += 1;
+        self.window.1 += 1;
         Some(i)
     }
 
@@ -654,6 +692,26 @@ mod tests {
         let from_parse = CacheKey::of(&ctx, &mask);
         assert_eq!(from_frame, from_parse);
         assert_eq!(hash, from_parse.hash());
+    }
+
+    #[test]
+    fn a_cache_that_does_not_pay_is_bypassed_for_a_while() {
+        let mut cache = FlowCache::new(16);
+        let mask = KeyFields::L2.mask();
+        let miss_all = |cache: &mut FlowCache, from: u32| {
+            for src in from..from + JUDGE_EVERY {
+                let key = CacheKey::of(&ctx_for(src, 1), &mask);
+                assert!(cache.lookup(&key, key.hash(), 0, 0).is_none());
+            }
+        };
+        miss_all(&mut cache, 0);
+        assert!(!cache.bypassing(), "judged at the next burst");
+        assert!(cache.bypassing());
+        for _ in 1..BYPASS_BURSTS {
+            assert!(cache.bypassing());
+        }
+        assert!(!cache.bypassing(), "tried again");
+        assert_eq!(cache.counters.bypassed_bursts, BYPASS_BURSTS as u64);
     }
 
     #[test]

@@ -38,16 +38,50 @@ fn serve(stream: UnixStream, shared: &Shared, now: u32) -> std::io::Result<()> {
     out.write_all(b"\n")
 }
 
-fn answer(command: &str, shared: &Shared, now: u32) -> Value {
-    let mut words = command.split_whitespace();
-    match (words.next(), words.next()) {
-        (Some("show"), None) => show(shared),
-        (Some("stats"), None) => stats(shared),
-        (Some("pmd-stats"), None) => pmd_stats(shared),
-        (Some("fdb-show"), Some(bridge)) => fdb(shared, bridge, now),
-        _ => json!({"error": format!(
-            "unknown command {command:?}: use show, stats, pmd-stats or fdb-show <bridge>"
-        )}),
+/// A request of the control protocol: one line of words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Bridges, ports and what each is attached to.
+    Show,
+    /// Per-port counters.
+    Stats,
+    /// Per-worker loop and flow-cache counters.
+    PmdStats,
+    /// The MAC table of a bridge.
+    FdbShow(String),
+}
+
+impl Request {
+    /// Parses one request line, or says what is wrong with it.
+    pub fn parse(line: &str) -> Result<Request, ControlError> {
+        let mut words = line.split_whitespace();
+        let request = match (words.next(), words.next()) {
+            (Some("show"), None) => Request::Show,
+            (Some("stats"), None) => Request::Stats,
+            (Some("pmd-stats"), None) => Request::PmdStats,
+            (Some("fdb-show"), Some(bridge)) => Request::FdbShow(bridge.to_string()),
+            _ => {
+                return Err(ControlError(format!(
+                    "unknown command {line:?}: use show, stats, pmd-stats or fdb-show <bridge>"
+                )))
+            }
+        };
+        match words.next() {
+            None => Ok(request),
+            Some(extra) => Err(ControlError(format!(
+                "{line:?}: unexpected {extra:?} after the command"
+            ))),
+        }
+    }
+}
+
+fn answer(line: &str, shared: &Shared, now: u32) -> Value {
+    match Request::parse(line) {
+        Ok(Request::Show) => show(shared),
+        Ok(Request::Stats) => stats(shared),
+        Ok(Request::PmdStats) => pmd_stats(shared),
+        Ok(Request::FdbShow(bridge)) => fdb(shared, &bridge, now),
+        Err(e) => json!({ "error": e.0 }),
     }
 }
 
@@ -142,7 +176,7 @@ fn fdb(shared: &Shared, bridge: &str, now: u32) -> Value {
 }
 
 /// Why a control request failed.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControlError(pub String);
 
 impl std::fmt::Display for ControlError {
@@ -286,4 +320,40 @@ pub fn render(command: &str, v: &Value) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_or_say_what_is_wrong() {
+        assert_eq!(Request::parse(" show \n"), Ok(Request::Show));
+        assert_eq!(Request::parse("pmd-stats"), Ok(Request::PmdStats));
+        assert_eq!(
+            Request::parse("fdb-show br0"),
+            Ok(Request::FdbShow("br0".into()))
+        );
+        let e = Request::parse("fdb-show").unwrap_err().0;
+        assert!(e.contains("fdb-show <bridge>"), "{e}");
+        let e = Request::parse("stats now").unwrap_err().0;
+        assert!(e.contains("stats now"), "{e}");
+        let e = Request::parse("fdb-show br0 br1").unwrap_err().0;
+        assert!(e.contains("unexpected \"br1\""), "{e}");
+        assert!(Request::parse("").is_err());
+    }
+
+    #[test]
+    fn render_survives_any_answer_shape() {
+        for command in ["show", "stats", "pmd-stats", "fdb-show", "other"] {
+            for v in [
+                json!(null),
+                json!({"ports": 3}),
+                json!({"ports": [{"name": 1, "drop_reasons": []}]}),
+                json!({"workers": [{"flow_cache": "x"}], "entries": [1, {}]}),
+            ] {
+                let _ = render(command, &v);
+            }
+        }
+    }
 }

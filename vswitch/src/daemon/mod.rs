@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use vswitch_pipeline::{Datapath, DatapathSpec, PortId, Stats};
 use vswitch_ports::{cpu, Port};
 
-pub use control::{render, request, ControlError};
+pub use control::{render, request, ControlError, Request};
 use handoff::{Mailboxes, RemotePort};
 use open::{open_port, OpenPort};
 pub use worker::{LoopCounters, WorkerReport};
