@@ -1166,4 +1166,32 @@ port = "c1"
         assert_eq!(parse_mac("02:00:00:00:00:00:00"), None);
         assert_eq!(parse_mac("2:0:0:0:0:0"), None);
     }
+
+    #[test]
+    fn port_ids_stay_and_freed_ids_wait_a_change() {
+        let ports = |names: &[&str]| {
+            let mut text = String::from("[[bridge]]\nname = \"br0\"\n");
+            for n in names {
+                text += &format!("[[bridge.port]]\nname = \"{n}\"\ntype = \"null\"\n");
+            }
+            parse(&text).unwrap()
+        };
+        let ids = |spec: &DatapathSpec| {
+            spec.ports
+                .iter()
+                .map(|p| (p.name.clone(), p.id))
+                .collect::<Vec<_>>()
+        };
+        let first = ports(&["a", "b", "c"]).datapath_spec();
+        assert_eq!(ids(&first), [("a".into(), 0), ("b".into(), 1), ("c".into(), 2)]);
+        // b leaves and d comes in the same change: d does not take b's id.
+        let second = ports(&["a", "c", "d"]).datapath_spec_after(&first);
+        assert_eq!(ids(&second), [("a".into(), 0), ("c".into(), 2), ("d".into(), 3)]);
+        // One change later, b's id is free again.
+        let third = ports(&["e", "a", "c", "d"]).datapath_spec_after(&second);
+        assert_eq!(
+            ids(&third),
+            [("e".into(), 1), ("a".into(), 0), ("c".into(), 2), ("d".into(), 3)]
+        );
+    }
 }
