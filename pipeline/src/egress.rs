@@ -498,8 +498,27 @@ fn current_vid(ctx: &PacketCtx, vlan: VlanEdit) -> u16 {
     }
 }
 
-/// Writes the frame into `port`'s next slot, counting why not when it
-/// cannot be.
+/// Lends `write` the next slot of `port` and queues what it wrote, or
+/// counts why not (no slot, or `write`'s reason) against `port`.
+#[inline(always)]
+fn into_slot<T: TxSink>(
+    port: PortId,
+    timestamp_ns: u64,
+    tx: &mut T,
+    stats: &mut Stats,
+    write: impl FnOnce(&mut [u8]) -> Result<usize, DropReason>,
+) {
+    let Some(slot) = tx.slot(port) else {
+        stats.drop(port, DropReason::TxQueueFull);
+        return;
+    };
+    match write(slot) {
+        Ok(len) => tx.commit(port, len, timestamp_ns),
+        Err(reason) => stats.drop(port, reason),
+    }
+}
+
+/// Writes the frame into `port`'s next slot with its edits.
 #[inline(always)]
 fn emit<T: TxSink>(
     frame: &[u8],
@@ -510,14 +529,9 @@ fn emit<T: TxSink>(
     tx: &mut T,
     stats: &mut Stats,
 ) {
-    let Some(slot) = tx.slot(port) else {
-        stats.drop(port, DropReason::TxQueueFull);
-        return;
-    };
-    match write_frame(frame, ctx, vlan, fields, slot) {
-        Ok(len) => tx.commit(port, len, ctx.timestamp_ns),
-        Err(reason) => stats.drop(port, reason),
-    }
+    into_slot(port, ctx.timestamp_ns, tx, stats, |slot| {
+        write_frame(frame, ctx, vlan, fields, slot)
+    });
 }
 
 /// [`emit`] inside the outer headers of `template`: the template is copied
@@ -535,20 +549,13 @@ fn emit_encapsulated<T: TxSink>(
     tx: &mut T,
     stats: &mut Stats,
 ) {
-    let Some(slot) = tx.slot(port) else {
-        stats.drop(port, DropReason::TxQueueFull);
-        return;
-    };
-    let head = template.header.len();
-    let written = match slot.split_at_mut_checked(head) {
-        Some((outer, inner)) => {
-            outer.copy_from_slice(&template.header);
-            write_frame(frame, ctx, vlan, fields, inner)
-        }
-        None => Err(DropReason::TxFrameTooLong),
-    };
-    let result = written.and_then(|inner_len| {
-        let len = head + inner_len;
+    into_slot(port, ctx.timestamp_ns, tx, stats, |slot| {
+        let head = template.header.len();
+        let (outer, inner) = slot
+            .split_at_mut_checked(head)
+            .ok_or(DropReason::TxFrameTooLong)?;
+        outer.copy_from_slice(&template.header);
+        let len = head + write_frame(frame, ctx, vlan, fields, inner)?;
         let out = slot.get_mut(..len).ok_or(DropReason::TxFrameTooLong)?;
         if let Some(udp) = template.outer.udp {
             // The dynamic range of RFC 6335, as Linux and Open vSwitch use.
@@ -559,10 +566,6 @@ fn emit_encapsulated<T: TxSink>(
             .map_err(|_| DropReason::TxFrameTooLong)?;
         Ok(len)
     });
-    match result {
-        Ok(len) => tx.commit(port, len, ctx.timestamp_ns),
-        Err(reason) => stats.drop(port, reason),
-    }
 }
 
 /// Applies `edits` to the received bytes themselves, before the frame runs

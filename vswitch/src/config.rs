@@ -1183,15 +1183,26 @@ port = "c1"
                 .collect::<Vec<_>>()
         };
         let first = ports(&["a", "b", "c"]).datapath_spec();
-        assert_eq!(ids(&first), [("a".into(), 0), ("b".into(), 1), ("c".into(), 2)]);
+        assert_eq!(
+            ids(&first),
+            [("a".into(), 0), ("b".into(), 1), ("c".into(), 2)]
+        );
         // b leaves and d comes in the same change: d does not take b's id.
         let second = ports(&["a", "c", "d"]).datapath_spec_after(&first);
-        assert_eq!(ids(&second), [("a".into(), 0), ("c".into(), 2), ("d".into(), 3)]);
+        assert_eq!(
+            ids(&second),
+            [("a".into(), 0), ("c".into(), 2), ("d".into(), 3)]
+        );
         // One change later, b's id is free again.
         let third = ports(&["e", "a", "c", "d"]).datapath_spec_after(&second);
         assert_eq!(
             ids(&third),
-            [("e".into(), 1), ("a".into(), 0), ("c".into(), 2), ("d".into(), 3)]
+            [
+                ("e".into(), 1),
+                ("a".into(), 0),
+                ("c".into(), 2),
+                ("d".into(), 3)
+            ]
         );
     }
 }
