@@ -267,6 +267,9 @@ impl BurstRunner {
                     self.cache
                         .insert(&self.keys[i], self.hashes[i], generation, now, ctx);
                 }
+                if output_only(dp, ctx, ctx.actions.as_slice(), frame, tx, stats) {
+                    continue;
+                }
                 let actions = ctx.actions;
                 if execute(
                     dp,

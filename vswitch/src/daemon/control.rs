@@ -141,6 +141,7 @@ fn pmd_stats(shared: &Shared) -> Value {
                     "inserts": cache.inserts,
                     "evictions": cache.evictions,
                     "stale": cache.stale,
+                    "bypassed_bursts": cache.bypassed_bursts,
                 },
             })
         })
@@ -282,8 +283,13 @@ pub fn render(command: &str, v: &Value) -> String {
                 let c = &w["flow_cache"];
                 let _ = writeln!(
                     o,
-                    "  flow cache: hits {} misses {} inserts {} evictions {} stale {}",
-                    c["hits"], c["misses"], c["inserts"], c["evictions"], c["stale"]
+                    "  flow cache: hits {} misses {} inserts {} evictions {} stale {} bypassed bursts {}",
+                    c["hits"],
+                    c["misses"],
+                    c["inserts"],
+                    c["evictions"],
+                    c["stale"],
+                    c["bypassed_bursts"]
                 );
             }
         }
