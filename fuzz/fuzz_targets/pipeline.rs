@@ -17,6 +17,7 @@
 //! are cut to [`MAC_LIMIT`] so the sweep is cheap and limits are reached.
 #![no_main]
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
@@ -87,6 +88,12 @@ fn max_aging_secs() -> u32 {
 /// Where the next input's clock starts (seconds, wrapping).
 static CLOCK: AtomicU32 = AtomicU32::new(0);
 
+thread_local! {
+    /// One runner for every input (its flow cache emptied each time): a
+    /// fresh one per input spent most of the time allocating.
+    static RUNNER: RefCell<BurstRunner> = RefCell::new(BurstRunner::new(64));
+}
+
 fuzz_target!(|bytes: &[u8]| {
     let Some((&pick, mut rest)) = bytes.split_first() else {
         return;
@@ -103,38 +110,40 @@ fuzz_target!(|bytes: &[u8]| {
         tx.insert(id, Box::new(MemoryPort::new(name)));
     }
     let mut stats = Stats::new(datapath.port_count());
-    let mut runner = BurstRunner::new(64);
-    runner.trace_all = pick & 0xc0 == 0xc0;
-    let mut log = TraceLog::default();
-    while let [port, later, len_lo, len_hi, tail @ ..] = rest {
-        let len = (u16::from_le_bytes([*len_lo, *len_hi]) as usize).min(tail.len());
-        let (frame, next) = tail.split_at(len);
-        rest = next;
-        // One id past the last port: frames on a port that does not exist.
-        let in_port = (*port as usize % (datapath.port_count() + 1)) as PortId;
-        if *later > 0 {
-            now = now.wrapping_add(*later as u32);
-            datapath.sweep_macs(now);
+    RUNNER.with_borrow_mut(|runner| {
+        runner.cache.clear();
+        runner.trace_all = pick & 0xc0 == 0xc0;
+        let mut log = TraceLog::default();
+        while let [port, later, len_lo, len_hi, tail @ ..] = rest {
+            let len = (u16::from_le_bytes([*len_lo, *len_hi]) as usize).min(tail.len());
+            let (frame, next) = tail.split_at(len);
+            rest = next;
+            // One id past the last port: frames on a port that does not exist.
+            let in_port = (*port as usize % (datapath.port_count() + 1)) as PortId;
+            if *later > 0 {
+                now = now.wrapping_add(*later as u32);
+                datapath.sweep_macs(now);
+            }
+            let mut bytes = frame.to_vec();
+            let sink: &mut dyn TraceSink = if runner.trace_all {
+                &mut log
+            } else {
+                &mut NoTrace
+            };
+            runner.process(
+                datapath,
+                in_port,
+                &mut [&mut bytes[..]],
+                &[now as u64 * 1_000_000_000],
+                now,
+                &mut tx,
+                &mut stats,
+                sink,
+            );
+            tx.flush(&mut stats);
+            log.events.clear();
         }
-        let mut bytes = frame.to_vec();
-        let sink: &mut dyn TraceSink = if runner.trace_all {
-            &mut log
-        } else {
-            &mut NoTrace
-        };
-        runner.process(
-            datapath,
-            in_port,
-            &mut [&mut bytes[..]],
-            &[now as u64 * 1_000_000_000],
-            now,
-            &mut tx,
-            &mut stats,
-            sink,
-        );
-        tx.flush(&mut stats);
-        log.events.clear();
-    }
+    });
     CLOCK.store(
         now.wrapping_add(max_aging_secs()).wrapping_add(1),
         Ordering::Relaxed,

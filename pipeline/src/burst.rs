@@ -4,8 +4,10 @@
 //! For a burst from one port, in vectors as VPP's graph nodes work:
 //! 1. parse every frame into its context (malformed: dropped with the
 //!    parser's reason);
-//! 2. look every frame up in the worker's flow cache; a hit takes the
-//!    cached action list (and replays the source-MAC learning it implies);
+//! 2. key and look every frame up in the worker's flow cache, all lookups
+//!    before any result is used (so their cache misses overlap), then
+//!    execute each hit straight from its entry (replaying the source-MAC
+//!    learning it implies);
 //! 3. run the misses through the stages of their port's chain, each stage
 //!    over all of them before the next;
 //! 4. cache the decisions that may be cached;
@@ -99,11 +101,6 @@ impl BurstRunner {
     /// Gives the `ct` action a tracker.
     pub fn set_conntrack(&mut self, tracker: Box<dyn ConnTracker>) {
         self.conntrack = Some(tracker);
-    }
-
-    /// The context of frame `i` of the last burst.
-    pub fn ctx(&self, i: usize) -> Option<&PacketCtx> {
-        self.ctxs.get(i)
     }
 
     /// Runs `frames` (received on `in_port`, at `timestamps`) through `dp`

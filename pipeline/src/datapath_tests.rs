@@ -598,3 +598,62 @@ fn encap_wraps_the_frame_in_its_template_with_lengths_fixed() {
         assert!(ip.verify_checksum());
     }
 }
+
+// ---- connection tracking through the ct action ----
+
+/// A tracker that marks every frame new and tracked.
+struct MarkNew;
+
+impl crate::egress::ConnTracker for MarkNew {
+    fn track(&mut self, _frame: &mut [u8], ctx: &mut PacketCtx, zone: u16, _commit: bool) {
+        use crate::context::ct_state::{NEW, TRACKED};
+        ctx.ct.zone = zone;
+        ctx.ct.state = TRACKED | NEW;
+    }
+}
+
+/// A stage that sends untracked frames through ct (zone 7) and outputs
+/// tracked ones to port 1.
+struct CtThenOutput;
+
+impl Stage for CtThenOutput {
+    fn name(&self) -> &'static str {
+        "ct-then-output"
+    }
+    fn reads(&self) -> KeyFields {
+        KeyFields::L2.with(KeyFields::CT)
+    }
+    fn run(&self, burst: &mut StageBurst<'_>, _env: &mut StageEnv<'_>) {
+        for &i in burst.active {
+            let ctx = &mut burst.ctxs[i as usize];
+            if ctx.ct.state == 0 {
+                ctx.actions.push(Action::Ct {
+                    zone: 7,
+                    commit: true,
+                });
+            } else {
+                ctx.actions.push(Action::Output(1));
+            }
+        }
+    }
+}
+
+#[test]
+fn ct_recirculates_with_the_trackers_state_and_both_passes_cache() {
+    let mut h = Harness::new((0..2).map(|i| port(i, VlanMode::default())).collect());
+    h.dp.set_chain(0, Box::new([Arc::new(CtThenOutput)]));
+    // Without a tracker the ct action is a counted drop.
+    assert_eq!(
+        h.dropped(0, &frame(B, A, None)),
+        Some(DropReason::NoConntrack)
+    );
+    h.runner = BurstRunner::new(64);
+    h.runner.set_conntrack(Box::new(MarkNew));
+    for round in 0..3 {
+        assert_eq!(h.outs(0, &frame(B, A, None), 0), vec![1], "round {round}");
+    }
+    // The first pass (ct state 0) and the recirculated one (tracked, new)
+    // are two entries; after the first frame both hit.
+    let c = h.runner.cache.counters;
+    assert_eq!((c.inserts, c.hits), (2, 4), "{c:?}");
+}

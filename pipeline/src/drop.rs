@@ -117,7 +117,8 @@ drop_reasons! {
     TxQueueFull = "tx_queue_full",
     /// The frame does not fit the output buffer after egress edits.
     TxFrameTooLong = "tx_frame_too_long",
-    /// The output port failed to send the batch.
+    /// The output port refused the frame (a TAP write failed, the device
+    /// is gone, an inbox of another worker was full): counted per frame.
     TxError = "tx_error",
     /// A receive buffer could not hold the frame (longer than the port's frame capacity).
     RxFrameTooLong = "rx_frame_too_long",
