@@ -105,10 +105,29 @@ impl BurstRunner {
 
     /// Runs `frames` (received on `in_port`, at `timestamps`) through `dp`
     /// at `now` (seconds, the clock of learned state): counts their
-    /// reception, decides, and writes them into `tx`. Frames past
-    /// [`MAX_BURST`] are ignored: callers receive at most that many.
+    /// reception, decides, and writes them into `tx`. Any number of frames:
+    /// they are taken [`MAX_BURST`] at a time.
     #[allow(clippy::too_many_arguments)]
     pub fn process<T: TxSink>(
+        &mut self,
+        dp: &Datapath,
+        in_port: PortId,
+        frames: &mut [&mut [u8]],
+        timestamps: &[u64],
+        now: u32,
+        tx: &mut T,
+        stats: &mut Stats,
+        sink: &mut dyn TraceSink,
+    ) {
+        for (k, chunk) in frames.chunks_mut(MAX_BURST).enumerate() {
+            let times = timestamps.get(k * MAX_BURST..).unwrap_or_default();
+            self.process_burst(dp, in_port, chunk, times, now, tx, stats, sink);
+        }
+    }
+
+    /// [`BurstRunner::process`] for at most [`MAX_BURST`] frames.
+    #[allow(clippy::too_many_arguments)]
+    fn process_burst<T: TxSink>(
         &mut self,
         dp: &Datapath,
         in_port: PortId,

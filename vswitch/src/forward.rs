@@ -169,19 +169,76 @@ pub fn forward_burst(
 ) {
     let (frames, timestamps) = batch.frames_mut();
     let mut slots: [&mut [u8]; MAX_BURST] = core::array::from_fn(|_| &mut [][..]);
-    let mut n = 0;
-    for (slot, frame) in slots.iter_mut().zip(frames) {
-        *slot = frame;
-        n += 1;
+    let mut frames = frames.peekable();
+    let mut first = 0;
+    // A batch may be larger than the pipeline's burst: in bursts, in order.
+    while frames.peek().is_some() {
+        let mut n = 0;
+        for (slot, frame) in slots.iter_mut().zip(frames.by_ref()) {
+            *slot = frame;
+            n += 1;
+        }
+        let times = timestamps.get(first..).unwrap_or_default();
+        runner.process(dp, in_port, &mut slots[..n], times, now, tx, stats, sink);
+        first += n;
     }
-    runner.process(
-        dp,
-        in_port,
-        &mut slots[..n],
-        timestamps,
-        now,
-        tx,
-        stats,
-        sink,
-    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vswitch_pipeline::datapath::{BridgeSpec, DatapathSpec, PortSpec, VlanMode};
+    use vswitch_pipeline::trace::NoTrace;
+    use vswitch_ports::memory::MemoryPort;
+
+    #[test]
+    fn a_batch_larger_than_a_burst_loses_nothing() {
+        let spec = DatapathSpec {
+            bridges: vec![BridgeSpec {
+                name: "br0".into(),
+                mac_aging_secs: 300,
+                mac_limit: 1000,
+                static_macs: vec![],
+            }],
+            ports: (0..2)
+                .map(|id| PortSpec {
+                    id,
+                    name: format!("p{id}"),
+                    bridge: 0,
+                    vlan_mode: VlanMode::default(),
+                    mac_limit: 1000,
+                })
+                .collect(),
+            encaps: vec![],
+        };
+        let dp = Datapath::new(&spec, 1).unwrap();
+        let mut tx = TxPorts::new(vec![
+            Some(Box::new(MemoryPort::null("p0"))),
+            Some(Box::new(MemoryPort::null("p1"))),
+        ]);
+        let frames = 3 * MAX_BURST + 5;
+        let mut batch = RxBatch::new(frames);
+        for i in 0..frames {
+            let mut f = vec![0xff; 6];
+            f.extend_from_slice(&[2, 0, 0, 0, 0, i as u8]);
+            f.extend_from_slice(&[0x88, 0xb5]);
+            f.resize(60, 0);
+            assert!(batch.push(&f, i as u64));
+        }
+        let mut stats = Stats::new(2);
+        let mut runner = BurstRunner::new(64);
+        forward_burst(
+            &mut runner,
+            &dp,
+            0,
+            &mut batch,
+            0,
+            &mut tx,
+            &mut stats,
+            &mut NoTrace,
+        );
+        tx.flush(&mut stats);
+        assert_eq!(stats.ports[0].rx_packets, frames as u64);
+        assert_eq!(stats.ports[1].tx_packets, frames as u64);
+    }
 }
