@@ -37,45 +37,48 @@ impl Stage for L2Bridge {
                 continue;
             };
             let (vlan, in_port) = (ctx.vlan, ctx.in_port);
-            let key = ctx.parsed.key;
-            let outcome = bridge.macs.learn(vlan, &key.eth_src, in_port, env.now);
+            let (src, dst, frame_vid) = (
+                ctx.parsed.key.eth_src,
+                ctx.parsed.key.eth_dst,
+                ctx.parsed.key.vlan,
+            );
+            let outcome = bridge.macs.learn(vlan, &src, in_port, env.now);
             ctx.learned = Some(MacRefresh {
                 bridge: ctx.bridge,
                 vlan,
-                mac: key.eth_src,
+                mac: src,
                 port: in_port,
             });
             env.note(ctx, i, || TraceEvent::Learn {
                 vlan,
-                mac: key.eth_src,
+                mac: src,
                 port: in_port,
                 outcome,
             });
-            let group = bridge.flood_group(vlan);
-            if is_multicast(&key.eth_dst) {
-                env.note(ctx, i, || TraceEvent::Multicast { mac: key.eth_dst });
+            if is_multicast(&dst) {
+                env.note(ctx, i, || TraceEvent::Multicast { mac: dst });
             } else {
                 // An entry of a port that left with the last configuration
                 // change is flushed soon; until then it is not a destination.
                 let hit = bridge
                     .macs
-                    .lookup_entry(vlan, &key.eth_dst, env.now)
-                    .filter(|h| dp.port(h.port).is_some());
+                    .lookup_entry(vlan, &dst, env.now)
+                    .and_then(|h| Some((h, dp.port(h.port)?)));
                 env.note(ctx, i, || TraceEvent::Lookup {
                     vlan,
-                    mac: key.eth_dst,
-                    port: hit.map(|h| h.port),
+                    mac: dst,
+                    port: hit.map(|(h, _)| h.port),
                 });
                 match hit {
-                    Some(hit) => {
+                    Some((hit, out)) => {
                         ctx.valid_until = ctx.valid_until.min(hit.valid_until);
                         if hit.port == in_port {
                             env.drop(ctx, i, DropReason::DestinationIsIngressPort);
                             continue;
                         }
-                        let want = dp.port(hit.port).and_then(|p| p.vlan_mode.egress_tag(vlan));
+                        let want = out.vlan_mode.egress_tag(vlan);
                         let tagged = ctx.parsed.layout.vlan_tags > 0;
-                        match VlanEdit::for_egress(tagged, key.vlan, want) {
+                        match VlanEdit::for_egress(tagged, frame_vid, want) {
                             VlanEdit::Keep => {}
                             VlanEdit::Pop => ctx.actions.push(Action::PopVlan),
                             VlanEdit::Push(tci) => ctx.actions.push(Action::PushVlan(tci)),
@@ -93,6 +96,7 @@ impl Stage for L2Bridge {
                     None => ctx.cacheable = false,
                 }
             }
+            let group = bridge.flood_group(vlan);
             let others = dp.flood_members(group).iter().filter(|m| m.port != in_port);
             if others.clone().next().is_none() {
                 env.drop(ctx, i, DropReason::NoFloodPorts);
