@@ -499,7 +499,8 @@ fn current_vid(ctx: &PacketCtx, vlan: VlanEdit) -> u16 {
 }
 
 /// Lends `write` the next slot of `port` and queues what it wrote, or
-/// counts why not (no slot, or `write`'s reason) against `port`.
+/// counts why not (no slot, or `write`'s reason) against `port`: for the
+/// outputs that do more than copy.
 #[inline(always)]
 fn into_slot<T: TxSink>(
     port: PortId,
@@ -518,7 +519,9 @@ fn into_slot<T: TxSink>(
     }
 }
 
-/// Writes the frame into `port`'s next slot with its edits.
+/// Writes the frame into `port`'s next slot with its edits. The per-frame
+/// path: written out rather than through [`into_slot`], whose closure the
+/// compiler leaves as a call (40 instructions a frame under cachegrind).
 #[inline(always)]
 fn emit<T: TxSink>(
     frame: &[u8],
@@ -529,9 +532,14 @@ fn emit<T: TxSink>(
     tx: &mut T,
     stats: &mut Stats,
 ) {
-    into_slot(port, ctx.timestamp_ns, tx, stats, |slot| {
-        write_frame(frame, ctx, vlan, fields, slot)
-    });
+    let Some(slot) = tx.slot(port) else {
+        stats.drop(port, DropReason::TxQueueFull);
+        return;
+    };
+    match write_frame(frame, ctx, vlan, fields, slot) {
+        Ok(len) => tx.commit(port, len, ctx.timestamp_ns),
+        Err(reason) => stats.drop(port, reason),
+    }
 }
 
 /// [`emit`] inside the outer headers of `template`: the template is copied
