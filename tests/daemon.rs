@@ -163,6 +163,9 @@ fn configuration_swaps_under_traffic_lose_nothing_and_serve_nothing_stale() {
     daemon
         .reconfigure(&swap_config(&dir, &input, "sink1", &["new"]))
         .unwrap();
+    // Workers publish their counters every 50 ms: wait until what they
+    // sent before the swap shows, then take the baseline.
+    std::thread::sleep(Duration::from_millis(200));
     let (moved, _) = swap_counters(daemon.socket());
     let (later, _) = wait_for(&|c| c.0 > moved.0 + 50_000);
     assert_eq!(
@@ -195,6 +198,36 @@ fn a_swap_that_changes_switch_settings_is_refused_and_changes_nothing() {
     other.switch.batch_size = 16;
     let e = daemon.reconfigure(&other).unwrap_err().to_string();
     assert!(e.contains("[switch]") && e.contains("restart"), "{e}");
+    let (_, names) = swap_counters(daemon.socket());
+    assert_eq!(names, ["gen", "sink1", "sink2"]);
+}
+
+#[test]
+fn a_swap_whose_new_port_cannot_open_changes_nothing() {
+    let dir = TempDir::new("swap").unwrap();
+    let input = dir.join("flows.pcap");
+    write_pcap(&input, &[(0.0, eth(mac(0xff01), mac(1), None, 0))]);
+    let first = swap_config(&dir, &input, "sink2", &["old"]);
+    let daemon = Daemon::start(&first).and_then(Daemon::spawn).unwrap();
+    let mut broken = swap_config(&dir, &input, "sink2", &[]);
+    let missing = dir.join("no-such.pcap");
+    let text = format!(
+        "[[bridge.port]]\nname = \"replayed\"\ntype = \"pcap\"\noptions = {{ input = \"{}\" }}\n",
+        missing.display()
+    );
+    let extra = Config::parse(&format!("[[bridge]]\nname = \"br0\"\n{text}"), "swap-test").unwrap();
+    broken.bridges[0]
+        .ports
+        .push(extra.bridges[0].ports[0].clone());
+    let e = daemon.reconfigure(&broken).unwrap_err().to_string();
+    assert!(e.contains("replayed") && e.contains("no-such.pcap"), "{e}");
+    // Nothing of it applied: "old" is still there, "replayed" is not.
+    let (_, names) = swap_counters(daemon.socket());
+    assert_eq!(names, ["gen", "sink1", "sink2", "old"]);
+    // And the next good change still goes through.
+    daemon
+        .reconfigure(&swap_config(&dir, &input, "sink2", &[]))
+        .unwrap();
     let (_, names) = swap_counters(daemon.socket());
     assert_eq!(names, ["gen", "sink1", "sink2"]);
 }
