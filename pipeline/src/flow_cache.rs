@@ -366,10 +366,10 @@ pub struct FlowCache {
 /// One miss in this many that finds its bucket full evicts an entry.
 const EVICT_ONE_IN: u32 = 16;
 /// Lookups over which the hit rate is judged.
-const JUDGE_EVERY: u32 = 4096;
+const JUDGE_EVERY: u32 = 1024;
 /// Bursts the cache is bypassed for once its hit rate fell below a
 /// quarter; then it is tried again.
-const BYPASS_BURSTS: u32 = 256;
+const BYPASS_BURSTS: u32 = 1024;
 
 impl FlowCache {
     /// A cache of at least `capacity` entries (rounded up to a power of
