@@ -506,7 +506,7 @@ fn trace_says_what_every_stage_decided_and_changes_nothing() {
         "ingress: bridge 0, vlan 10 (untagged)",
         "learn 02:00:00:00:00:0a vlan 10 on a10: learned",
         "lookup 02:00:00:00:00:0b vlan 10: miss, flood",
-        "flood group",
+        "to b10 (untagged), uplink (tagged 10)",
         "actions: flood:group",
     ] {
         assert!(

@@ -410,9 +410,9 @@ fn trace_reports_every_stage_decision() {
     assert!(events
         .iter()
         .any(|e| matches!(e, TraceEvent::Lookup { port: None, .. })));
-    assert!(events
-        .iter()
-        .any(|e| matches!(e, TraceEvent::Flood { ports, .. } if ports == &vec![1, 2])));
+    assert!(events.iter().any(
+        |e| matches!(e, TraceEvent::Flood { ports, .. } if ports == &vec![(1, None), (2, None)])
+    ));
     assert!(matches!(events.last(), Some(TraceEvent::Final(a)) if a.len() == 1));
     assert_eq!(
         h.runner.cache.counters.inserts, 0,

@@ -67,8 +67,9 @@ pub enum TraceEvent {
     Flood {
         /// Flood group.
         group: u16,
-        /// Members it goes to (the ingress port left out).
-        ports: Vec<PortId>,
+        /// Members it goes to (the ingress port left out), each with the
+        /// VID it leaves tagged with (`None`: untagged).
+        ports: Vec<(PortId, Option<u16>)>,
     },
     /// A stage dropped the frame.
     Drop(DropReason),
@@ -203,7 +204,10 @@ impl TraceEvent {
                 } else {
                     ports
                         .iter()
-                        .map(|p| port_name(*p))
+                        .map(|(p, tag)| match tag {
+                            Some(vid) => format!("{} (tagged {vid})", port_name(*p)),
+                            None => format!("{} (untagged)", port_name(*p)),
+                        })
                         .collect::<Vec<_>>()
                         .join(", ")
                 }

@@ -104,7 +104,7 @@ impl Stage for L2Bridge {
             }
             env.note(ctx, i, || TraceEvent::Flood {
                 group,
-                ports: others.map(|m| m.port).collect(),
+                ports: others.map(|m| (m.port, m.tag)).collect(),
             });
             ctx.actions.push(Action::Flood(group));
         }
