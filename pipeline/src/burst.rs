@@ -208,6 +208,7 @@ impl BurstRunner {
                 continue;
             };
             if ctx.trace || bypass {
+                ctx.start_decision();
                 misses.push(i);
                 continue;
             }
@@ -232,7 +233,10 @@ impl BurstRunner {
                     *slot = entry as u16;
                     hits |= 1 << i;
                 }
-                None => misses.push(i),
+                None => {
+                    self.ctxs[i].start_decision();
+                    misses.push(i);
+                }
             }
         }
         // 3. Execute the hits, straight from their cache entries.
@@ -308,10 +312,6 @@ impl BurstRunner {
             if again & (1 << i) != 0 {
                 ctx.recirculations = ctx.recirculations.saturating_add(1);
                 ctx.parsed = Default::default();
-                ctx.actions.clear();
-                ctx.cacheable = true;
-                ctx.valid_until = u32::MAX;
-                ctx.learned = None;
             }
         }
         again

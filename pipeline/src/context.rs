@@ -183,20 +183,28 @@ pub struct PacketCtx {
 }
 
 impl PacketCtx {
-    /// Resets the context for a new frame received on `in_port`.
+    /// Resets the context for a new frame received on `in_port`: what the
+    /// parse and the flow-cache key need. The decision's own fields are
+    /// reset by [`PacketCtx::start_decision`] when the frame goes to the
+    /// stages, which a cache hit never does.
     #[inline(always)]
     pub fn reset(&mut self, in_port: PortId, timestamp_ns: u64, trace: bool) {
         self.in_port = in_port;
         self.offset = 0;
         self.timestamp_ns = timestamp_ns;
         self.parsed = Parsed::default();
-        self.bridge = 0;
-        self.vlan = 0;
         self.tunnel.present = false;
         self.ct = CtMeta::default();
         self.offload = Offload::default();
         self.trace = trace;
         self.recirculations = 0;
+    }
+
+    /// Clears what the stages decide, before they run (again).
+    #[inline(always)]
+    pub fn start_decision(&mut self) {
+        self.bridge = 0;
+        self.vlan = 0;
         self.actions.clear();
         self.cacheable = true;
         self.valid_until = u32::MAX;

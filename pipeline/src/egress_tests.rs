@@ -31,6 +31,7 @@ fn udp_frame() -> Vec<u8> {
 fn ctx_of(frame: &[u8]) -> PacketCtx {
     let mut ctx = PacketCtx::default();
     ctx.reset(0, 0, false);
+    ctx.start_decision();
     ctx.parsed = parse(frame).unwrap();
     ctx
 }

@@ -5,6 +5,7 @@ use crate::action::Action;
 fn ctx_for(src: u32, dst: u32) -> PacketCtx {
     let mut ctx = PacketCtx::default();
     ctx.reset(0, 0, false);
+    ctx.start_decision();
     ctx.parsed.key.eth_src = [2, 0, 0, (src >> 16) as u8, (src >> 8) as u8, src as u8];
     ctx.parsed.key.eth_dst = [2, 0, 0, (dst >> 16) as u8, (dst >> 8) as u8, dst as u8];
     ctx.actions.push(Action::Output(1));
@@ -75,6 +76,7 @@ fn keys_from_the_frame_equal_keys_from_the_parse() {
     let frame = crate::datapath::tests::frame([2, 0, 0, 0, 0, 9], [2, 0, 0, 0, 0, 7], Some(5));
     let mut ctx = PacketCtx::default();
     ctx.reset(3, 0, false);
+    ctx.start_decision();
     crate::parse::parse_into(&frame, &mut ctx.parsed).unwrap();
     let mask = KeyFields::L2.mask();
     let mut from_frame = CacheKey::default();
