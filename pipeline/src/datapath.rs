@@ -247,6 +247,14 @@ pub struct Port {
     pub key_mask: KeyMask,
 }
 
+/// The flow-cache key mask of a chain: the fields any of its stages reads.
+fn key_mask(chain: &[Arc<dyn Stage>]) -> KeyMask {
+    chain
+        .iter()
+        .fold(KeyFields::L2, |all, stage| all.with(stage.reads()))
+        .mask()
+}
+
 /// An immutable datapath built from a [`DatapathSpec`].
 pub struct Datapath {
     bridges: Box<[Bridge]>,
@@ -349,15 +357,12 @@ impl Datapath {
                 return Err(SpecError(format!("two ports have id {}", p.id)));
             }
             let chain = Self::chain();
-            let reads = chain
-                .iter()
-                .fold(KeyFields::L2, |all, stage| all.with(stage.reads()));
             ports[p.id as usize] = Some(Port {
                 name: p.name.clone(),
                 bridge: p.bridge as u16,
                 vlan_mode: p.vlan_mode.clone(),
+                key_mask: key_mask(&chain),
                 chain,
-                key_mask: reads.mask(),
             });
         }
 
@@ -539,10 +544,7 @@ impl Datapath {
     /// Replaces port `id`'s chain (tests plug in stages of their own).
     pub(crate) fn set_chain(&mut self, id: PortId, chain: Box<[Arc<dyn Stage>]>) {
         if let Some(Some(port)) = self.ports.get_mut(id as usize) {
-            let reads = chain
-                .iter()
-                .fold(KeyFields::L2, |all, stage| all.with(stage.reads()));
-            port.key_mask = reads.mask();
+            port.key_mask = key_mask(&chain);
             port.chain = chain;
         }
     }

@@ -64,6 +64,19 @@ impl VlanEdit {
         }
     }
 
+    /// The actions that make this edit (at most two: a replace is a pop
+    /// and a push), for a stage to put in a list.
+    pub fn actions(self) -> impl Iterator<Item = Action> {
+        let (first, second) = match self {
+            VlanEdit::Keep => (None, None),
+            VlanEdit::Pop => (Some(Action::PopVlan), None),
+            VlanEdit::Push(tci) => (Some(Action::PushVlan(tci)), None),
+            VlanEdit::SetVid(vid) => (Some(Action::SetVlanVid(vid)), None),
+            VlanEdit::Replace(tci) => (Some(Action::PopVlan), Some(Action::PushVlan(tci))),
+        };
+        first.into_iter().chain(second)
+    }
+
     /// This edit followed by a pop (`None`) or a push / VID rewrite.
     fn then(self, next: Action) -> Result<VlanEdit, DropReason> {
         use VlanEdit::*;
@@ -394,13 +407,9 @@ pub fn execute<T: TxSink>(
                         current_vid(ctx, edits.vlan),
                         member.tag,
                     );
-                    let vlan = match want {
-                        VlanEdit::Keep => Ok(edits.vlan),
-                        VlanEdit::Pop => edits.vlan.then(Action::PopVlan),
-                        VlanEdit::Push(tci) => edits.vlan.then(Action::PushVlan(tci)),
-                        VlanEdit::SetVid(v) => edits.vlan.then(Action::SetVlanVid(v)),
-                        VlanEdit::Replace(tci) => Ok(VlanEdit::Replace(tci)),
-                    };
+                    let vlan = want
+                        .actions()
+                        .try_fold(edits.vlan, |vlan, action| vlan.then(action));
                     match vlan {
                         Ok(vlan) => emit(frame, ctx, vlan, &edits.fields, member.port, tx, stats),
                         Err(reason) => stats.drop(member.port, reason),

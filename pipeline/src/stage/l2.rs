@@ -78,15 +78,8 @@ impl Stage for L2Bridge {
                         }
                         let want = out.vlan_mode.egress_tag(vlan);
                         let tagged = ctx.parsed.layout.vlan_tags > 0;
-                        match VlanEdit::for_egress(tagged, frame_vid, want) {
-                            VlanEdit::Keep => {}
-                            VlanEdit::Pop => ctx.actions.push(Action::PopVlan),
-                            VlanEdit::Push(tci) => ctx.actions.push(Action::PushVlan(tci)),
-                            VlanEdit::SetVid(vid) => ctx.actions.push(Action::SetVlanVid(vid)),
-                            VlanEdit::Replace(tci) => {
-                                ctx.actions.push(Action::PopVlan);
-                                ctx.actions.push(Action::PushVlan(tci));
-                            }
+                        for action in VlanEdit::for_egress(tagged, frame_vid, want).actions() {
+                            ctx.actions.push(action);
                         }
                         ctx.actions.push(Action::Output(hit.port));
                         continue;
