@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vswitch_pipeline::PortId;
-use vswitch_ports::Port;
 
 use super::worker::WorkerUpdate;
 use super::{open_port, port_infos, remote_port, Shared, StartError};
@@ -156,12 +155,10 @@ pub(crate) fn apply(shared: &Shared, config: &Config) -> Result<(), StartError> 
     if let Ok(mut dp) = shared.datapath.lock() {
         *dp = new_dp;
     }
-    let retired: Vec<Box<dyn Port>> = shared
-        .controls
-        .iter()
-        .flat_map(|c| c.take_retired())
-        .collect();
-    drop(retired);
+    // Close the handles the workers gave back (detaching XDP programs).
+    for control in &shared.controls {
+        drop(control.take_retired());
+    }
     *current = config.clone();
     Ok(())
 }
