@@ -112,6 +112,56 @@ drop_reasons! {
     /// A ct action on a worker without a connection tracker.
     NoConntrack = "no_conntrack",
 
+    // --- tunnels (VXLAN, RFC 7348; Geneve, RFC 8926) and their uplink ---
+    /// A VXLAN header cut short (fewer than 8 bytes after the UDP header).
+    VxlanTruncated = "vxlan_truncated",
+    /// A VXLAN header without the I flag (RFC 7348 section 5: "The I flag
+    /// MUST be set to 1 for a valid VXLAN Network ID").
+    VxlanBadFlags = "vxlan_bad_flags",
+    /// A Geneve header or its options cut short.
+    GeneveTruncated = "geneve_truncated",
+    /// A Geneve version other than 0 (RFC 8926 section 3.4: "Packets
+    /// received by a tunnel endpoint with an unknown version MUST be
+    /// dropped").
+    GeneveBadVersion = "geneve_bad_version",
+    /// Geneve options whose lengths do not add up to the header's.
+    GeneveBadOptions = "geneve_bad_options",
+    /// A Geneve payload that is not an Ethernet frame (Protocol Type other
+    /// than 0x6558).
+    GeneveNotEthernet = "geneve_not_ethernet",
+    /// A Geneve option with the critical bit that this tunnel does not
+    /// understand (RFC 8926 section 3.5).
+    GeneveCriticalOption = "geneve_critical_option",
+    /// A tunnel frame for our address and port whose VNI no tunnel has.
+    TunnelUnknownVni = "tunnel_unknown_vni",
+    /// A tunnel frame from a VTEP that is not among the tunnel's remotes.
+    TunnelUnknownRemote = "tunnel_unknown_remote",
+    /// A tunnel frame whose outer UDP checksum is non-zero and wrong.
+    TunnelBadUdpChecksum = "tunnel_bad_udp_checksum",
+    /// A tunnel frame that is an outer IP fragment (VTEPs do not
+    /// reassemble; RFC 7348 section 4.3).
+    TunnelOuterFragment = "tunnel_outer_fragment",
+    /// A frame on an uplink that is neither tunnel traffic nor neighbour
+    /// discovery for one of the switch's VTEP addresses.
+    UplinkNotForUs = "uplink_not_for_us",
+    /// An ARP frame on an uplink, consumed: answered when it asks for a
+    /// VTEP address, its sender learned as a neighbour.
+    UplinkArp = "uplink_arp",
+    /// An IPv6 neighbour discovery frame on an uplink, consumed as ARP is.
+    UplinkNdp = "uplink_ndp",
+    /// A frame from one tunnel towards another (split horizon: tunnels
+    /// form a full mesh, so one never forwards into another).
+    TunnelSplitHorizon = "tunnel_split_horizon",
+    /// A frame to be replicated into a tunnel that knows no remote VTEP.
+    TunnelNoRemotes = "tunnel_no_remotes",
+    /// A frame for a VTEP whose next hop's MAC is not known yet (an ARP or
+    /// neighbour solicitation is sent).
+    NeighbourUnresolved = "neighbour_unresolved",
+    /// A frame that no longer fits the uplink's MTU once encapsulated (an
+    /// ICMP fragmentation-needed or packet-too-big goes back to its sender
+    /// when it is an IP packet a router would report).
+    EncapTooBig = "encap_too_big",
+
     // --- egress ---
     /// The output port's transmit queue was full.
     TxQueueFull = "tx_queue_full",
