@@ -39,6 +39,7 @@ pub mod ipv6;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
+pub mod vxlan;
 
 pub use arp::{ArpPacket, ArpRepr};
 pub use builder::{fix_outer_lengths, FrameBuilder, Ipv4Outer, Ipv6Outer, OuterLayout};
@@ -51,6 +52,7 @@ pub use ipv6::{Ipv6Packet, Ipv6Repr};
 pub use tcp::{TcpPacket, TcpRepr};
 pub use udp::{UdpPacket, UdpRepr};
 pub use vlan::{VlanHeader, VlanRepr};
+pub use vxlan::{VxlanPacket, VxlanRepr};
 
 use crate::DropReason;
 
