@@ -27,6 +27,7 @@ use crate::egress::{execute, output_only, ConnTracker, Executed, TxSink};
 use crate::flow_cache::{CacheKey, FlowCache, DEFAULT_CAPACITY};
 use crate::mac_table::PortId;
 use crate::parse::parse_into;
+use crate::stage::tunnel::TunnelIn;
 use crate::stage::{Stage, StageBurst, StageEnv};
 use crate::stats::Stats;
 use crate::trace::{trace, TraceEvent, TraceSink};
@@ -256,6 +257,12 @@ impl BurstRunner {
             if let Some(learn) = hit.refresh {
                 if let Some(bridge) = dp.bridge(learn.bridge) {
                     bridge.macs.learn(learn.vlan, &learn.mac, learn.port, now);
+                }
+            }
+            if ctx.tunnel.present {
+                if let Err(reason) = TunnelIn::learn(dp, ctx, now) {
+                    stats.drop(ctx.in_port, reason);
+                    continue;
                 }
             }
             if !output_only(dp, ctx, hit.actions, frame, tx, stats)

@@ -199,8 +199,12 @@ impl AddrTable {
     #[inline]
     pub fn find(&self, addr: IpAddr) -> Option<AddrEntry> {
         let words = to_words(addr);
+        // Compare the address words first: only a matching slot is read
+        // whole (and then checked again, consistently).
         self.window(words)
-            .filter_map(|i| self.slots.get(i).and_then(|s| s.read(i)))
+            .filter_map(|i| self.slots.get(i).map(|s| (i, s)))
+            .filter(|(_, s)| s.holds(words))
+            .filter_map(|(i, s)| s.read(i))
             .find(|e| to_words(e.addr) == words)
     }
 

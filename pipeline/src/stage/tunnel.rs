@@ -15,12 +15,12 @@ use std::net::IpAddr;
 
 use super::{Stage, StageBurst, StageEnv};
 use crate::action::Action;
-use crate::context::TunnelMeta;
-use crate::datapath::PortRole;
+use crate::context::{PacketCtx, TunnelMeta};
+use crate::datapath::{Datapath, PortRole};
 use crate::drop::DropReason;
 use crate::flow::is_multicast;
 use crate::flow_cache::KeyFields;
-use crate::mac_table::PortId;
+use crate::mac_table::{LearnOutcome, PortId};
 use crate::overlay::Origin;
 use crate::trace::TraceEvent;
 
@@ -37,6 +37,38 @@ pub fn outer_source(meta: &TunnelMeta) -> IpAddr {
 #[derive(Debug, Default)]
 pub struct TunnelIn;
 
+impl TunnelIn {
+    /// Learns the frame's inner source behind the VTEP that sent it (adding
+    /// the VTEP when the tunnel learns remotes): what the stage does, and
+    /// what a flow-cache hit of a decapsulated frame replays, since the
+    /// outer source is not part of the inner frame's key.
+    #[inline]
+    pub fn learn(
+        dp: &Datapath,
+        ctx: &PacketCtx,
+        now: u32,
+    ) -> Result<(IpAddr, LearnOutcome), DropReason> {
+        let tunnel = match dp.port(ctx.in_port).map(|p| p.role) {
+            Some(PortRole::Tunnel(t)) => dp.tunnel(t),
+            _ => None,
+        };
+        let Some(tunnel) = tunnel.filter(|_| ctx.tunnel.present) else {
+            return Err(DropReason::UnsupportedRecirculation);
+        };
+        let remote = outer_source(&ctx.tunnel);
+        let vteps = &tunnel.state.vteps;
+        let slot = match vteps.touch(remote, now) {
+            Some(entry) => Some(entry.index),
+            None if tunnel.spec.learn_remotes => vteps.upsert(remote, 0, now, Origin::Learned),
+            None => None,
+        };
+        let slot = slot.ok_or(DropReason::TunnelUnknownRemote)?;
+        let mac = ctx.parsed.key.eth_src;
+        let outcome = tunnel.state.macs.learn(0, &mac, slot as PortId, now);
+        Ok((remote, outcome))
+    }
+}
+
 impl Stage for TunnelIn {
     fn name(&self) -> &'static str {
         "tunnel_in"
@@ -46,49 +78,24 @@ impl Stage for TunnelIn {
         KeyFields::L2
     }
 
-    /// What it learns depends on the outer source, which the flow key of
-    /// the inner frame does not hold.
-    fn cacheable(&self) -> bool {
-        false
-    }
-
     fn run(&self, burst: &mut StageBurst<'_>, env: &mut StageEnv<'_>) {
-        let dp = env.dp;
         for &i in burst.active {
             let i = i as usize;
             let Some(ctx) = burst.ctxs.get_mut(i) else {
                 continue;
             };
             env.note(ctx, i, || TraceEvent::Stage("tunnel_in"));
-            let tunnel = match dp.port(ctx.in_port).map(|p| p.role) {
-                Some(PortRole::Tunnel(t)) => dp.tunnel(t),
-                _ => None,
-            };
-            let Some(tunnel) = tunnel.filter(|_| ctx.tunnel.present) else {
-                env.drop(ctx, i, DropReason::UnsupportedRecirculation);
-                continue;
-            };
-            let remote = outer_source(&ctx.tunnel);
-            let vteps = &tunnel.state.vteps;
-            let slot = match vteps.touch(remote, env.now) {
-                Some(entry) => Some(entry.index),
-                None if tunnel.spec.learn_remotes => {
-                    vteps.upsert(remote, 0, env.now, Origin::Learned)
+            match TunnelIn::learn(env.dp, ctx, env.now) {
+                Ok((remote, outcome)) => {
+                    let vni = ctx.tunnel.vni;
+                    env.note(ctx, i, || {
+                        TraceEvent::Note(format!(
+                            "from VTEP {remote} (VNI {vni}): source learned behind it, {outcome:?}"
+                        ))
+                    });
                 }
-                None => None,
-            };
-            let Some(slot) = slot else {
-                env.drop(ctx, i, DropReason::TunnelUnknownRemote);
-                continue;
-            };
-            let mac = ctx.parsed.key.eth_src;
-            let outcome = tunnel.state.macs.learn(0, &mac, slot as PortId, env.now);
-            let vni = ctx.tunnel.vni;
-            env.note(ctx, i, || {
-                TraceEvent::Note(format!(
-                    "from VTEP {remote} (VNI {vni}): source learned behind it, {outcome:?}"
-                ))
-            });
+                Err(reason) => env.drop(ctx, i, reason),
+            }
         }
     }
 }

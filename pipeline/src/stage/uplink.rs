@@ -9,8 +9,8 @@
 //!   headers are checked (flags, version, options, outer UDP checksum when
 //!   it is not zero), the VNI picks the tunnel, and the frame is
 //!   decapsulated: its inner frame enters the tunnel's bridge from the
-//!   tunnel port. The outer source, on the link, is learned as a neighbour
-//!   too, so replies need no ARP.
+//!   tunnel port. (The outer source is not learned as a neighbour: a lookup
+//!   per frame costs more than the one ARP exchange it would save.)
 //! - Anything else is dropped as not for us.
 
 use std::net::IpAddr;
@@ -73,7 +73,7 @@ impl Stage for UplinkStage {
                 ethertype::ARP => Ok(arp(ctx, frame, uplink, env)),
                 _ if ndp => Ok(neighbour_discovery(ctx, frame, uplink, env)),
                 ethertype::IPV4 | ethertype::IPV6 if ours => {
-                    decapsulate(ctx, frame, uplink, dp, env.now)
+                    decapsulate(ctx, frame, uplink, dp)
                 }
                 _ => Err(DropReason::UplinkNotForUs),
             };
@@ -209,7 +209,6 @@ fn decapsulate(
     frame: &[u8],
     uplink: &Uplink,
     dp: &Datapath,
-    now: u32,
 ) -> Result<Action, DropReason> {
     let key = ctx.parsed.key;
     let layout = ctx.parsed.layout;
@@ -283,9 +282,6 @@ fn decapsulate(
     }
     if !tunnel.spec.learn_remotes && tunnel.state.vteps.find(src).is_none() {
         return Err(DropReason::TunnelUnknownRemote);
-    }
-    if uplink.spec.next_hop(src) == Some(src) {
-        learn_neighbour(uplink, src, key.eth_src, true, now);
     }
     let inner_at = payload_at + header_len;
     let meta = &mut ctx.tunnel;

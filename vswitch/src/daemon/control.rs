@@ -446,16 +446,25 @@ pub fn render(command: &str, v: &Value) -> String {
                 for r in t["vteps"].as_array().into_iter().flatten() {
                     let macs: Vec<String> =
                         r["macs"].as_array().into_iter().flatten().map(s).collect();
+                    // The first few MACs; `--json` has them all.
+                    let shown = macs.iter().take(4).cloned().collect::<Vec<_>>().join(" ");
+                    let more = macs.len().saturating_sub(4);
                     let _ = writeln!(
                         o,
-                        "  vtep {:<28} {:<8} age {:<5} macs {}",
+                        "  vtep {:<28} {:<8} age {:<5} {} macs{}{}",
                         s(&r["remote"]),
                         s(&r["origin"]),
                         r["age"],
-                        if macs.is_empty() {
-                            "-".to_string()
+                        macs.len(),
+                        if shown.is_empty() {
+                            String::new()
                         } else {
-                            macs.join(" ")
+                            format!(": {shown}")
+                        },
+                        if more > 0 {
+                            format!(" and {more} more")
+                        } else {
+                            String::new()
                         }
                     );
                 }
