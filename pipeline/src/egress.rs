@@ -459,6 +459,9 @@ pub fn execute<T: TxSink>(
                 }
                 ctx.offset = ctx.offset.saturating_add(ctx.tunnel.header_len);
                 ctx.in_port = ctx.tunnel.port;
+                // The tunnel port counts what comes out of the tunnel (the
+                // uplink counted it encapsulated).
+                stats.rx(ctx.in_port, buf.len().saturating_sub(ctx.offset as usize));
                 return Executed::Recirculate;
             }
             Action::Ct { zone, commit } => {
@@ -540,7 +543,7 @@ fn current_vid(ctx: &PacketCtx, vlan: VlanEdit) -> u16 {
 
 /// Lends `write` the next slot of `port` and queues what it wrote, or
 /// counts why not (no slot, or `write`'s reason) against `port`: for the
-/// outputs that do more than copy.
+/// outputs that do more than copy. True when the frame was queued.
 #[inline(always)]
 pub(crate) fn into_slot<T: TxSink>(
     port: PortId,
@@ -548,14 +551,20 @@ pub(crate) fn into_slot<T: TxSink>(
     tx: &mut T,
     stats: &mut Stats,
     write: impl FnOnce(&mut [u8]) -> Result<usize, DropReason>,
-) {
+) -> bool {
     let Some(slot) = tx.slot(port) else {
         stats.drop(port, DropReason::TxQueueFull);
-        return;
+        return false;
     };
     match write(slot) {
-        Ok(len) => tx.commit(port, len, timestamp_ns),
-        Err(reason) => stats.drop(port, reason),
+        Ok(len) => {
+            tx.commit(port, len, timestamp_ns);
+            true
+        }
+        Err(reason) => {
+            stats.drop(port, reason);
+            false
+        }
     }
 }
 

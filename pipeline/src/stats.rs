@@ -92,6 +92,16 @@ impl Stats {
         }
     }
 
+    /// Counts a frame of `bytes` sent by `port` (the ports whose
+    /// transmit queue does not count for them: tunnels).
+    #[inline]
+    pub fn tx(&mut self, port: PortId, bytes: usize) {
+        if let Some(p) = self.ports.get_mut(port as usize) {
+            p.tx_packets += 1;
+            p.tx_bytes += bytes as u64;
+        }
+    }
+
     /// Counts a dropped frame against `port`.
     #[inline]
     pub fn drop(&mut self, port: PortId, reason: DropReason) {

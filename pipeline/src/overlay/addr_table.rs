@@ -48,8 +48,13 @@ pub struct AddrEntry {
     pub seen: u32,
     /// Second a request for it was last sent.
     pub requested: u32,
+    /// A second value its owner caches beside `value` (see
+    /// [`AddrTable::cache_value`]).
+    pub aux: u64,
     /// Configured or learned.
     pub origin: Origin,
+    /// The slot's sequence when read.
+    seq: u32,
 }
 
 struct Slot {
@@ -59,6 +64,7 @@ struct Slot {
     value: AtomicU64,
     seen: AtomicU32,
     requested: AtomicU32,
+    aux: AtomicU64,
 }
 
 impl Slot {
@@ -70,6 +76,7 @@ impl Slot {
             value: AtomicU64::new(0),
             seen: AtomicU32::new(0),
             requested: AtomicU32::new(0),
+            aux: AtomicU64::new(0),
         }
     }
 
@@ -105,6 +112,7 @@ impl Slot {
             let value = self.value.load(Ordering::Relaxed);
             let seen = self.seen.load(Ordering::Relaxed);
             let requested = self.requested.load(Ordering::Relaxed);
+            let aux = self.aux.load(Ordering::Relaxed);
             core::sync::atomic::fence(Ordering::Acquire);
             if self.seq.load(Ordering::Relaxed) != before {
                 continue;
@@ -120,7 +128,9 @@ impl Slot {
                 value,
                 seen,
                 requested,
+                aux,
                 origin,
+                seq: before,
             });
         }
         None
@@ -168,6 +178,9 @@ pub struct AddrTable {
     /// that a cached decision naming a slot is never served for another
     /// address.
     generation: AtomicU64,
+    /// Moves whenever an entry is added, removed or given another value:
+    /// what a copy of a value kept elsewhere is checked against.
+    changes: AtomicU64,
     seed: u64,
 }
 
@@ -180,6 +193,7 @@ impl AddrTable {
             mask: slots - 1,
             high_water: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
+            changes: AtomicU64::new(0),
             seed: seed | 1,
         }
     }
@@ -229,6 +243,37 @@ impl AddrTable {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// The count of changes (see the field).
+    #[inline]
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    /// Replaces the value and aux of `entry` if its slot still holds what
+    /// was read (no writer came in between); false otherwise. For a value
+    /// the table's owner derives and caches (a VTEP's next-hop MAC).
+    pub fn cache_value(&self, entry: &AddrEntry, value: u64, aux: u64) -> bool {
+        let Some(slot) = self.slots.get(entry.index) else {
+            return false;
+        };
+        if slot
+            .seq
+            .compare_exchange(
+                entry.seq,
+                entry.seq + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        slot.value.store(value, Ordering::Relaxed);
+        slot.aux.store(aux, Ordering::Relaxed);
+        slot.unlock(entry.seq);
+        true
+    }
+
     /// Sets `addr`'s value and last-seen time, adding it if it is absent
     /// (a static entry stays static; `origin` Static makes it so). Returns
     /// its slot, or `None` when its window is full or a writer holds the
@@ -239,7 +284,9 @@ impl AddrTable {
             let slot = &self.slots[i];
             let seq = slot.lock()?;
             if slot.holds(words) {
-                slot.value.store(value, Ordering::Relaxed);
+                if slot.value.swap(value, Ordering::Relaxed) != value {
+                    self.changes.fetch_add(1, Ordering::AcqRel);
+                }
                 slot.seen.store(now, Ordering::Relaxed);
                 if origin == Origin::Static {
                     slot.state.store(STATIC, Ordering::Relaxed);
@@ -263,12 +310,14 @@ impl AddrTable {
             slot.value.store(value, Ordering::Relaxed);
             slot.seen.store(now, Ordering::Relaxed);
             slot.requested.store(0, Ordering::Relaxed);
+            slot.aux.store(0, Ordering::Relaxed);
             let state = match origin {
                 Origin::Static => STATIC,
                 Origin::Learned => LEARNED,
             };
             slot.state.store(state, Ordering::Relaxed);
             slot.unlock(seq);
+            self.changes.fetch_add(1, Ordering::AcqRel);
             self.high_water.fetch_max(i + 1, Ordering::AcqRel);
             return Some(i);
         }
@@ -315,6 +364,7 @@ impl AddrTable {
         slot.unlock(seq);
         if was != EMPTY {
             self.generation.fetch_add(1, Ordering::AcqRel);
+            self.changes.fetch_add(1, Ordering::AcqRel);
         }
         was != EMPTY
     }

@@ -173,6 +173,16 @@ fn flood_is_replicated_to_the_remote_once_its_mac_is_resolved() {
     let header = &bytes[parsed.layout.payload as usize..];
     assert_eq!(vxlan::parse_header(header), Ok(42));
     assert_eq!(&header[vxlan::HEADER_LEN..], &inner[..]);
+    let vx = &h.stats.ports[VX as usize];
+    assert_eq!(
+        (vx.tx_packets, vx.tx_bytes),
+        (1, inner.len() as u64),
+        "into the tunnel"
+    );
+    assert_eq!(
+        h.stats.ports[UP as usize].tx_packets, 0,
+        "the sink counts the uplink's"
+    );
 }
 
 #[test]
@@ -197,6 +207,12 @@ fn decapsulated_frames_enter_the_bridge_and_teach_where_their_source_is() {
     assert_eq!(
         send(&mut h, UP, &vxlan_from_remote(&unicast, 42), 5),
         vec![(C1, unicast)]
+    );
+    let vx = &h.stats.ports[VX as usize];
+    assert_eq!(vx.rx_packets, 2, "out of the tunnel");
+    assert_eq!(
+        h.stats.ports[UP as usize].rx_packets, 3,
+        "with the ARP reply"
     );
 }
 
@@ -429,4 +445,20 @@ fn a_configuration_swap_keeps_what_the_tunnel_learned() {
     let out = send(&mut h, C1, &frame(B, A, None), 3);
     assert_eq!(out.len(), 1);
     assert_eq!(&out[0].1[..6], &P, "no new ARP needed");
+}
+
+#[test]
+fn a_neighbour_that_moves_is_followed_at_once() {
+    let mut h = harness(TunnelKind::Vxlan, vec![]);
+    resolve_remote(&mut h);
+    let to_b = frame(B, A, None);
+    assert_eq!(&send(&mut h, C1, &to_b, 2)[0].1[..6], &P);
+    // The remote VTEP's MAC changes (a new NIC, a failover): its ARP
+    // reply updates the neighbour, and the next frame goes to the new MAC
+    // although the VTEP slot had cached the old one.
+    let moved: Mac = [0x02, 0, 0, 0, 0xaa, 9];
+    let mut buf = [0u8; 64];
+    let len = arp::write_reply(&mut buf, moved, REMOTE, U, LOCAL).unwrap();
+    assert!(send(&mut h, UP, &buf[..len], 3).is_empty());
+    assert_eq!(&send(&mut h, C1, &to_b, 3)[0].1[..6], &moved);
 }

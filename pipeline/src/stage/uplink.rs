@@ -72,9 +72,7 @@ impl Stage for UplinkStage {
             let outcome = match key.ethertype {
                 ethertype::ARP => Ok(arp(ctx, frame, uplink, env)),
                 _ if ndp => Ok(neighbour_discovery(ctx, frame, uplink, env)),
-                ethertype::IPV4 | ethertype::IPV6 if ours => {
-                    decapsulate(ctx, frame, uplink, dp)
-                }
+                ethertype::IPV4 | ethertype::IPV6 if ours => decapsulate(ctx, frame, uplink, dp),
                 _ => Err(DropReason::UplinkNotForUs),
             };
             match outcome {

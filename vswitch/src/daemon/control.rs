@@ -311,14 +311,17 @@ pub fn render(command: &str, v: &Value) -> String {
                 v["uptime_secs"], v["workers"]
             );
             for p in v["ports"].as_array().into_iter().flatten() {
+                let polled = match p["workers"].as_array() {
+                    Some(w) if w.is_empty() => "no device: frames go through its uplink".into(),
+                    _ => format!("polled on core {}", p["workers"]),
+                };
                 let _ = writeln!(
                     o,
-                    "  {}/{:<10} {:<6} {} (polled on core {})",
+                    "  {}/{:<10} {:<6} {} ({polled})",
                     s(&p["bridge"]),
                     s(&p["name"]),
                     s(&p["kind"]),
                     s(&p["detail"]),
-                    p["workers"]
                 );
             }
         }
