@@ -89,9 +89,10 @@ fn setup(macs: u32) -> Setup {
                 bridge: 0,
                 vlan_mode: VlanMode::default(),
                 mac_limit: macs.max(2),
+                tunnel: None,
             })
             .collect(),
-        encaps: vec![],
+        uplinks: vec![],
     };
     let datapath = Datapath::new(&spec, 0x9e37).unwrap();
     let table = datapath.mac_table(0).unwrap();

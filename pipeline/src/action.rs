@@ -44,9 +44,21 @@ pub enum Action {
     SetL4Dst(u16),
     /// Decrement the IPv4 TTL / IPv6 hop limit (checksum updated).
     DecTtl,
-    /// Put the following outputs inside the tunnel headers of encapsulation
-    /// template `n` of the datapath.
-    Encap(u16),
+    /// Put the following outputs inside the outer headers of a tunnel,
+    /// addressed to one of its remote VTEPs.
+    Encap {
+        /// The tunnel's index in the datapath.
+        tunnel: u16,
+        /// The remote's slot in the tunnel's VTEP table.
+        vtep: u16,
+    },
+    /// Send the frame, encapsulated, to every remote VTEP of a tunnel
+    /// (head-end replication: broadcast, multicast and destinations whose
+    /// VTEP is not known).
+    Replicate(u16),
+    /// Answer the ARP request or IPv6 neighbour solicitation on an uplink
+    /// for one of its VTEP addresses, out of the port it came in on.
+    AnswerNeighbour,
     /// Strip the tunnel headers that decapsulation recorded and run the
     /// inner frame through the pipeline again from the tunnel's port.
     Decap,
@@ -125,6 +137,27 @@ impl ActionList {
         self.len == 0
     }
 
+    /// Replaces the action at `index` by `first` followed by `second`,
+    /// shifting the rest; false (and the list unchanged) when it is full.
+    pub fn replace_with_two(&mut self, index: usize, first: Action, second: Action) -> bool {
+        let len = self.len as usize;
+        if index >= len || len >= MAX_ACTIONS {
+            return false;
+        }
+        self.actions.copy_within(index + 1..len, index + 2);
+        self.actions[index] = first;
+        self.actions[index + 1] = second;
+        self.len += 1;
+        true
+    }
+
+    /// Replaces the action at `index`.
+    pub fn set(&mut self, index: usize, action: Action) {
+        if index < self.len as usize {
+            self.actions[index] = action;
+        }
+    }
+
     /// The reason, when the list ends in a drop.
     #[inline(always)]
     pub fn drop_reason(&self) -> Option<DropReason> {
@@ -161,7 +194,9 @@ impl core::fmt::Display for Action {
             Action::SetL4Src(p) => write!(f, "set_l4_src:{p}"),
             Action::SetL4Dst(p) => write!(f, "set_l4_dst:{p}"),
             Action::DecTtl => f.write_str("dec_ttl"),
-            Action::Encap(t) => write!(f, "encap:{t}"),
+            Action::Encap { tunnel, vtep } => write!(f, "encap(tunnel={tunnel},vtep={vtep})"),
+            Action::Replicate(t) => write!(f, "replicate(tunnel={t})"),
+            Action::AnswerNeighbour => f.write_str("answer_neighbour"),
             Action::Decap => f.write_str("decap"),
             Action::Ct { zone, commit } => {
                 write!(f, "ct(zone={zone}{})", if *commit { ",commit" } else { "" })
@@ -189,6 +224,21 @@ mod tests {
         }
         assert_eq!(list.as_slice().len(), MAX_ACTIONS);
         assert_eq!(list.drop_reason(), Some(DropReason::TooManyActions));
+        let mut two = ActionList::default();
+        two.push(Action::PopVlan);
+        two.push(Action::Output(3));
+        two.push(Action::Output(4));
+        assert!(two.replace_with_two(1, Action::Replicate(0), Action::Output(9)));
+        assert_eq!(
+            two.as_slice(),
+            &[
+                Action::PopVlan,
+                Action::Replicate(0),
+                Action::Output(9),
+                Action::Output(4)
+            ]
+        );
+        assert!(!list.replace_with_two(0, Action::PopVlan, Action::PopVlan));
         list.set_drop(DropReason::NoFloodPorts);
         assert_eq!(list.as_slice(), &[Action::Drop(DropReason::NoFloodPorts)]);
     }

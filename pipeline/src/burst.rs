@@ -207,8 +207,9 @@ impl BurstRunner {
                 stats.drop(ctx.in_port, DropReason::PortNotInBridge);
                 continue;
             };
-            if ctx.trace || bypass {
+            if ctx.trace || bypass || !port.cached {
                 ctx.start_decision();
+                ctx.cacheable &= port.cached;
                 misses.push(i);
                 continue;
             }
@@ -263,6 +264,7 @@ impl BurstRunner {
                     ctx,
                     hit.actions,
                     frame,
+                    now,
                     tx,
                     conntrack.as_deref_mut(),
                     stats,
@@ -296,6 +298,7 @@ impl BurstRunner {
                     ctx,
                     actions.as_slice(),
                     frame,
+                    now,
                     tx,
                     conntrack.as_deref_mut(),
                     stats,

@@ -15,8 +15,14 @@ use crate::drop::DropReason;
 use crate::flow::Mac;
 use crate::flow_cache::{KeyFields, KeyMask};
 use crate::mac_table::{MacTable, PortId, MAX_PORTS};
+use crate::overlay::{
+    build_template, mac_to_word, AddrTable, Origin, Tunnel, TunnelSpec, TunnelState, Uplink,
+    UplinkSpec, MAX_NEIGHBOURS, NEIGHBOUR_AGING_SECS,
+};
 use crate::stage::ingress::Ingress;
 use crate::stage::l2::L2Bridge;
+use crate::stage::tunnel::{TunnelIn, TunnelOut};
+use crate::stage::uplink::UplinkStage;
 use crate::stage::Stage;
 use crate::wire::OuterLayout;
 
@@ -180,6 +186,9 @@ pub struct PortSpec {
     pub vlan_mode: VlanMode,
     /// Learned MACs the port may hold at most.
     pub mac_limit: u32,
+    /// Set for a tunnel port: a port without a device whose frames are
+    /// encapsulated towards remote VTEPs.
+    pub tunnel: Option<TunnelSpec>,
 }
 
 /// Outer headers that [`crate::action::Action::Encap`] puts in front of a
@@ -202,8 +211,18 @@ pub struct DatapathSpec {
     pub bridges: Vec<BridgeSpec>,
     /// The ports, each with its id.
     pub ports: Vec<PortSpec>,
-    /// Encapsulations, by index.
-    pub encaps: Vec<EncapTemplate>,
+    /// The uplinks (ports outside the bridges that carry tunnels).
+    pub uplinks: Vec<UplinkSpec>,
+}
+
+impl DatapathSpec {
+    /// The ids of the bridges' ports in order, then the uplinks'.
+    pub fn port_ids(&self) -> impl Iterator<Item = PortId> + '_ {
+        self.ports
+            .iter()
+            .map(|p| p.id)
+            .chain(self.uplinks.iter().map(|u| u.id))
+    }
 }
 
 /// One port of a flood group and the tag frames leave it with.
@@ -213,6 +232,9 @@ pub struct FloodMember {
     pub port: PortId,
     /// The outer VID frames carry out of it (`None`: untagged).
     pub tag: Option<u16>,
+    /// For a tunnel port, its tunnel's index: egress replicates the frame
+    /// to the tunnel's remote VTEPs.
+    pub tunnel: Option<u16>,
 }
 
 /// A bridge of the datapath.
@@ -233,11 +255,27 @@ impl Bridge {
     }
 }
 
+/// What a port is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortRole {
+    /// A bridge port with a device.
+    Bridge,
+    /// A tunnel port: index of its tunnel.
+    Tunnel(u16),
+    /// An uplink: index of its uplink.
+    Uplink(u16),
+}
+
+/// The bridge index of a port outside every bridge (an uplink).
+pub const NO_BRIDGE: u16 = u16::MAX;
+
 /// A port of the datapath.
 pub struct Port {
     /// Its name.
     pub name: String,
-    /// Index of its bridge.
+    /// What it is.
+    pub role: PortRole,
+    /// Index of its bridge ([`NO_BRIDGE`] for an uplink).
     pub bridge: u16,
     /// VLAN handling.
     pub vlan_mode: VlanMode,
@@ -245,14 +283,34 @@ pub struct Port {
     pub chain: Box<[Arc<dyn Stage>]>,
     /// The flow-key fields those stages read.
     pub key_mask: KeyMask,
+    /// False when a stage of the chain never lets its decisions be cached:
+    /// the port's frames then skip the flow cache.
+    pub cached: bool,
 }
 
-/// The flow-cache key mask of a chain: the fields any of its stages reads.
-fn key_mask(chain: &[Arc<dyn Stage>]) -> KeyMask {
-    chain
-        .iter()
-        .fold(KeyFields::L2, |all, stage| all.with(stage.reads()))
-        .mask()
+impl Port {
+    fn new(
+        name: String,
+        role: PortRole,
+        bridge: u16,
+        vlan_mode: VlanMode,
+        chain: Box<[Arc<dyn Stage>]>,
+    ) -> Port {
+        let key_mask = chain
+            .iter()
+            .fold(KeyFields::L2, |all, stage| all.with(stage.reads()))
+            .mask();
+        let cached = chain.iter().all(|stage| stage.cacheable());
+        Port {
+            name,
+            role,
+            bridge,
+            vlan_mode,
+            chain,
+            key_mask,
+            cached,
+        }
+    }
 }
 
 /// An immutable datapath built from a [`DatapathSpec`].
@@ -262,7 +320,19 @@ pub struct Datapath {
     ports: Box<[Option<Port>]>,
     /// Flood group members; group 0 is empty.
     flood_groups: Vec<Box<[FloodMember]>>,
+    tunnels: Box<[Tunnel]>,
+    uplinks: Box<[Uplink]>,
     spec: DatapathSpec,
+}
+
+/// Learned state a rebuild carries over: MAC tables by bridge name (with
+/// the static entries the old configuration put in), tunnel state by
+/// tunnel port name, neighbours by uplink name.
+#[derive(Default)]
+struct Kept {
+    bridges: HashMap<String, (Arc<MacTable>, Vec<StaticMac>)>,
+    tunnels: HashMap<String, (Arc<TunnelState>, Vec<std::net::IpAddr>)>,
+    neighbours: HashMap<String, Arc<AddrTable>>,
 }
 
 /// Why a [`DatapathSpec`] cannot be built. Configuration validation catches
@@ -282,7 +352,7 @@ impl Datapath {
     /// Builds a datapath with new, empty MAC tables. `seed` keys their
     /// hashes.
     pub fn new(spec: &DatapathSpec, seed: u64) -> Result<Datapath, SpecError> {
-        Self::build(spec, seed, &HashMap::new())
+        Self::build(spec, seed, &Kept::default())
     }
 
     /// Builds the datapath of `spec` keeping the learned state of this
@@ -308,7 +378,42 @@ impl Datapath {
                 )
             })
             .collect();
-        Self::build(spec, seed, &kept)
+        // A tunnel keeps what it learned while its protocol, VNI and
+        // address family stay.
+        let tunnels = self
+            .tunnels
+            .iter()
+            .filter(|t| {
+                spec.ports.iter().any(|p| {
+                    p.name == t.name
+                        && p.tunnel.as_ref().is_some_and(|n| {
+                            n.kind == t.spec.kind
+                                && n.vni == t.spec.vni
+                                && n.local.is_ipv4() == t.spec.local.is_ipv4()
+                        })
+                })
+            })
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    (Arc::clone(&t.state), t.spec.remotes.clone()),
+                )
+            })
+            .collect();
+        let neighbours = self
+            .uplinks
+            .iter()
+            .map(|u| (u.spec.name.clone(), Arc::clone(&u.neighbours)))
+            .collect();
+        Self::build(
+            spec,
+            seed,
+            &Kept {
+                bridges: kept,
+                tunnels,
+                neighbours,
+            },
+        )
     }
 
     /// Removes from the kept MAC tables what `old` (the datapath this one
@@ -331,11 +436,7 @@ impl Datapath {
         }
     }
 
-    fn build(
-        spec: &DatapathSpec,
-        seed: u64,
-        kept: &HashMap<String, (Arc<MacTable>, Vec<StaticMac>)>,
-    ) -> Result<Datapath, SpecError> {
+    fn build(spec: &DatapathSpec, seed: u64, kept: &Kept) -> Result<Datapath, SpecError> {
         if spec.bridges.len() > u16::MAX as usize {
             return Err(SpecError("too many bridges".into()));
         }
@@ -353,23 +454,53 @@ impl Datapath {
             if ports.len() <= p.id as usize {
                 ports.resize_with(p.id as usize + 1, || None);
             }
-            if ports[p.id as usize].is_some() {
-                return Err(SpecError(format!("two ports have id {}", p.id)));
+        }
+        let mut ids: Vec<PortId> = spec.ports.iter().map(|p| p.id).collect();
+        ids.extend(spec.uplinks.iter().map(|u| u.id));
+        ids.sort_unstable();
+        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(SpecError(format!("two ports have id {}", w[0])));
+        }
+        let (tunnels, uplinks) = Self::overlay(spec, seed, kept)?;
+        for p in &spec.ports {
+            let role = match tunnels.iter().position(|t| t.port == p.id) {
+                Some(t) => PortRole::Tunnel(t as u16),
+                None => PortRole::Bridge,
+            };
+            let bridge_has_tunnels = spec
+                .ports
+                .iter()
+                .any(|o| o.bridge == p.bridge && o.tunnel.is_some());
+            ports[p.id as usize] = Some(Port::new(
+                p.name.clone(),
+                role,
+                p.bridge as u16,
+                p.vlan_mode.clone(),
+                Self::chain(role, bridge_has_tunnels),
+            ));
+        }
+        for (u, uplink) in spec.uplinks.iter().enumerate() {
+            let id = uplink.id as usize;
+            if id >= MAX_PORTS {
+                return Err(SpecError(format!("uplink {} has id {id}", uplink.name)));
             }
-            let chain = Self::chain();
-            ports[p.id as usize] = Some(Port {
-                name: p.name.clone(),
-                bridge: p.bridge as u16,
-                vlan_mode: p.vlan_mode.clone(),
-                key_mask: key_mask(&chain),
-                chain,
-            });
+            if ports.len() <= id {
+                ports.resize_with(id + 1, || None);
+            }
+            let role = PortRole::Uplink(u as u16);
+            ports[id] = Some(Port::new(
+                uplink.name.clone(),
+                role,
+                NO_BRIDGE,
+                VlanMode::default(),
+                Self::chain(role, false),
+            ));
         }
 
         let mut flood_groups: Vec<Box<[FloodMember]>> = vec![Box::new([])];
         let mut bridges = Vec::with_capacity(spec.bridges.len());
         for (b, bridge) in spec.bridges.iter().enumerate() {
-            let macs = match kept.get(&bridge.name) {
+            let macs = match kept.bridges.get(&bridge.name) {
                 Some((table, old_statics)) => {
                     for s in old_statics {
                         table.remove_static(s.vlan, &s.mac);
@@ -400,7 +531,7 @@ impl Datapath {
                     )));
                 }
             }
-            let flood_index = Self::flood_groups(spec, b, &mut flood_groups)?;
+            let flood_index = Self::flood_groups(spec, b, &tunnels, &mut flood_groups)?;
             bridges.push(Bridge {
                 name: bridge.name.clone(),
                 macs,
@@ -411,15 +542,112 @@ impl Datapath {
             bridges: bridges.into(),
             ports: ports.into(),
             flood_groups,
+            tunnels: tunnels.into(),
+            uplinks: uplinks.into(),
             spec: spec.clone(),
         })
     }
 
-    /// The stages of a port's frames. Every port of today's datapath is a
-    /// bridge port; tunnel, routing and policy stages join here by port
-    /// and bridge configuration.
-    fn chain() -> Box<[Arc<dyn Stage>]> {
-        Box::new([Arc::new(Ingress), Arc::new(L2Bridge)])
+    /// The tunnels and uplinks of `spec`, with the learned state `kept`
+    /// carries over (configured remotes that left are removed from it).
+    fn overlay(
+        spec: &DatapathSpec,
+        seed: u64,
+        kept: &Kept,
+    ) -> Result<(Vec<Tunnel>, Vec<Uplink>), SpecError> {
+        let mut tunnels = Vec::new();
+        for p in &spec.ports {
+            let Some(t) = &p.tunnel else { continue };
+            let Some(uplink) = spec.uplinks.iter().position(|u| u.id == t.uplink) else {
+                return Err(SpecError(format!("tunnel {} names no uplink", p.name)));
+            };
+            let bridge = &spec.bridges[p.bridge];
+            let template = build_template(t, spec.uplinks[uplink].mac)
+                .map_err(|e| SpecError(format!("tunnel {}: {e}", p.name)))?;
+            let state = match kept.tunnels.get(&p.name) {
+                Some((state, old_remotes)) => {
+                    for gone in old_remotes.iter().filter(|r| !t.remotes.contains(r)) {
+                        if let Some(entry) = state.vteps.find(*gone) {
+                            state.vteps.remove(entry.index);
+                            state.macs.flush_port(entry.index as PortId);
+                        }
+                    }
+                    Arc::clone(state)
+                }
+                None => Arc::new(TunnelState::new(
+                    bridge.mac_limit,
+                    bridge.mac_aging_secs,
+                    seed ^ u64::from(p.id).wrapping_mul(0x2545_f491_4f6c_dd1d),
+                )),
+            };
+            state.macs.set_aging_secs(bridge.mac_aging_secs);
+            for remote in &t.remotes {
+                if state.vteps.upsert(*remote, 0, 0, Origin::Static).is_none() {
+                    return Err(SpecError(format!(
+                        "tunnel {}: no room for remote {remote}",
+                        p.name
+                    )));
+                }
+            }
+            tunnels.push(Tunnel {
+                port: p.id,
+                name: p.name.clone(),
+                spec: t.clone(),
+                uplink: uplink as u16,
+                template,
+                state,
+            });
+        }
+        let mut uplinks = Vec::new();
+        for (u, uplink) in spec.uplinks.iter().enumerate() {
+            let neighbours = kept
+                .neighbours
+                .get(&uplink.name)
+                .cloned()
+                .unwrap_or_else(|| {
+                    Arc::new(AddrTable::new(MAX_NEIGHBOURS, seed ^ uplink.id as u64))
+                });
+            for (addr, mac) in &uplink.static_neighbours {
+                if neighbours
+                    .upsert(*addr, mac_to_word(mac), 0, Origin::Static)
+                    .is_none()
+                {
+                    return Err(SpecError(format!(
+                        "uplink {}: no room for neighbour {addr}",
+                        uplink.name
+                    )));
+                }
+            }
+            uplinks.push(Uplink {
+                spec: uplink.clone(),
+                neighbours,
+                tunnels: tunnels
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| t.uplink as usize == u)
+                    .map(|(i, _)| i as u16)
+                    .collect(),
+            });
+        }
+        Ok((tunnels, uplinks))
+    }
+
+    /// The stages a port's frames meet, from its role and its bridge:
+    /// routing and policy stages join here the same way.
+    fn chain(role: PortRole, bridge_has_tunnels: bool) -> Box<[Arc<dyn Stage>]> {
+        match role {
+            PortRole::Uplink(_) => Box::new([Arc::new(UplinkStage)]),
+            PortRole::Tunnel(_) => Box::new([
+                Arc::new(TunnelIn),
+                Arc::new(Ingress),
+                Arc::new(L2Bridge),
+                Arc::new(TunnelOut),
+            ]),
+            PortRole::Bridge if bridge_has_tunnels => {
+                Box::new([Arc::new(Ingress), Arc::new(L2Bridge), Arc::new(TunnelOut)])
+            }
+            PortRole::Bridge => Box::new([Arc::new(Ingress), Arc::new(L2Bridge)]),
+        }
     }
 
     /// For each VLAN, the group of the ports of bridge `b` that carry it,
@@ -427,6 +655,7 @@ impl Datapath {
     fn flood_groups(
         spec: &DatapathSpec,
         b: usize,
+        tunnels: &[Tunnel],
         groups: &mut Vec<Box<[FloodMember]>>,
     ) -> Result<Box<[u16]>, SpecError> {
         let mut index = vec![0u16; VLAN_SLOTS];
@@ -440,6 +669,10 @@ impl Datapath {
                 .map(|p| FloodMember {
                     port: p.id,
                     tag: p.vlan_mode.egress_tag(vlan),
+                    tunnel: tunnels
+                        .iter()
+                        .position(|t| t.port == p.id)
+                        .map(|t| t as u16),
                 })
                 .collect();
             *slot = match known.get(&members) {
@@ -473,10 +706,26 @@ impl Datapath {
         self.bridges.get(index as usize)
     }
 
-    /// Encapsulation template `index`.
+    /// Tunnel `index`.
     #[inline(always)]
-    pub fn encap(&self, index: u16) -> Option<&EncapTemplate> {
-        self.spec.encaps.get(index as usize)
+    pub fn tunnel(&self, index: u16) -> Option<&Tunnel> {
+        self.tunnels.get(index as usize)
+    }
+
+    /// The tunnels.
+    pub fn tunnels(&self) -> &[Tunnel] {
+        &self.tunnels
+    }
+
+    /// Uplink `index`.
+    #[inline(always)]
+    pub fn uplink(&self, index: u16) -> Option<&Uplink> {
+        self.uplinks.get(index as usize)
+    }
+
+    /// The uplinks.
+    pub fn uplinks(&self) -> &[Uplink] {
+        &self.uplinks
     }
 
     /// The members of flood group `group`.
@@ -489,9 +738,13 @@ impl Datapath {
     /// moves whenever a MAC entry of any bridge moves or goes away.
     #[inline(always)]
     pub fn state_generation(&self) -> u64 {
-        self.bridges
+        let bridges = self
+            .bridges
             .iter()
-            .fold(0u64, |sum, b| sum.wrapping_add(b.macs.generation()))
+            .fold(0u64, |sum, b| sum.wrapping_add(b.macs.generation()));
+        self.tunnels
+            .iter()
+            .fold(bridges, |sum, t| sum.wrapping_add(t.state.generation()))
     }
 
     /// One past the highest port id: the size of per-port arrays.
@@ -533,9 +786,28 @@ impl Datapath {
         self.bridges.get(index).map(|b| &b.macs)
     }
 
-    /// Ages out expired MACs in every bridge; returns how many were removed.
+    /// Ages out expired MACs in every bridge and tunnel, learned remote
+    /// VTEPs (with the MACs learned behind them) and neighbours; returns
+    /// how many MACs were removed.
     pub fn sweep_macs(&self, now: u32) -> usize {
-        self.bridges.iter().map(|b| b.macs.sweep(now)).sum()
+        let mut removed: usize = self.bridges.iter().map(|b| b.macs.sweep(now)).sum();
+        for t in self.tunnels.iter() {
+            let aging = self
+                .spec
+                .ports
+                .iter()
+                .find(|p| p.id == t.port)
+                .and_then(|p| self.spec.bridges.get(p.bridge))
+                .map_or(NEIGHBOUR_AGING_SECS, |b| b.mac_aging_secs);
+            for vtep in t.state.vteps.sweep(now, aging) {
+                removed += t.state.macs.flush_port(vtep as PortId);
+            }
+            removed += t.state.macs.sweep(now);
+        }
+        for u in self.uplinks.iter() {
+            u.neighbours.sweep(now, NEIGHBOUR_AGING_SECS);
+        }
+        removed
     }
 }
 
@@ -544,8 +816,13 @@ impl Datapath {
     /// Replaces port `id`'s chain (tests plug in stages of their own).
     pub(crate) fn set_chain(&mut self, id: PortId, chain: Box<[Arc<dyn Stage>]>) {
         if let Some(Some(port)) = self.ports.get_mut(id as usize) {
-            port.key_mask = key_mask(&chain);
-            port.chain = chain;
+            *port = Port::new(
+                port.name.clone(),
+                port.role,
+                port.bridge,
+                port.vlan_mode.clone(),
+                chain,
+            );
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::trace::{NoTrace, TraceEvent, TraceLog};
 
 pub(crate) const A: Mac = [0x02, 0, 0, 0, 0, 0xa];
 pub(crate) const B: Mac = [0x02, 0, 0, 0, 0, 0xb];
-const C: Mac = [0x02, 0, 0, 0, 0, 0xc];
+pub(crate) const C: Mac = [0x02, 0, 0, 0, 0, 0xc];
 
 pub(crate) fn frame(dst: Mac, src: Mac, vlan: Option<u16>) -> Vec<u8> {
     let mut f = Vec::new();
@@ -59,6 +59,7 @@ pub(crate) fn port(id: PortId, vlan_mode: VlanMode) -> PortSpec {
         bridge: 0,
         vlan_mode,
         mac_limit: 1000,
+        tunnel: None,
     }
 }
 
@@ -71,7 +72,7 @@ pub(crate) fn spec(ports: Vec<PortSpec>) -> DatapathSpec {
             static_macs: vec![],
         }],
         ports,
-        encaps: vec![],
+        uplinks: vec![],
     }
 }
 
@@ -105,7 +106,7 @@ impl Harness {
         self.send_into(in_port, f, now, &mut VecSink::new(256))
     }
 
-    fn send_into(
+    pub(crate) fn send_into(
         &mut self,
         in_port: PortId,
         f: &[u8],
@@ -517,85 +518,6 @@ mod never_panics {
                 }
             }
         }
-    }
-}
-
-// ---- encapsulation ----
-
-/// A test stage that sends every frame into encapsulation 0 out of port 1.
-struct EncapToOne;
-
-impl Stage for EncapToOne {
-    fn name(&self) -> &'static str {
-        "encap-to-one"
-    }
-    fn reads(&self) -> KeyFields {
-        KeyFields::L2
-    }
-    fn run(&self, burst: &mut StageBurst<'_>, _env: &mut StageEnv<'_>) {
-        for &i in burst.active {
-            let ctx = &mut burst.ctxs[i as usize];
-            ctx.actions.push(Action::Encap(0));
-            ctx.actions.push(Action::Output(1));
-        }
-    }
-}
-
-/// A VXLAN (VNI 42) template from 198.18.0.1 to 198.18.0.2, built once.
-fn vxlan_template() -> EncapTemplate {
-    use crate::wire::{FrameBuilder, Ipv4Outer};
-    let mut buf = [0u8; 64];
-    let vxlan = [0x08, 0, 0, 0, 0, 0, 42, 0];
-    let builder = FrameBuilder::new(&mut buf, 64)
-        .and_then(|b| b.push_bytes(&vxlan))
-        .and_then(|b| b.push_udp(0, 4789))
-        .and_then(|b| {
-            b.push_ipv4(Ipv4Outer {
-                src: [198, 18, 0, 1],
-                dst: [198, 18, 0, 2],
-                ttl: 64,
-                tos: 0,
-                dont_fragment: true,
-                ident: 0,
-            })
-        })
-        .and_then(|b| b.push_ethernet(C, B))
-        .unwrap();
-    let outer = builder.layout();
-    let range = builder.finish(false).unwrap();
-    EncapTemplate {
-        header: buf[range].to_vec(),
-        outer,
-        udp_checksum: false,
-    }
-}
-
-#[test]
-fn encap_wraps_the_frame_in_its_template_with_lengths_fixed() {
-    let mut ports_spec = spec((0..2).map(|i| port(i, VlanMode::default())).collect());
-    ports_spec.encaps.push(vxlan_template());
-    let mut h = Harness::new(vec![]);
-    h.dp = Datapath::new(&ports_spec, 1).unwrap();
-    h.stats = Stats::new(2);
-    h.dp.set_chain(0, Box::new([Arc::new(EncapToOne)]));
-    let inner = frame(B, A, None);
-    for _ in 0..2 {
-        // The second time from the flow cache.
-        let out = h.send(0, &inner, 0);
-        assert_eq!(out.len(), 1);
-        let (port, bytes) = &out[0];
-        assert_eq!(*port, 1);
-        assert_eq!(bytes.len(), 50 + inner.len());
-        assert_eq!(&bytes[50..], &inner[..]);
-        let parsed = crate::parse::parse(bytes).unwrap();
-        assert_eq!(parsed.key.l4_dst, 4789);
-        assert!(
-            parsed.key.l4_src >= 0xc000,
-            "source port from the flow hash"
-        );
-        assert_eq!(parsed.layout.l3_end as usize, bytes.len());
-        let ip = crate::wire::Ipv4Packet::new_checked(&bytes[14..]).unwrap();
-        assert!(ip.verify_checksum());
     }
 }
 

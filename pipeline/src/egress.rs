@@ -9,13 +9,12 @@
 
 use crate::action::Action;
 use crate::context::PacketCtx;
-use crate::datapath::{Datapath, EncapTemplate};
+use crate::datapath::Datapath;
 use crate::drop::DropReason;
 use crate::flow::Mac;
 use crate::mac_table::PortId;
+use crate::overlay::egress::{answer_neighbour, replicate, to_vtep, Outgoing};
 use crate::stats::Stats;
-use crate::steer::symmetric_hash;
-use crate::wire::builder::fix_outer_lengths;
 use crate::wire::checksum::{update_u16, update_u32};
 use crate::wire::{ethernet, ip_proto, ipv4, ipv6, read_u16, tcp, udp, write_u16};
 
@@ -105,7 +104,7 @@ impl VlanEdit {
     }
 
     /// How many bytes the edit adds (negative: removes).
-    fn growth(self) -> isize {
+    pub(crate) fn growth(self) -> isize {
         match self {
             VlanEdit::Push(_) => VLAN_TAG_LEN as isize,
             VlanEdit::Pop => -(VLAN_TAG_LEN as isize),
@@ -139,8 +138,9 @@ pub struct Edits {
     pub vlan: VlanEdit,
     /// Field rewrites.
     pub fields: FieldEdits,
-    /// The encapsulation template outputs put the frame into.
-    pub encap: Option<u16>,
+    /// The tunnel and remote VTEP slot outputs encapsulate the frame
+    /// towards.
+    pub encap: Option<(u16, u16)>,
 }
 
 impl Edits {
@@ -366,13 +366,16 @@ pub trait ConnTracker: Send {
 /// buffer; the current frame starts at `ctx.offset`), writing outputs into
 /// `tx` and counting drops in `stats`. Every frame ends in exactly one
 /// counted outcome: written to at least one output, dropped with a
-/// reason, or handed back for recirculation.
+/// reason, or handed back for recirculation. `now` (seconds) is the clock
+/// of learned state (neighbour entries).
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub fn execute<T: TxSink>(
     dp: &Datapath,
     ctx: &mut PacketCtx,
     actions: &[Action],
     buf: &mut [u8],
+    now: u32,
     tx: &mut T,
     conntrack: Option<&mut (dyn ConnTracker + 'static)>,
     stats: &mut Stats,
@@ -389,17 +392,45 @@ pub fn execute<T: TxSink>(
         let frame = buf.get(ctx.offset as usize..).unwrap_or_default();
         match action {
             Action::Output(port) => {
-                match edits.encap.and_then(|t| dp.encap(t)) {
-                    Some(t) => {
-                        emit_encapsulated(frame, ctx, edits.vlan, &edits.fields, t, port, tx, stats)
+                match edits.encap {
+                    Some((tunnel, vtep)) => {
+                        let out = outgoing(frame, ctx, &edits, now);
+                        to_vtep(dp, &out, tunnel, vtep, tx, stats)
                     }
                     None => emit(frame, ctx, edits.vlan, &edits.fields, port, tx, stats),
+                }
+                outputs += 1;
+            }
+            Action::Replicate(tunnel) => {
+                if ctx.tunnel.present {
+                    stats.drop(in_port, DropReason::TunnelSplitHorizon);
+                    return Executed::Done;
+                }
+                let out = outgoing(frame, ctx, &edits, now);
+                if replicate(dp, &out, tunnel, tx, stats) == 0 {
+                    stats.drop(in_port, DropReason::TunnelNoRemotes);
+                    return Executed::Done;
+                }
+                outputs += 1;
+            }
+            Action::AnswerNeighbour => {
+                if !answer_neighbour(dp, ctx, frame, tx, stats) {
+                    return Executed::Done;
                 }
                 outputs += 1;
             }
             Action::Flood(group) => {
                 for member in dp.flood_members(group) {
                     if member.port == in_port {
+                        continue;
+                    }
+                    if let Some(tunnel) = member.tunnel {
+                        // Split horizon: what came out of a tunnel is
+                        // flooded to local ports only.
+                        if !ctx.tunnel.present {
+                            let out = outgoing(frame, ctx, &edits, now);
+                            outputs += replicate(dp, &out, tunnel, tx, stats);
+                        }
                         continue;
                     }
                     let want = VlanEdit::for_egress(
@@ -449,12 +480,12 @@ pub fn execute<T: TxSink>(
                 }
                 return Executed::Recirculate;
             }
-            Action::Encap(template) => {
-                if dp.encap(template).is_none() {
+            Action::Encap { tunnel, vtep } => {
+                if dp.tunnel(tunnel).is_none() {
                     stats.drop(in_port, DropReason::UnsupportedRecirculation);
                     return Executed::Done;
                 }
-                edits.encap = Some(template);
+                edits.encap = Some((tunnel, vtep));
             }
             edit => {
                 if let Err(reason) = edits.add(edit) {
@@ -511,7 +542,7 @@ fn current_vid(ctx: &PacketCtx, vlan: VlanEdit) -> u16 {
 /// counts why not (no slot, or `write`'s reason) against `port`: for the
 /// outputs that do more than copy.
 #[inline(always)]
-fn into_slot<T: TxSink>(
+pub(crate) fn into_slot<T: TxSink>(
     port: PortId,
     timestamp_ns: u64,
     tx: &mut T,
@@ -551,38 +582,16 @@ fn emit<T: TxSink>(
     }
 }
 
-/// [`emit`] inside the outer headers of `template`: the template is copied
-/// in front of the (edited) frame, then its lengths and checksums are
-/// fixed and its UDP source port set from a hash of the inner flow, so
-/// that the underlay spreads flows over paths (RFC 7348 section 5).
-#[allow(clippy::too_many_arguments)]
-fn emit_encapsulated<T: TxSink>(
-    frame: &[u8],
-    ctx: &PacketCtx,
-    vlan: VlanEdit,
-    fields: &FieldEdits,
-    template: &EncapTemplate,
-    port: PortId,
-    tx: &mut T,
-    stats: &mut Stats,
-) {
-    into_slot(port, ctx.timestamp_ns, tx, stats, |slot| {
-        let head = template.header.len();
-        let (outer, inner) = slot
-            .split_at_mut_checked(head)
-            .ok_or(DropReason::TxFrameTooLong)?;
-        outer.copy_from_slice(&template.header);
-        let len = head + write_frame(frame, ctx, vlan, fields, inner)?;
-        let out = slot.get_mut(..len).ok_or(DropReason::TxFrameTooLong)?;
-        if let Some(udp) = template.outer.udp {
-            // The dynamic range of RFC 6335, as Linux and Open vSwitch use.
-            let source = 0xc000 | (symmetric_hash(&ctx.parsed.key) as u16 & 0x3fff);
-            write_u16(out, udp + udp::field::SRC_PORT.start, source);
-        }
-        fix_outer_lengths(out, &template.outer, template.udp_checksum)
-            .map_err(|_| DropReason::TxFrameTooLong)?;
-        Ok(len)
-    });
+/// The frame and its edits so far, for the outputs into tunnels.
+#[inline]
+fn outgoing<'a>(frame: &'a [u8], ctx: &'a PacketCtx, edits: &'a Edits, now: u32) -> Outgoing<'a> {
+    Outgoing {
+        frame,
+        ctx,
+        vlan: edits.vlan,
+        fields: &edits.fields,
+        now,
+    }
 }
 
 /// Applies `edits` to the received bytes themselves, before the frame runs

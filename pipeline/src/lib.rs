@@ -21,6 +21,7 @@ pub mod egress;
 pub mod flow;
 pub mod flow_cache;
 pub mod mac_table;
+pub mod overlay;
 pub mod parse;
 pub mod stage;
 pub mod stats;

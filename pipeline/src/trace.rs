@@ -123,7 +123,8 @@ pub fn trace(
     }
 }
 
-fn mac(m: &Mac) -> String {
+/// A MAC as traces and tables print it.
+pub fn mac_text(m: &Mac) -> String {
     format!(
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
         m[0], m[1], m[2], m[3], m[4], m[5]
@@ -176,7 +177,7 @@ impl TraceEvent {
                 outcome,
             } => format!(
                 "  learn {} vlan {vlan} on {}: {}",
-                mac(m),
+                mac_text(m),
                 port_name(*port),
                 match outcome {
                     LearnOutcome::Known => "known",
@@ -190,13 +191,19 @@ impl TraceEvent {
                 vlan,
                 mac: m,
                 port: Some(p),
-            } => format!("  lookup {} vlan {vlan}: hit, on {}", mac(m), port_name(*p)),
+            } => format!(
+                "  lookup {} vlan {vlan}: hit, on {}",
+                mac_text(m),
+                port_name(*p)
+            ),
             TraceEvent::Lookup {
                 vlan,
                 mac: m,
                 port: None,
-            } => format!("  lookup {} vlan {vlan}: miss, flood", mac(m)),
-            TraceEvent::Multicast { mac: m } => format!("  {} is a group address: flood", mac(m)),
+            } => format!("  lookup {} vlan {vlan}: miss, flood", mac_text(m)),
+            TraceEvent::Multicast { mac: m } => {
+                format!("  {} is a group address: flood", mac_text(m))
+            }
             TraceEvent::Flood { group, ports } => format!(
                 "  flood group {group} to {}",
                 if ports.is_empty() {

@@ -61,7 +61,13 @@ use toml::Spanned;
 use vswitch_pipeline::datapath::{
     BridgeSpec, DatapathSpec, PortSpec, StaticMac, VlanMode, VlanSet, VLAN_MAX,
 };
+use vswitch_pipeline::overlay::{TunnelKind, TunnelSpec, UplinkSpec};
 use vswitch_pipeline::{Mac, PortId};
+
+mod overlay;
+pub use overlay::{
+    derived_mac, interface_mac, TunnelConfig, UplinkConfig, DEFAULT_UPLINK_MTU, OVERLAY_OVERHEAD_V4,
+};
 
 /// Default seconds a learned MAC lives without traffic.
 pub const DEFAULT_MAC_AGING_SECS: u32 = 300;
@@ -161,6 +167,9 @@ pub enum PortKind {
     },
     /// Receives nothing; drops what is sent to it (counted as sent).
     Null,
+    /// A VXLAN or Geneve tunnel port: no device; its frames go through an
+    /// uplink (see [`UplinkConfig`]).
+    Tunnel(TunnelConfig),
 }
 
 impl PortKind {
@@ -171,6 +180,7 @@ impl PortKind {
             PortKind::Tap { .. } => "tap",
             PortKind::Pcap { .. } => "pcap",
             PortKind::Null => "null",
+            PortKind::Tunnel(t) => t.kind.name(),
         }
     }
 
@@ -285,6 +295,8 @@ pub struct Config {
     pub switch: SwitchConfig,
     /// The bridges, in file order.
     pub bridges: Vec<BridgeConfig>,
+    /// The uplinks, in file order.
+    pub uplinks: Vec<UplinkConfig>,
     /// Example containers for the demo.
     pub containers: Vec<ContainerConfig>,
 }
@@ -318,13 +330,18 @@ impl Config {
             at,
             ports_seen: HashMap::new(),
             interfaces_seen: HashMap::new(),
+            uplinks: Vec::new(),
         }
         .config(raw)
     }
 
-    /// Every port over all bridges, in order: index = [`PortId`].
+    /// Every port, the bridges' in order and then the uplinks: the order
+    /// of [`DatapathSpec::port_ids`].
     pub fn ports(&self) -> impl Iterator<Item = &PortConfig> {
-        self.bridges.iter().flat_map(|b| b.ports.iter())
+        self.bridges
+            .iter()
+            .flat_map(|b| b.ports.iter())
+            .chain(self.uplinks.iter().map(|u| &u.port))
     }
 
     /// The datapath this configuration describes, port ids numbering the
@@ -379,14 +396,49 @@ impl Config {
                     .collect(),
             });
             for port in &bridge.ports {
+                let tunnel = match &port.kind {
+                    PortKind::Tunnel(t) => Some(TunnelSpec {
+                        kind: t.kind,
+                        uplink: ids.get(t.uplink.as_str()).copied().unwrap_or_default(),
+                        vni: t.vni,
+                        udp_port: t.udp_port,
+                        local: t.local,
+                        remotes: t.remotes.clone(),
+                        learn_remotes: t.learn_remotes,
+                        ttl: t.ttl,
+                        tos: t.tos,
+                        dont_fragment: t.dont_fragment,
+                        udp_checksum: t.udp_checksum,
+                        geneve_options: t.geneve_options.clone(),
+                    }),
+                    _ => None,
+                };
                 spec.ports.push(PortSpec {
                     id: ids.get(port.name.as_str()).copied().unwrap_or_default(),
                     name: port.name.clone(),
                     bridge: b,
                     vlan_mode: port.vlan_mode.clone(),
                     mac_limit: port.mac_limit,
+                    tunnel,
                 });
             }
+        }
+        for uplink in &self.uplinks {
+            let name = &uplink.port.name;
+            // The device's own MAC, as the kernel would answer ARP with.
+            let mac = uplink
+                .mac
+                .or_else(|| uplink.port.kind.interface().and_then(interface_mac))
+                .unwrap_or_else(|| derived_mac(name));
+            spec.uplinks.push(UplinkSpec {
+                id: ids.get(name.as_str()).copied().unwrap_or_default(),
+                name: name.clone(),
+                mac,
+                addresses: uplink.addresses.clone(),
+                gateway: uplink.gateway,
+                mtu: uplink.mtu,
+                static_neighbours: uplink.neighbours.clone(),
+            });
         }
         spec
     }
@@ -400,6 +452,8 @@ struct RawConfig {
     switch: Option<RawSwitch>,
     #[serde(default, rename = "bridge")]
     bridges: Vec<RawBridge>,
+    #[serde(default, rename = "uplink")]
+    uplinks: Vec<overlay::RawUplink>,
     #[serde(default, rename = "container")]
     containers: Vec<RawContainer>,
 }
@@ -490,6 +544,9 @@ struct Validator<'a> {
     ports_seen: HashMap<String, String>,
     /// Interface name → the port using it.
     interfaces_seen: HashMap<String, String>,
+    /// The uplinks validated so far (before the bridges, whose tunnel
+    /// ports name them).
+    uplinks: Vec<UplinkConfig>,
 }
 
 /// True for "a.b.c.d/len" with len in 0..=32.
@@ -562,6 +619,11 @@ impl Validator<'_> {
     }
 
     fn config(mut self, raw: RawConfig) -> Result<Config, ConfigError> {
+        for (u, raw_uplink) in raw.uplinks.into_iter().enumerate() {
+            let field = format!("uplink[{u}]");
+            let uplink = self.uplink(raw_uplink, &field)?;
+            self.uplinks.push(uplink);
+        }
         let mut bridges: Vec<BridgeConfig> = Vec::new();
         let mut bridge_names: HashMap<String, usize> = HashMap::new();
         for (b, raw_bridge) in raw.bridges.into_iter().enumerate() {
@@ -631,9 +693,11 @@ impl Validator<'_> {
                 address: c.address.into_inner(),
             });
         }
+        self.check_tunnels_distinct(&bridges)?;
         Ok(Config {
             switch,
             bridges,
+            uplinks: std::mem::take(&mut self.uplinks),
             containers,
         })
     }
@@ -869,11 +933,25 @@ impl Validator<'_> {
             "tap" => &["interface", "netns"],
             "pcap" => &["input", "loop", "output"],
             "null" => &[],
+            "vxlan" | "geneve" => &[
+                "uplink",
+                "vni",
+                "remote",
+                "dst_port",
+                "local_ip",
+                "ttl",
+                "tos",
+                "df",
+                "udp_checksum",
+                "geneve_options",
+            ],
             other => {
                 return self.err(
                     raw.kind.span(),
                     &format!("{field}.type"),
-                    format!("unknown port type {other:?}: use afxdp, tap, pcap or null"),
+                    format!(
+                        "unknown port type {other:?}: use afxdp, tap, pcap, null, vxlan or geneve"
+                    ),
                 );
             }
         };
@@ -954,6 +1032,8 @@ impl Validator<'_> {
                     output: opts.string("output")?.map(PathBuf::from),
                 }
             }
+            "vxlan" => PortKind::Tunnel(self.tunnel(&opts, TunnelKind::Vxlan, &self.uplinks)?),
+            "geneve" => PortKind::Tunnel(self.tunnel(&opts, TunnelKind::Geneve, &self.uplinks)?),
             _ => PortKind::Null,
         })
     }
@@ -1091,7 +1171,11 @@ port = "c1"
         let port =
             |body: &str| format!("[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"p\"\n{body}\n");
         let cases = [
-            (port("type=\"vxlan\""), "unknown port type \"vxlan\""),
+            (port("type=\"vxlan2\""), "unknown port type \"vxlan2\""),
+            (
+                port("type=\"vxlan\"\noptions = { vni = 1, remote = \"learn\" }"),
+                "names its uplink",
+            ),
             (port("type=\"null\"\nvlan=0"), "VLAN 0 is outside 1..4094"),
             (port("type=\"null\"\ntrunks=[10, 4095]"), "trunks[1]: VLAN 4095 is outside"),
             (port("type=\"null\"\ntrunks=[10, 10]"), "VLAN 10 is listed twice"),

@@ -207,9 +207,10 @@ mod tests {
                     bridge: 0,
                     vlan_mode: VlanMode::default(),
                     mac_limit: 1000,
+                    tunnel: None,
                 })
                 .collect(),
-            encaps: vec![],
+            uplinks: vec![],
         };
         let dp = Datapath::new(&spec, 1).unwrap();
         let mut tx = TxPorts::new(vec![

@@ -155,7 +155,10 @@ fn run(
     }
 
     let mut tx = TxPorts::new(Vec::new());
-    for port in config.ports() {
+    for port in config
+        .ports()
+        .filter(|p| !matches!(p.kind, crate::config::PortKind::Tunnel(_)))
+    {
         let path = output_path(&options.output_dir, &port.name);
         let writer = PcapWriter::create(&path).map_err(|e| ReplayError(e.to_string()))?;
         let id = datapath.port_id(&port.name).unwrap_or_default();

@@ -11,6 +11,8 @@
 
 pub mod ingress;
 pub mod l2;
+pub mod tunnel;
+pub mod uplink;
 
 use crate::context::PacketCtx;
 use crate::datapath::Datapath;
@@ -63,6 +65,13 @@ pub trait Stage: Send + Sync {
     /// The flow-key fields its decisions depend on: the flow cache keys the
     /// port's frames on the union over its chain.
     fn reads(&self) -> KeyFields;
+
+    /// False when no decision of the stage may be cached (it depends on
+    /// something outside the flow key, such as a tunnel's outer headers):
+    /// the frames of the chains it is in skip the flow cache.
+    fn cacheable(&self) -> bool {
+        true
+    }
 
     /// Decides for every frame in `burst.active`.
     fn run(&self, burst: &mut StageBurst<'_>, env: &mut StageEnv<'_>);

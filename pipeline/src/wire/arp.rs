@@ -14,10 +14,10 @@
 
 use core::ops::Range;
 
-use crate::flow::Mac;
+use crate::flow::{Mac, BROADCAST};
 use crate::DropReason;
 
-use super::ethernet::ethertype;
+use super::ethernet::{self, ethertype, EthernetFrame, EthernetRepr};
 use super::{
     check_min_len, check_room, clipped, clipped_mut, read_array, read_u16, read_u8, write_u16,
     write_u8, EmitError,
@@ -331,6 +331,76 @@ impl ArpRepr {
     }
 }
 
+/// Length of an Ethernet frame holding an Ethernet/IPv4 ARP packet, before
+/// any padding: 14 + 28 = 42 bytes.
+pub const FRAME_LEN: usize = ethernet::HEADER_LEN + ETHERNET_IPV4_LEN;
+
+/// Writes `repr` in an Ethernet frame to `eth_dst` from its sender into
+/// the first [`FRAME_LEN`] bytes of `out`, or nothing if `out` is shorter.
+fn write_frame(out: &mut [u8], eth_dst: Mac, repr: &ArpRepr) -> Result<usize, EmitError> {
+    check_room(out, FRAME_LEN)?;
+    let mut frame = EthernetFrame::new_unchecked(&mut *out);
+    EthernetRepr {
+        dst_addr: eth_dst,
+        src_addr: repr.source_hardware_addr,
+        ethertype: ethertype::ARP,
+    }
+    .emit(&mut frame)?;
+    repr.emit(&mut ArpPacket::new_unchecked(clipped_mut(
+        frame.payload_mut(),
+        0,
+        ETHERNET_IPV4_LEN,
+    )))?;
+    Ok(FRAME_LEN)
+}
+
+/// Writes a whole ARP request frame, "Who has `target_ip`? Tell
+/// `sender_ip`", into the start of `out`: to the broadcast address, from
+/// `sender_mac`, the target MAC zero (RFC 826 leaves it to the sender; RFC
+/// 5227 section 2.1.1: it "is ignored and SHOULD be set to all zeroes", as
+/// Linux does). No padding to the 60-byte Ethernet minimum: the port or
+/// NIC adds it. On success, [`FRAME_LEN`]; `Truncated`, writing nothing,
+/// if `out` is shorter.
+pub fn write_request(
+    out: &mut [u8],
+    sender_mac: Mac,
+    sender_ip: [u8; 4],
+    target_ip: [u8; 4],
+) -> Result<usize, EmitError> {
+    let repr = ArpRepr {
+        operation: operation::REQUEST,
+        source_hardware_addr: sender_mac,
+        source_protocol_addr: sender_ip,
+        target_hardware_addr: [0; 6],
+        target_protocol_addr: target_ip,
+    };
+    write_frame(out, BROADCAST, &repr)
+}
+
+/// Writes a whole ARP reply frame, "`sender_ip` is at `sender_mac`", to
+/// `target_mac` (unicast) into the start of `out`. RFC 826: "Swap hardware
+/// and protocol fields, putting the local hardware and protocol addresses
+/// in the sender fields. Set the ar$op field to ares_op$REPLY. Send the
+/// packet to the (new) target hardware address": so `target_mac` and
+/// `target_ip` are the requester's. No padding; on success, [`FRAME_LEN`];
+/// `Truncated`, writing nothing, if `out` is shorter.
+pub fn write_reply(
+    out: &mut [u8],
+    sender_mac: Mac,
+    sender_ip: [u8; 4],
+    target_mac: Mac,
+    target_ip: [u8; 4],
+) -> Result<usize, EmitError> {
+    let repr = ArpRepr {
+        operation: operation::REPLY,
+        source_hardware_addr: sender_mac,
+        source_protocol_addr: sender_ip,
+        target_hardware_addr: target_mac,
+        target_protocol_addr: target_ip,
+    };
+    write_frame(out, target_mac, &repr)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,6 +467,47 @@ mod tests {
         });
     }
 
+    #[test]
+    fn writes_request_frame() {
+        let mut out = [0xa5u8; 64];
+        let sender = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+        let len = write_request(&mut out, sender, [192, 168, 1, 100], [192, 168, 1, 1]);
+        assert_eq!(len, Ok(42));
+        assert_eq!(&out[..6], &[0xff; 6]);
+        assert_eq!(&out[6..12], &sender);
+        assert_eq!(&out[12..14], &[0x08, 0x06]);
+        assert_eq!(&out[14..42], &REQUEST);
+        assert_eq!(out[42], 0xa5);
+        assert_short_emit_writes_nothing(FRAME_LEN, |bytes| {
+            write_request(bytes, sender, [1; 4], [2; 4]).map(|_| ())
+        });
+    }
+
+    #[test]
+    fn writes_reply_frame() {
+        let mut out = [0u8; FRAME_LEN];
+        let (ours, theirs) = ([2, 0, 0, 0, 0, 1], [0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+        let len = write_reply(&mut out, ours, [192, 168, 1, 1], theirs, [192, 168, 1, 100]);
+        assert_eq!(len, Ok(FRAME_LEN));
+        let frame = EthernetFrame::new_checked(&out[..]).unwrap();
+        assert_eq!((frame.dst_addr(), frame.src_addr()), (theirs, ours));
+        assert_eq!(frame.ethertype(), ethertype::ARP);
+        let packet = ArpPacket::new_checked(frame.payload()).unwrap();
+        assert_eq!(
+            ArpRepr::parse(&packet),
+            Ok(ArpRepr {
+                operation: operation::REPLY,
+                source_hardware_addr: ours,
+                source_protocol_addr: [192, 168, 1, 1],
+                target_hardware_addr: theirs,
+                target_protocol_addr: [192, 168, 1, 100],
+            })
+        );
+        assert_short_emit_writes_nothing(FRAME_LEN, |bytes| {
+            write_reply(bytes, ours, [1; 4], theirs, [2; 4]).map(|_| ())
+        });
+    }
+
     fn arbitrary_repr() -> impl Strategy<Value = ArpRepr> {
         (
             any::<u16>(),
@@ -421,6 +532,31 @@ mod tests {
             repr.emit(&mut ArpPacket::new_unchecked(&mut bytes[..])).unwrap();
             let packet = ArpPacket::new_checked(&bytes[..]).unwrap();
             prop_assert_eq!(ArpRepr::parse(&packet), Ok(repr));
+        }
+
+        #[test]
+        fn written_frames_parse_back(repr in arbitrary_repr()) {
+            let mut out = [0u8; FRAME_LEN];
+            let (sha, spa, tha, tpa) = (
+                repr.source_hardware_addr,
+                repr.source_protocol_addr,
+                repr.target_hardware_addr,
+                repr.target_protocol_addr,
+            );
+            for request in [true, false] {
+                let (len, eth_dst, expected) = if request {
+                    let len = write_request(&mut out, sha, spa, tpa);
+                    let expected = ArpRepr { operation: operation::REQUEST, target_hardware_addr: [0; 6], ..repr };
+                    (len, BROADCAST, expected)
+                } else {
+                    let len = write_reply(&mut out, sha, spa, tha, tpa);
+                    (len, tha, ArpRepr { operation: operation::REPLY, ..repr })
+                };
+                prop_assert_eq!(len, Ok(FRAME_LEN));
+                let frame = EthernetFrame::new_checked(&out[..]).unwrap();
+                prop_assert_eq!(EthernetRepr::parse(&frame), Ok(EthernetRepr { dst_addr: eth_dst, src_addr: sha, ethertype: ethertype::ARP }));
+                prop_assert_eq!(ArpRepr::parse(&ArpPacket::new_unchecked(frame.payload())), Ok(expected));
+            }
         }
 
         #[test]

@@ -10,9 +10,11 @@
 use crate::DropReason;
 
 use super::checksum::internet_checksum;
+use super::ethernet::{self, ethertype, EthernetFrame, EthernetRepr};
+use super::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use super::{
-    check_min_len, check_room, clipped, clipped_mut, read_array, read_u16, read_u8, write_array,
-    write_u16, write_u8, EmitError,
+    check_min_len, check_room, clipped, clipped_mut, ip_proto, read_array, read_u16, read_u8,
+    write_array, write_slice, write_u16, write_u8, EmitError,
 };
 
 /// Byte offsets of the ICMP header fields.
@@ -31,6 +33,11 @@ pub mod field {
     pub const ECHO_IDENT: Range<usize> = 4..6;
     /// Echo Sequence Number (within the rest of header).
     pub const ECHO_SEQ_NO: Range<usize> = 6..8;
+    /// Next-Hop MTU of a fragmentation needed message (RFC 1191 section
+    /// 4: "the low-order 16 bits of the ICMP header field that is labelled
+    /// 'unused'"; "The high-order 16 bits remain unused, and MUST be set
+    /// to zero").
+    pub const NEXT_HOP_MTU: Range<usize> = 6..8;
 }
 
 /// Length of the header.
@@ -54,6 +61,12 @@ pub mod message_type {
     pub const TIMESTAMP: u8 = 13;
     /// Timestamp Reply.
     pub const TIMESTAMP_REPLY: u8 = 14;
+}
+
+/// Destination Unreachable codes.
+pub mod unreachable_code {
+    /// RFC 792: "fragmentation needed and DF set".
+    pub const FRAGMENTATION_NEEDED: u8 = 4;
 }
 
 /// True for error messages, whose payload is "the internet header plus the
@@ -133,6 +146,11 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
         read_u16(self.buffer.as_ref(), field::ECHO_SEQ_NO.start)
     }
 
+    /// Next-Hop MTU of a fragmentation needed message.
+    pub fn next_hop_mtu(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::NEXT_HOP_MTU.start)
+    }
+
     /// The data after the header.
     pub fn payload(&self) -> &[u8] {
         let buffer = self.buffer.as_ref();
@@ -176,6 +194,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
     /// Sets the echo Sequence Number.
     pub fn set_echo_seq_no(&mut self, seq_no: u16) {
         write_u16(self.buffer.as_mut(), field::ECHO_SEQ_NO.start, seq_no);
+    }
+
+    /// Sets the Next-Hop MTU.
+    pub fn set_next_hop_mtu(&mut self, mtu: u16) {
+        write_u16(self.buffer.as_mut(), field::NEXT_HOP_MTU.start, mtu);
     }
 
     /// Computes and stores the checksum over the whole buffer. RFC 792:
@@ -248,6 +271,98 @@ impl Icmpv4Repr {
     }
 }
 
+/// The most bytes of the IP datagram that carries an ICMP error. RFC 1812
+/// section 4.3.2.3: "The ICMP datagram SHOULD contain as much of the
+/// original datagram as possible without the length of the ICMP datagram
+/// exceeding 576 bytes."
+pub const MAX_ERROR_DATAGRAM_LEN: usize = 576;
+
+/// The most bytes of the original datagram an error this writes quotes:
+/// 576 less its own IP and ICMP headers.
+pub const MAX_QUOTE_LEN: usize = MAX_ERROR_DATAGRAM_LEN - ipv4::HEADER_LEN - HEADER_LEN;
+
+/// The TTL of the errors this writes.
+pub const ERROR_TTL: u8 = 64;
+
+/// Writes a whole Ethernet frame with the ICMP "fragmentation needed and
+/// DF set" error that answers `original` into the start of `out`; on
+/// success, its length. This is what a tunnel endpoint sends back to a
+/// container whose frame no longer fits once encapsulated, as Linux's
+/// `iptunnel_pmtud_build_icmp` does for bridged tunnels: it comes from
+/// the address the original was for.
+///
+/// `original` is the whole original frame, untagged, its IPv4 packet right
+/// after the 14-byte Ethernet header. The answer goes from the original's
+/// destination MAC and IP address to its source ones: TTL 64, DF set as
+/// Linux sets it, Type 3, Code 4 and Next-Hop MTU `mtu` (RFC 1191 section
+/// 4), then as much of the original IP packet (up to its Total Length:
+/// Ethernet padding is not quoted) as keeps the ICMP datagram within 576
+/// bytes, more than RFC 792's "internet header plus the first 64 bits of
+/// the original datagram's data" when there is more, as RFC 1812 section
+/// 4.3.2.3 asks. Both checksums are filled.
+///
+/// Whether to answer at all (DF set, not an ICMP error itself, not from or
+/// to a broadcast or multicast address: RFC 1812 section 4.3.2.7) is the
+/// caller's decision. Fails, writing nothing, with:
+///
+/// - `Malformed { reason }` if `original` holds no IPv4 header to quote:
+///   `EthTruncated` if it is shorter than 14 bytes, `Ipv4BadVersion` if
+///   its EtherType is not 0x0800 or its version not 4, and the reasons of
+///   [`ipv4::check_lengths`] if its header or Total Length does not fit;
+/// - `Truncated` if `out` is shorter than the answer (at most 590 bytes).
+pub fn write_frag_needed(out: &mut [u8], original: &[u8], mtu: u16) -> Result<usize, EmitError> {
+    let malformed = |reason| EmitError::Malformed { reason };
+    ethernet::check_len(original).map_err(malformed)?;
+    let frame = EthernetFrame::new_unchecked(original);
+    if frame.ethertype() != ethertype::IPV4 {
+        return Err(malformed(DropReason::Ipv4BadVersion));
+    }
+    let packet = frame.payload();
+    ipv4::check_version(packet).map_err(malformed)?;
+    let lengths = ipv4::check_lengths(packet).map_err(malformed)?;
+    let quote = clipped(packet, 0, lengths.total_len.min(MAX_QUOTE_LEN));
+    let icmp_len = HEADER_LEN + quote.len();
+    let ip_start = ethernet::HEADER_LEN;
+    let icmp_start = ip_start + ipv4::HEADER_LEN;
+    let len = icmp_start + icmp_len;
+    check_room(out, len)?;
+
+    EthernetRepr {
+        dst_addr: frame.src_addr(),
+        src_addr: frame.dst_addr(),
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut *out))?;
+    let original_ip = Ipv4Packet::new_unchecked(packet);
+    Ipv4Repr {
+        src_addr: original_ip.dst_addr(),
+        dst_addr: original_ip.src_addr(),
+        protocol: ip_proto::ICMP,
+        // At most 556.
+        payload_len: icmp_len as u16,
+        ttl: ERROR_TTL,
+        tos: 0,
+        ident: 0,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+    }
+    .emit(&mut Ipv4Packet::new_unchecked(clipped_mut(
+        out, ip_start, len,
+    )))?;
+    let icmp = clipped_mut(out, icmp_start, len);
+    write_slice(icmp, HEADER_LEN, quote);
+    let [mtu_high, mtu_low] = mtu.to_be_bytes();
+    Icmpv4Repr {
+        msg_type: message_type::DESTINATION_UNREACHABLE,
+        code: unreachable_code::FRAGMENTATION_NEEDED,
+        rest_of_header: [0, 0, mtu_high, mtu_low],
+        payload_len: quote.len(),
+    }
+    .emit(&mut Icmpv4Packet::new_unchecked(icmp))?;
+    Ok(len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,7 +423,136 @@ mod tests {
         });
     }
 
+    const HOST_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x00, 0x00, 0x01];
+    const GATEWAY_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x00, 0x00, 0x02];
+
+    /// An untagged UDP frame from 10.0.0.1 at `HOST_MAC` to 10.0.0.2 at
+    /// `GATEWAY_MAC` with `payload_len` bytes of data, then `padding` bytes.
+    fn udp_frame(payload_len: usize, padding: usize) -> Vec<u8> {
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2(HOST_MAC, GATEWAY_MAC)
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 63)
+            .udp(1000, 2000)
+            .write(&mut frame, &vec![0x5a; payload_len])
+            .unwrap();
+        frame.resize(frame.len() + padding, 0);
+        frame
+    }
+
+    /// Checks `answer` as the error for `original`, and returns the quote.
+    fn check_frag_needed<'a>(answer: &'a [u8], original: &[u8], mtu: u16) -> &'a [u8] {
+        let frame = EthernetFrame::new_checked(answer).unwrap();
+        assert_eq!(
+            (frame.dst_addr(), frame.src_addr()),
+            (HOST_MAC, GATEWAY_MAC)
+        );
+        assert_eq!(frame.ethertype(), ethertype::IPV4);
+        let ip = Ipv4Packet::new_checked(frame.payload()).unwrap();
+        assert!(ip.verify_checksum());
+        let repr = Ipv4Repr::parse(&ip).unwrap();
+        assert_eq!(
+            (repr.src_addr, repr.dst_addr),
+            ([10, 0, 0, 2], [10, 0, 0, 1])
+        );
+        assert_eq!(
+            (repr.ttl, repr.protocol, repr.dont_frag),
+            (64, ip_proto::ICMP, true)
+        );
+        assert!(usize::from(ip.total_len()) <= MAX_ERROR_DATAGRAM_LEN);
+        assert_eq!(usize::from(ip.total_len()) + 14, answer.len());
+        let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
+        assert!(icmp.verify_checksum());
+        assert_eq!((icmp.msg_type(), icmp.msg_code()), (3, 4));
+        assert_eq!(icmp.rest_of_header()[..2], [0, 0]);
+        assert_eq!(icmp.next_hop_mtu(), mtu);
+        let parsed = etherparse::SlicedPacket::from_ethernet(answer).unwrap();
+        let Some(etherparse::TransportSlice::Icmpv4(slice)) = parsed.transport else {
+            panic!("not ICMP")
+        };
+        assert_eq!(
+            slice.icmp_type(),
+            etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded {
+                    next_hop_mtu: mtu
+                }
+            )
+        );
+        let quote = &answer[14 + 20 + 8..];
+        assert_eq!(quote, &original[14..14 + quote.len()]);
+        quote
+    }
+
+    #[test]
+    fn frag_needed_quotes_the_whole_small_packet() {
+        let original = udp_frame(30, 6);
+        let mut out = [0xa5u8; 700];
+        let len = write_frag_needed(&mut out, &original, 1400).unwrap();
+        assert_eq!(len, 14 + 20 + 8 + 58);
+        assert_eq!(out[len], 0xa5);
+        let quote = check_frag_needed(&out[..len], &original, 1400);
+        assert_eq!(quote, &original[14..original.len() - 6]);
+        assert_short_emit_writes_nothing(len, |bytes| {
+            write_frag_needed(bytes, &original, 1400).map(|_| ())
+        });
+    }
+
+    #[test]
+    fn frag_needed_stays_within_576_bytes() {
+        let original = udp_frame(1472, 0);
+        let mut out = [0u8; 700];
+        let len = write_frag_needed(&mut out, &original, 1450).unwrap();
+        assert_eq!(len, 14 + MAX_ERROR_DATAGRAM_LEN);
+        assert_eq!(check_frag_needed(&out[..len], &original, 1450).len(), 548);
+    }
+
+    #[test]
+    fn frag_needed_for_an_unparsable_original_writes_nothing() {
+        let original = udp_frame(8, 0);
+        let mut cases: Vec<(Vec<u8>, DropReason)> = vec![
+            (original[..13].to_vec(), DropReason::EthTruncated),
+            (original[..33].to_vec(), DropReason::Ipv4Truncated),
+            (original[..14].to_vec(), DropReason::Ipv4Truncated),
+            (
+                original[..original.len() - 1].to_vec(),
+                DropReason::Ipv4BadTotalLength,
+            ),
+        ];
+        for (at, value, reason) in [
+            (12, 0x86, DropReason::Ipv4BadVersion),
+            (14, 0x65, DropReason::Ipv4BadVersion),
+            (14, 0x44, DropReason::Ipv4BadHeaderLength),
+            (14, 0x4f, DropReason::Ipv4BadHeaderLength),
+        ] {
+            let mut bytes = original.clone();
+            bytes[at] = value;
+            cases.push((bytes, reason));
+        }
+        for (bytes, reason) in cases {
+            let mut out = [0xa5u8; 100];
+            assert_eq!(
+                write_frag_needed(&mut out, &bytes, 1400),
+                Err(EmitError::Malformed { reason })
+            );
+            assert!(out.iter().all(|&byte| byte == 0xa5));
+        }
+    }
+
     proptest! {
+        #[test]
+        fn frag_needed_answers_any_size(payload_len in 0usize..1600, padding in 0usize..20, mtu in any::<u16>()) {
+            let original = udp_frame(payload_len, padding);
+            let mut out = [0u8; 14 + MAX_ERROR_DATAGRAM_LEN];
+            let len = write_frag_needed(&mut out, &original, mtu).unwrap();
+            let quote = check_frag_needed(&out[..len], &original, mtu);
+            prop_assert_eq!(quote.len(), (28 + payload_len).min(MAX_QUOTE_LEN));
+        }
+
+        #[test]
+        fn frag_needed_never_panics(original in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let mut out = [0u8; 200];
+            let _ = write_frag_needed(&mut out, &original, 1);
+        }
+
         #[test]
         fn emit_then_parse_round_trips(
             msg_type in any::<u8>(),

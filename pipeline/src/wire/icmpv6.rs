@@ -12,10 +12,12 @@
 use crate::DropReason;
 
 use super::checksum::PseudoHeader;
+use super::ethernet::{self, ethertype, EthernetFrame, EthernetRepr};
 use super::ip_proto;
+use super::ipv6::{self, Ipv6Packet, Ipv6Repr};
 use super::{
-    check_min_len, check_room, clipped, clipped_mut, read_u16, read_u8, write_u16, write_u8,
-    EmitError,
+    check_min_len, check_room, clipped, clipped_mut, read_u16, read_u32, read_u8, write_slice,
+    write_u16, write_u32, write_u8, EmitError,
 };
 
 /// Byte offsets of the ICMPv6 header fields.
@@ -34,6 +36,10 @@ pub mod field {
     pub const ECHO_IDENT: Range<usize> = 4..6;
     /// Echo Sequence Number (in the body of echo messages).
     pub const ECHO_SEQ_NO: Range<usize> = 6..8;
+    /// MTU of a Packet Too Big message (RFC 4443 section 3.2).
+    pub const MTU: Range<usize> = 4..8;
+    /// Where the invoking packet starts in an error message.
+    pub const INVOKING_PACKET: usize = 8;
 }
 
 /// Length of the general header.
@@ -136,6 +142,11 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
         read_u16(self.buffer.as_ref(), field::ECHO_SEQ_NO.start)
     }
 
+    /// MTU of a Packet Too Big message (0 if the body is too short).
+    pub fn mtu(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), field::MTU.start)
+    }
+
     /// The Message Body.
     pub fn body(&self) -> &[u8] {
         let buffer = self.buffer.as_ref();
@@ -182,6 +193,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
     /// Sets the echo Sequence Number.
     pub fn set_echo_seq_no(&mut self, seq_no: u16) {
         write_u16(self.buffer.as_mut(), field::ECHO_SEQ_NO.start, seq_no);
+    }
+
+    /// Sets the MTU of a Packet Too Big message.
+    pub fn set_mtu(&mut self, mtu: u32) {
+        write_u32(self.buffer.as_mut(), field::MTU.start, mtu);
     }
 
     /// Computes and stores the checksum over the pseudo-header and the
@@ -254,6 +270,94 @@ impl Icmpv6Repr {
     }
 }
 
+/// The IPv6 minimum MTU, which no ICMPv6 error may exceed. RFC 8200
+/// section 5: "IPv6 requires that every link in the Internet have an MTU
+/// of 1280 octets or greater."
+pub const MIN_MTU: usize = 1280;
+
+/// The most bytes of the invoking packet an error this writes quotes: 1280
+/// less its own IPv6 header and the 8 bytes of ICMPv6 before the quote.
+pub const MAX_QUOTE_LEN: usize = MIN_MTU - ipv6::HEADER_LEN - field::INVOKING_PACKET;
+
+/// The Hop Limit of the errors this writes.
+pub const ERROR_HOP_LIMIT: u8 = 64;
+
+/// Writes a whole Ethernet frame with the ICMPv6 Packet Too Big error that
+/// answers `original` into the start of `out`; on success, its length. The
+/// IPv6 counterpart of [`super::icmpv4::write_frag_needed`], as Linux's
+/// `iptunnel_pmtud_build_icmpv6` sends it for bridged tunnels.
+///
+/// `original` is the whole original frame, untagged, its IPv6 packet right
+/// after the 14-byte Ethernet header. The answer goes from the original's
+/// destination MAC and IP address to its source ones: Hop Limit 64, Type
+/// 2, Code 0, MTU `mtu` ("The Maximum Transmission Unit of the next-hop
+/// link", RFC 4443 section 3.2), then as much of the original IPv6 packet
+/// (up to its Payload Length: padding is not quoted) as keeps the answer's
+/// IPv6 packet within 1280 bytes: RFC 4443 section 2.4 (c), "Every ICMPv6
+/// error message (type < 128) MUST include as much of the IPv6 offending
+/// (invoking) packet ... as possible without making the resulting ICMPv6
+/// error message exceed the minimum IPv6 MTU". The checksum is filled.
+///
+/// Whether to answer at all (RFC 4443 section 2.4 (e): not for an ICMPv6
+/// error, nor a packet from a multicast or unspecified source ...) is the
+/// caller's decision; Packet Too Big is the one error sent for a multicast
+/// destination. Fails, writing nothing, with:
+///
+/// - `Malformed { reason }` if `original` holds no IPv6 header to quote:
+///   `EthTruncated` if it is shorter than 14 bytes, `Ipv6BadVersion` if
+///   its EtherType is not 0x86dd or its version not 6, and the reasons of
+///   [`ipv6::check_lengths`] if its header or payload does not fit;
+/// - `Truncated` if `out` is shorter than the answer (at most 1294 bytes).
+pub fn write_packet_too_big(out: &mut [u8], original: &[u8], mtu: u32) -> Result<usize, EmitError> {
+    let malformed = |reason| EmitError::Malformed { reason };
+    ethernet::check_len(original).map_err(malformed)?;
+    let frame = EthernetFrame::new_unchecked(original);
+    if frame.ethertype() != ethertype::IPV6 {
+        return Err(malformed(DropReason::Ipv6BadVersion));
+    }
+    let packet = frame.payload();
+    ipv6::check_version(packet).map_err(malformed)?;
+    let end = ipv6::check_lengths(packet).map_err(malformed)?;
+    let quote = clipped(packet, 0, end.min(MAX_QUOTE_LEN));
+    let icmp_len = field::INVOKING_PACKET + quote.len();
+    let ip_start = ethernet::HEADER_LEN;
+    let icmp_start = ip_start + ipv6::HEADER_LEN;
+    let len = icmp_start + icmp_len;
+    check_room(out, len)?;
+
+    EthernetRepr {
+        dst_addr: frame.src_addr(),
+        src_addr: frame.dst_addr(),
+        ethertype: ethertype::IPV6,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut *out))?;
+    let original_ip = Ipv6Packet::new_unchecked(packet);
+    let (src, dst) = (original_ip.dst_addr(), original_ip.src_addr());
+    Ipv6Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: ip_proto::ICMPV6,
+        // At most 1240.
+        payload_len: icmp_len as u16,
+        hop_limit: ERROR_HOP_LIMIT,
+        traffic_class: 0,
+        flow_label: 0,
+    }
+    .emit(&mut Ipv6Packet::new_unchecked(clipped_mut(
+        out, ip_start, len,
+    )))?;
+    let icmp = clipped_mut(out, icmp_start, len);
+    write_u32(icmp, field::MTU.start, mtu);
+    write_slice(icmp, field::INVOKING_PACKET, quote);
+    Icmpv6Repr {
+        msg_type: message_type::PACKET_TOO_BIG,
+        code: 0,
+        body_len: icmp_len - HEADER_LEN,
+    }
+    .emit(&mut Icmpv6Packet::new_unchecked(icmp), &src, &dst)?;
+    Ok(len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,7 +410,125 @@ mod tests {
         });
     }
 
+    const HOST_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x00, 0x00, 0x01];
+    const GATEWAY_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x00, 0x00, 0x02];
+    const HOST: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    const PEER: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+    /// An untagged UDP frame from `HOST` at `HOST_MAC` to `PEER` at
+    /// `GATEWAY_MAC` with `payload_len` bytes of data, then `padding` bytes.
+    fn udp_frame(payload_len: usize, padding: usize) -> Vec<u8> {
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2(HOST_MAC, GATEWAY_MAC)
+            .ipv6(HOST, PEER, 63)
+            .udp(1000, 2000)
+            .write(&mut frame, &vec![0x5a; payload_len])
+            .unwrap();
+        frame.resize(frame.len() + padding, 0);
+        frame
+    }
+
+    /// Checks `answer` as the error for `original`, and returns the quote.
+    fn check_packet_too_big<'a>(answer: &'a [u8], original: &[u8], mtu: u32) -> &'a [u8] {
+        use crate::wire::{ethernet::EthernetFrame, ipv6::Ipv6Packet};
+        let frame = EthernetFrame::new_checked(answer).unwrap();
+        assert_eq!(
+            (frame.dst_addr(), frame.src_addr()),
+            (HOST_MAC, GATEWAY_MAC)
+        );
+        assert_eq!(frame.ethertype(), ethertype::IPV6);
+        let ip = Ipv6Packet::new_checked(frame.payload()).unwrap();
+        let repr = Ipv6Repr::parse(&ip).unwrap();
+        assert_eq!((repr.src_addr, repr.dst_addr), (PEER, HOST));
+        assert_eq!((repr.hop_limit, repr.next_header), (64, ip_proto::ICMPV6));
+        assert!(repr.buffer_len() <= MIN_MTU);
+        assert_eq!(repr.buffer_len() + 14, answer.len());
+        let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+        assert!(icmp.verify_checksum(&PEER, &HOST));
+        assert_eq!((icmp.msg_type(), icmp.msg_code(), icmp.mtu()), (2, 0, mtu));
+        let parsed = etherparse::SlicedPacket::from_ethernet(answer).unwrap();
+        let Some(etherparse::TransportSlice::Icmpv6(slice)) = parsed.transport else {
+            panic!("not ICMPv6")
+        };
+        assert!(slice.is_checksum_valid(PEER, HOST));
+        assert_eq!(
+            slice.icmp_type(),
+            etherparse::Icmpv6Type::PacketTooBig { mtu }
+        );
+        let quote = &answer[14 + 40 + 8..];
+        assert_eq!(quote, &original[14..14 + quote.len()]);
+        quote
+    }
+
+    #[test]
+    fn packet_too_big_quotes_the_whole_small_packet() {
+        let original = udp_frame(30, 6);
+        let mut out = [0xa5u8; 1400];
+        let len = write_packet_too_big(&mut out, &original, 1400).unwrap();
+        assert_eq!(len, 14 + 40 + 8 + 78);
+        assert_eq!(out[len], 0xa5);
+        let quote = check_packet_too_big(&out[..len], &original, 1400);
+        assert_eq!(quote, &original[14..original.len() - 6]);
+        assert_short_emit_writes_nothing(len, |bytes| {
+            write_packet_too_big(bytes, &original, 1400).map(|_| ())
+        });
+    }
+
+    #[test]
+    fn packet_too_big_stays_within_the_minimum_mtu() {
+        let original = udp_frame(1452, 0);
+        let mut out = [0u8; 1400];
+        let len = write_packet_too_big(&mut out, &original, 1450).unwrap();
+        assert_eq!(len, 14 + MIN_MTU);
+        assert_eq!(
+            check_packet_too_big(&out[..len], &original, 1450).len(),
+            1232
+        );
+    }
+
+    #[test]
+    fn packet_too_big_for_an_unparsable_original_writes_nothing() {
+        let original = udp_frame(8, 0);
+        let mut cases: Vec<(Vec<u8>, DropReason)> = vec![
+            (original[..13].to_vec(), DropReason::EthTruncated),
+            (original[..14].to_vec(), DropReason::Ipv6Truncated),
+            (original[..53].to_vec(), DropReason::Ipv6Truncated),
+            (
+                original[..original.len() - 1].to_vec(),
+                DropReason::Ipv6BadPayloadLength,
+            ),
+        ];
+        for (at, value) in [(12, 0x08), (14, 0x45)] {
+            let mut bytes = original.clone();
+            bytes[at] = value;
+            cases.push((bytes, DropReason::Ipv6BadVersion));
+        }
+        for (bytes, reason) in cases {
+            let mut out = [0xa5u8; 200];
+            assert_eq!(
+                write_packet_too_big(&mut out, &bytes, 1400),
+                Err(EmitError::Malformed { reason })
+            );
+            assert!(out.iter().all(|&byte| byte == 0xa5));
+        }
+    }
+
     proptest! {
+        #[test]
+        fn packet_too_big_answers_any_size(payload_len in 0usize..1600, padding in 0usize..20, mtu in any::<u32>()) {
+            let original = udp_frame(payload_len, padding);
+            let mut out = [0u8; 14 + MIN_MTU];
+            let len = write_packet_too_big(&mut out, &original, mtu).unwrap();
+            let quote = check_packet_too_big(&out[..len], &original, mtu);
+            prop_assert_eq!(quote.len(), (48 + payload_len).min(MAX_QUOTE_LEN));
+        }
+
+        #[test]
+        fn packet_too_big_never_panics(original in proptest::collection::vec(any::<u8>(), 0..100)) {
+            let mut out = [0u8; 200];
+            let _ = write_packet_too_big(&mut out, &original, 1);
+        }
+
         #[test]
         fn emit_then_parse_round_trips(
             msg_type in any::<u8>(),

@@ -32,25 +32,31 @@ pub mod arp;
 pub mod builder;
 pub mod checksum;
 pub mod ethernet;
+pub mod geneve;
 pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod ndp;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
+pub mod vxlan;
 
 pub use arp::{ArpPacket, ArpRepr};
 pub use builder::{fix_outer_lengths, FrameBuilder, Ipv4Outer, Ipv6Outer, OuterLayout};
 pub use checksum::PseudoHeader;
 pub use ethernet::{EthernetFrame, EthernetRepr};
+pub use geneve::{GeneveOption, GenevePacket, GeneveRepr};
 pub use icmpv4::{Icmpv4Packet, Icmpv4Repr};
 pub use icmpv6::{Icmpv6Packet, Icmpv6Repr};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
+pub use ndp::NdpMessage;
 pub use tcp::{TcpPacket, TcpRepr};
 pub use udp::{UdpPacket, UdpRepr};
 pub use vlan::{VlanHeader, VlanRepr};
+pub use vxlan::{VxlanPacket, VxlanRepr};
 
 use crate::DropReason;
 
@@ -100,6 +106,14 @@ pub enum EmitError {
         /// The largest the field holds.
         max: usize,
     },
+    /// What the write is to be made of is not valid: the original frame an
+    /// ICMP error quotes does not parse ([`icmpv4::write_frag_needed`]),
+    /// or a length is not one the header can state at all (Geneve option
+    /// data that is not whole 4-byte words).
+    Malformed {
+        /// What a parser would say of the input.
+        reason: DropReason,
+    },
 }
 
 impl core::fmt::Display for EmitError {
@@ -114,6 +128,7 @@ impl core::fmt::Display for EmitError {
             EmitError::TooLong { len, max } => {
                 write!(f, "length {len} does not fit its field (at most {max})")
             }
+            EmitError::Malformed { reason } => write!(f, "malformed input: {reason}"),
         }
     }
 }
@@ -203,6 +218,15 @@ pub(crate) fn write_array<const N: usize>(buffer: &mut [u8], at: usize, bytes: [
         .and_then(|rest| rest.first_chunk_mut::<N>())
     {
         *field = bytes;
+    }
+}
+
+/// Copies `bytes` to `at`; writes nothing if they do not all fit.
+#[inline(always)]
+pub(crate) fn write_slice(buffer: &mut [u8], at: usize, bytes: &[u8]) {
+    let end = at.saturating_add(bytes.len());
+    if let Some(field) = buffer.get_mut(at..end) {
+        field.copy_from_slice(bytes);
     }
 }
 

@@ -33,6 +33,9 @@ enum Command {
         /// The bridge.
         bridge: String,
     },
+    /// Tunnels: remote VTEPs and the MACs behind each; uplinks: their
+    /// neighbours.
+    TunnelShow,
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Stats => "stats".to_string(),
         Command::PmdStats => "pmd-stats".to_string(),
         Command::FdbShow { bridge } => format!("fdb-show {bridge}"),
+        Command::TunnelShow => "tunnel-show".to_string(),
     };
     match request(&cli.socket, &command) {
         Ok(v) if cli.json => {

@@ -49,6 +49,9 @@ pub enum Request {
     PmdStats,
     /// The MAC table of a bridge.
     FdbShow(String),
+    /// Tunnels with their remote VTEPs and the MACs behind them, and the
+    /// uplinks' neighbours.
+    TunnelShow,
 }
 
 impl Request {
@@ -60,6 +63,7 @@ impl Request {
             (Some("stats"), None) => Request::Stats,
             (Some("pmd-stats"), None) => Request::PmdStats,
             (Some("fdb-show"), Some(bridge)) => Request::FdbShow(bridge.to_string()),
+            (Some("tunnel-show"), None) => Request::TunnelShow,
             _ => {
                 return Err(ControlError(format!(
                     "unknown command {line:?}: use show, stats, pmd-stats or fdb-show <bridge>"
@@ -81,6 +85,7 @@ fn answer(line: &str, shared: &Shared, now: u32) -> Value {
         Ok(Request::Stats) => stats(shared),
         Ok(Request::PmdStats) => pmd_stats(shared),
         Ok(Request::FdbShow(bridge)) => fdb(shared, &bridge, now),
+        Ok(Request::TunnelShow) => tunnels(shared, now),
         Err(e) => json!({ "error": e.0 }),
     }
 }
@@ -174,6 +179,81 @@ fn fdb(shared: &Shared, bridge: &str, now: u32) -> Value {
     answer["bridge"] = json!(bridge);
     answer["entries"] = json!(entries);
     answer
+}
+
+fn mac_text(mac: &[u8; 6]) -> String {
+    vswitch_pipeline::trace::mac_text(mac)
+}
+
+fn tunnels(shared: &Shared, now: u32) -> Value {
+    use vswitch_pipeline::overlay::{word_to_mac, Origin};
+    let dp = shared.datapath();
+    let origin = |o: Origin| match o {
+        Origin::Static => "static",
+        Origin::Learned => "learned",
+    };
+    let tunnels: Vec<Value> = dp
+        .tunnels()
+        .iter()
+        .map(|t| {
+            let vteps: Vec<Value> = t
+                .state
+                .vteps
+                .entries()
+                .map(|e| {
+                    let macs: Vec<String> = t
+                        .state
+                        .macs
+                        .entries(now)
+                        .iter()
+                        .filter(|m| m.port as usize == e.index)
+                        .map(|m| mac_text(&m.mac))
+                        .collect();
+                    json!({
+                        "remote": e.addr.to_string(),
+                        "origin": origin(e.origin),
+                        "age": now.saturating_sub(e.seen),
+                        "macs": macs,
+                    })
+                })
+                .collect();
+            json!({
+                "name": t.name,
+                "type": t.spec.kind.name(),
+                "vni": t.spec.vni,
+                "local": t.spec.local.to_string(),
+                "udp_port": t.spec.udp_port,
+                "uplink": dp.uplink(t.uplink).map(|u| u.spec.name.clone()),
+                "vteps": vteps,
+            })
+        })
+        .collect();
+    let uplinks: Vec<Value> = dp
+        .uplinks()
+        .iter()
+        .map(|u| {
+            let neighbours: Vec<Value> = u
+                .neighbours
+                .entries()
+                .map(|e| {
+                    json!({
+                        "address": e.addr.to_string(),
+                        "mac": (e.value != 0).then(|| mac_text(&word_to_mac(e.value))),
+                        "origin": origin(e.origin),
+                        "age": now.saturating_sub(e.seen),
+                    })
+                })
+                .collect();
+            json!({
+                "name": u.spec.name,
+                "mac": mac_text(&u.spec.mac),
+                "addresses": u.spec.addresses.iter().map(|(a, l)| format!("{a}/{l}")).collect::<Vec<_>>(),
+                "mtu": u.spec.mtu,
+                "neighbours": neighbours,
+            })
+        })
+        .collect();
+    json!({ "tunnels": tunnels, "uplinks": uplinks })
 }
 
 /// Why a control request failed.
@@ -320,6 +400,66 @@ pub fn render(command: &str, v: &Value) -> String {
                 v["bridge_limit_hits"],
                 v["port_limit_hits"]
             );
+        }
+        "tunnel-show" => {
+            for u in v["uplinks"].as_array().into_iter().flatten() {
+                let addresses: Vec<String> = u["addresses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(s)
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "uplink {} mac {} mtu {} addresses {}",
+                    s(&u["name"]),
+                    s(&u["mac"]),
+                    u["mtu"],
+                    addresses.join(", ")
+                );
+                for n in u["neighbours"].as_array().into_iter().flatten() {
+                    let mac = match &n["mac"] {
+                        Value::Null => "(incomplete)".to_string(),
+                        m => s(m),
+                    };
+                    let _ = writeln!(
+                        o,
+                        "  neighbour {:<28} {:<18} {:<8} age {}",
+                        s(&n["address"]),
+                        mac,
+                        s(&n["origin"]),
+                        n["age"]
+                    );
+                }
+            }
+            for t in v["tunnels"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    o,
+                    "tunnel {} {} vni {} {}:{} over {}",
+                    s(&t["name"]),
+                    s(&t["type"]),
+                    t["vni"],
+                    s(&t["local"]),
+                    t["udp_port"],
+                    s(&t["uplink"])
+                );
+                for r in t["vteps"].as_array().into_iter().flatten() {
+                    let macs: Vec<String> =
+                        r["macs"].as_array().into_iter().flatten().map(s).collect();
+                    let _ = writeln!(
+                        o,
+                        "  vtep {:<28} {:<8} age {:<5} macs {}",
+                        s(&r["remote"]),
+                        s(&r["origin"]),
+                        r["age"],
+                        if macs.is_empty() {
+                            "-".to_string()
+                        } else {
+                            macs.join(" ")
+                        }
+                    );
+                }
+            }
         }
         _ => {
             let _ = writeln!(o, "{v:#}");

@@ -56,13 +56,19 @@ fn port_infos(
         .bridges
         .iter()
         .flat_map(|b| b.ports.iter().map(move |p| (b.name.clone(), p)))
-        .zip(spec.ports.iter().zip(details))
-        .map(|((bridge, p), (sp, detail))| PortInfo {
+        .chain(
+            config
+                .uplinks
+                .iter()
+                .map(|u| ("(uplink)".to_string(), &u.port)),
+        )
+        .zip(spec.port_ids().zip(details))
+        .map(|((bridge, p), (id, detail))| PortInfo {
             name: p.name.clone(),
             bridge,
             kind: p.kind.type_name().to_string(),
             detail: detail.clone(),
-            workers: placement.pollers(sp.id),
+            workers: placement.pollers(id),
         })
         .collect()
 }
@@ -281,8 +287,8 @@ impl Daemon {
 
         // Open every port; on failure, those already open are dropped.
         let mut opened = Vec::new();
-        for (port, spec_port) in config.ports().zip(&spec.ports) {
-            opened.push(open_port(spec_port.id, port).map_err(StartError)?);
+        for (port, id) in config.ports().zip(spec.port_ids()) {
+            opened.push(open_port(id, port).map_err(StartError)?);
         }
 
         let cores = &config.switch.workers;

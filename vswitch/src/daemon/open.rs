@@ -115,6 +115,16 @@ pub(crate) fn open_port(id: PortId, port: &PortConfig) -> Result<OpenPort, Strin
                 detail,
             )
         }
+        PortKind::Tunnel(t) => (
+            Vec::new(),
+            format!(
+                "{} VNI {} over {} from {}",
+                t.kind.name(),
+                t.vni,
+                t.uplink,
+                t.local
+            ),
+        ),
         PortKind::Null => (
             vec![Box::new(MemoryPort::null(&port.name))],
             "drops what it is sent".into(),

@@ -50,8 +50,8 @@ pub(crate) fn apply(shared: &Shared, config: &Config) -> Result<(), StartError> 
 
     let old_ports: HashMap<&str, (&PortConfig, PortId)> = current
         .ports()
-        .zip(&old_dp.spec().ports)
-        .map(|(p, s)| (p.name.as_str(), (p, s.id)))
+        .zip(old_dp.spec().port_ids())
+        .map(|(p, id)| (p.name.as_str(), (p, id)))
         .collect();
     let kept = |p: &PortConfig| {
         old_ports
@@ -66,9 +66,9 @@ pub(crate) fn apply(shared: &Shared, config: &Config) -> Result<(), StartError> 
 
     // Open what is new before touching anything: a failure drops them.
     let mut opened = Vec::new();
-    for (port, sp) in config.ports().zip(&spec.ports) {
+    for (port, id) in config.ports().zip(spec.port_ids()) {
         if !kept(port) {
-            opened.push(open_port(sp.id, port).map_err(StartError)?);
+            opened.push(open_port(id, port).map_err(StartError)?);
         }
     }
 
