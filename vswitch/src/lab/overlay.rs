@@ -690,6 +690,42 @@ impl OverlayLab {
             .map(drop)
     }
 
+    /// The MAC address of endpoint `name`'s interface.
+    pub fn mac_of(&self, name: &str) -> Result<String, String> {
+        let e = self.endpoint(name)?;
+        let out = self.ip_in(name, &["-j", "link", "show", "dev", &e.interface])?;
+        let v: Value = serde_json::from_str(&out).map_err(|e| format!("ip -j: {e}: {out}"))?;
+        v[0]["address"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("no MAC in {out}"))
+    }
+
+    /// The inner MACs host `i`'s tunnel of network `net` has learned
+    /// behind each remote VTEP (`tunnel-show`), as (remote, MACs).
+    pub fn tunnel_macs(&self, i: usize, net: &str) -> Result<Vec<(String, Vec<String>)>, String> {
+        let show = self.request(i, "tunnel-show")?;
+        let name = self.tunnel_port(net);
+        let tunnel = show["tunnels"]
+            .as_array()
+            .and_then(|ts| ts.iter().find(|t| t["name"] == name.as_str()))
+            .ok_or_else(|| format!("host {}: no tunnel {name} in {show}", self.hosts[i].name))?;
+        Ok(tunnel["vteps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                let macs = v["macs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.as_str().map(str::to_string))
+                    .collect();
+                (v["remote"].as_str().unwrap_or("?").to_string(), macs)
+            })
+            .collect())
+    }
+
     /// Packets the kernel received on endpoint `name`'s interface.
     pub fn kernel_rx_packets(&self, name: &str) -> Result<u64, String> {
         let e = self.endpoint(name)?;
