@@ -20,6 +20,7 @@ pub mod memory;
 pub mod netns;
 pub mod pcap;
 pub mod ping;
+pub mod pmtu;
 pub mod tap;
 pub mod testing;
 

@@ -2,6 +2,9 @@
 //! containers of a configuration (configs/demo.toml: two on veth pairs
 //! driven by AF_XDP, one on a TAP), pings every pair, sends a TCP stream
 //! across, prints what the switch saw, and tears everything down.
+//! [`overlay`] is `vswitch demo --overlay`: two hosts over VXLAN.
+
+pub mod overlay;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -13,6 +13,12 @@
 //!
 //! Dropping the lab stops the daemon first (detaching every XDP program),
 //! then removes the links and namespaces, also on a panic.
+//!
+//! [`overlay`] is the two-host lab of the overlay networks: a vswitchd
+//! process per host namespace, tunnels over an underlay veth between them.
+
+pub mod overlay;
+pub mod traffic;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

@@ -27,6 +27,15 @@ enum Command {
         /// with `vsctl --socket <path>` and `ip netns exec`.
         #[arg(long)]
         keep: bool,
+        /// Instead: two hosts, each a namespace running vswitchd, with
+        /// containers on overlay networks blue (VXLAN VNI 42) and red (VNI
+        /// 43) across an underlay veth (`--config` is not used).
+        #[arg(long)]
+        overlay: bool,
+        /// The vswitchd binary the overlay demo runs on each host (default:
+        /// the one beside this program).
+        #[arg(long, requires = "overlay")]
+        vswitchd: Option<PathBuf>,
     },
     /// Validate a configuration file and print what it declares.
     Check {
@@ -68,7 +77,13 @@ fn parse_input(text: &str) -> Result<(String, PathBuf), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { config, keep } => vswitch::demo::run(&config, keep),
+        Command::Demo {
+            overlay: true,
+            keep,
+            vswitchd,
+            ..
+        } => vswitch::demo::overlay::run(vswitchd.as_deref(), keep),
+        Command::Demo { config, keep, .. } => vswitch::demo::run(&config, keep),
         Command::Check { config } => Config::load(&config)
             .map(|c| {
                 for bridge in &c.bridges {
