@@ -101,14 +101,16 @@ options = {{ uplink = "up", vni = 100, remote = ["192.168.203.1"] }}
     let (summary, sent) = run(&toml.replace("vni = 100", "vni = 101"), &capture);
     assert!(sent.is_empty());
     assert_eq!(drops(&summary, "up", "tunnel_unknown_vni"), 5);
-    let (summary, _) = run(&toml.replace("192.168.203.1\"]", "192.168.203.9\"]"), &capture);
+    let (summary, _) = run(
+        &toml.replace("192.168.203.1\"]", "192.168.203.9\"]"),
+        &capture,
+    );
     assert_eq!(drops(&summary, "up", "tunnel_unknown_remote"), 5);
 }
 
 #[test]
 fn geneve_critical_options_are_understood_only_when_configured() {
-    let Some(dir) =
-        shared_pcap_dir("geneve_critical_options_are_understood_only_when_configured")
+    let Some(dir) = shared_pcap_dir("geneve_critical_options_are_understood_only_when_configured")
     else {
         return;
     };
