@@ -28,8 +28,16 @@ use vswitch_pipeline::trace::{NoTrace, TraceLog, TraceSink};
 use vswitch_pipeline::{BurstRunner, Datapath, PortId, Stats};
 use vswitch_ports::memory::MemoryPort;
 
-const CONFIGS: [(&str, &str); 5] = [
+const CONFIGS: [(&str, &str); 7] = [
     ("demo.toml", include_str!("../../configs/demo.toml")),
+    (
+        "overlay-host-a.toml",
+        include_str!("../../configs/overlay-host-a.toml"),
+    ),
+    (
+        "overlay-geneve.toml",
+        include_str!("../../configs/overlay-geneve.toml"),
+    ),
     (
         "l2-three-ports.toml",
         include_str!("../../configs/l2-three-ports.toml"),

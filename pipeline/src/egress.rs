@@ -385,6 +385,8 @@ pub fn execute<T: TxSink>(
     }
     let mut edits = Edits::default();
     let mut outputs = 0usize;
+    // A flood whose only other member is a tunnel without remotes.
+    let mut no_remotes = false;
     let tagged = ctx.parsed.layout.vlan_tags > 0;
     let in_port = ctx.in_port;
     let mut conntrack = conntrack;
@@ -429,7 +431,9 @@ pub fn execute<T: TxSink>(
                         // flooded to local ports only.
                         if !ctx.tunnel.present {
                             let out = outgoing(frame, ctx, &edits, now);
-                            outputs += replicate(dp, &out, tunnel, tx, stats);
+                            let copies = replicate(dp, &out, tunnel, tx, stats);
+                            no_remotes |= copies == 0;
+                            outputs += copies;
                         }
                         continue;
                     }
@@ -499,7 +503,12 @@ pub fn execute<T: TxSink>(
         }
     }
     if outputs == 0 {
-        stats.drop(in_port, DropReason::NoAction);
+        let reason = if no_remotes {
+            DropReason::TunnelNoRemotes
+        } else {
+            DropReason::NoAction
+        };
+        stats.drop(in_port, reason);
     }
     Executed::Done
 }

@@ -462,3 +462,48 @@ fn a_neighbour_that_moves_is_followed_at_once() {
     assert!(send(&mut h, UP, &buf[..len], 3).is_empty());
     assert_eq!(&send(&mut h, C1, &to_b, 3)[0].1[..6], &moved);
 }
+
+#[test]
+fn a_learning_tunnel_adds_the_vteps_that_send_and_floods_to_them() {
+    let mut spec = tunnel(TunnelKind::Vxlan, vec![]);
+    spec.remotes.clear();
+    spec.learn_remotes = true;
+    let dp = Datapath::new(&overlay_spec(spec), 9).unwrap();
+    let mut h = Harness {
+        stats: Stats::new(dp.port_count()),
+        dp,
+        runner: crate::burst::BurstRunner::new(64),
+    };
+    // Nobody to flood to yet.
+    assert!(send(&mut h, C1, &frame([0xff; 6], A, None), 1).is_empty());
+    assert_eq!(drops(&h.stats, DropReason::TunnelNoRemotes), 1);
+    // A VTEP nobody configured sends: accepted, and it is a remote now.
+    let other = [10, 200, 0, 7];
+    let from_other = encapsulated(
+        &frame([0xff; 6], B, None),
+        &vxlan::header(42),
+        other,
+        4789,
+        false,
+    );
+    assert_eq!(send(&mut h, UP, &from_other, 2).len(), 1);
+    let vteps = &h.dp.tunnels()[0].state.vteps;
+    let entry = vteps.find(IpAddr::from(other)).unwrap();
+    assert_eq!(entry.origin, crate::overlay::Origin::Learned);
+    // A broadcast from A now goes to it (an ARP for its MAC first).
+    let out = send(&mut h, C1, &frame([0xff; 6], A, None), 2);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        &parse(&out[0].1).unwrap().key.ip_dst[..4],
+        &other,
+        "ARP for it"
+    );
+    // It ages out with the bridge's MAC aging, and B with it.
+    h.dp.sweep_macs(2 + 301);
+    assert!(h.dp.tunnels()[0]
+        .state
+        .vteps
+        .find(IpAddr::from(other))
+        .is_none());
+    assert_eq!(h.dp.tunnels()[0].state.macs.lookup(0, &B, 303), None);
+}

@@ -454,7 +454,7 @@ pub fn render(command: &str, v: &Value) -> String {
                     let more = macs.len().saturating_sub(4);
                     let _ = writeln!(
                         o,
-                        "  vtep {:<28} {:<8} age {:<5} {} macs{}{}",
+                        "  vtep {:<28} {:<8} age {:<5} MACs behind it: {}{}{}",
                         s(&r["remote"]),
                         s(&r["origin"]),
                         r["age"],
