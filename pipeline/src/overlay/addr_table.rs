@@ -143,8 +143,10 @@ impl Slot {
     }
 }
 
-/// The address as two words: IPv4 as its IPv4-mapped IPv6 form.
-fn to_words(addr: IpAddr) -> [u64; 2] {
+/// The address as two words: IPv4 as its IPv4-mapped IPv6 form (the key
+/// the table hashes and compares).
+#[inline]
+pub fn to_words(addr: IpAddr) -> [u64; 2] {
     let bytes = match addr {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
         IpAddr::V6(v6) => v6.octets(),
@@ -220,6 +222,26 @@ impl AddrTable {
             .filter(|(_, s)| s.holds(words))
             .filter_map(|(i, s)| s.read(i))
             .find(|e| to_words(e.addr) == words)
+    }
+
+    /// The slot of the address whose words (see [`to_words`]) are
+    /// `words`, refreshing its last-seen time (one store a second): the
+    /// per-frame check of a VTEP, which needs no copy of the entry.
+    #[inline]
+    pub fn touch_words(&self, words: [u64; 2], now: u32) -> Option<usize> {
+        let index = self.index_of(words)?;
+        let slot = self.slots.get(index)?;
+        if slot.seen.load(Ordering::Relaxed) != now {
+            slot.seen.fetch_max(now, Ordering::Relaxed);
+        }
+        Some(index)
+    }
+
+    /// The slot of the address whose words are `words`.
+    #[inline]
+    pub fn index_of(&self, words: [u64; 2]) -> Option<usize> {
+        self.window(words)
+            .find(|&i| self.slots.get(i).is_some_and(|s| s.holds(words)))
     }
 
     /// The entry in slot `index`.

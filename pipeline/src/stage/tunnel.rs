@@ -21,6 +21,7 @@ use crate::drop::DropReason;
 use crate::flow::is_multicast;
 use crate::flow_cache::KeyFields;
 use crate::mac_table::{LearnOutcome, PortId};
+use crate::overlay::addr_table::to_words;
 use crate::overlay::Origin;
 use crate::trace::TraceEvent;
 
@@ -57,8 +58,8 @@ impl TunnelIn {
         };
         let remote = outer_source(&ctx.tunnel);
         let vteps = &tunnel.state.vteps;
-        let slot = match vteps.touch(remote, now) {
-            Some(entry) => Some(entry.index),
+        let slot = match vteps.touch_words(to_words(remote), now) {
+            Some(index) => Some(index),
             None if tunnel.spec.learn_remotes => vteps.upsert(remote, 0, now, Origin::Learned),
             None => None,
         };

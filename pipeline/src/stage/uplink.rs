@@ -22,6 +22,7 @@ use crate::datapath::{Datapath, PortRole};
 use crate::drop::DropReason;
 use crate::flow::{is_multicast, IpFrag};
 use crate::flow_cache::KeyFields;
+use crate::overlay::addr_table::to_words;
 use crate::overlay::{mac_to_word, Origin, TunnelKind, Uplink};
 use crate::trace::TraceEvent;
 use crate::wire::checksum::PseudoHeader;
@@ -278,7 +279,8 @@ fn decapsulate(
     if options.len() > TUNNEL_OPTIONS_MAX {
         return Err(DropReason::GeneveBadOptions);
     }
-    if !tunnel.spec.learn_remotes && tunnel.state.vteps.find(src).is_none() {
+    // (`tunnel_in` refreshes the remote when the inner frame enters.)
+    if !tunnel.spec.learn_remotes && tunnel.state.vteps.index_of(to_words(src)).is_none() {
         return Err(DropReason::TunnelUnknownRemote);
     }
     let inner_at = payload_at + header_len;
