@@ -96,6 +96,23 @@ options = {{ uplink = "up", vni = 100, remote = ["192.168.203.1"] }}
     assert_eq!(summary.ports["up"].rx_packets, 10);
     assert_eq!(summary.ports["up"].drops, 5);
 
+    // `--trace` says what the uplink did with each frame.
+    let dir2 = TempDir::new("replay-overlay-trace").unwrap();
+    let config = dir2.join("overlay.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let (_, trace) = vswitch::replay::replay_traced(&ReplayOptions {
+        config,
+        inputs: vec![("up".into(), capture.clone())],
+        output_dir: dir2.join("out"),
+    })
+    .unwrap();
+    assert!(
+        trace.contains("decapsulate VNI 100 from 192.168.203.1"),
+        "{trace}"
+    );
+    assert!(trace.contains("stage tunnel_in"), "{trace}");
+    assert!(trace.contains("uplink_not_for_us"), "{trace}");
+
     // The same traffic for another VNI, or from an unknown VTEP, is
     // dropped with its reason.
     let (summary, sent) = run(&toml.replace("vni = 100", "vni = 101"), &capture);

@@ -69,6 +69,18 @@ impl Default for TunnelMeta {
     }
 }
 
+impl TunnelMeta {
+    /// The data of the first Geneve option of `class` and `kind` (its type,
+    /// critical bit included) the frame carried: what a rule matches on.
+    pub fn option(&self, class: u16, kind: u8) -> Option<&[u8]> {
+        let block = self.options.get(..self.options_len as usize)?;
+        crate::wire::geneve::options(block)
+            .map_while(Result::ok)
+            .find(|o| o.class == class && o.kind == kind)
+            .map(|o| o.data)
+    }
+}
+
 /// Connection-tracking state bits, as Open vSwitch names them.
 pub mod ct_state {
     /// The packet went through the connection tracker.

@@ -331,7 +331,7 @@ pub struct Datapath {
 #[derive(Default)]
 struct Kept {
     bridges: HashMap<String, (Arc<MacTable>, Vec<StaticMac>)>,
-    tunnels: HashMap<String, (Arc<TunnelState>, Vec<std::net::IpAddr>)>,
+    tunnels: HashMap<String, (Arc<TunnelState>, TunnelSpec)>,
     neighbours: HashMap<String, Arc<AddrTable>>,
 }
 
@@ -393,12 +393,7 @@ impl Datapath {
                         })
                 })
             })
-            .map(|t| {
-                (
-                    t.name.clone(),
-                    (Arc::clone(&t.state), t.spec.remotes.clone()),
-                )
-            })
+            .map(|t| (t.name.clone(), (Arc::clone(&t.state), t.spec.clone())))
             .collect();
         let neighbours = self
             .uplinks
@@ -565,8 +560,11 @@ impl Datapath {
             let template = build_template(t, spec.uplinks[uplink].mac)
                 .map_err(|e| SpecError(format!("tunnel {}: {e}", p.name)))?;
             let state = match kept.tunnels.get(&p.name) {
-                Some((state, old_remotes)) => {
-                    for gone in old_remotes.iter().filter(|r| !t.remotes.contains(r)) {
+                Some((state, old)) => {
+                    for (mac, _) in &old.static_macs {
+                        state.macs.remove_static(0, mac);
+                    }
+                    for gone in old.remotes.iter().filter(|r| !t.remotes.contains(r)) {
                         if let Some(entry) = state.vteps.find(*gone) {
                             state.vteps.remove(entry.index);
                             state.macs.flush_port(entry.index as PortId);
@@ -585,6 +583,15 @@ impl Datapath {
                 if state.vteps.upsert(*remote, 0, 0, Origin::Static).is_none() {
                     return Err(SpecError(format!(
                         "tunnel {}: no room for remote {remote}",
+                        p.name
+                    )));
+                }
+            }
+            for (mac, vtep) in &t.static_macs {
+                let slot = state.vteps.find(*vtep).map(|e| e.index as PortId);
+                if !slot.is_some_and(|slot| state.macs.insert_static(0, mac, slot)) {
+                    return Err(SpecError(format!(
+                        "tunnel {}: cannot put a static MAC behind {vtep}",
                         p.name
                     )));
                 }

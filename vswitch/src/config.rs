@@ -215,6 +215,8 @@ pub struct StaticMacConfig {
     pub vlan: u16,
     /// The port's name.
     pub port: String,
+    /// For a tunnel port: the remote VTEP the MAC is behind.
+    pub vtep: Option<std::net::IpAddr>,
 }
 
 /// A validated bridge.
@@ -403,7 +405,27 @@ impl Config {
                         vni: t.vni,
                         udp_port: t.udp_port,
                         local: t.local,
-                        remotes: t.remotes.clone(),
+                        // A VTEP a static MAC is behind is a remote too.
+                        remotes: {
+                            let mut remotes = t.remotes.clone();
+                            for v in bridge
+                                .static_macs
+                                .iter()
+                                .filter(|m| m.port == port.name)
+                                .filter_map(|m| m.vtep)
+                            {
+                                if !remotes.contains(&v) {
+                                    remotes.push(v);
+                                }
+                            }
+                            remotes
+                        },
+                        static_macs: bridge
+                            .static_macs
+                            .iter()
+                            .filter(|m| m.port == port.name)
+                            .filter_map(|m| Some((m.mac, m.vtep?)))
+                            .collect(),
                         learn_remotes: t.learn_remotes,
                         ttl: t.ttl,
                         tos: t.tos,
@@ -508,6 +530,7 @@ struct RawStaticMac {
     mac: Spanned<String>,
     port: Spanned<String>,
     vlan: Option<Spanned<i64>>,
+    vtep: Option<Spanned<String>>,
 }
 
 struct Locator<'a> {
@@ -832,10 +855,34 @@ impl Validator<'_> {
                 (None, VlanMode::Access { vlan }) => *vlan,
                 (None, VlanMode::Trunk { native, .. }) => native.unwrap_or(0),
             };
+            let vtep = match (&raw_static.vtep, &port.kind) {
+                (None, _) => None,
+                (Some(v), PortKind::Tunnel(t)) => match v.get_ref().parse::<std::net::IpAddr>() {
+                    Ok(ip) if ip.is_ipv4() == t.local.is_ipv4() && ip != t.local => Some(ip),
+                    _ => {
+                        return self.err(
+                            v.span(),
+                            &format!("{f}.vtep"),
+                            format!(
+                                "{:?} is not a remote VTEP address of the tunnel's family",
+                                v.get_ref()
+                            ),
+                        )
+                    }
+                },
+                (Some(v), _) => {
+                    return self.err(
+                        v.span(),
+                        &format!("{f}.vtep"),
+                        format!("vtep is for MACs behind a tunnel port; {port_name:?} is not one"),
+                    )
+                }
+            };
             static_macs.push(StaticMacConfig {
                 mac,
                 vlan,
                 port: port_name.clone(),
+                vtep,
             });
         }
         Ok(BridgeConfig {

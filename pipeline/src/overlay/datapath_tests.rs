@@ -30,6 +30,7 @@ fn tunnel(kind: TunnelKind, options: Vec<GeneveOptionSpec>) -> TunnelSpec {
         udp_port: kind.default_port(),
         local: IpAddr::from(LOCAL),
         remotes: vec![IpAddr::from(REMOTE)],
+        static_macs: vec![],
         learn_remotes: false,
         ttl: 64,
         tos: 0,
@@ -393,6 +394,22 @@ fn geneve_critical_options_we_do_not_understand_are_dropped() {
 }
 
 #[test]
+fn geneve_options_travel_in_the_context_for_later_stages() {
+    let mut meta = crate::context::TunnelMeta::default();
+    let header = geneve_header(&[(0x0102, 0x80), (0x0103, 0x01)]);
+    let block = &header[geneve::HEADER_LEN..];
+    meta.options[..block.len()].copy_from_slice(block);
+    meta.options_len = block.len() as u8;
+    assert_eq!(meta.option(0x0103, 0x01), Some(&[1, 2, 3, 4][..]));
+    assert_eq!(meta.option(0x0102, 0x80), Some(&[1, 2, 3, 4][..]));
+    assert_eq!(
+        meta.option(0x0102, 0x00),
+        None,
+        "the critical bit is part of the type"
+    );
+}
+
+#[test]
 fn geneve_encapsulation_carries_the_configured_options() {
     let option = GeneveOptionSpec {
         class: 0x0102,
@@ -506,4 +523,43 @@ fn a_learning_tunnel_adds_the_vteps_that_send_and_floods_to_them() {
         .find(IpAddr::from(other))
         .is_none());
     assert_eq!(h.dp.tunnels()[0].state.macs.lookup(0, &B, 303), None);
+}
+
+#[test]
+fn a_static_mac_goes_to_its_vtep_among_several() {
+    let third = [10, 200, 0, 3];
+    let mut spec = tunnel(TunnelKind::Vxlan, vec![]);
+    spec.remotes.push(IpAddr::from(third));
+    spec.static_macs.push((B, IpAddr::from(third)));
+    let mut datapath_spec = overlay_spec(spec);
+    datapath_spec.bridges[0]
+        .static_macs
+        .push(crate::datapath::StaticMac {
+            vlan: 0,
+            mac: B,
+            port: VX,
+        });
+    datapath_spec.uplinks[0].static_neighbours = vec![(IpAddr::from(third), P)];
+    let dp = Datapath::new(&datapath_spec, 9).unwrap();
+    let mut h = Harness {
+        stats: Stats::new(dp.port_count()),
+        dp,
+        runner: crate::burst::BurstRunner::new(64),
+    };
+    for now in [1, 2] {
+        let out = send(&mut h, C1, &frame(B, A, None), now);
+        assert_eq!(out.len(), 1, "one copy, not one per remote");
+        let ip = Ipv4Packet::new_checked(&out[0].1[14..]).unwrap();
+        assert_eq!(ip.dst_addr(), third);
+    }
+    // Kept across a rebuild, and gone with the configuration that drops it.
+    let mut without = datapath_spec.clone();
+    without.ports[1]
+        .tunnel
+        .as_mut()
+        .unwrap()
+        .static_macs
+        .clear();
+    let rebuilt = h.dp.rebuild(&without, 9).unwrap();
+    assert_eq!(rebuilt.tunnels()[0].state.macs.lookup(0, &B, 3), None);
 }

@@ -96,6 +96,8 @@ pub struct TunnelSpec {
     pub local: IpAddr,
     /// Configured remote VTEPs.
     pub remotes: Vec<IpAddr>,
+    /// Inner MACs configured behind a remote VTEP (one of `remotes`).
+    pub static_macs: Vec<(Mac, IpAddr)>,
     /// Accept frames from any VTEP and add it to the remotes (flooding
     /// then reaches it); otherwise only `remotes` are accepted.
     pub learn_remotes: bool,

@@ -487,6 +487,32 @@ options = { uplink = "up0", vni = 42, remote = ["10.200.0.2", "10.200.0.3"], dst
         assert_eq!(tunnel.uplink, spec.uplinks[0].id);
         vswitch_pipeline::Datapath::new(&spec, 1).unwrap();
 
+        let c = parse(
+            r#"type = "vxlan"
+options = { uplink = "up0", vni = 42, remote = ["10.200.0.2"] }
+[[bridge.static_mac]]
+mac = "02:00:00:00:00:33"
+port = "vx42"
+vtep = "10.200.0.3""#,
+        )
+        .unwrap();
+        let spec = c.datapath_spec();
+        let tunnel = spec.ports[1].tunnel.as_ref().unwrap();
+        let third: IpAddr = "10.200.0.3".parse().unwrap();
+        assert_eq!(tunnel.static_macs, vec![([2, 0, 0, 0, 0, 0x33], third)]);
+        assert!(tunnel.remotes.contains(&third), "its VTEP is a remote");
+        vswitch_pipeline::Datapath::new(&spec, 1).unwrap();
+        let e = parse(
+            r#"type = "vxlan"
+options = { uplink = "up0", vni = 42, remote = ["10.200.0.2"] }
+[[bridge.static_mac]]
+mac = "02:00:00:00:00:33"
+port = "c1"
+vtep = "10.200.0.3""#,
+        )
+        .unwrap_err();
+        assert!(e.contains("behind a tunnel port"), "{e}");
+
         let c = parse(r#"type = "geneve"
 options = { uplink = "up0", vni = 7, remote = "fd00:200::2", geneve_options = ["0102:80:0a0b0c0d"] }"#)
         .unwrap();
