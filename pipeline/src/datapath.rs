@@ -15,10 +15,8 @@ use crate::drop::DropReason;
 use crate::flow::Mac;
 use crate::flow_cache::{KeyFields, KeyMask};
 use crate::mac_table::{MacTable, PortId, MAX_PORTS};
-use crate::overlay::{
-    build_template, mac_to_word, AddrTable, Origin, Tunnel, TunnelSpec, TunnelState, Uplink,
-    UplinkSpec, MAX_NEIGHBOURS, NEIGHBOUR_AGING_SECS,
-};
+use crate::overlay::build::OverlayState;
+use crate::overlay::{Tunnel, TunnelSpec, Uplink, UplinkSpec, NEIGHBOUR_AGING_SECS};
 use crate::stage::ingress::Ingress;
 use crate::stage::l2::L2Bridge;
 use crate::stage::tunnel::{TunnelIn, TunnelOut};
@@ -326,13 +324,11 @@ pub struct Datapath {
 }
 
 /// Learned state a rebuild carries over: MAC tables by bridge name (with
-/// the static entries the old configuration put in), tunnel state by
-/// tunnel port name, neighbours by uplink name.
+/// the static entries the old configuration put in), and the overlay's.
 #[derive(Default)]
 struct Kept {
     bridges: HashMap<String, (Arc<MacTable>, Vec<StaticMac>)>,
-    tunnels: HashMap<String, (Arc<TunnelState>, TunnelSpec)>,
-    neighbours: HashMap<String, Arc<AddrTable>>,
+    overlay: OverlayState,
 }
 
 /// Why a [`DatapathSpec`] cannot be built. Configuration validation catches
@@ -378,35 +374,13 @@ impl Datapath {
                 )
             })
             .collect();
-        // A tunnel keeps what it learned while its protocol, VNI and
-        // address family stay.
-        let tunnels = self
-            .tunnels
-            .iter()
-            .filter(|t| {
-                spec.ports.iter().any(|p| {
-                    p.name == t.name
-                        && p.tunnel.as_ref().is_some_and(|n| {
-                            n.kind == t.spec.kind
-                                && n.vni == t.spec.vni
-                                && n.local.is_ipv4() == t.spec.local.is_ipv4()
-                        })
-                })
-            })
-            .map(|t| (t.name.clone(), (Arc::clone(&t.state), t.spec.clone())))
-            .collect();
-        let neighbours = self
-            .uplinks
-            .iter()
-            .map(|u| (u.spec.name.clone(), Arc::clone(&u.neighbours)))
-            .collect();
+        let overlay = OverlayState::keep(&self.tunnels, &self.uplinks, spec);
         Self::build(
             spec,
             seed,
             &Kept {
                 bridges: kept,
-                tunnels,
-                neighbours,
+                overlay,
             },
         )
     }
@@ -456,7 +430,7 @@ impl Datapath {
         if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
             return Err(SpecError(format!("two ports have id {}", w[0])));
         }
-        let (tunnels, uplinks) = Self::overlay(spec, seed, kept)?;
+        let (tunnels, uplinks) = kept.overlay.build(spec, seed)?;
         for p in &spec.ports {
             let role = match tunnels.iter().position(|t| t.port == p.id) {
                 Some(t) => PortRole::Tunnel(t as u16),
@@ -541,102 +515,6 @@ impl Datapath {
             uplinks: uplinks.into(),
             spec: spec.clone(),
         })
-    }
-
-    /// The tunnels and uplinks of `spec`, with the learned state `kept`
-    /// carries over (configured remotes that left are removed from it).
-    fn overlay(
-        spec: &DatapathSpec,
-        seed: u64,
-        kept: &Kept,
-    ) -> Result<(Vec<Tunnel>, Vec<Uplink>), SpecError> {
-        let mut tunnels = Vec::new();
-        for p in &spec.ports {
-            let Some(t) = &p.tunnel else { continue };
-            let Some(uplink) = spec.uplinks.iter().position(|u| u.id == t.uplink) else {
-                return Err(SpecError(format!("tunnel {} names no uplink", p.name)));
-            };
-            let bridge = &spec.bridges[p.bridge];
-            let template = build_template(t, spec.uplinks[uplink].mac)
-                .map_err(|e| SpecError(format!("tunnel {}: {e}", p.name)))?;
-            let state = match kept.tunnels.get(&p.name) {
-                Some((state, old)) => {
-                    for (mac, _) in &old.static_macs {
-                        state.macs.remove_static(0, mac);
-                    }
-                    for gone in old.remotes.iter().filter(|r| !t.remotes.contains(r)) {
-                        if let Some(entry) = state.vteps.find(*gone) {
-                            state.vteps.remove(entry.index);
-                            state.macs.flush_port(entry.index as PortId);
-                        }
-                    }
-                    Arc::clone(state)
-                }
-                None => Arc::new(TunnelState::new(
-                    bridge.mac_limit,
-                    bridge.mac_aging_secs,
-                    seed ^ u64::from(p.id).wrapping_mul(0x2545_f491_4f6c_dd1d),
-                )),
-            };
-            state.macs.set_aging_secs(bridge.mac_aging_secs);
-            for remote in &t.remotes {
-                if state.vteps.upsert(*remote, 0, 0, Origin::Static).is_none() {
-                    return Err(SpecError(format!(
-                        "tunnel {}: no room for remote {remote}",
-                        p.name
-                    )));
-                }
-            }
-            for (mac, vtep) in &t.static_macs {
-                let slot = state.vteps.find(*vtep).map(|e| e.index as PortId);
-                if !slot.is_some_and(|slot| state.macs.insert_static(0, mac, slot)) {
-                    return Err(SpecError(format!(
-                        "tunnel {}: cannot put a static MAC behind {vtep}",
-                        p.name
-                    )));
-                }
-            }
-            tunnels.push(Tunnel {
-                port: p.id,
-                name: p.name.clone(),
-                spec: t.clone(),
-                uplink: uplink as u16,
-                template,
-                state,
-            });
-        }
-        let mut uplinks = Vec::new();
-        for (u, uplink) in spec.uplinks.iter().enumerate() {
-            let neighbours = kept
-                .neighbours
-                .get(&uplink.name)
-                .cloned()
-                .unwrap_or_else(|| {
-                    Arc::new(AddrTable::new(MAX_NEIGHBOURS, seed ^ uplink.id as u64))
-                });
-            for (addr, mac) in &uplink.static_neighbours {
-                if neighbours
-                    .upsert(*addr, mac_to_word(mac), 0, Origin::Static)
-                    .is_none()
-                {
-                    return Err(SpecError(format!(
-                        "uplink {}: no room for neighbour {addr}",
-                        uplink.name
-                    )));
-                }
-            }
-            uplinks.push(Uplink {
-                spec: uplink.clone(),
-                neighbours,
-                tunnels: tunnels
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, t)| t.uplink as usize == u)
-                    .map(|(i, _)| i as u16)
-                    .collect(),
-            });
-        }
-        Ok((tunnels, uplinks))
     }
 
     /// The stages a port's frames meet, from its role and its bridge:

@@ -17,6 +17,7 @@
 //! source of decapsulated frames); each uplink's neighbours.
 
 pub mod addr_table;
+pub(crate) mod build;
 pub(crate) mod egress;
 
 use std::net::IpAddr;
