@@ -293,6 +293,44 @@ fn interop_with_the_kernel_vxlan_device() {
     );
 }
 
+/// The same against the kernel over an IPv6 underlay: our neighbour
+/// discovery (solicitations, advertisements) against a real stack's.
+#[test]
+fn interop_with_the_kernel_vxlan_device_over_ipv6() {
+    let spec = OverlaySpec::new(TunnelType::Vxlan)
+        .ipv6_underlay()
+        .kernel_peer();
+    let Some(lab) = up("interop_with_the_kernel_vxlan_device_over_ipv6", &spec) else {
+        return;
+    };
+    ping(&lab, "a-blue", "b-blue");
+    ping(&lab, "b-blue", "a-blue");
+    tcp(&lab, "a-blue", "b-blue");
+    let (a, b) = (&lab.hosts[A], &lab.hosts[B]);
+    let link = a
+        .netns
+        .ip(&["-j", "link", "show", "dev", &a.uplink])
+        .unwrap();
+    let link: Value = serde_json::from_str(&link).unwrap();
+    let mac = link[0]["address"].as_str().unwrap().to_string();
+    let neigh = b
+        .netns
+        .ip(&["-6", "neigh", "show", &a.vtep.to_string(), "dev", &b.uplink])
+        .unwrap();
+    println!("host b's neighbour entry of our VTEP: {}", neigh.trim());
+    assert!(
+        neigh.contains(&mac),
+        "host B's kernel has {neigh:?} for {}, not our uplink's MAC {mac}{}",
+        a.vtep,
+        evidence(&lab)
+    );
+    assert!(
+        drops(&lab, A, "uplink_ndp") > 0,
+        "no neighbour discovery was consumed on the uplink{}",
+        evidence(&lab)
+    );
+}
+
 #[test]
 fn encapsulation_too_big_for_the_uplink_is_reported_to_the_sender() {
     let Some(lab) = up(

@@ -288,6 +288,18 @@ fn disable_ipv6(ns: &str) -> Result<(), String> {
     .map_err(|e| format!("cannot turn IPv6 off in {ns}: {e}"))
 }
 
+/// Turns IPv6 on again for `interface` of namespace `ns`.
+fn enable_ipv6(ns: &str, interface: &str) -> Result<(), String> {
+    run_in_netns(ns, || {
+        std::fs::write(
+            format!("/proc/sys/net/ipv6/conf/{interface}/disable_ipv6"),
+            "0",
+        )
+    })
+    .map_err(err(format!("cannot enter {ns}")))?
+    .map_err(|e| format!("cannot turn IPv6 on for {interface} in {ns}: {e}"))
+}
+
 /// Turns TX checksum offload off on `interface` of namespace `ns`.
 fn no_tx_offload(ns: &str, interface: &str) -> Result<(), String> {
     run_in_netns(ns, || disable_tx_checksum_offload(interface))
@@ -357,8 +369,16 @@ impl OverlayLab {
         }
         if spec.host_b == HostB::KernelVxlan {
             let b = &lab.hosts[1];
+            let cidr = spec.underlay.vtep_cidr(1);
+            let mut add = vec!["addr", "add", &cidr, "dev", &b.uplink];
+            if spec.underlay == Underlay::V6 {
+                // IPv6 back on for the kernel's uplink alone (its neighbour
+                // discovery is what is tested), without the DAD delay.
+                enable_ipv6(b.netns.name(), &b.uplink)?;
+                add.push("nodad");
+            }
             b.netns
-                .ip(&["addr", "add", &spec.underlay.vtep_cidr(1), "dev", &b.uplink])
+                .ip(&add)
                 .map_err(err("cannot address host B's uplink"))?;
         }
         for i in 0..2 {
