@@ -362,6 +362,7 @@ impl Config {
             .ports
             .iter()
             .map(|p| (p.name.as_str(), p.id))
+            .chain(previous.uplinks.iter().map(|u| (u.name.as_str(), u.id)))
             .collect();
         let mut taken: std::collections::BTreeSet<PortId> = old.values().copied().collect();
         let mut next_free = 0;

@@ -530,6 +530,23 @@ options = { uplink = "up0", vni = 7, remote = "fd00:200::2", geneve_options = ["
     }
 
     #[test]
+    fn an_uplink_keeps_its_id_when_a_tunnel_port_is_added() {
+        let before = Config::parse(&format!("{BASE}type = \"null\"\n"), "t.toml").unwrap();
+        let first = before.datapath_spec();
+        let after = parse(
+            r#"type = "vxlan"
+options = { uplink = "up0", vni = 42, remote = "learn" }"#,
+        )
+        .unwrap();
+        let spec = after.datapath_spec_after(&first);
+        assert_eq!(spec.uplinks[0].id, first.uplinks[0].id);
+        assert_ne!(
+            spec.ports[1].id, first.uplinks[0].id,
+            "the new port takes a free id"
+        );
+    }
+
+    #[test]
     fn tunnel_mistakes_are_named() {
         let cases = [
             (

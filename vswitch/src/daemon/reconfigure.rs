@@ -115,11 +115,13 @@ pub(crate) fn apply(shared: &Shared, config: &Config) -> Result<(), StartError> 
         let all_details: Vec<String> = spec
             .ports
             .iter()
-            .map(|sp| {
-                details.remove(&sp.id).unwrap_or_else(|| {
+            .map(|p| (p.id, &p.name))
+            .chain(spec.uplinks.iter().map(|u| (u.id, &u.name)))
+            .map(|(id, name)| {
+                details.remove(&id).unwrap_or_else(|| {
                     old_infos
                         .iter()
-                        .find(|i| i.name == sp.name)
+                        .find(|i| &i.name == name)
                         .map(|i| i.detail.clone())
                         .unwrap_or_default()
                 })
