@@ -531,8 +531,10 @@ options = { uplink = "up0", vni = 7, remote = "fd00:200::2", geneve_options = ["
 
     #[test]
     fn an_uplink_keeps_its_id_when_a_tunnel_port_is_added() {
-        let before = Config::parse(&format!("{BASE}type = \"null\"\n"), "t.toml").unwrap();
-        let first = before.datapath_spec();
+        // BASE without its second port: c1 is 0, the uplink 1.
+        let without = BASE.replace("[[bridge.port]]\nname = \"vx42\"\n", "");
+        let first = Config::parse(&without, "t.toml").unwrap().datapath_spec();
+        assert_eq!((first.ports.len(), first.uplinks[0].id), (1, 1));
         let after = parse(
             r#"type = "vxlan"
 options = { uplink = "up0", vni = 42, remote = "learn" }"#,
