@@ -321,7 +321,7 @@ impl BurstRunner {
         for (i, ctx) in self.ctxs.iter_mut().enumerate() {
             if again & (1 << i) != 0 {
                 ctx.recirculations = ctx.recirculations.saturating_add(1);
-                ctx.parsed = Default::default();
+                ctx.parsed.clear();
             }
         }
         again

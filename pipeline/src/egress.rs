@@ -144,6 +144,12 @@ pub struct Edits {
 }
 
 impl Edits {
+    /// True before any edit was folded in.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.vlan == VlanEdit::Keep && !self.fields.any && self.encap.is_none()
+    }
+
     /// Folds one edit action in; other actions are not edits.
     pub fn add(&mut self, action: Action) -> Result<(), DropReason> {
         let f = &mut self.fields;
@@ -457,7 +463,7 @@ pub fn execute<T: TxSink>(
                 return Executed::Done;
             }
             Action::Decap => {
-                if !ctx.tunnel.present || edits != Edits::default() {
+                if !ctx.tunnel.present || !edits.is_empty() {
                     stats.drop(in_port, DropReason::UnsupportedRecirculation);
                     return Executed::Done;
                 }

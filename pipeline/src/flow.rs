@@ -110,6 +110,47 @@ pub struct Parsed {
     pub layout: Layout,
 }
 
+impl Parsed {
+    /// Back to `Parsed::default()`, what [`crate::parse::parse_into`] starts
+    /// from, written field by field: assigning a default value built apart
+    /// costs a stalled store-to-load forward per frame (seen under perf).
+    #[inline(always)]
+    pub fn clear(&mut self) {
+        // Destructured, so that a field added to either struct must be
+        // cleared here too.
+        let FlowKey {
+            eth_dst,
+            eth_src,
+            vlan,
+            inner_vlan,
+            ethertype,
+            ip_src,
+            ip_dst,
+            ip_proto,
+            ip_tos,
+            ip_ttl,
+            ip_frag,
+            l4_src,
+            l4_dst,
+            tcp_flags,
+        } = &mut self.key;
+        (*eth_dst, *eth_src) = ([0; 6], [0; 6]);
+        (*vlan, *inner_vlan, *ethertype) = (0, 0, 0);
+        (*ip_src, *ip_dst) = ([0; 16], [0; 16]);
+        (*ip_proto, *ip_tos, *ip_ttl, *ip_frag) = (0, 0, 0, IpFrag::None);
+        (*l4_src, *l4_dst, *tcp_flags) = (0, 0, 0);
+        let Layout {
+            vlan_tags,
+            l3,
+            l4,
+            payload,
+            l3_end,
+        } = &mut self.layout;
+        *vlan_tags = 0;
+        (*l3, *l4, *payload, *l3_end) = (0, 0, 0, 0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +162,17 @@ mod tests {
         assert!(is_link_local_control(&[0x01, 0x80, 0xc2, 0, 0, 0x0f]));
         assert!(!is_link_local_control(&[0x01, 0x80, 0xc2, 0, 0, 0x10]));
         assert!(!is_link_local_control(&[0x01, 0x00, 0x5e, 0, 0, 0x01]));
+    }
+
+    #[test]
+    fn clear_is_default() {
+        let mut p = Parsed::default();
+        p.key.eth_dst = BROADCAST;
+        p.key.ip_src = [7; 16];
+        p.key.ip_frag = IpFrag::Later;
+        p.layout.l3_end = 99;
+        p.clear();
+        assert_eq!(p, Parsed::default());
     }
 
     #[test]

@@ -82,9 +82,9 @@ impl Stage for UplinkStage {
                         env.drop(ctx, i, reason);
                         continue;
                     }
-                    if action == Action::Decap {
-                        let t = ctx.tunnel;
-                        env.note(ctx, i, || TraceEvent::Note(decap_text(&t, dp)));
+                    if action == Action::Decap && ctx.trace {
+                        let text = decap_text(&ctx.tunnel, dp);
+                        env.note(ctx, i, || TraceEvent::Note(text));
                     }
                     ctx.actions.push(action);
                 }
@@ -209,7 +209,7 @@ fn decapsulate(
     uplink: &Uplink,
     dp: &Datapath,
 ) -> Result<Action, DropReason> {
-    let key = ctx.parsed.key;
+    let key = &ctx.parsed.key;
     let layout = ctx.parsed.layout;
     let ipv6 = key.ethertype == ethertype::IPV6;
     let dst = key_addr(&key.ip_dst, ipv6);
