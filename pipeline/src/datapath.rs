@@ -200,6 +200,9 @@ pub struct EncapTemplate {
     pub outer: OuterLayout,
     /// Compute the outer UDP checksum (always done for IPv6).
     pub udp_checksum: bool,
+    /// For an IPv4 outer header, the partial sum of its fields that do not
+    /// change per frame ([`crate::wire::builder::ipv4_fixed_sum`]).
+    pub ipv4_fixed_sum: Option<u16>,
 }
 
 /// Everything needed to build a [`Datapath`].

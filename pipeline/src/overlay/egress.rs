@@ -13,7 +13,7 @@ use crate::egress::{into_slot, write_frame, FieldEdits, TxSink, VlanEdit};
 use crate::flow::Mac;
 use crate::stats::Stats;
 use crate::steer::symmetric_hash;
-use crate::wire::builder::fix_outer_lengths;
+use crate::wire::builder::{fix_outer_lengths, fix_template_lengths};
 use crate::wire::ethernet::ethertype;
 use crate::wire::{arp, icmpv4, icmpv6, ipv4, ndp, udp, write_u16, ArpPacket};
 
@@ -121,7 +121,7 @@ fn to_entry<T: TxSink>(
         let (outer, inner) = slot
             .split_at_mut_checked(head)
             .ok_or(DropReason::TxFrameTooLong)?;
-        outer.copy_from_slice(&template.header);
+        copy_header(outer, &template.header);
         let len = head + write_frame(out.frame, out.ctx, out.vlan, out.fields, inner)?;
         let frame = slot.get_mut(..len).ok_or(DropReason::TxFrameTooLong)?;
         if let Some(dst) = frame.get_mut(..6) {
@@ -148,14 +148,46 @@ fn to_entry<T: TxSink>(
             let source = 0xc000 | (symmetric_hash(&out.ctx.parsed.key) as u16 & 0x3fff);
             write_u16(frame, at + udp::field::SRC_PORT.start, source);
         }
-        fix_outer_lengths(frame, &template.outer, template.udp_checksum)
-            .map_err(|_| DropReason::TxFrameTooLong)?;
+        match template.ipv4_fixed_sum {
+            Some(fixed) => {
+                fix_template_lengths(frame, &template.outer, template.udp_checksum, fixed)
+            }
+            None => fix_outer_lengths(frame, &template.outer, template.udp_checksum),
+        }
+        .map_err(|_| DropReason::TxFrameTooLong)?;
         Ok(len)
     });
     if sent {
         // The tunnel port counts what goes into the tunnel (the uplink
         // counts it encapsulated).
         stats.tx(tunnel.port, out.frame.len());
+    }
+}
+
+/// Copies the outer headers of a template: the lengths of VXLAN and
+/// option-less Geneve over IPv4 (50) and IPv6 (70) as fixed-size moves the
+/// compiler inlines, since a call to memcpy for 50 bytes costs more than
+/// the copy (a tenth of encapsulation's time under perf).
+#[inline(always)]
+fn copy_header(dst: &mut [u8], src: &[u8]) {
+    fn fixed<const N: usize>(dst: &mut [u8], src: &[u8]) -> bool {
+        match (<&mut [u8; N]>::try_from(dst), <&[u8; N]>::try_from(src)) {
+            (Ok(d), Ok(s)) => {
+                *d = *s;
+                true
+            }
+            _ => false,
+        }
+    }
+    let done = match src.len() {
+        50 => fixed::<50>(dst, src),
+        70 => fixed::<70>(dst, src),
+        _ => false,
+    };
+    if !done {
+        if let Some(dst) = dst.get_mut(..src.len()) {
+            dst.copy_from_slice(src);
+        }
     }
 }
 

@@ -310,10 +310,14 @@ pub fn build_template(spec: &TunnelSpec, uplink_mac: Mac) -> Result<EncapTemplat
     let range = builder
         .finish(spec.udp_checksum)
         .map_err(|e| format!("tunnel headers: {e}"))?;
+    let header = buf[range].to_vec();
+    let ipv4_fixed_sum = (!outer.ipv6)
+        .then(|| crate::wire::builder::ipv4_fixed_sum(header.get(outer.l3..).unwrap_or_default()));
     Ok(EncapTemplate {
-        header: buf[range].to_vec(),
+        header,
         outer,
         udp_checksum: spec.udp_checksum,
+        ipv4_fixed_sum,
     })
 }
 

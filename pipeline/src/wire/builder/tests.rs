@@ -411,3 +411,35 @@ fn fix_outer_lengths_checks_before_writing() {
         Err(EmitError::TooLong { .. })
     ));
 }
+
+proptest! {
+    /// The template path's IPv4 checksum is the full one, for any source,
+    /// destination, TTL, TOS and payload length.
+    #[test]
+    fn template_lengths_match_the_full_computation(
+        src in any::<[u8; 4]>(),
+        dst in any::<[u8; 4]>(),
+        ttl in any::<u8>(),
+        tos in any::<u8>(),
+        payload in 0usize..1500,
+    ) {
+        let mut template = [0u8; 64];
+        let built = FrameBuilder::new(&mut template, 64)
+            .and_then(|b| b.push_udp(0, 4789))
+            .and_then(|b| b.push_ipv4(Ipv4Outer { src, dst: [0; 4], ttl, tos, dont_fragment: true, ident: 0 }))
+            .and_then(|b| b.push_ethernet([2; 6], [4; 6]))
+            .unwrap();
+        let layout = built.layout();
+        let range = built.finish(false).unwrap();
+        let header = template[range].to_vec();
+        let fixed = ipv4_fixed_sum(&header[layout.l3..]);
+        let mut frame = header.clone();
+        frame.resize(header.len() + payload, 0x5a);
+        frame[layout.l3 + 16..layout.l3 + 20].copy_from_slice(&dst);
+        let mut full = frame.clone();
+        fix_outer_lengths(&mut full, &layout, false).unwrap();
+        fix_template_lengths(&mut frame, &layout, false, fixed).unwrap();
+        prop_assert_eq!(&frame, &full);
+        prop_assert!(Ipv4Packet::new_checked(&frame[layout.l3..]).unwrap().verify_checksum());
+    }
+}
