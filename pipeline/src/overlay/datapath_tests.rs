@@ -563,3 +563,25 @@ fn a_static_mac_goes_to_its_vtep_among_several() {
     let rebuilt = h.dp.rebuild(&without, 9).unwrap();
     assert_eq!(rebuilt.tunnels()[0].state.macs.lookup(0, &B, 3), None);
 }
+
+#[test]
+fn neighbours_resolved_ahead_of_traffic_lose_no_first_frame() {
+    let mut h = harness(TunnelKind::Vxlan, vec![]);
+    let mut sink = VecSink::new(2048);
+    crate::overlay::egress::resolve_neighbours(&h.dp, 1, &mut sink, &mut h.stats);
+    assert_eq!(sink.sent.len(), 1, "one ARP request for the remote");
+    assert_eq!(&parse(&sink.sent[0].1).unwrap().key.ip_dst[..4], &REMOTE);
+    // Again in the same second: nothing more (rate-limited).
+    sink.sent.clear();
+    crate::overlay::egress::resolve_neighbours(&h.dp, 1, &mut sink, &mut h.stats);
+    assert!(sink.sent.is_empty());
+    assert!(send(&mut h, UP, &arp_reply_from_remote(), 1).is_empty());
+    // The first frame goes out encapsulated.
+    let out = send(&mut h, C1, &frame(B, A, None), 2);
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0].1[..6], &P);
+    assert_eq!(drops(&h.stats, DropReason::NeighbourUnresolved), 0);
+    // Resolved and fresh: nothing to send.
+    crate::overlay::egress::resolve_neighbours(&h.dp, 3, &mut sink, &mut h.stats);
+    assert!(sink.sent.is_empty());
+}

@@ -191,6 +191,23 @@ fn copy_header(dst: &mut [u8], src: &[u8]) {
     }
 }
 
+/// Resolves ahead of traffic the next hop of every remote VTEP whose
+/// neighbour entry is missing, unresolved or due for confirmation, sending
+/// the ARP requests and neighbour solicitations (at most one a second per
+/// neighbour, whichever worker asks): what a worker runs once a second, so
+/// that the first frame to a configured or newly learned VTEP is not lost
+/// to resolution.
+pub fn resolve_neighbours<T: TxSink>(dp: &Datapath, now: u32, tx: &mut T, stats: &mut Stats) {
+    for tunnel in dp.tunnels() {
+        let Some(uplink) = dp.uplink(tunnel.uplink) else {
+            continue;
+        };
+        for vtep in tunnel.state.vteps.entries() {
+            next_hop_mac(uplink, vtep.addr, tunnel.spec.local, now, tx, stats);
+        }
+    }
+}
+
 /// The MAC of the next hop towards `remote`, or `None` while it is not
 /// known. Sends a request (once a second at most) when the entry is
 /// missing, unresolved, or not confirmed for [`NEIGHBOUR_REFRESH_SECS`].

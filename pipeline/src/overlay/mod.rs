@@ -18,7 +18,7 @@
 
 pub mod addr_table;
 pub(crate) mod build;
-pub(crate) mod egress;
+pub mod egress;
 
 use std::net::IpAddr;
 use std::sync::Arc;
