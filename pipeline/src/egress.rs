@@ -429,18 +429,9 @@ pub fn execute<T: TxSink>(
             }
             Action::Flood(group) => {
                 for member in dp.flood_members(group) {
-                    if member.port == in_port {
-                        continue;
-                    }
-                    if let Some(tunnel) = member.tunnel {
-                        // Split horizon: what came out of a tunnel is
-                        // flooded to local ports only.
-                        if !ctx.tunnel.present {
-                            let out = outgoing(frame, ctx, &edits, now);
-                            let copies = replicate(dp, &out, tunnel, tx, stats);
-                            no_remotes |= copies == 0;
-                            outputs += copies;
-                        }
+                    // Split horizon: what came out of a tunnel is flooded
+                    // to local ports only.
+                    if member.port == in_port || (member.tunnel.is_some() && ctx.tunnel.present) {
                         continue;
                     }
                     let want = VlanEdit::for_egress(
@@ -451,9 +442,19 @@ pub fn execute<T: TxSink>(
                     let vlan = want
                         .actions()
                         .try_fold(edits.vlan, |vlan, action| vlan.then(action));
-                    match vlan {
-                        Ok(vlan) => emit(frame, ctx, vlan, &edits.fields, member.port, tx, stats),
-                        Err(reason) => stats.drop(member.port, reason),
+                    match (vlan, member.tunnel) {
+                        (Ok(vlan), Some(tunnel)) => {
+                            let member_edits = Edits { vlan, ..edits };
+                            let out = outgoing(frame, ctx, &member_edits, now);
+                            let copies = replicate(dp, &out, tunnel, tx, stats);
+                            no_remotes |= copies == 0;
+                            outputs += copies;
+                            continue;
+                        }
+                        (Ok(vlan), None) => {
+                            emit(frame, ctx, vlan, &edits.fields, member.port, tx, stats)
+                        }
+                        (Err(reason), _) => stats.drop(member.port, reason),
                     }
                     outputs += 1;
                 }

@@ -585,3 +585,29 @@ fn neighbours_resolved_ahead_of_traffic_lose_no_first_frame() {
     crate::overlay::egress::resolve_neighbours(&h.dp, 3, &mut sink, &mut h.stats);
     assert!(sink.sent.is_empty());
 }
+
+#[test]
+fn a_flood_into_a_tunnel_gets_the_tunnel_ports_vlan_tagging() {
+    let mut spec = overlay_spec(tunnel(TunnelKind::Vxlan, vec![]));
+    spec.ports[0].vlan_mode = VlanMode::Trunk {
+        allowed: crate::datapath::VlanSet::of(&[10]),
+        native: None,
+    };
+    spec.ports[1].vlan_mode = VlanMode::Access { vlan: 10 };
+    spec.uplinks[0].static_neighbours = vec![(IpAddr::from(REMOTE), P)];
+    let dp = Datapath::new(&spec, 9).unwrap();
+    let mut h = Harness {
+        stats: Stats::new(dp.port_count()),
+        dp,
+        runner: crate::burst::BurstRunner::new(64),
+    };
+    let tagged = frame([0xff; 6], A, Some(10));
+    let out = send(&mut h, C1, &tagged, 1);
+    assert_eq!(out.len(), 1);
+    let inner = &out[0].1[50..];
+    assert_eq!(
+        inner,
+        &frame([0xff; 6], A, None)[..],
+        "the access tunnel port's frame is untagged"
+    );
+}
