@@ -245,7 +245,22 @@ pub enum IdlePolicy {
         /// The longest sleep.
         max_us: u32,
     },
+    /// Busy-poll while frames come; after [`ADAPTIVE_IDLE_ITERATIONS`]
+    /// empty polls in a row that also span `quiet_us` microseconds without
+    /// a frame, block in epoll on every receive descriptor and the
+    /// worker's doorbell until the next frame (or hand-off, or
+    /// configuration update) arrives.
+    Adaptive {
+        /// How long the queues must be quiet before the worker blocks.
+        quiet_us: u32,
+    },
 }
+
+/// Empty polls in a row before an adaptive worker starts timing the quiet.
+pub const ADAPTIVE_IDLE_ITERATIONS: u32 = 64;
+
+/// Default quiet time before an adaptive worker blocks, in microseconds.
+pub const DEFAULT_IDLE_QUIET_US: u32 = 200;
 
 /// Daemon-wide settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -487,6 +502,7 @@ struct RawSwitch {
     batch_size: Option<Spanned<i64>>,
     idle: Option<Spanned<String>>,
     idle_sleep_us: Option<Spanned<i64>>,
+    idle_quiet_us: Option<Spanned<i64>>,
     control_socket: Option<Spanned<String>>,
 }
 
@@ -763,14 +779,22 @@ impl Validator<'_> {
             "idle sleep",
             DEFAULT_IDLE_SLEEP_US,
         )?;
+        let quiet_us = self.ranged_or(
+            &raw.idle_quiet_us,
+            "switch.idle_quiet_us",
+            0..1_000_001,
+            "quiet time",
+            DEFAULT_IDLE_QUIET_US,
+        )?;
         switch.idle = match raw.idle.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            Some(("adaptive", _)) => IdlePolicy::Adaptive { quiet_us },
             None | Some(("sleep", _)) => IdlePolicy::Sleep { max_us },
             Some(("spin", _)) => IdlePolicy::Spin,
             Some((other, span)) => {
                 return self.err(
                     span,
                     "switch.idle",
-                    format!("{other:?} is not an idle policy: use sleep or spin"),
+                    format!("{other:?} is not an idle policy: use adaptive, sleep or spin"),
                 )
             }
         };
@@ -1263,11 +1287,27 @@ port = "c1"
         assert_eq!(c.switch.control_socket, PathBuf::from("/tmp/x.sock"));
         assert_eq!(c.containers[0].address, "10.1.0.1/24");
         assert_eq!(parse("").unwrap().switch, SwitchConfig::default());
+        let idle = |text: &str| parse(text).unwrap().switch.idle;
+        assert_eq!(
+            idle("[switch]\nidle=\"adaptive\""),
+            IdlePolicy::Adaptive {
+                quiet_us: DEFAULT_IDLE_QUIET_US
+            }
+        );
+        assert_eq!(
+            idle("[switch]\nidle=\"adaptive\"\nidle_quiet_us=0"),
+            IdlePolicy::Adaptive { quiet_us: 0 }
+        );
+        assert_eq!(
+            idle("[switch]\nidle=\"sleep\"\nidle_sleep_us=50"),
+            IdlePolicy::Sleep { max_us: 50 }
+        );
         let base = "[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"p\"\ntype=\"null\"\n";
         for (extra, expected) in [
             ("[switch]\nworkers=[]", "at least one core"),
             ("[switch]\nworkers=[1,1]", "core 1 is listed twice"),
-            ("[switch]\nidle=\"nap\"", "not an idle policy"),
+            ("[switch]\nidle=\"nap\"", "use adaptive, sleep or spin"),
+            ("[switch]\nidle_quiet_us=-1", "quiet time -1 is outside"),
             ("[switch]\nbatch_size=0", "batch size 0 is outside"),
             (
                 "[[container]]\nname=\"c\"\nport=\"p\"\naddress=\"10.0.0.1/24\"",

@@ -97,7 +97,7 @@ use errors::setup_error;
 use socket::{RingSizes, XskSocket};
 use umem::{FrameStack, Umem, CHUNK_SIZE};
 
-use crate::{Port, PortError, RxBatch, TxDone};
+use crate::{Port, PortError, RxBatch, TxDone, Wakeup};
 
 /// Where the XDP program should run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -652,6 +652,27 @@ impl Port for AfXdpPort {
         self.reap_completions();
         self.tx_done.in_flight = self.tx_in_flight;
         std::mem::take(&mut self.tx_done)
+    }
+
+    /// The socket is readable (EPOLLIN) while its RX ring holds frames:
+    /// the kernel wakes its waiters when it puts frames there.
+    fn wakeup(&self) -> Wakeup {
+        Wakeup::Fd(self.socket.raw_fd())
+    }
+
+    /// Gives every free chunk to the fill ring, and, when the fill ring's
+    /// need-wakeup flag asks for it (zero-copy drivers with
+    /// `XDP_USE_NEED_WAKEUP`), kicks the driver so that it keeps
+    /// receiving into them while the worker is blocked: without the kick a
+    /// driver that stopped for lack of buffers would never make the socket
+    /// readable. In copy mode the kernel never sets that flag and frames
+    /// reach the RX ring from the veth's or the stack's receive path.
+    fn prepare_wait(&mut self) -> bool {
+        self.refill();
+        if self.need_wakeup && self.socket.fill.needs_wakeup() {
+            let _ = self.socket.kick_rx();
+        }
+        self.socket.rx.available(1) > 0
     }
 
     fn device_drops(&self, report: &mut dyn FnMut(&'static str, u64)) {

@@ -140,6 +140,10 @@ fn pmd_stats(shared: &Shared) -> Value {
                 "cycles_per_packet": (per_packet * 10.0).round() / 10.0,
                 "rx_errors": loops.rx_errors,
                 "reconfigurations": loops.reconfigurations,
+                "poll_us": loops.poll_ns / 1000,
+                "blocked_us": loops.blocked_ns / 1000,
+                "sleeps": loops.sleeps,
+                "wakeups": loops.wakeups,
                 "flow_cache": {
                     "hits": cache.hits,
                     "misses": cache.misses,
@@ -363,6 +367,23 @@ pub fn render(command: &str, v: &Value) -> String {
                     w["handoffs"],
                     w["cycles_per_packet"]
                 );
+                let (poll, blocked) = (
+                    w["poll_us"].as_u64().unwrap_or(0),
+                    w["blocked_us"].as_u64().unwrap_or(0),
+                );
+                let share = if poll + blocked > 0 {
+                    100.0 * poll as f64 / (poll + blocked) as f64
+                } else {
+                    0.0
+                };
+                let _ = writeln!(
+                    o,
+                    "  idle: polling {:.3} s ({share:.1}%) blocked {:.3} s sleeps {} wakeups {}",
+                    poll as f64 / 1e6,
+                    blocked as f64 / 1e6,
+                    w["sleeps"],
+                    w["wakeups"]
+                );
                 let c = &w["flow_cache"];
                 let _ = writeln!(
                     o,
@@ -499,6 +520,19 @@ mod tests {
         let e = Request::parse("fdb-show br0 br1").unwrap_err().0;
         assert!(e.contains("unexpected \"br1\""), "{e}");
         assert!(Request::parse("").is_err());
+    }
+
+    #[test]
+    fn pmd_stats_text_shows_polling_blocked_and_wakeups() {
+        let v = json!({"workers": [{
+            "core": 1, "poll_us": 250_000, "blocked_us": 750_000,
+            "sleeps": 12, "wakeups": 11, "flow_cache": {}
+        }]});
+        let text = render("pmd-stats", &v);
+        assert!(
+            text.contains("idle: polling 0.250 s (25.0%) blocked 0.750 s sleeps 12 wakeups 11"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod control;
 mod handoff;
+mod idle;
 mod open;
 pub mod reconfigure;
 mod worker;
@@ -293,7 +294,8 @@ impl Daemon {
 
         let cores = &config.switch.workers;
         let n = cores.len();
-        let mailboxes = Mailboxes::new(n);
+        let mailboxes = Mailboxes::new(n)
+            .map_err(|e| StartError(format!("cannot create the workers' eventfds: {e}")))?;
         let mut placement = Placement::new(n);
         let mut tx: Vec<TxPorts> = (0..n).map(|_| TxPorts::new(Vec::new())).collect();
         let mut rx_primary: Vec<Vec<PortId>> = vec![Vec::new(); n];
@@ -374,6 +376,7 @@ impl Daemon {
                 Ok(h) => handles.push(h),
                 Err(e) => {
                     stop.store(true, Ordering::Relaxed);
+                    (0..n).for_each(|w| mailboxes.wake(w));
                     handles
                         .into_iter()
                         .for_each(|h: JoinHandle<()>| drop(h.join()));
@@ -385,6 +388,7 @@ impl Daemon {
         for _ in 0..handles.len() {
             if let Ok(Err(e)) = ready_rx.recv() {
                 stop.store(true, Ordering::Relaxed);
+                (0..n).for_each(|w| mailboxes.wake(w));
                 handles.into_iter().for_each(|h| drop(h.join()));
                 return Err(StartError(e));
             }
@@ -491,6 +495,10 @@ impl Drop for BackgroundDaemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // Blocked workers see the stop when woken.
+        for w in 0..self.shared.controls.len() {
+            self.shared.mailboxes.wake(w);
+        }
         for h in self.workers.drain(..) {
             let _ = h.join();
         }
