@@ -5,8 +5,12 @@
 //! [switch]                   # the daemon; every key optional
 //! workers = [1]              # one poll-mode worker per listed core (default [0])
 //! batch_size = 32            # frames per receive burst
-//! idle = "sleep"             # "sleep": back off when idle; "spin": busy-poll
-//! idle_sleep_us = 200        # longest idle sleep
+//! idle = "adaptive"          # the default: busy-poll under load, block in
+//!                            # epoll when quiet (idle: ~0.2% of a core);
+//!                            # "spin": always busy-poll (a whole core);
+//!                            # "sleep": back off with sleeps (~7% of a core)
+//! idle_quiet_us = 200        # adaptive: quiet time before blocking
+//! idle_sleep_us = 200        # sleep: longest idle sleep
 //! control_socket = "/run/vswitch/vswitchd.sock"
 //!
 //! [[bridge]]
@@ -234,7 +238,10 @@ pub struct BridgeConfig {
     pub static_macs: Vec<StaticMacConfig>,
 }
 
-/// What an idle worker does.
+/// What an idle worker does. Measured on a 2-vCPU VM with the demo's
+/// three containers up and no traffic, vswitchd used 0.17% of a core
+/// with `Adaptive`, 6.9% with `Sleep` and 88% (all its worker could get)
+/// with `Spin` (README, Measured).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdlePolicy {
     /// Keep polling: lowest latency, burns its core.
@@ -286,8 +293,8 @@ impl Default for SwitchConfig {
         SwitchConfig {
             workers: vec![0],
             batch_size: 32,
-            idle: IdlePolicy::Sleep {
-                max_us: DEFAULT_IDLE_SLEEP_US,
+            idle: IdlePolicy::Adaptive {
+                quiet_us: DEFAULT_IDLE_QUIET_US,
             },
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
         }
@@ -787,8 +794,8 @@ impl Validator<'_> {
             DEFAULT_IDLE_QUIET_US,
         )?;
         switch.idle = match raw.idle.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
-            Some(("adaptive", _)) => IdlePolicy::Adaptive { quiet_us },
-            None | Some(("sleep", _)) => IdlePolicy::Sleep { max_us },
+            None | Some(("adaptive", _)) => IdlePolicy::Adaptive { quiet_us },
+            Some(("sleep", _)) => IdlePolicy::Sleep { max_us },
             Some(("spin", _)) => IdlePolicy::Spin,
             Some((other, span)) => {
                 return self.err(
@@ -1293,6 +1300,13 @@ port = "c1"
             IdlePolicy::Adaptive {
                 quiet_us: DEFAULT_IDLE_QUIET_US
             }
+        );
+        assert_eq!(
+            idle(""),
+            IdlePolicy::Adaptive {
+                quiet_us: DEFAULT_IDLE_QUIET_US
+            },
+            "adaptive is the default"
         );
         assert_eq!(
             idle("[switch]\nidle=\"adaptive\"\nidle_quiet_us=0"),

@@ -49,6 +49,13 @@
 //! - Zero-copy where the driver supports it, else copy mode ([`ZeroCopy`]).
 //!   veth has no zero-copy: it always runs in copy mode.
 //! - need-wakeup (`XDP_USE_NEED_WAKEUP`, on by default).
+//! - Blocking in epoll (a worker's adaptive idle): the socket's descriptor
+//!   is readable while the RX ring holds frames ([`Port::wakeup`]), and
+//!   [`Port::prepare_wait`] refills the fill ring and kicks the driver when
+//!   its need-wakeup flag is set, so that a zero-copy driver keeps
+//!   receiving while the worker sleeps. In copy mode (veth) the kernel
+//!   never sets that flag on the fill ring; frames reach the RX ring from
+//!   the receive path and wake the socket's waiters.
 //! - Several queues of one interface: [`AfXdpPort::open_queues`] opens one
 //!   port per queue, all sharing one program and XSKMAP attachment that
 //!   stays attached while any of them lives. Opening queues of the same
