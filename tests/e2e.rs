@@ -273,6 +273,13 @@ fn first_ping_after_quiet(lab: &Lab, pairs: &[(&str, &str)]) {
     for w in pmd["workers"].as_array().unwrap() {
         assert!(w["blocked_us"].as_u64().unwrap() > 0, "{pmd}");
         assert!(w["poll_us"].as_u64().unwrap() > 0, "{pmd}");
+        // Every worker moved frames: its rx-to-tx histogram has them.
+        assert!(w["latency"]["frames"].as_u64().unwrap() > 0, "{pmd}");
+        let (p50, p999) = (
+            w["latency"]["p50_ns"].as_u64().unwrap(),
+            w["latency"]["p999_ns"].as_u64().unwrap(),
+        );
+        assert!(0 < p50 && p50 <= p999, "{pmd}");
     }
 }
 

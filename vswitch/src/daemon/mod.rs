@@ -9,6 +9,7 @@
 mod control;
 mod handoff;
 mod idle;
+mod latency;
 mod open;
 pub mod reconfigure;
 mod worker;

@@ -20,6 +20,7 @@ use vswitch_ports::Wakeup;
 
 use super::handoff::Mailboxes;
 use super::idle::{Governor, Step};
+use super::latency::Histogram;
 use crate::config::{IdlePolicy, ADAPTIVE_IDLE_ITERATIONS, DEFAULT_IDLE_SLEEP_US};
 use crate::forward::{forward_burst, TxPorts};
 
@@ -66,6 +67,11 @@ pub struct WorkerReport {
     /// Frames lost in the kernel or device of the port handles this worker
     /// owns: (port, cause, total).
     pub device_drops: Vec<(PortId, &'static str, u64)>,
+    /// Rx-to-tx time inside the switch per frame, in TSC cycles (see
+    /// [`super::latency`]).
+    pub latency: Histogram,
+    /// TSC cycles per second, measured over the worker's run.
+    pub tsc_hz: f64,
 }
 
 /// A configuration change for one worker, applied between two batches.
@@ -180,6 +186,8 @@ impl Worker {
         let mut last_publish = Instant::now();
         let mut seen_version = 0u64;
         let started = Instant::now();
+        let started_cycles = cycles();
+        let mut latency = Histogram::new();
         let mut governor = match self.idle {
             IdlePolicy::Adaptive { quiet_us } => Some(Governor::new(
                 ADAPTIVE_IDLE_ITERATIONS,
@@ -255,7 +263,9 @@ impl Worker {
 
             if work > 0 {
                 loops.busy_iterations += 1;
-                loops.busy_cycles += cycles().wrapping_sub(start);
+                let spent = cycles().wrapping_sub(start);
+                loops.busy_cycles += spent;
+                latency.record(spent, work as u64);
                 idle_streak = 0;
                 sleep_us = 1;
                 if let Some(g) = &mut governor {
@@ -288,7 +298,7 @@ impl Worker {
                             as u64;
                         // Publish first: what the last frames did is
                         // readable while the worker sleeps.
-                        self.publish(&stats, &loops, &runner);
+                        self.publish(&stats, &loops, &runner, &latency, started_cycles, started);
                         last_publish = Instant::now();
                         self.block(b, seen_version, &mut loops);
                         g.woke();
@@ -301,7 +311,7 @@ impl Worker {
                     .as_nanos()
                     .saturating_sub(loops.blocked_ns as u128)
                     as u64;
-                self.publish(&stats, &loops, &runner);
+                self.publish(&stats, &loops, &runner, &latency, started_cycles, started);
                 last_publish = Instant::now();
             }
         }
@@ -312,7 +322,7 @@ impl Worker {
             self.tx.flush(&mut stats);
             std::thread::sleep(Duration::from_micros(200));
         }
-        self.publish(&stats, &loops, &runner);
+        self.publish(&stats, &loops, &runner, &latency, started_cycles, started);
     }
 
     /// The epoll set over this worker's receive descriptors and its
@@ -475,7 +485,15 @@ impl Worker {
 
     /// Copies the counters out unless the control thread is reading them
     /// right now (then the next publish carries them).
-    fn publish(&self, stats: &Stats, loops: &LoopCounters, runner: &BurstRunner) {
+    fn publish(
+        &self,
+        stats: &Stats,
+        loops: &LoopCounters,
+        runner: &BurstRunner,
+        latency: &Histogram,
+        started_cycles: u64,
+        started: Instant,
+    ) {
         let mut device_drops = Vec::new();
         let mut collect = |id: PortId, port: &dyn Port| {
             port.device_drops(&mut |cause, n| {
@@ -493,6 +511,11 @@ impl Worker {
             report.loops = *loops;
             report.cache = runner.cache.counters;
             report.device_drops = device_drops;
+            report.latency.copy_from(latency);
+            let secs = started.elapsed().as_secs_f64();
+            if secs > 0.0 {
+                report.tsc_hz = cycles().wrapping_sub(started_cycles) as f64 / secs;
+            }
         }
     }
 }
