@@ -355,15 +355,16 @@ impl Worker {
     /// or the stop comes, unless one is already there. Never on the busy
     /// path: only after the governor saw the queues quiet.
     fn block(&mut self, blocker: &mut Blocker, seen_version: u64, loops: &mut LoopCounters) {
-        // Frames still on a transmit ring are finished by polling.
-        if self.tx.has_pending() {
-            return;
-        }
+        // Frames still on a transmit ring (a kick the kernel refused, a
+        // port that went down) are retried by the loop's flush: block for
+        // short times only, so that they are neither held up long nor
+        // retried in a busy loop.
+        let tx_pending = self.tx.has_pending();
         let Some(doorbell) = self.mailboxes.doorbell(self.index) else {
             return;
         };
         let mut ready = false;
-        let mut polled = false;
+        let mut polled = tx_pending;
         for i in 0..self.rx_primary.len() {
             if let Some(port) = self.tx.get_mut(self.rx_primary[i]) {
                 ready |= port.prepare_wait();
