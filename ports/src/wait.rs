@@ -138,28 +138,65 @@ impl EventSet {
         })
     }
 
-    /// Adds `fd` (a port's [`crate::Wakeup::Fd`]): a wait ends when it
-    /// is readable. Adding a descriptor twice is not an error; a closed
-    /// one is (EBADF). The descriptor must stay open while it is in the
-    /// set: closing it removes it silently.
+    /// Adds `raw` for good: every wait ends when it is readable. Adding a
+    /// descriptor twice is not an error; a closed one is (EBADF). Closing
+    /// a descriptor removes it silently.
+    ///
+    /// A descriptor in an epoll set keeps epoll's callback on its wait
+    /// queue, which then runs on every wake-up of the file, even while
+    /// nobody waits: for a socket that receives a million frames a second
+    /// that costs the sender. Watch such descriptors with
+    /// [`EventSet::wait_with`] instead, for the waits only.
     pub fn add(&mut self, raw: RawFd) -> io::Result<()> {
         if self.fds.contains(&raw) {
             return Ok(());
         }
+        self.ctl(libc::EPOLL_CTL_ADD, raw)?;
+        self.fds.push(raw);
+        Ok(())
+    }
+
+    fn ctl(&self, op: libc::c_int, raw: RawFd) -> io::Result<()> {
         let mut event = libc::epoll_event {
             events: libc::EPOLLIN as u32,
             u64: raw as u64,
         };
         // SAFETY: `event` is a valid epoll_event alive during the call; the
-        // epoll descriptor is ours and `fd` is open (it is borrowed).
-        let rc = unsafe {
-            libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, raw, &mut event)
-        };
+        // epoll descriptor is ours. A descriptor that is not open is an
+        // error (EBADF), nothing worse.
+        let rc = unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, raw, &mut event) };
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
-        self.fds.push(raw);
         Ok(())
+    }
+
+    /// [`EventSet::wait`], watching also `extra` (distinct descriptors, not
+    /// in the set) for this wait only: they are added before it, each
+    /// checked for readiness as it is added (level-triggered: a frame that
+    /// came before is not missed), and removed after it.
+    pub fn wait_with(
+        &mut self,
+        extra: &[RawFd],
+        timeout: Duration,
+        ready: impl FnMut(RawFd),
+    ) -> io::Result<usize> {
+        let mut added = 0;
+        let mut result = Ok(0);
+        for &fd in extra {
+            if let Err(e) = self.ctl(libc::EPOLL_CTL_ADD, fd) {
+                result = Err(e);
+                break;
+            }
+            added += 1;
+        }
+        if result.is_ok() {
+            result = self.wait(timeout, ready);
+        }
+        for &fd in &extra[..added] {
+            let _ = self.ctl(libc::EPOLL_CTL_DEL, fd);
+        }
+        result
     }
 
     /// How many descriptors are in the set.
@@ -226,6 +263,35 @@ mod tests {
         assert_eq!(seen, vec![bell.raw_fd()]);
         bell.clear();
         assert_eq!(set.wait(Duration::ZERO, |_| {}).unwrap(), 0);
+    }
+
+    #[test]
+    fn descriptors_watched_for_one_wait_only() {
+        let (bell, other) = (Doorbell::new().unwrap(), Doorbell::new().unwrap());
+        let mut set = EventSet::new().unwrap();
+        set.add(bell.raw_fd()).unwrap();
+        // Rung before the wait: seen when it is added.
+        other.ring();
+        let mut seen = Vec::new();
+        let n = set
+            .wait_with(&[other.raw_fd()], Duration::from_secs(5), |fd| {
+                seen.push(fd)
+            })
+            .unwrap();
+        assert_eq!((n, seen), (1, vec![other.raw_fd()]));
+        // Removed after the wait: still readable, but not watched.
+        assert_eq!(set.wait(Duration::ZERO, |_| {}).unwrap(), 0);
+        // And can be watched again.
+        assert_eq!(
+            set.wait_with(&[other.raw_fd()], Duration::ZERO, |_| {})
+                .unwrap(),
+            1
+        );
+        // A descriptor that cannot be added is an error, and the set is
+        // left as it was.
+        assert!(set.wait_with(&[-1], Duration::ZERO, |_| {}).is_err());
+        bell.ring();
+        assert_eq!(set.wait(Duration::ZERO, |_| {}).unwrap(), 1);
     }
 
     #[test]

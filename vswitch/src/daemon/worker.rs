@@ -170,8 +170,11 @@ const BLOCK_TIMEOUT_POLLED: Duration = Duration::from_millis(1);
 /// What an adaptive worker blocks on: its ports' descriptors and its
 /// doorbell, rebuilt whenever its ports change.
 struct Blocker {
+    /// Holds the doorbell for good; the ports' descriptors are watched
+    /// during waits only (see [`EventSet::wait_with`]).
     events: EventSet,
     doorbell_fd: std::os::fd::RawFd,
+    port_fds: Vec<std::os::fd::RawFd>,
 }
 
 impl Worker {
@@ -340,14 +343,18 @@ impl Worker {
             }
         }
         fds.extend(self.rx_extra.iter().map(|(_, p)| p.wakeup()));
+        let mut port_fds = Vec::new();
         for wakeup in fds {
             if let Wakeup::Fd(fd) = wakeup {
-                events.add(fd).ok()?;
+                if !port_fds.contains(&fd) {
+                    port_fds.push(fd);
+                }
             }
         }
         Some(Blocker {
             events,
             doorbell_fd,
+            port_fds,
         })
     }
 
@@ -395,10 +402,17 @@ impl Worker {
         let t0 = Instant::now();
         let mut rung = false;
         let doorbell_fd = blocker.doorbell_fd;
-        let woken = blocker
+        let woken = match blocker
             .events
-            .wait(timeout, |fd| rung |= fd == doorbell_fd)
-            .unwrap_or(0);
+            .wait_with(&blocker.port_fds, timeout, |fd| rung |= fd == doorbell_fd)
+        {
+            Ok(n) => n,
+            // A descriptor epoll refused: poll instead of blocking.
+            Err(_) => {
+                doorbell.disarm();
+                return;
+            }
+        };
         doorbell.disarm();
         if rung {
             doorbell.clear();
