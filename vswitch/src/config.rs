@@ -239,8 +239,8 @@ pub struct BridgeConfig {
 }
 
 /// What an idle worker does. Measured on a 2-vCPU VM with the demo's
-/// three containers up and no traffic, vswitchd used 0.17% of a core
-/// with `Adaptive`, 6.9% with `Sleep` and 88% (all its worker could get)
+/// three containers up and no traffic, vswitchd used 0.17 to 0.22% of a
+/// core with `Adaptive`, 6.9% with `Sleep` and 88% (all its worker could get)
 /// with `Spin` (README, Measured).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdlePolicy {
