@@ -167,6 +167,12 @@ const BLOCK_TIMEOUT: Duration = Duration::from_secs(1);
 /// The longest it blocks while a port must be polled (frames in memory).
 const BLOCK_TIMEOUT_POLLED: Duration = Duration::from_millis(1);
 
+/// When the worker started, by the clock and by the TSC.
+struct RunClock {
+    started: Instant,
+    cycles: u64,
+}
+
 /// What an adaptive worker blocks on: its ports' descriptors and its
 /// doorbell, rebuilt whenever its ports change.
 struct Blocker {
@@ -189,7 +195,10 @@ impl Worker {
         let mut last_publish = Instant::now();
         let mut seen_version = 0u64;
         let started = Instant::now();
-        let started_cycles = cycles();
+        let clock = RunClock {
+            started,
+            cycles: cycles(),
+        };
         let mut latency = Histogram::new();
         let mut governor = match self.idle {
             IdlePolicy::Adaptive { quiet_us } => Some(Governor::new(
@@ -301,7 +310,7 @@ impl Worker {
                             as u64;
                         // Publish first: what the last frames did is
                         // readable while the worker sleeps.
-                        self.publish(&stats, &loops, &runner, &latency, started_cycles, started);
+                        self.publish(&stats, &loops, &runner, &latency, &clock, true);
                         last_publish = Instant::now();
                         self.block(b, seen_version, &mut loops);
                         g.woke();
@@ -314,7 +323,7 @@ impl Worker {
                     .as_nanos()
                     .saturating_sub(loops.blocked_ns as u128)
                     as u64;
-                self.publish(&stats, &loops, &runner, &latency, started_cycles, started);
+                self.publish(&stats, &loops, &runner, &latency, &clock, false);
                 last_publish = Instant::now();
             }
         }
@@ -325,7 +334,7 @@ impl Worker {
             self.tx.flush(&mut stats);
             std::thread::sleep(Duration::from_micros(200));
         }
-        self.publish(&stats, &loops, &runner, &latency, started_cycles, started);
+        self.publish(&stats, &loops, &runner, &latency, &clock, false);
     }
 
     /// The epoll set over this worker's receive descriptors and its
@@ -499,15 +508,17 @@ impl Worker {
     }
 
     /// Copies the counters out unless the control thread is reading them
-    /// right now (then the next publish carries them).
+    /// right now (then the next publish carries them); with `wait` (before
+    /// the worker blocks, when there may be no next publish for a while),
+    /// waits for the control thread to finish reading.
     fn publish(
         &self,
         stats: &Stats,
         loops: &LoopCounters,
         runner: &BurstRunner,
         latency: &Histogram,
-        started_cycles: u64,
-        started: Instant,
+        clock: &RunClock,
+        wait: bool,
     ) {
         let mut device_drops = Vec::new();
         let mut collect = |id: PortId, port: &dyn Port| {
@@ -521,15 +532,20 @@ impl Worker {
         for (id, port) in &self.rx_extra {
             collect(*id, port.as_ref());
         }
-        if let Ok(mut report) = self.report.try_lock() {
+        let report = if wait {
+            self.report.lock().ok()
+        } else {
+            self.report.try_lock().ok()
+        };
+        if let Some(mut report) = report {
             report.stats.clone_from(stats);
             report.loops = *loops;
             report.cache = runner.cache.counters;
             report.device_drops = device_drops;
             report.latency.copy_from(latency);
-            let secs = started.elapsed().as_secs_f64();
+            let secs = clock.started.elapsed().as_secs_f64();
             if secs > 0.0 {
-                report.tsc_hz = cycles().wrapping_sub(started_cycles) as f64 / secs;
+                report.tsc_hz = cycles().wrapping_sub(clock.cycles) as f64 / secs;
             }
         }
     }
