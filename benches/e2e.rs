@@ -11,8 +11,9 @@
 //! The generator is an AF_XDP socket on `gen0` that only transmits
 //! pre-built frames; the receiver is an AF_XDP socket on `sink0` that counts
 //! frames carrying a magic marker. The switch in the middle is first
-//! vswitchd (started in-process on A and B, once with `idle = "spin"`, once
-//! with `idle = "sleep"`), then a Linux bridge enslaving A and B.
+//! vswitchd (started in-process on A and B, once with each of `idle =
+//! "spin"`, `"adaptive"` and `"sleep"`), then a Linux bridge enslaving A
+//! and B.
 //!
 //! Before each run the sink sends one frame to the generator's MAC so that
 //! both switches learn the sink's MAC: the measured path is unicast
@@ -135,7 +136,7 @@ fn run_benchmark() -> Result<(), String> {
     );
 
     let mut results = Vec::new();
-    for idle in ["spin", "sleep"] {
+    for idle in ["spin", "adaptive", "sleep"] {
         let daemon = start_daemon(&host_a, &host_b, idle)?;
         let result = measure(
             &format!("vswitchd ({idle})"),

@@ -231,3 +231,64 @@ fn a_swap_whose_new_port_cannot_open_changes_nothing() {
     let (_, names) = swap_counters(daemon.socket());
     assert_eq!(names, ["gen", "sink1", "sink2"]);
 }
+
+/// An adaptive daemon whose ports bring nothing (null ports): its worker
+/// blocks for good.
+fn quiet_config(dir: &TempDir, ports: &[&str]) -> Config {
+    let mut text = format!(
+        "[switch]\nworkers = [0]\nidle = \"adaptive\"\ncontrol_socket = \"{}\"\n\
+         [[bridge]]\nname = \"br0\"\n",
+        dir.join("quiet.sock").display()
+    );
+    for name in ports {
+        text += &format!("[[bridge.port]]\nname = \"{name}\"\ntype = \"null\"\n");
+    }
+    Config::parse(&text, "quiet-test").unwrap()
+}
+
+#[test]
+fn a_blocked_adaptive_worker_takes_a_configuration_update_at_once() {
+    let dir = TempDir::new("quiet").unwrap();
+    let daemon = Daemon::start(&quiet_config(&dir, &["a", "b"]))
+        .and_then(Daemon::spawn)
+        .unwrap();
+    let sleeps = |socket: &std::path::Path| {
+        let pmd = request(socket, "pmd-stats").unwrap();
+        pmd["workers"][0]["sleeps"].as_u64().unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sleeps(daemon.socket()) == 0 {
+        assert!(Instant::now() < deadline, "the worker never blocked");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Blocked with nothing to wake it but its doorbell: an update that
+    // waited for the 1 s safety timeout would take about a second.
+    std::thread::sleep(Duration::from_millis(100));
+    let t0 = Instant::now();
+    daemon
+        .reconfigure(&quiet_config(&dir, &["a", "b", "c"]))
+        .unwrap();
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_millis(500),
+        "the blocked worker took {took:?} to apply the update: was it woken?"
+    );
+    // Published before the worker blocks again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let pmd = request(daemon.socket(), "pmd-stats").unwrap();
+        if pmd["workers"][0]["reconfigurations"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{pmd}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Stopping wakes it too (dropping the daemon joins the worker).
+    let t0 = Instant::now();
+    drop(daemon);
+    assert!(
+        t0.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
+}

@@ -20,7 +20,13 @@ fn lab_config(ports: &[(&str, &str, &str)]) -> Config {
 
 /// [`lab_config`] with workers on the given cores.
 fn lab_config_on(workers: &[usize], ports: &[(&str, &str, &str)]) -> Config {
-    let mut text = format!("[switch]\nworkers = {workers:?}\n[[bridge]]\nname = \"br0\"\n");
+    lab_config_with("", workers, ports)
+}
+
+/// [`lab_config_on`] with more `[switch]` lines.
+fn lab_config_with(switch: &str, workers: &[usize], ports: &[(&str, &str, &str)]) -> Config {
+    let mut text =
+        format!("[switch]\nworkers = {workers:?}\n{switch}\n[[bridge]]\nname = \"br0\"\n");
     for (name, kind, extra) in ports {
         text += &format!("[[bridge.port]]\nname = \"{name}\"\ntype = \"{kind}\"\n{extra}\n");
     }
@@ -190,4 +196,122 @@ fn multi_queue_port_polled_by_two_workers() {
     all_pairs_ping(&lab);
     tcp(&lab, "c1", "c2");
     tcp(&lab, "c2", "c1");
+}
+
+/// The idle counters of every worker: (sleeps, wakeups), summed.
+fn idle_counters(lab: &Lab) -> (u64, u64) {
+    let pmd = vswitch::daemon::request(lab.socket(), "pmd-stats").unwrap();
+    let sum = |key: &str| {
+        pmd["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w[key].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    (sum("sleeps"), sum("wakeups"))
+}
+
+/// Waits (bounded) until the workers have blocked at least once more
+/// than `sleeps`.
+fn wait_until_blocked(lab: &Lab, sleeps: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while idle_counters(lab).0 <= sleeps {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no adaptive worker blocked within 10 s: {}",
+            vswitch::daemon::request(lab.socket(), "pmd-stats").unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One echo request from `from` to `to`; its round-trip time.
+fn ping_once(lab: &Lab, from: &str, to: &str) -> Duration {
+    let (a, b) = (lab.container(from).unwrap(), lab.container(to).unwrap());
+    let pinger =
+        vswitch_ports::netns::run_in_netns(a.netns.name(), vswitch_ports::ping::Pinger::open)
+            .unwrap()
+            .unwrap();
+    let report = pinger
+        .ping(b.ip, 1, Duration::from_millis(10), Duration::from_secs(3))
+        .unwrap();
+    *report
+        .rtts
+        .first()
+        .unwrap_or_else(|| panic!("no answer to the first ping {from} -> {to} after quiet"))
+}
+
+/// After a second of silence each pair still answers the first ping.
+fn first_ping_after_quiet(lab: &Lab, pairs: &[(&str, &str)]) {
+    // Learn every MAC and ARP entry first: the first frame after the
+    // quiet is then the echo request itself.
+    all_pairs_ping(lab);
+    for (from, to) in pairs {
+        let (sleeps, wakeups) = idle_counters(lab);
+        wait_until_blocked(lab, sleeps);
+        std::thread::sleep(Duration::from_secs(1));
+        // A worker that missed its wake-up would answer only at its 1 s
+        // safety timeout: half of that is far above any real RTT.
+        let rtt = ping_once(lab, from, to);
+        assert!(
+            rtt < Duration::from_millis(500),
+            "the first ping {from} -> {to} after 1 s of quiet took {rtt:?}: a missed wake-up?"
+        );
+        // Counters are published before the worker blocks again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while idle_counters(lab).1 <= wakeups {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the ping {from} -> {to} woke no worker: {}",
+                vswitch::daemon::request(lab.socket(), "pmd-stats").unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let pmd = vswitch::daemon::request(lab.socket(), "pmd-stats").unwrap();
+    for w in pmd["workers"].as_array().unwrap() {
+        assert!(w["blocked_us"].as_u64().unwrap() > 0, "{pmd}");
+        assert!(w["poll_us"].as_u64().unwrap() > 0, "{pmd}");
+        // Every worker moved frames: its rx-to-tx histogram has them.
+        assert!(w["latency"]["frames"].as_u64().unwrap() > 0, "{pmd}");
+        let (p50, p999) = (
+            w["latency"]["p50_ns"].as_u64().unwrap(),
+            w["latency"]["p999_ns"].as_u64().unwrap(),
+        );
+        assert!(0 < p50 && p50 <= p999, "{pmd}");
+    }
+}
+
+#[test]
+fn adaptive_worker_wakes_on_the_first_frame_after_quiet() {
+    if !require_netns("adaptive_worker_wakes_on_the_first_frame_after_quiet") {
+        return;
+    }
+    // AF_XDP sockets and a TAP in one worker's epoll set.
+    let lab = Lab::up(&lab_config_with(
+        "idle = \"adaptive\"",
+        &[1],
+        &[("c1", "afxdp", ""), ("c2", "afxdp", ""), ("c3", "tap", "")],
+    ))
+    .unwrap();
+    first_ping_after_quiet(&lab, &[("c1", "c2"), ("c3", "c1"), ("c2", "c3")]);
+    tcp(&lab, "c1", "c3");
+}
+
+#[test]
+fn adaptive_workers_wake_each_other_for_hand_offs() {
+    let Some(cores) = two_cores("adaptive_workers_wake_each_other_for_hand_offs") else {
+        return;
+    };
+    // Every frame crosses from one worker to the other: the owner of the
+    // destination port is woken by its doorbell, not by its own sockets.
+    let lab = Lab::up(&lab_config_with(
+        "idle = \"adaptive\"",
+        &cores,
+        &[("c1", "afxdp", ""), ("c2", "afxdp", "")],
+    ))
+    .unwrap();
+    first_ping_after_quiet(&lab, &[("c1", "c2"), ("c2", "c1")]);
+    tcp(&lab, "c1", "c2");
 }

@@ -23,6 +23,7 @@ pub mod ping;
 pub mod pmtu;
 pub mod tap;
 pub mod testing;
+pub mod wait;
 
 mod batch;
 mod error;
@@ -74,6 +75,21 @@ impl TxDone {
     }
 }
 
+/// How a worker that wants to block learns that a port has frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wakeup {
+    /// The descriptor becomes readable (epoll, level-triggered) when
+    /// frames wait.
+    Fd(std::os::fd::RawFd),
+    /// Nothing arrives here by itself (a port that only sends, an input
+    /// that is exhausted): a worker may block without watching it.
+    Never,
+    /// Frames can come without a descriptor to wait on (frames in memory,
+    /// a capture file): a worker must keep polling it, or block for short
+    /// times only.
+    Poll,
+}
+
 /// A source and sink of Ethernet frames.
 ///
 /// Methods are called from one worker thread at a time; a port is moved to
@@ -114,4 +130,20 @@ pub trait Port: Send {
     /// reports those to the caller. Called every few tens of milliseconds, never per packet, so
     /// it may make a system call. Ports that lose nothing report nothing.
     fn device_drops(&self, _report: &mut dyn FnMut(&'static str, u64)) {}
+
+    /// How a worker blocked in epoll learns of frames here. Asked when
+    /// the worker's set of ports changes, not per packet. The default,
+    /// [`Wakeup::Poll`], is always correct.
+    fn wakeup(&self) -> Wakeup {
+        Wakeup::Poll
+    }
+
+    /// Called just before the worker blocks: arms whatever makes the
+    /// [`Wakeup::Fd`] descriptor readable on the next frame (an AF_XDP
+    /// port refills its fill ring and kicks the driver when it asks for
+    /// it), and returns true when frames already wait (the worker then
+    /// polls instead of blocking). Never called per packet.
+    fn prepare_wait(&mut self) -> bool {
+        false
+    }
 }

@@ -7,7 +7,7 @@
 //! into the batch per frame and nothing else.
 
 use crate::pcap::PcapReader;
-use crate::{Port, PortError, RxBatch, TxDone, FRAME_CAPACITY};
+use crate::{Port, PortError, RxBatch, TxDone, Wakeup, FRAME_CAPACITY};
 use std::io::Read;
 
 /// Where one stored frame is in a [`MemoryPort`]'s data buffer.
@@ -186,6 +186,17 @@ impl Port for MemoryPort {
 
     fn tx_flush(&mut self) -> TxDone {
         std::mem::take(&mut self.tx_done)
+    }
+
+    /// Frames still to receive (or looping) must be polled; once they
+    /// are all received nothing more comes.
+    fn wakeup(&self) -> Wakeup {
+        let stored = self.rx.index.len();
+        if (self.looping && stored > 0) || self.rx_next < stored {
+            Wakeup::Poll
+        } else {
+            Wakeup::Never
+        }
     }
 }
 

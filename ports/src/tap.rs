@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::netns::run_in_netns;
-use crate::{Port, PortError, RxBatch, TxDone, FRAME_CAPACITY};
+use crate::{Port, PortError, RxBatch, TxDone, Wakeup, FRAME_CAPACITY};
 
 /// How many frames the transmit queue holds between flushes.
 pub const TAP_TX_QUEUE_FRAMES: usize = 256;
@@ -306,6 +306,11 @@ impl Port for TapPort {
         }
         self.tx_refused += done.refused;
         done
+    }
+
+    /// The TAP descriptor is readable while a frame waits.
+    fn wakeup(&self) -> Wakeup {
+        Wakeup::Fd(self.fd.as_raw_fd())
     }
 
     fn device_drops(&self, report: &mut dyn FnMut(&'static str, u64)) {

@@ -35,6 +35,14 @@ impl TxPorts {
             .map(|p| p.as_mut())
     }
 
+    /// Port `id`, to read.
+    pub fn get(&self, id: PortId) -> Option<&dyn Port> {
+        self.ports
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .map(|p| p.as_ref())
+    }
+
     /// Puts `port` at `id` (growing the table), returning what was there.
     pub fn insert(&mut self, id: PortId, port: Box<dyn Port>) -> Option<Box<dyn Port>> {
         let i = id as usize;

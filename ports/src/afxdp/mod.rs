@@ -49,6 +49,13 @@
 //! - Zero-copy where the driver supports it, else copy mode ([`ZeroCopy`]).
 //!   veth has no zero-copy: it always runs in copy mode.
 //! - need-wakeup (`XDP_USE_NEED_WAKEUP`, on by default).
+//! - Blocking in epoll (a worker's adaptive idle): the socket's descriptor
+//!   is readable while the RX ring holds frames ([`Port::wakeup`]), and
+//!   [`Port::prepare_wait`] refills the fill ring and kicks the driver when
+//!   its need-wakeup flag is set, so that a zero-copy driver keeps
+//!   receiving while the worker sleeps. In copy mode (veth) the kernel
+//!   never sets that flag on the fill ring; frames reach the RX ring from
+//!   the receive path and wake the socket's waiters.
 //! - Several queues of one interface: [`AfXdpPort::open_queues`] opens one
 //!   port per queue, all sharing one program and XSKMAP attachment that
 //!   stays attached while any of them lives. Opening queues of the same
@@ -97,7 +104,7 @@ use errors::setup_error;
 use socket::{RingSizes, XskSocket};
 use umem::{FrameStack, Umem, CHUNK_SIZE};
 
-use crate::{Port, PortError, RxBatch, TxDone};
+use crate::{Port, PortError, RxBatch, TxDone, Wakeup};
 
 /// Where the XDP program should run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -652,6 +659,27 @@ impl Port for AfXdpPort {
         self.reap_completions();
         self.tx_done.in_flight = self.tx_in_flight;
         std::mem::take(&mut self.tx_done)
+    }
+
+    /// The socket is readable (EPOLLIN) while its RX ring holds frames:
+    /// the kernel wakes its waiters when it puts frames there.
+    fn wakeup(&self) -> Wakeup {
+        Wakeup::Fd(self.socket.raw_fd())
+    }
+
+    /// Gives every free chunk to the fill ring, and, when the fill ring's
+    /// need-wakeup flag asks for it (zero-copy drivers with
+    /// `XDP_USE_NEED_WAKEUP`), kicks the driver so that it keeps
+    /// receiving into them while the worker is blocked: without the kick a
+    /// driver that stopped for lack of buffers would never make the socket
+    /// readable. In copy mode the kernel never sets that flag and frames
+    /// reach the RX ring from the veth's or the stack's receive path.
+    fn prepare_wait(&mut self) -> bool {
+        self.refill();
+        if self.need_wakeup && self.socket.fill.needs_wakeup() {
+            let _ = self.socket.kick_rx();
+        }
+        self.socket.rx.available(1) > 0
     }
 
     fn device_drops(&self, report: &mut dyn FnMut(&'static str, u64)) {

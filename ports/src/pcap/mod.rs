@@ -13,7 +13,7 @@ pub use writer::{PcapWriter, WRITER_SNAPLEN};
 
 use std::io;
 
-use crate::{Port, PortError, RxBatch, TxDone, FRAME_CAPACITY};
+use crate::{Port, PortError, RxBatch, TxDone, Wakeup, FRAME_CAPACITY};
 
 /// The largest captured packet [`PcapReader`] accepts, in bytes; a record
 /// claiming more is treated as hostile. 256 KiB is libpcap's own limit.
@@ -255,5 +255,15 @@ impl Port for PcapPort {
 
     fn device_drops(&self, report: &mut dyn FnMut(&'static str, u64)) {
         report("pcap_rx_oversize", self.rx_oversize());
+    }
+
+    /// An input still being read must be polled; an exhausted one (or
+    /// none) brings nothing more.
+    fn wakeup(&self) -> Wakeup {
+        if self.rx_exhausted && self.rx_error.is_none() {
+            Wakeup::Never
+        } else {
+            Wakeup::Poll
+        }
     }
 }

@@ -127,11 +127,34 @@ fn switch_and_containers() {
     assert_eq!(c.switch.control_socket, PathBuf::from("/tmp/x.sock"));
     assert_eq!(c.containers[0].address, "10.1.0.1/24");
     assert_eq!(parse("").unwrap().switch, SwitchConfig::default());
+    let idle = |text: &str| parse(text).unwrap().switch.idle;
+    assert_eq!(
+        idle("[switch]\nidle=\"adaptive\""),
+        IdlePolicy::Adaptive {
+            quiet_us: DEFAULT_IDLE_QUIET_US
+        }
+    );
+    assert_eq!(
+        idle(""),
+        IdlePolicy::Adaptive {
+            quiet_us: DEFAULT_IDLE_QUIET_US
+        },
+        "adaptive is the default"
+    );
+    assert_eq!(
+        idle("[switch]\nidle=\"adaptive\"\nidle_quiet_us=0"),
+        IdlePolicy::Adaptive { quiet_us: 0 }
+    );
+    assert_eq!(
+        idle("[switch]\nidle=\"sleep\"\nidle_sleep_us=50"),
+        IdlePolicy::Sleep { max_us: 50 }
+    );
     let base = "[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"p\"\ntype=\"null\"\n";
     for (extra, expected) in [
         ("[switch]\nworkers=[]", "at least one core"),
         ("[switch]\nworkers=[1,1]", "core 1 is listed twice"),
-        ("[switch]\nidle=\"nap\"", "not an idle policy"),
+        ("[switch]\nidle=\"nap\"", "use adaptive, sleep or spin"),
+        ("[switch]\nidle_quiet_us=-1", "quiet time -1 is outside"),
         ("[switch]\nbatch_size=0", "batch size 0 is outside"),
         (
             "[[container]]\nname=\"c\"\nport=\"p\"\naddress=\"10.0.0.1/24\"",

@@ -115,14 +115,29 @@ fn stats(shared: &Shared) -> Value {
     json!({ "ports": ports })
 }
 
+/// p50, p99 and p99.9 of a worker's rx-to-tx histogram, in ns (upper
+/// bounds of their buckets, 12.5% wide), and the frames it counted.
+fn latency_summary(h: &super::latency::Histogram, tsc_hz: f64) -> Value {
+    let ns = |q: f64| match h.quantile(q) {
+        Some(c) if tsc_hz > 0.0 => json!((c as f64 * 1e9 / tsc_hz).round() as u64),
+        _ => Value::Null,
+    };
+    json!({
+        "frames": h.count(),
+        "p50_ns": ns(0.5),
+        "p99_ns": ns(0.99),
+        "p999_ns": ns(0.999),
+    })
+}
+
 fn pmd_stats(shared: &Shared) -> Value {
     let workers: Vec<Value> = shared
         .reports
         .iter()
         .map(|(core, report)| {
-            let (loops, cache) = report
+            let (loops, cache, latency) = report
                 .lock()
-                .map(|r| (r.loops, r.cache))
+                .map(|r| (r.loops, r.cache, latency_summary(&r.latency, r.tsc_hz)))
                 .unwrap_or_default();
             let per_packet = if loops.packets > 0 {
                 loops.busy_cycles as f64 / loops.packets as f64
@@ -140,6 +155,11 @@ fn pmd_stats(shared: &Shared) -> Value {
                 "cycles_per_packet": (per_packet * 10.0).round() / 10.0,
                 "rx_errors": loops.rx_errors,
                 "reconfigurations": loops.reconfigurations,
+                "poll_us": loops.poll_ns / 1000,
+                "blocked_us": loops.blocked_ns / 1000,
+                "sleeps": loops.sleeps,
+                "wakeups": loops.wakeups,
+                "latency": latency,
                 "flow_cache": {
                     "hits": cache.hits,
                     "misses": cache.misses,
@@ -363,6 +383,36 @@ pub fn render(command: &str, v: &Value) -> String {
                     w["handoffs"],
                     w["cycles_per_packet"]
                 );
+                let (poll, blocked) = (
+                    w["poll_us"].as_u64().unwrap_or(0),
+                    w["blocked_us"].as_u64().unwrap_or(0),
+                );
+                let share = if poll + blocked > 0 {
+                    100.0 * poll as f64 / (poll + blocked) as f64
+                } else {
+                    0.0
+                };
+                let _ = writeln!(
+                    o,
+                    "  idle: polling {:.3} s ({share:.1}%) blocked {:.3} s sleeps {} wakeups {}",
+                    poll as f64 / 1e6,
+                    blocked as f64 / 1e6,
+                    w["sleeps"],
+                    w["wakeups"]
+                );
+                let l = &w["latency"];
+                let us = |v: &Value| {
+                    v.as_u64()
+                        .map_or("-".to_string(), |ns| format!("{:.1}", ns as f64 / 1e3))
+                };
+                let _ = writeln!(
+                    o,
+                    "  rx-to-tx in the switch: p50 {} us p99 {} us p99.9 {} us ({} frames)",
+                    us(&l["p50_ns"]),
+                    us(&l["p99_ns"]),
+                    us(&l["p999_ns"]),
+                    l["frames"]
+                );
                 let c = &w["flow_cache"];
                 let _ = writeln!(
                     o,
@@ -499,6 +549,24 @@ mod tests {
         let e = Request::parse("fdb-show br0 br1").unwrap_err().0;
         assert!(e.contains("unexpected \"br1\""), "{e}");
         assert!(Request::parse("").is_err());
+    }
+
+    #[test]
+    fn pmd_stats_text_shows_polling_blocked_and_wakeups() {
+        let v = json!({"workers": [{
+            "core": 1, "poll_us": 250_000, "blocked_us": 750_000,
+            "sleeps": 12, "wakeups": 11, "flow_cache": {},
+            "latency": {"frames": 7, "p50_ns": 1500, "p99_ns": 20000, "p999_ns": null}
+        }]});
+        let text = render("pmd-stats", &v);
+        assert!(
+            text.contains("rx-to-tx in the switch: p50 1.5 us p99 20.0 us p99.9 - us (7 frames)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("idle: polling 0.250 s (25.0%) blocked 0.750 s sleeps 12 wakeups 11"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -12,11 +12,18 @@
 //! reports it neither sent nor refused, and the owner counts it when its
 //! port reports it sent (or refused). A frame the owner's inbox has no room
 //! for is refused by the stand-in, so the sender counts that drop.
+//!
+//! Each worker has a [`Doorbell`] here too. A worker that blocks (adaptive
+//! idle) arms its doorbell first; a stand-in that handed frames over rings
+//! the owner's doorbell on flush, once per batch, and only makes the system
+//! call when the owner is armed. The control thread rings it for
+//! configuration updates and the stop.
 
 use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 use vswitch_pipeline::PortId;
+use vswitch_ports::wait::Doorbell;
 use vswitch_ports::{Port, PortError, RxBatch, TxDone, FRAME_CAPACITY};
 
 /// Buffers each worker may have in flight to other workers.
@@ -34,11 +41,16 @@ pub struct Handoff {
 pub struct Mailboxes {
     inboxes: Vec<ArrayQueue<Handoff>>,
     pools: Vec<ArrayQueue<Box<[u8]>>>,
+    doorbells: Vec<Doorbell>,
 }
 
 impl Mailboxes {
-    /// Mailboxes for `workers` workers. Allocates every buffer now.
-    pub fn new(workers: usize) -> Arc<Mailboxes> {
+    /// Mailboxes for `workers` workers, with a doorbell each. Allocates
+    /// every buffer now. Fails only when no eventfd can be made.
+    pub fn new(workers: usize) -> std::io::Result<Arc<Mailboxes>> {
+        let doorbells = (0..workers)
+            .map(|_| Doorbell::new())
+            .collect::<std::io::Result<Vec<_>>>()?;
         let pools = (0..workers)
             .map(|_| {
                 let pool = ArrayQueue::new(HANDOFF_BUFFERS_PER_WORKER);
@@ -53,7 +65,28 @@ impl Mailboxes {
         let inboxes = (0..workers)
             .map(|_| ArrayQueue::new(HANDOFF_BUFFERS_PER_WORKER * workers.max(1)))
             .collect();
-        Arc::new(Mailboxes { inboxes, pools })
+        Ok(Arc::new(Mailboxes {
+            inboxes,
+            pools,
+            doorbells,
+        }))
+    }
+
+    /// The doorbell of `worker`.
+    pub fn doorbell(&self, worker: usize) -> Option<&Doorbell> {
+        self.doorbells.get(worker)
+    }
+
+    /// Wakes `worker` whether it is blocked or not (updates, the stop).
+    pub fn wake(&self, worker: usize) {
+        if let Some(bell) = self.doorbells.get(worker) {
+            bell.ring();
+        }
+    }
+
+    /// True when frames wait in `worker`'s inbox.
+    pub fn has_mail(&self, worker: usize) -> bool {
+        self.inboxes.get(worker).is_some_and(|i| !i.is_empty())
     }
 
     /// Takes up to `max` frames from `worker`'s inbox, calling `deliver`
@@ -91,6 +124,8 @@ pub struct RemotePort {
     current: Option<Box<[u8]>>,
     /// Frames refused since the last flush.
     tx_done: TxDone,
+    /// Frames handed over since the last flush.
+    handed: bool,
 }
 
 impl RemotePort {
@@ -111,6 +146,7 @@ impl RemotePort {
             boxes,
             current: None,
             tx_done: TxDone::default(),
+            handed: false,
         }
     }
 }
@@ -153,34 +189,48 @@ impl Port for RemotePort {
             Some(inbox) => inbox.push(handoff).err(),
             None => Some(handoff),
         };
-        if let Some(h) = refused {
-            self.current = Some(h.buf);
-            self.tx_done.refused += 1;
-            if self.tx_done.error.is_none() {
-                self.tx_done.error = Some(PortError::io(
-                    format!(
-                        "cannot hand a frame for port {} to worker {}",
-                        self.name, self.owner
-                    ),
-                    std::io::Error::other("its inbox is full"),
-                ));
-            }
+        let Some(h) = refused else {
+            self.handed = true;
+            return;
+        };
+        self.current = Some(h.buf);
+        self.tx_done.refused += 1;
+        if self.tx_done.error.is_none() {
+            self.tx_done.error = Some(PortError::io(
+                format!(
+                    "cannot hand a frame for port {} to worker {}",
+                    self.name, self.owner
+                ),
+                std::io::Error::other("its inbox is full"),
+            ));
         }
     }
 
     /// Reports only refusals: the owner reports the frames handed off.
+    /// Wakes the owner if it is blocked and frames were handed over.
     fn tx_flush(&mut self) -> TxDone {
+        if std::mem::take(&mut self.handed) {
+            if let Some(bell) = self.boxes.doorbells.get(self.owner) {
+                bell.ring_if_armed();
+            }
+        }
         std::mem::take(&mut self.tx_done)
+    }
+
+    /// Nothing is received on a stand-in.
+    fn wakeup(&self) -> vswitch_ports::Wakeup {
+        vswitch_ports::Wakeup::Never
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn frames_cross_and_buffers_come_back() {
-        let boxes = Mailboxes::new(2);
+        let boxes = Mailboxes::new(2).unwrap();
         let mut remote = RemotePort::new("p", 7, 0, 1, boxes.clone());
         for i in 0..3u8 {
             let slot = remote.tx_slot().unwrap();
@@ -200,7 +250,7 @@ mod tests {
 
     #[test]
     fn full_inbox_refuses_and_keeps_the_buffer() {
-        let boxes = Mailboxes::new(2);
+        let boxes = Mailboxes::new(2).unwrap();
         let inbox = &boxes.inboxes[1];
         while inbox
             .push(Handoff {
@@ -226,8 +276,37 @@ mod tests {
     }
 
     #[test]
+    fn a_flush_that_handed_frames_rings_an_armed_owner_once() {
+        let boxes = Mailboxes::new(2).unwrap();
+        let bell = boxes.doorbell(1).unwrap();
+        let mut set = vswitch_ports::wait::EventSet::new().unwrap();
+        set.add(bell.raw_fd()).unwrap();
+        let mut remote = RemotePort::new("p", 0, 0, 1, boxes.clone());
+        let send = |remote: &mut RemotePort| {
+            assert!(remote.tx_slot().is_some());
+            remote.tx_commit(1, 0);
+            let _ = remote.tx_flush();
+        };
+        // The owner polls: no system call, nothing rung.
+        send(&mut remote);
+        assert_eq!(set.wait(Duration::ZERO, |_| {}).unwrap(), 0);
+        assert!(boxes.has_mail(1));
+        // The owner blocks: the next hand-off rings, once.
+        bell.arm();
+        send(&mut remote);
+        assert!(!bell.is_armed());
+        assert_eq!(set.wait(Duration::ZERO, |_| {}).unwrap(), 1);
+        bell.clear();
+        // A flush with nothing handed over rings nothing.
+        bell.arm();
+        let _ = remote.tx_flush();
+        assert!(bell.is_armed());
+        assert_eq!(set.wait(Duration::ZERO, |_| {}).unwrap(), 0);
+    }
+
+    #[test]
     fn empty_pool_gives_no_slot() {
-        let boxes = Mailboxes::new(2);
+        let boxes = Mailboxes::new(2).unwrap();
         let mut remote = RemotePort::new("p", 0, 0, 1, boxes.clone());
         for _ in 0..HANDOFF_BUFFERS_PER_WORKER {
             assert!(remote.tx_slot().is_some());

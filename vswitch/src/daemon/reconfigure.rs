@@ -139,6 +139,10 @@ pub(crate) fn apply(shared: &Shared, config: &Config) -> Result<(), StartError> 
         .zip(updates)
         .map(|(control, update)| control.post(update))
         .collect();
+    // A blocked (adaptive) worker takes the update once woken.
+    for w in 0..versions.len() {
+        shared.mailboxes.wake(w);
+    }
     let deadline = Instant::now() + ACK_TIMEOUT;
     while !shared
         .controls

@@ -15,8 +15,13 @@ use vswitch_pipeline::{BurstRunner, Datapath, PortId, Stats};
 use vswitch_ports::cpu::cycles;
 use vswitch_ports::{Port, RxBatch};
 
+use vswitch_ports::wait::EventSet;
+use vswitch_ports::Wakeup;
+
 use super::handoff::Mailboxes;
-use crate::config::IdlePolicy;
+use super::idle::{Governor, Step};
+use super::latency::Histogram;
+use crate::config::{IdlePolicy, ADAPTIVE_IDLE_ITERATIONS, DEFAULT_IDLE_SLEEP_US};
 use crate::forward::{forward_burst, TxPorts};
 
 /// Loop counters of one worker.
@@ -38,6 +43,16 @@ pub struct LoopCounters {
     pub rx_errors: u64,
     /// Configuration updates taken.
     pub reconfigurations: u64,
+    /// Nanoseconds spent polling (the thread's time not blocked or
+    /// asleep), since the worker started.
+    pub poll_ns: u64,
+    /// Nanoseconds spent blocked in epoll (adaptive) or asleep (sleep).
+    pub blocked_ns: u64,
+    /// Times the worker blocked or slept.
+    pub sleeps: u64,
+    /// Times an adaptive worker was woken by an event (a frame, a
+    /// hand-off, an update) rather than by its safety timeout.
+    pub wakeups: u64,
 }
 
 /// What a worker publishes for the control thread.
@@ -52,6 +67,11 @@ pub struct WorkerReport {
     /// Frames lost in the kernel or device of the port handles this worker
     /// owns: (port, cause, total).
     pub device_drops: Vec<(PortId, &'static str, u64)>,
+    /// Rx-to-tx time inside the switch per frame, in TSC cycles (see
+    /// [`super::latency`]).
+    pub latency: Histogram,
+    /// TSC cycles per second, measured over the worker's run.
+    pub tsc_hz: f64,
 }
 
 /// A configuration change for one worker, applied between two batches.
@@ -141,6 +161,27 @@ pub struct Worker {
 const PUBLISH_EVERY: Duration = Duration::from_millis(50);
 /// Idle iterations before an idle worker starts to sleep.
 const SPIN_BEFORE_SLEEP: u32 = 64;
+/// The longest an adaptive worker blocks when every port can wake it: a
+/// safety net only (frames, hand-offs, updates and the stop wake it).
+const BLOCK_TIMEOUT: Duration = Duration::from_secs(1);
+/// The longest it blocks while a port must be polled (frames in memory).
+const BLOCK_TIMEOUT_POLLED: Duration = Duration::from_millis(1);
+
+/// When the worker started, by the clock and by the TSC.
+struct RunClock {
+    started: Instant,
+    cycles: u64,
+}
+
+/// What an adaptive worker blocks on: its ports' descriptors and its
+/// doorbell, rebuilt whenever its ports change.
+struct Blocker {
+    /// Holds the doorbell for good; the ports' descriptors are watched
+    /// during waits only (see [`EventSet::wait_with`]).
+    events: EventSet,
+    doorbell_fd: std::os::fd::RawFd,
+    port_fds: Vec<std::os::fd::RawFd>,
+}
 
 impl Worker {
     /// The poll loop; returns when `stop` is set. Pinning happened before.
@@ -153,6 +194,23 @@ impl Worker {
         let mut sleep_us = 1u32;
         let mut last_publish = Instant::now();
         let mut seen_version = 0u64;
+        let started = Instant::now();
+        let clock = RunClock {
+            started,
+            cycles: cycles(),
+        };
+        let mut latency = Histogram::new();
+        let mut governor = match self.idle {
+            IdlePolicy::Adaptive { quiet_us } => Some(Governor::new(
+                ADAPTIVE_IDLE_ITERATIONS,
+                quiet_us as u64 * 1000,
+            )),
+            _ => None,
+        };
+        let mut blocker = match governor {
+            Some(_) => self.blocker(),
+            None => None,
+        };
         while !self.stop.load(Ordering::Relaxed) {
             let version = self.control.version.load(Ordering::Acquire);
             if version != seen_version {
@@ -160,6 +218,9 @@ impl Worker {
                 seen_version = version;
                 loops.reconfigurations += 1;
                 self.control.acked.store(version, Ordering::Release);
+                if governor.is_some() {
+                    blocker = self.blocker();
+                }
             }
             let start = cycles();
             let now = self.clock.load(Ordering::Relaxed);
@@ -214,21 +275,55 @@ impl Worker {
 
             if work > 0 {
                 loops.busy_iterations += 1;
-                loops.busy_cycles += cycles().wrapping_sub(start);
+                let spent = cycles().wrapping_sub(start);
+                loops.busy_cycles += spent;
+                latency.record(spent, work as u64);
                 idle_streak = 0;
                 sleep_us = 1;
+                if let Some(g) = &mut governor {
+                    g.busy();
+                }
             } else {
                 loops.idle_iterations += 1;
                 idle_streak = idle_streak.saturating_add(1);
-                if let IdlePolicy::Sleep { max_us } = self.idle {
+                let nap_max_us = match (self.idle, &blocker) {
+                    (IdlePolicy::Sleep { max_us }, _) => Some(max_us),
+                    // Adaptive without epoll (it could not be set up):
+                    // back off as the sleep policy does.
+                    (IdlePolicy::Adaptive { .. }, None) => Some(DEFAULT_IDLE_SLEEP_US),
+                    _ => None,
+                };
+                if let Some(max_us) = nap_max_us {
                     if idle_streak > SPIN_BEFORE_SLEEP {
+                        let t0 = Instant::now();
                         std::thread::sleep(Duration::from_micros(sleep_us as u64));
+                        loops.blocked_ns += t0.elapsed().as_nanos() as u64;
+                        loops.sleeps += 1;
                         sleep_us = (sleep_us * 2).min(max_us);
+                    }
+                } else if let (Some(g), Some(b)) = (&mut governor, &mut blocker) {
+                    if g.idle(|| started.elapsed().as_nanos() as u64) == Step::Block {
+                        loops.poll_ns = started
+                            .elapsed()
+                            .as_nanos()
+                            .saturating_sub(loops.blocked_ns as u128)
+                            as u64;
+                        // Publish first: what the last frames did is
+                        // readable while the worker sleeps.
+                        self.publish(&stats, &loops, &runner, &latency, &clock, true);
+                        last_publish = Instant::now();
+                        self.block(b, seen_version, &mut loops);
+                        g.woke();
                     }
                 }
             }
             if last_publish.elapsed() >= PUBLISH_EVERY {
-                self.publish(&stats, &loops, &runner);
+                loops.poll_ns = started
+                    .elapsed()
+                    .as_nanos()
+                    .saturating_sub(loops.blocked_ns as u128)
+                    as u64;
+                self.publish(&stats, &loops, &runner, &latency, &clock, false);
                 last_publish = Instant::now();
             }
         }
@@ -239,7 +334,103 @@ impl Worker {
             self.tx.flush(&mut stats);
             std::thread::sleep(Duration::from_micros(200));
         }
-        self.publish(&stats, &loops, &runner);
+        self.publish(&stats, &loops, &runner, &latency, &clock, false);
+    }
+
+    /// The epoll set over this worker's receive descriptors and its
+    /// doorbell; `None` (the worker then naps instead) when epoll or the
+    /// doorbell is not available.
+    fn blocker(&self) -> Option<Blocker> {
+        let doorbell = self.mailboxes.doorbell(self.index)?;
+        let mut events = EventSet::new().ok()?;
+        let doorbell_fd = doorbell.raw_fd();
+        events.add(doorbell_fd).ok()?;
+        let mut fds = Vec::new();
+        for &id in &self.rx_primary {
+            if let Some(port) = self.tx.get(id) {
+                fds.push(port.wakeup());
+            }
+        }
+        fds.extend(self.rx_extra.iter().map(|(_, p)| p.wakeup()));
+        let mut port_fds = Vec::new();
+        for wakeup in fds {
+            if let Wakeup::Fd(fd) = wakeup {
+                if !port_fds.contains(&fd) {
+                    port_fds.push(fd);
+                }
+            }
+        }
+        Some(Blocker {
+            events,
+            doorbell_fd,
+            port_fds,
+        })
+    }
+
+    /// Arms every wake-up and blocks until a frame, a hand-off, an update
+    /// or the stop comes, unless one is already there. Never on the busy
+    /// path: only after the governor saw the queues quiet.
+    fn block(&mut self, blocker: &mut Blocker, seen_version: u64, loops: &mut LoopCounters) {
+        // Frames still on a transmit ring (a kick the kernel refused, a
+        // port that went down) are retried by the loop's flush: block for
+        // short times only, so that they are neither held up long nor
+        // retried in a busy loop.
+        let tx_pending = self.tx.has_pending();
+        let Some(doorbell) = self.mailboxes.doorbell(self.index) else {
+            return;
+        };
+        let mut ready = false;
+        let mut polled = tx_pending;
+        for i in 0..self.rx_primary.len() {
+            if let Some(port) = self.tx.get_mut(self.rx_primary[i]) {
+                ready |= port.prepare_wait();
+                polled |= port.wakeup() == Wakeup::Poll;
+            }
+        }
+        for (_, port) in &mut self.rx_extra {
+            ready |= port.prepare_wait();
+            polled |= port.wakeup() == Wakeup::Poll;
+        }
+        // Arm, then look once more at what comes without a descriptor:
+        // a sender that published before the arm is seen here, one that
+        // publishes after it rings.
+        doorbell.arm();
+        if ready
+            || self.mailboxes.has_mail(self.index)
+            || self.control.version.load(Ordering::Acquire) != seen_version
+            || self.stop.load(Ordering::Relaxed)
+        {
+            doorbell.disarm();
+            return;
+        }
+        let timeout = if polled {
+            BLOCK_TIMEOUT_POLLED
+        } else {
+            BLOCK_TIMEOUT
+        };
+        let t0 = Instant::now();
+        let mut rung = false;
+        let doorbell_fd = blocker.doorbell_fd;
+        let woken = match blocker
+            .events
+            .wait_with(&blocker.port_fds, timeout, |fd| rung |= fd == doorbell_fd)
+        {
+            Ok(n) => n,
+            // A descriptor epoll refused: poll instead of blocking.
+            Err(_) => {
+                doorbell.disarm();
+                return;
+            }
+        };
+        doorbell.disarm();
+        if rung {
+            doorbell.clear();
+        }
+        loops.blocked_ns += t0.elapsed().as_nanos() as u64;
+        loops.sleeps += 1;
+        if woken > 0 {
+            loops.wakeups += 1;
+        }
     }
 
     /// Takes the pending update: the new datapath (the flow cache starts
@@ -317,8 +508,18 @@ impl Worker {
     }
 
     /// Copies the counters out unless the control thread is reading them
-    /// right now (then the next publish carries them).
-    fn publish(&self, stats: &Stats, loops: &LoopCounters, runner: &BurstRunner) {
+    /// right now (then the next publish carries them); with `wait` (before
+    /// the worker blocks, when there may be no next publish for a while),
+    /// waits for the control thread to finish reading.
+    fn publish(
+        &self,
+        stats: &Stats,
+        loops: &LoopCounters,
+        runner: &BurstRunner,
+        latency: &Histogram,
+        clock: &RunClock,
+        wait: bool,
+    ) {
         let mut device_drops = Vec::new();
         let mut collect = |id: PortId, port: &dyn Port| {
             port.device_drops(&mut |cause, n| {
@@ -331,11 +532,21 @@ impl Worker {
         for (id, port) in &self.rx_extra {
             collect(*id, port.as_ref());
         }
-        if let Ok(mut report) = self.report.try_lock() {
+        let report = if wait {
+            self.report.lock().ok()
+        } else {
+            self.report.try_lock().ok()
+        };
+        if let Some(mut report) = report {
             report.stats.clone_from(stats);
             report.loops = *loops;
             report.cache = runner.cache.counters;
             report.device_drops = device_drops;
+            report.latency.copy_from(latency);
+            let secs = clock.started.elapsed().as_secs_f64();
+            if secs > 0.0 {
+                report.tsc_hz = cycles().wrapping_sub(clock.cycles) as f64 / secs;
+            }
         }
     }
 }
