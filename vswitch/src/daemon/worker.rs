@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use vswitch_pipeline::flow_cache::CacheCounters;
+use vswitch_pipeline::overlay::egress::resolve_neighbours;
 use vswitch_pipeline::trace::NoTrace;
 use vswitch_pipeline::{BurstRunner, Datapath, PortId, Stats};
 use vswitch_ports::cpu::cycles;
@@ -193,6 +194,7 @@ impl Worker {
         let mut idle_streak = 0u32;
         let mut sleep_us = 1u32;
         let mut last_publish = Instant::now();
+        let mut resolved_at = u32::MAX;
         let mut seen_version = 0u64;
         let started = Instant::now();
         let clock = RunClock {
@@ -318,6 +320,15 @@ impl Worker {
                 }
             }
             if last_publish.elapsed() >= PUBLISH_EVERY {
+                // Once a second: resolve the tunnels' next hops ahead of
+                // traffic (every worker asks; one request a second per
+                // neighbour goes out).
+                let now = self.clock.load(Ordering::Relaxed);
+                if now != resolved_at {
+                    resolved_at = now;
+                    resolve_neighbours(&self.datapath, now, &mut self.tx, &mut stats);
+                    self.tx.flush(&mut stats);
+                }
                 loops.poll_ns = started
                     .elapsed()
                     .as_nanos()

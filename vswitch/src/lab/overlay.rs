@@ -526,7 +526,7 @@ impl OverlayLab {
             .unwrap_or_else(|| self.dir.join(&format!("{}.sock", host.name)));
         let mut text = format!(
             "# host {} of an overlay lab ({} over an IPv{} underlay)\n\
-             [switch]\nworkers = [{core}]\nidle = \"sleep\"\ncontrol_socket = {:?}\n\n\
+             [switch]\nworkers = [{core}]\nidle = \"adaptive\"\ncontrol_socket = {:?}\n\n\
              [[uplink]]\nname = \"up0\"\ntype = \"afxdp\"\n\
              options = {{ interface = {:?} }}\naddresses = [{:?}]\nmtu = {UNDERLAY_MTU}\n",
             host.name.to_uppercase(),
