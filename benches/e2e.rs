@@ -21,16 +21,16 @@
 //!
 //! Needs root (namespaces, XDP); prints a skip line otherwise.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use vswitch::config::Config;
-use vswitch::daemon::{BackgroundDaemon, Daemon};
 use vswitch_ports::afxdp::{AfXdpConfig, AfXdpPort};
 use vswitch_ports::cpu::{available_cores, pin_current_thread};
-use vswitch_ports::netns::{ip, is_root, run, run_in_netns, unique_name, NetNs, Veth};
+use vswitch_ports::netns::{ip, is_root, run, run_in_netns, unique_name, LinuxBridge, NetNs, Veth};
 use vswitch_ports::{Port, RxBatch};
 
 /// How long the generator sends in each run.
@@ -137,7 +137,13 @@ fn run_benchmark() -> Result<(), String> {
 
     let mut results = Vec::new();
     for idle in ["spin", "adaptive", "sleep"] {
-        let daemon = start_daemon(&host_a, &host_b, idle)?;
+        let daemon = common::start_two_port_daemon(
+            "e2e",
+            ["gen", "sink"],
+            [&host_a, &host_b],
+            WORKER_CORE,
+            &format!("idle = \"{idle}\""),
+        )?;
         let result = measure(
             &format!("vswitchd ({idle})"),
             &topology,
@@ -155,7 +161,7 @@ fn run_benchmark() -> Result<(), String> {
     }
 
     {
-        let _bridge = LinuxBridge::create(&host_a, &host_b)?;
+        let _bridge = LinuxBridge::create("e2ebr", &host_a, &host_b).map_err(|e| e.to_string())?;
         results.push(measure(
             "linux-bridge",
             &topology,
@@ -206,47 +212,6 @@ fn open_in_netns(netns: &str, interface: &str) -> Result<AfXdpPort, String> {
         .map_err(|e| format!("cannot open AF_XDP on {interface} in {netns}: {e}"))
 }
 
-fn start_daemon(host_a: &str, host_b: &str, idle: &str) -> Result<BackgroundDaemon, String> {
-    let socket = std::env::temp_dir().join(format!("{}.sock", unique_name("e2e")));
-    let toml = format!(
-        r#"
-[switch]
-workers = [{WORKER_CORE}]
-idle = "{idle}"
-control_socket = "{}"
-
-[[bridge]]
-name = "br0"
-
-[[bridge.port]]
-name = "gen"
-type = "afxdp"
-options = {{ interface = "{host_a}" }}
-
-[[bridge.port]]
-name = "sink"
-type = "afxdp"
-options = {{ interface = "{host_b}" }}
-"#,
-        socket.display()
-    );
-    let config = Config::parse(&toml, "e2e.toml").map_err(|e| e.to_string())?;
-    // A port released a moment ago can still be busy: retry, bounded.
-    let mut attempts = 0;
-    let daemon = loop {
-        attempts += 1;
-        match Daemon::start(&config) {
-            Ok(daemon) => break daemon,
-            Err(e) if attempts < 3 => {
-                println!("e2e: vswitchd did not start ({e}); retrying in 1 s");
-                std::thread::sleep(Duration::from_secs(1));
-            }
-            Err(e) => return Err(format!("cannot start vswitchd: {e}")),
-        }
-    };
-    daemon.spawn().map_err(|e| e.to_string())
-}
-
 /// The daemon's per-port and per-worker counters, from its control socket.
 fn daemon_stats(socket: &Path) -> Result<String, String> {
     let mut out = String::new();
@@ -255,49 +220,6 @@ fn daemon_stats(socket: &Path) -> Result<String, String> {
         out += &vswitch::daemon::render(command, &answer);
     }
     Ok(out)
-}
-
-/// A Linux bridge enslaving the two host ends; deleted on drop (which
-/// releases the ends).
-struct LinuxBridge {
-    name: String,
-}
-
-impl LinuxBridge {
-    fn create(host_a: &str, host_b: &str) -> Result<LinuxBridge, String> {
-        let name = unique_name("e2ebr");
-        ip(&["link", "add", &name, "type", "bridge"]).map_err(|e| e.to_string())?;
-        let bridge = LinuxBridge { name };
-        for end in [host_a, host_b] {
-            ip(&["link", "set", end, "master", &bridge.name]).map_err(|e| e.to_string())?;
-        }
-        ip(&["link", "set", &bridge.name, "up"]).map_err(|e| e.to_string())?;
-        // STP is off, so ports should forward at once; wait for it, bounded.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let forwarding = |end: &str| {
-            std::fs::read_to_string(format!("/sys/class/net/{end}/brport/state"))
-                .map(|s| s.trim() == "3")
-                .unwrap_or(false)
-        };
-        while !(forwarding(host_a) && forwarding(host_b)) {
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "bridge {} ports never reached forwarding state",
-                    bridge.name
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(bridge)
-    }
-}
-
-impl Drop for LinuxBridge {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.name])
-            .output();
-    }
 }
 
 /// A 60-byte Ethernet/IPv4/UDP frame with a valid IP header checksum, a

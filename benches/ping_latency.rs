@@ -21,13 +21,14 @@
 //! (namespaces, XDP); prints a skip line otherwise. `PING_SECONDS` in the
 //! environment changes how long each run pings.
 
-use std::process::Command;
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
-use vswitch::config::Config;
-use vswitch::daemon::{BackgroundDaemon, Daemon};
+use vswitch::daemon::BackgroundDaemon;
 use vswitch_ports::cpu::{available_cores, pin_current_thread};
-use vswitch_ports::netns::{ip, is_root, run_in_netns, unique_name, NetNs, Veth};
+use vswitch_ports::netns::{ip, is_root, run_in_netns, unique_name, LinuxBridge, NetNs, Veth};
 use vswitch_ports::ping::Pinger;
 
 /// How long each run pings, by default.
@@ -120,7 +121,7 @@ fn run_benchmark() -> Result<(), String> {
 
     let mut runs = Vec::new();
     {
-        let _bridge = LinuxBridge::create(&host_a, &host_b)?;
+        let _bridge = LinuxBridge::create("plbr", &host_a, &host_b).map_err(|e| e.to_string())?;
         runs.push(ping_run("linux-bridge", &topology, count)?);
     }
     // PING_POLICIES=adaptive,adaptive:50,spin runs those (`:N` sets
@@ -213,92 +214,21 @@ fn ping_run_here(label: &str, topology: &Topology, count: u32) -> Result<Run, St
     })
 }
 
+/// vswitchd for policy `idle`, written `adaptive:US` or `sleep:US` to set
+/// the quiet or sleep time.
 fn start_daemon(host_a: &str, host_b: &str, idle: &str) -> Result<BackgroundDaemon, String> {
-    let socket = std::env::temp_dir().join(format!("{}.sock", unique_name("pl")));
-    let (idle, extra) = match idle.split_once(':') {
-        Some(("adaptive", us)) => ("adaptive", format!("idle_quiet_us = {us}")),
-        Some(("sleep", us)) => ("sleep", format!("idle_sleep_us = {us}")),
-        _ => (idle, String::new()),
+    let lines = match idle.split_once(':') {
+        Some(("adaptive", us)) => format!("idle = \"adaptive\"\nidle_quiet_us = {us}"),
+        Some(("sleep", us)) => format!("idle = \"sleep\"\nidle_sleep_us = {us}"),
+        _ => format!("idle = \"{idle}\""),
     };
-    let toml = format!(
-        r#"
-[switch]
-workers = [{WORKER_CORE}]
-idle = "{idle}"
-{extra}
-control_socket = "{}"
-
-[[bridge]]
-name = "br0"
-
-[[bridge.port]]
-name = "c1"
-type = "afxdp"
-options = {{ interface = "{host_a}" }}
-
-[[bridge.port]]
-name = "c2"
-type = "afxdp"
-options = {{ interface = "{host_b}" }}
-"#,
-        socket.display()
-    );
-    let config = Config::parse(&toml, "ping_latency.toml").map_err(|e| e.to_string())?;
-    let mut attempts = 0;
-    let daemon = loop {
-        attempts += 1;
-        match Daemon::start(&config) {
-            Ok(daemon) => break daemon,
-            Err(e) if attempts < 3 => {
-                println!("ping_latency: vswitchd did not start ({e}); retrying in 1 s");
-                std::thread::sleep(Duration::from_secs(1));
-            }
-            Err(e) => return Err(format!("cannot start vswitchd: {e}")),
-        }
-    };
-    daemon.spawn().map_err(|e| e.to_string())
-}
-
-/// A Linux bridge enslaving the two host ends; deleted on drop (which
-/// releases the ends).
-struct LinuxBridge {
-    name: String,
-}
-
-impl LinuxBridge {
-    fn create(host_a: &str, host_b: &str) -> Result<LinuxBridge, String> {
-        let name = unique_name("plbr");
-        ip(&["link", "add", &name, "type", "bridge"]).map_err(|e| e.to_string())?;
-        let bridge = LinuxBridge { name };
-        for end in [host_a, host_b] {
-            ip(&["link", "set", end, "master", &bridge.name]).map_err(|e| e.to_string())?;
-        }
-        ip(&["link", "set", &bridge.name, "up"]).map_err(|e| e.to_string())?;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let forwarding = |end: &str| {
-            std::fs::read_to_string(format!("/sys/class/net/{end}/brport/state"))
-                .map(|s| s.trim() == "3")
-                .unwrap_or(false)
-        };
-        while !(forwarding(host_a) && forwarding(host_b)) {
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "bridge {} ports never reached forwarding state",
-                    bridge.name
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(bridge)
-    }
-}
-
-impl Drop for LinuxBridge {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.name])
-            .output();
-    }
+    common::start_two_port_daemon(
+        "ping_latency",
+        ["c1", "c2"],
+        [host_a, host_b],
+        WORKER_CORE,
+        &lines,
+    )
 }
 
 fn print_report(runs: &[Run]) {

@@ -172,6 +172,51 @@ impl Drop for Veth {
     }
 }
 
+/// A Linux bridge enslaving two host ends of veths, the peer the benches
+/// measure against; deleted on drop (which releases the ends).
+pub struct LinuxBridge {
+    name: String,
+}
+
+impl LinuxBridge {
+    /// A bridge named from `prefix` (unique to the run) over `host_a` and
+    /// `host_b`, up, with both ports forwarding (waited for, at most 5 s).
+    pub fn create(prefix: &str, host_a: &str, host_b: &str) -> Result<LinuxBridge, PortError> {
+        let name = unique_name(prefix);
+        ip(&["link", "add", &name, "type", "bridge"])?;
+        let bridge = LinuxBridge { name };
+        for end in [host_a, host_b] {
+            ip(&["link", "set", end, "master", &bridge.name])?;
+        }
+        ip(&["link", "set", &bridge.name, "up"])?;
+        // STP is off, so ports should forward at once; wait for it, bounded.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let forwarding = |end: &str| {
+            std::fs::read_to_string(format!("/sys/class/net/{end}/brport/state"))
+                .map(|s| s.trim() == "3")
+                .unwrap_or(false)
+        };
+        while !(forwarding(host_a) && forwarding(host_b)) {
+            if std::time::Instant::now() > deadline {
+                return Err(PortError::io(
+                    format!("bridge {}", bridge.name),
+                    std::io::Error::other("its ports never reached the forwarding state"),
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Ok(bridge)
+    }
+}
+
+impl Drop for LinuxBridge {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.name])
+            .output();
+    }
+}
+
 /// Runs `f` on a new thread that has entered network namespace `name`
 /// (`/run/netns/<name>`), and returns its result. File descriptors opened
 /// there (a TAP device, a socket) keep working from any thread afterwards.
