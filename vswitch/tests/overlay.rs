@@ -268,6 +268,12 @@ fn interop_with_the_kernel_vxlan_device() {
     tunnel_carried(&lab, A, "blue", segments, segments);
     // The kernel resolved our VTEP address to our uplink's MAC: we
     // answered its ARP for 10.200.0.1.
+    kernel_resolved_our_vtep(&lab, "uplink_arp");
+}
+
+/// Host B's kernel holds our uplink's MAC for our VTEP address, and our
+/// uplink consumed the kernel's neighbour discovery (`reason`: ARP or NDP).
+fn kernel_resolved_our_vtep(lab: &OverlayLab, reason: &str) {
     let (a, b) = (&lab.hosts[A], &lab.hosts[B]);
     let link = a
         .netns
@@ -284,12 +290,12 @@ fn interop_with_the_kernel_vxlan_device() {
         neigh.contains(&mac),
         "host B's kernel has {neigh:?} for {}, not our uplink's MAC {mac}{}",
         a.vtep,
-        evidence(&lab)
+        evidence(lab)
     );
     assert!(
-        drops(&lab, A, "uplink_arp") > 0,
-        "no ARP was consumed on the uplink{}",
-        evidence(&lab)
+        drops(lab, A, reason) > 0,
+        "no {reason} consumed on the uplink{}",
+        evidence(lab)
     );
 }
 
@@ -306,29 +312,7 @@ fn interop_with_the_kernel_vxlan_device_over_ipv6() {
     ping(&lab, "a-blue", "b-blue");
     ping(&lab, "b-blue", "a-blue");
     tcp(&lab, "a-blue", "b-blue");
-    let (a, b) = (&lab.hosts[A], &lab.hosts[B]);
-    let link = a
-        .netns
-        .ip(&["-j", "link", "show", "dev", &a.uplink])
-        .unwrap();
-    let link: Value = serde_json::from_str(&link).unwrap();
-    let mac = link[0]["address"].as_str().unwrap().to_string();
-    let neigh = b
-        .netns
-        .ip(&["-6", "neigh", "show", &a.vtep.to_string(), "dev", &b.uplink])
-        .unwrap();
-    println!("host b's neighbour entry of our VTEP: {}", neigh.trim());
-    assert!(
-        neigh.contains(&mac),
-        "host B's kernel has {neigh:?} for {}, not our uplink's MAC {mac}{}",
-        a.vtep,
-        evidence(&lab)
-    );
-    assert!(
-        drops(&lab, A, "uplink_ndp") > 0,
-        "no neighbour discovery was consumed on the uplink{}",
-        evidence(&lab)
-    );
+    kernel_resolved_our_vtep(&lab, "uplink_ndp");
 }
 
 #[test]
