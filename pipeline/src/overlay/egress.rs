@@ -15,7 +15,7 @@ use crate::stats::Stats;
 use crate::steer::symmetric_hash;
 use crate::wire::builder::{fix_outer_lengths, fix_template_lengths};
 use crate::wire::ethernet::ethertype;
-use crate::wire::{arp, icmpv4, icmpv6, ipv4, ndp, udp, write_u16, ArpPacket};
+use crate::wire::{arp, icmpv4, icmpv6, ipv4, ndp, udp, write_u16};
 
 /// Bytes of an Ethernet header without tags.
 const ETH_HEADER_LEN: usize = 14;
@@ -324,12 +324,7 @@ pub(crate) fn answer_neighbour<T: TxSink>(
     let mac = uplink.spec.mac;
     match key.ethertype {
         ethertype::ARP => {
-            let packet =
-                ArpPacket::new_unchecked(frame.get(layout.l3 as usize..).unwrap_or_default());
-            let mut sender_mac = [0u8; 6];
-            if let Some(bytes) = packet.source_hardware_addr().get(..6) {
-                sender_mac.copy_from_slice(bytes);
-            }
+            let sender_mac = super::arp_sender_mac(frame, layout.l3);
             let ip = |a: &[u8; 16]| [a[0], a[1], a[2], a[3]];
             let (ours, sender) = (ip(&key.ip_dst), ip(&key.ip_src));
             into_slot(ctx.in_port, 0, tx, stats, |slot| {

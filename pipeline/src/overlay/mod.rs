@@ -228,6 +228,18 @@ pub struct Uplink {
     pub tunnels: Box<[u16]>,
 }
 
+/// The sender hardware address of the ARP packet at `l3` in `frame` (the
+/// parser checked it is Ethernet/IPv4 ARP); zeros if it is cut short.
+pub(crate) fn arp_sender_mac(frame: &[u8], l3: u16) -> Mac {
+    let packet =
+        crate::wire::ArpPacket::new_unchecked(frame.get(l3 as usize..).unwrap_or_default());
+    let mut mac = [0u8; 6];
+    if let Some(bytes) = packet.source_hardware_addr().get(..6) {
+        mac.copy_from_slice(bytes);
+    }
+    mac
+}
+
 /// A MAC as the low 48 bits of a word.
 #[inline]
 pub fn mac_to_word(mac: &Mac) -> u64 {

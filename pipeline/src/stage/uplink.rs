@@ -23,11 +23,11 @@ use crate::drop::DropReason;
 use crate::flow::{is_multicast, IpFrag};
 use crate::flow_cache::KeyFields;
 use crate::overlay::addr_table::to_words;
-use crate::overlay::{mac_to_word, Origin, TunnelKind, Uplink};
+use crate::overlay::{arp_sender_mac, mac_to_word, Origin, TunnelKind, Uplink};
 use crate::trace::TraceEvent;
 use crate::wire::checksum::PseudoHeader;
 use crate::wire::ethernet::ethertype;
-use crate::wire::{geneve, ip_proto, ndp, vxlan, ArpPacket, UdpPacket};
+use crate::wire::{geneve, ip_proto, ndp, vxlan, UdpPacket};
 
 /// The uplink stage.
 #[derive(Debug, Default)]
@@ -151,15 +151,7 @@ fn arp(ctx: &PacketCtx, frame: &[u8], uplink: &Uplink, env: &mut StageEnv<'_>) -
     let key = &ctx.parsed.key;
     let sender = key_addr(&key.ip_src, false);
     let target = key_addr(&key.ip_dst, false);
-    let packet = ArpPacket::new_unchecked(
-        frame
-            .get(ctx.parsed.layout.l3 as usize..)
-            .unwrap_or_default(),
-    );
-    let mut mac = [0u8; 6];
-    if let Some(bytes) = packet.source_hardware_addr().get(..6) {
-        mac.copy_from_slice(bytes);
-    }
+    let mac = arp_sender_mac(frame, ctx.parsed.layout.l3);
     let for_us = uplink.spec.owns(target);
     learn_neighbour(uplink, sender, mac, for_us, env.now);
     if key.ip_proto == 1 && for_us {
