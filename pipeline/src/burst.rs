@@ -21,11 +21,12 @@
 use std::sync::Arc;
 
 use crate::context::PacketCtx;
-use crate::datapath::Datapath;
+use crate::datapath::{Datapath, PortRole};
 use crate::drop::DropReason;
 use crate::egress::{execute, output_only, ConnTracker, Executed, TxSink};
 use crate::flow_cache::{CacheKey, FlowCache, DEFAULT_CAPACITY};
 use crate::mac_table::PortId;
+use crate::overlay::decap::{decap_text, decapsulate, Decap};
 use crate::parse::parse_into;
 use crate::stage::tunnel::TunnelIn;
 use crate::stage::{Stage, StageBurst, StageEnv};
@@ -198,16 +199,53 @@ impl BurstRunner {
                 port: ctx.in_port,
                 recirculations: ctx.recirculations,
             });
-            let current = frame.get(ctx.offset as usize..).unwrap_or_default();
+            let mut current = frame.get(ctx.offset as usize..).unwrap_or_default();
             if let Err(reason) = parse_into(current, &mut ctx.parsed) {
                 trace(sink, ctx.trace, i, || TraceEvent::Malformed(reason));
                 stats.drop(ctx.in_port, reason);
                 continue;
             }
-            let Some(port) = dp.port(ctx.in_port) else {
+            let Some(mut port) = dp.port(ctx.in_port) else {
                 stats.drop(ctx.in_port, DropReason::PortNotInBridge);
                 continue;
             };
+            // Tunnel traffic on an uplink is decapsulated here, and its
+            // inner frame parsed and keyed as from the tunnel port.
+            if let PortRole::Uplink(u) = port.role {
+                let decapsulated = match dp.uplink(u) {
+                    Some(uplink) => decapsulate(dp, uplink, ctx, current),
+                    None => Decap::NotTunnel,
+                };
+                match decapsulated {
+                    Decap::NotTunnel => {}
+                    Decap::Dropped(reason) => {
+                        trace(sink, ctx.trace, i, || TraceEvent::Drop(reason));
+                        stats.drop(ctx.in_port, reason);
+                        continue;
+                    }
+                    Decap::Done => {
+                        trace(sink, ctx.trace, i, || {
+                            TraceEvent::Note(decap_text(&ctx.tunnel, dp))
+                        });
+                        current = frame.get(ctx.offset as usize..).unwrap_or_default();
+                        // The tunnel port counts what comes out of the
+                        // tunnel (the uplink counted it encapsulated).
+                        stats.rx(ctx.in_port, current.len());
+                        ctx.recirculations = ctx.recirculations.saturating_add(1);
+                        ctx.parsed.clear();
+                        if let Err(reason) = parse_into(current, &mut ctx.parsed) {
+                            trace(sink, ctx.trace, i, || TraceEvent::Malformed(reason));
+                            stats.drop(ctx.in_port, reason);
+                            continue;
+                        }
+                        let Some(inner) = dp.port(ctx.in_port) else {
+                            stats.drop(ctx.in_port, DropReason::PortNotInBridge);
+                            continue;
+                        };
+                        port = inner;
+                    }
+                }
+            }
             if ctx.trace || bypass || !port.cached {
                 ctx.start_decision();
                 ctx.cacheable &= port.cached;

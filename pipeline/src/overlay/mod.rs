@@ -18,6 +18,7 @@
 
 pub mod addr_table;
 pub(crate) mod build;
+pub(crate) mod decap;
 pub mod egress;
 
 use std::net::IpAddr;

@@ -1,33 +1,29 @@
 //! The uplink: what arrives from the underlay for the switch's VTEP
-//! addresses.
+//! addresses and is not tunnel traffic (which is decapsulated when it is
+//! parsed, see [`crate::overlay::decap`]).
 //!
 //! - ARP (RFC 826) and IPv6 neighbour discovery (RFC 4861): the sender is
 //!   learned as a neighbour (when the message is for us, or refreshes an
 //!   entry we have: RFC 826's "merge" rule), and a request or solicitation
 //!   for a VTEP address is answered.
-//! - VXLAN and Geneve to a VTEP address and a tunnel's UDP port: the
-//!   headers are checked (flags, version, options, outer UDP checksum when
-//!   it is not zero), the VNI picks the tunnel, and the frame is
-//!   decapsulated: its inner frame enters the tunnel's bridge from the
-//!   tunnel port. (The outer source is not learned as a neighbour: a lookup
-//!   per frame costs more than the one ARP exchange it would save.)
-//! - Anything else is dropped as not for us.
+//! - Anything else is dropped as not for us. (The outer source of tunnel
+//!   traffic is not learned as a neighbour: a lookup per frame costs more
+//!   than the one ARP exchange it would save.)
 
 use std::net::IpAddr;
 
 use super::{Stage, StageBurst, StageEnv};
 use crate::action::Action;
-use crate::context::{PacketCtx, TunnelMeta, TUNNEL_OPTIONS_MAX};
-use crate::datapath::{Datapath, PortRole};
+use crate::context::PacketCtx;
+use crate::datapath::PortRole;
 use crate::drop::DropReason;
-use crate::flow::{is_multicast, IpFrag};
+use crate::flow::is_multicast;
 use crate::flow_cache::KeyFields;
-use crate::overlay::addr_table::to_words;
-use crate::overlay::{arp_sender_mac, mac_to_word, Origin, TunnelKind, Uplink};
+use crate::overlay::decap::key_addr;
+use crate::overlay::{arp_sender_mac, mac_to_word, Origin, Uplink};
 use crate::trace::TraceEvent;
-use crate::wire::checksum::PseudoHeader;
 use crate::wire::ethernet::ethertype;
-use crate::wire::{geneve, ip_proto, ndp, vxlan, UdpPacket};
+use crate::wire::{ip_proto, ndp};
 
 /// The uplink stage.
 #[derive(Debug, Default)]
@@ -42,8 +38,8 @@ impl Stage for UplinkStage {
         KeyFields::L2
     }
 
-    /// Decapsulation fills the context's tunnel metadata, which a cache hit
-    /// would not.
+    /// Its frames are few (neighbour discovery and strays), and each
+    /// answer depends on the frame's addresses, not only the L2 key.
     fn cacheable(&self) -> bool {
         false
     }
@@ -66,69 +62,22 @@ impl Stage for UplinkStage {
             };
             let frame = buf.get(ctx.offset as usize..).unwrap_or_default();
             let key = &ctx.parsed.key;
-            let ours = key.eth_dst == uplink.spec.mac || is_multicast(&key.eth_dst);
             let ndp = key.ethertype == ethertype::IPV6
                 && key.ip_proto == ip_proto::ICMPV6
                 && matches!(key.l4_src, 135 | 136);
-            let outcome = match key.ethertype {
-                ethertype::ARP => Ok(arp(ctx, frame, uplink, env)),
-                _ if ndp => Ok(neighbour_discovery(ctx, frame, uplink, env)),
-                ethertype::IPV4 | ethertype::IPV6 if ours => decapsulate(ctx, frame, uplink, dp),
-                _ => Err(DropReason::UplinkNotForUs),
+            // Tunnel frames were decapsulated when they were parsed
+            // (`overlay::decap`): what reaches the stage is neighbour
+            // discovery or not for us.
+            let action = match key.ethertype {
+                ethertype::ARP => arp(ctx, frame, uplink, env),
+                _ if ndp => neighbour_discovery(ctx, frame, uplink, env),
+                _ => Action::Drop(DropReason::UplinkNotForUs),
             };
-            match outcome {
-                Ok(action) => {
-                    if let Action::Drop(reason) = action {
-                        env.drop(ctx, i, reason);
-                        continue;
-                    }
-                    if action == Action::Decap && ctx.trace {
-                        let text = decap_text(&ctx.tunnel, dp);
-                        env.note(ctx, i, || TraceEvent::Note(text));
-                    }
-                    ctx.actions.push(action);
-                }
-                Err(reason) => env.drop(ctx, i, reason),
+            match action {
+                Action::Drop(reason) => env.drop(ctx, i, reason),
+                action => ctx.actions.push(action),
             }
         }
-    }
-}
-
-fn decap_text(t: &TunnelMeta, dp: &Datapath) -> String {
-    let port = dp.port_name(t.port).unwrap_or("?");
-    let mut text = format!(
-        "decapsulate VNI {} from {} (udp {} -> {}): enters from tunnel port {port}",
-        t.vni,
-        crate::stage::tunnel::outer_source(t),
-        t.udp_src,
-        t.udp_dst
-    );
-    if t.options_len > 0 {
-        let options = t.options.get(..t.options_len as usize).unwrap_or_default();
-        text.push_str(", geneve options");
-        for option in geneve::options(options).flatten() {
-            text.push_str(&format!(
-                " [class {:#06x} type {:#04x}{} {} bytes]",
-                option.class,
-                option.kind,
-                if option.is_critical() {
-                    " critical"
-                } else {
-                    ""
-                },
-                option.data.len()
-            ));
-        }
-    }
-    text
-}
-
-/// An address of the flow key (IPv4 in its first 4 bytes).
-fn key_addr(addr: &[u8; 16], ipv6: bool) -> IpAddr {
-    if ipv6 {
-        IpAddr::from(*addr)
-    } else {
-        IpAddr::from([addr[0], addr[1], addr[2], addr[3]])
     }
 }
 
@@ -191,106 +140,4 @@ fn neighbour_discovery(
         Err(_) => {}
     }
     Action::Drop(DropReason::UplinkNdp)
-}
-
-/// Checks a tunnel frame for us and fills the context's tunnel metadata:
-/// `Ok(Decap)`, or why it is dropped.
-fn decapsulate(
-    ctx: &mut PacketCtx,
-    frame: &[u8],
-    uplink: &Uplink,
-    dp: &Datapath,
-) -> Result<Action, DropReason> {
-    let key = &ctx.parsed.key;
-    let layout = ctx.parsed.layout;
-    let ipv6 = key.ethertype == ethertype::IPV6;
-    let dst = key_addr(&key.ip_dst, ipv6);
-    let src = key_addr(&key.ip_src, ipv6);
-    if key.ip_proto != ip_proto::UDP || !uplink.spec.owns(dst) {
-        return Err(DropReason::UplinkNotForUs);
-    }
-    if key.ip_frag != IpFrag::None {
-        return Err(DropReason::TunnelOuterFragment);
-    }
-    let mut candidates = uplink
-        .tunnels
-        .iter()
-        .filter_map(|&t| dp.tunnel(t))
-        .filter(|t| t.spec.udp_port == key.l4_dst && t.spec.local == dst);
-    let Some(kind) = candidates.clone().next().map(|t| t.spec.kind) else {
-        return Err(DropReason::UplinkNotForUs);
-    };
-    let l3_end = (layout.l3_end as usize).min(frame.len());
-    let datagram = frame.get(layout.l4 as usize..l3_end).unwrap_or_default();
-    let udp = UdpPacket::new_unchecked(datagram);
-    if udp.checksum() != 0 {
-        let pseudo = if ipv6 {
-            PseudoHeader::Ipv6 {
-                src: key.ip_src,
-                dst: key.ip_dst,
-            }
-        } else {
-            PseudoHeader::Ipv4 {
-                src: [key.ip_src[0], key.ip_src[1], key.ip_src[2], key.ip_src[3]],
-                dst: [key.ip_dst[0], key.ip_dst[1], key.ip_dst[2], key.ip_dst[3]],
-            }
-        };
-        if !udp.verify_checksum(&pseudo) {
-            return Err(DropReason::TunnelBadUdpChecksum);
-        }
-    }
-    let payload_at = layout.payload as usize;
-    let header = frame.get(payload_at..l3_end).unwrap_or_default();
-    let mut options: &[u8] = &[];
-    let (vni, header_len) = match kind {
-        TunnelKind::Vxlan => (vxlan::parse_header(header)?, vxlan::HEADER_LEN),
-        TunnelKind::Geneve => {
-            let len = geneve::check_header(header)?;
-            let view = geneve::GenevePacket::new_unchecked(header);
-            if view.protocol_type() != geneve::PROTOCOL_ETHERNET {
-                return Err(DropReason::GeneveNotEthernet);
-            }
-            options = header.get(geneve::HEADER_LEN..len).unwrap_or_default();
-            (view.vni(), len)
-        }
-    };
-    let Some(tunnel) = candidates.find(|t| t.spec.vni == vni) else {
-        return Err(DropReason::TunnelUnknownVni);
-    };
-    for option in geneve::options(options) {
-        let option = option?;
-        let understood = tunnel
-            .spec
-            .geneve_options
-            .iter()
-            .any(|o| o.class == option.class && o.kind == option.kind);
-        if option.is_critical() && !understood {
-            return Err(DropReason::GeneveCriticalOption);
-        }
-    }
-    if options.len() > TUNNEL_OPTIONS_MAX {
-        return Err(DropReason::GeneveBadOptions);
-    }
-    // (`tunnel_in` refreshes the remote when the inner frame enters.)
-    if !tunnel.spec.learn_remotes && tunnel.state.vteps.index_of(to_words(src)).is_none() {
-        return Err(DropReason::TunnelUnknownRemote);
-    }
-    let inner_at = payload_at + header_len;
-    let meta = &mut ctx.tunnel;
-    meta.present = true;
-    meta.port = tunnel.port;
-    meta.header_len = u16::try_from(inner_at).map_err(|_| DropReason::GeneveBadOptions)?;
-    meta.vni = vni;
-    meta.src = key.ip_src;
-    meta.dst = key.ip_dst;
-    meta.ipv6 = ipv6;
-    meta.tos = key.ip_tos;
-    meta.ttl = key.ip_ttl;
-    meta.udp_src = key.l4_src;
-    meta.udp_dst = key.l4_dst;
-    meta.options_len = options.len() as u8;
-    if let Some(room) = meta.options.get_mut(..options.len()) {
-        room.copy_from_slice(options);
-    }
-    Ok(Action::Decap)
 }
