@@ -191,7 +191,7 @@ impl BurstRunner {
             .iter_mut()
             .zip(frames.iter())
             .zip(self.keys.iter_mut().zip(self.hashes.iter_mut()));
-        for (i, ((ctx, frame), (key_slot, hash_slot))) in entries.enumerate() {
+        'frames: for (i, ((ctx, frame), (key_slot, hash_slot))) in entries.enumerate() {
             if pass & (1 << i) == 0 {
                 continue;
             }
@@ -199,53 +199,47 @@ impl BurstRunner {
                 port: ctx.in_port,
                 recirculations: ctx.recirculations,
             });
-            let mut current = frame.get(ctx.offset as usize..).unwrap_or_default();
-            if let Err(reason) = parse_into(current, &mut ctx.parsed) {
-                trace(sink, ctx.trace, i, || TraceEvent::Malformed(reason));
-                stats.drop(ctx.in_port, reason);
-                continue;
-            }
-            let Some(mut port) = dp.port(ctx.in_port) else {
-                stats.drop(ctx.in_port, DropReason::PortNotInBridge);
-                continue;
-            };
-            // Tunnel traffic on an uplink is decapsulated here, and its
-            // inner frame parsed and keyed as from the tunnel port.
-            if let PortRole::Uplink(u) = port.role {
-                let decapsulated = match dp.uplink(u) {
+            // Parse the current frame. Tunnel traffic on an uplink is
+            // decapsulated here and its inner frame parsed in turn, as from
+            // the tunnel port, which is no uplink: twice at most.
+            let (current, port) = loop {
+                let current = frame.get(ctx.offset as usize..).unwrap_or_default();
+                if let Err(reason) = parse_into(current, &mut ctx.parsed) {
+                    trace(sink, ctx.trace, i, || TraceEvent::Malformed(reason));
+                    stats.drop(ctx.in_port, reason);
+                    continue 'frames;
+                }
+                let Some(port) = dp.port(ctx.in_port) else {
+                    stats.drop(ctx.in_port, DropReason::PortNotInBridge);
+                    continue 'frames;
+                };
+                let uplink = match port.role {
+                    PortRole::Uplink(u) => dp.uplink(u),
+                    _ => None,
+                };
+                let decapsulated = match uplink {
                     Some(uplink) => decapsulate(dp, uplink, ctx, current),
                     None => Decap::NotTunnel,
                 };
                 match decapsulated {
-                    Decap::NotTunnel => {}
+                    Decap::NotTunnel => break (current, port),
                     Decap::Dropped(reason) => {
                         trace(sink, ctx.trace, i, || TraceEvent::Drop(reason));
                         stats.drop(ctx.in_port, reason);
-                        continue;
+                        continue 'frames;
                     }
                     Decap::Done => {
                         trace(sink, ctx.trace, i, || {
                             TraceEvent::Note(decap_text(&ctx.tunnel, dp))
                         });
-                        current = frame.get(ctx.offset as usize..).unwrap_or_default();
                         // The tunnel port counts what comes out of the
                         // tunnel (the uplink counted it encapsulated).
-                        stats.rx(ctx.in_port, current.len());
+                        stats.rx(ctx.in_port, frame.len().saturating_sub(ctx.offset as usize));
                         ctx.recirculations = ctx.recirculations.saturating_add(1);
                         ctx.parsed.clear();
-                        if let Err(reason) = parse_into(current, &mut ctx.parsed) {
-                            trace(sink, ctx.trace, i, || TraceEvent::Malformed(reason));
-                            stats.drop(ctx.in_port, reason);
-                            continue;
-                        }
-                        let Some(inner) = dp.port(ctx.in_port) else {
-                            stats.drop(ctx.in_port, DropReason::PortNotInBridge);
-                            continue;
-                        };
-                        port = inner;
                     }
                 }
-            }
+            };
             if ctx.trace || bypass || !port.cached {
                 ctx.start_decision();
                 ctx.cacheable &= port.cached;

@@ -346,19 +346,6 @@ impl AddrTable {
         None
     }
 
-    /// Refreshes `addr`'s last-seen time if it is present, keeping its
-    /// value; returns its entry as it was.
-    #[inline]
-    pub fn touch(&self, addr: IpAddr, now: u32) -> Option<AddrEntry> {
-        let entry = self.find(addr)?;
-        if entry.seen != now {
-            if let Some(slot) = self.slots.get(entry.index) {
-                slot.seen.fetch_max(now, Ordering::Relaxed);
-            }
-        }
-        Some(entry)
-    }
-
     /// Records that a request for the entry in `index` went out at `now`
     /// unless one did less than a second ago: true when the caller should
     /// send one.

@@ -22,16 +22,13 @@ use crate::flow::is_multicast;
 use crate::flow_cache::KeyFields;
 use crate::mac_table::{LearnOutcome, PortId};
 use crate::overlay::addr_table::to_words;
+use crate::overlay::decap::key_addr;
 use crate::overlay::Origin;
 use crate::trace::TraceEvent;
 
 /// The outer source address of a decapsulated frame.
 pub fn outer_source(meta: &TunnelMeta) -> IpAddr {
-    if meta.ipv6 {
-        IpAddr::from(meta.src)
-    } else {
-        IpAddr::from([meta.src[0], meta.src[1], meta.src[2], meta.src[3]])
-    }
+    key_addr(&meta.src, meta.ipv6)
 }
 
 /// Where decapsulated frames enter a bridge.
