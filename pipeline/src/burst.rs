@@ -51,6 +51,8 @@ pub struct BurstRunner {
     /// When set, every frame is traced (replay `--trace`); the flow cache
     /// is then bypassed, so every stage reports.
     pub trace_all: bool,
+    /// Runs every frame as a probe ([`PacketCtx::probe`]): `vsctl trace`.
+    pub probe: bool,
 }
 
 impl Default for BurstRunner {
@@ -97,6 +99,7 @@ impl BurstRunner {
             cache: FlowCache::new(cache_capacity),
             conntrack: None,
             trace_all: false,
+            probe: false,
         }
     }
 
@@ -147,6 +150,7 @@ impl BurstRunner {
             bytes += frame.len() as u64;
             let ts = timestamps.get(i).copied().unwrap_or(0);
             ctx.reset(in_port, ts, self.trace_all);
+            ctx.probe = self.probe;
         }
         stats.rx_many(in_port, n as u64, bytes);
         let generation = dp.state_generation();

@@ -177,6 +177,10 @@ pub struct PacketCtx {
     pub offload: Offload,
     /// True when every stage should report its decision to the tracer.
     pub trace: bool,
+    /// True for a probe (`vsctl trace`): stages decide as for a received
+    /// frame but learn nothing, so asking where a packet would go does not
+    /// change where the next real one goes.
+    pub probe: bool,
     /// How many times the frame re-entered the pipeline.
     pub recirculations: u8,
     /// What to do with the frame: filled by the stages or a flow-cache hit,

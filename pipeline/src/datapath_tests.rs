@@ -425,6 +425,43 @@ fn trace_reports_every_stage_decision() {
 
 /// A test stage that decapsulates frames of port 0 whose first byte is
 /// 0xee (a fake 14-byte outer header) as if from tunnel port 2.
+#[test]
+fn a_probe_learns_nothing_but_says_what_learning_would_do() {
+    let mut h = Harness::new((0..3).map(|i| port(i, VlanMode::default())).collect());
+    h.runner.trace_all = true;
+    h.runner.probe = true;
+    let mut probe = |h: &mut Harness, src, in_port| {
+        let mut log = TraceLog::default();
+        let mut bytes = frame(B, src, None);
+        h.runner.process(
+            &h.dp,
+            in_port,
+            &mut [&mut bytes[..]],
+            &[0],
+            0,
+            &mut VecSink::new(256),
+            &mut h.stats,
+            &mut log,
+        );
+        log.events.into_iter().find_map(|(_, e)| match e {
+            TraceEvent::Learn { outcome, .. } => Some(outcome),
+            _ => None,
+        })
+    };
+    use crate::mac_table::LearnOutcome;
+    assert_eq!(probe(&mut h, A, 0), Some(LearnOutcome::Learned));
+    let table = h.dp.mac_table(0).unwrap();
+    assert_eq!(table.lookup(0, &A, 0), None, "a probe learned nothing");
+    assert!(table.learn(0, &A, 0, 0) == LearnOutcome::Learned);
+    assert_eq!(probe(&mut h, A, 0), Some(LearnOutcome::Known));
+    assert_eq!(probe(&mut h, A, 1), Some(LearnOutcome::Moved));
+    assert_eq!(
+        h.dp.mac_table(0).unwrap().lookup(0, &A, 0),
+        Some(0),
+        "a probe from another port moved nothing"
+    );
+}
+
 struct FakeTunnel;
 
 impl Stage for FakeTunnel {

@@ -404,6 +404,31 @@ impl MacTable {
         })
     }
 
+    /// What [`MacTable::learn`] would do with `mac` on `port` in `vlan`,
+    /// changing nothing: for probes (`vsctl trace`). Limits are not
+    /// consulted, so a new MAC the table would refuse shows as learned.
+    pub fn predict(&self, vlan: u16, mac: &Mac, port: PortId) -> LearnOutcome {
+        let key = Self::key(vlan, mac);
+        match self.locate(key, self.hash(key)) {
+            Some((_, _, value)) if Self::value_port(value) == port => LearnOutcome::Known,
+            Some((_, _, value)) if Self::is_static(value) => LearnOutcome::StaticConflict,
+            Some(_) => LearnOutcome::Moved,
+            None => LearnOutcome::Learned,
+        }
+    }
+
+    /// Removes every learned entry (static ones stay) and returns how many:
+    /// `vsctl fdb-flush`.
+    pub fn flush_learned(&self) -> usize {
+        self.remove_where(|_, value| {
+            if Self::is_static(value) {
+                Removal::Keep
+            } else {
+                Removal::Counted
+            }
+        })
+    }
+
     /// Records that `mac` was seen as a source on `port` in `vlan` at `now`.
     #[inline]
     pub fn learn(&self, vlan: u16, mac: &Mac, port: PortId, now: u32) -> LearnOutcome {

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod flow_syntax;
 pub mod forward;
 pub mod lab;
 pub mod replay;

@@ -572,6 +572,35 @@ fn flush_port_removes_learned_and_static_entries_of_that_port() {
 }
 
 #[test]
+fn flush_learned_keeps_static_entries_and_moves_the_generation() {
+    let t = table(64, 64);
+    for i in 0..5 {
+        t.learn(0, &mac(i), 1 + i as PortId % 2, 0);
+    }
+    assert!(t.insert_static(0, &mac(20), 2));
+    let before = t.generation();
+    assert_eq!(t.flush_learned(), 5);
+    assert!(t.generation() > before, "cached decisions must not survive");
+    assert_eq!(t.lookup(0, &mac(1), 0), None);
+    assert_eq!(t.lookup(0, &mac(20), 0), Some(2));
+    assert_eq!(t.flush_learned(), 0);
+    assert_counts_match(&t);
+}
+
+#[test]
+fn predict_says_what_learn_would_do_and_changes_nothing() {
+    let t = table(64, 64);
+    assert_eq!(t.predict(0, &mac(1), 1), LearnOutcome::Learned);
+    assert!(t.is_empty());
+    t.learn(0, &mac(1), 1, 0);
+    assert!(t.insert_static(0, &mac(2), 1));
+    assert_eq!(t.predict(0, &mac(1), 1), LearnOutcome::Known);
+    assert_eq!(t.predict(0, &mac(1), 2), LearnOutcome::Moved);
+    assert_eq!(t.predict(0, &mac(2), 2), LearnOutcome::StaticConflict);
+    assert_eq!(t.lookup(0, &mac(1), 0), Some(1));
+}
+
+#[test]
 fn remove_static_removes_only_static_entries() {
     let t = table(64, 64);
     assert!(t.insert_static(0, &mac(1), 2));

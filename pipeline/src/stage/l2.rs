@@ -42,13 +42,17 @@ impl Stage for L2Bridge {
                 ctx.parsed.key.eth_dst,
                 ctx.parsed.key.vlan,
             );
-            let outcome = bridge.macs.learn(vlan, &src, in_port, env.now);
-            ctx.learned = Some(MacRefresh {
-                bridge: ctx.bridge,
-                vlan,
-                mac: src,
-                port: in_port,
-            });
+            let outcome = if ctx.probe {
+                bridge.macs.predict(vlan, &src, in_port)
+            } else {
+                ctx.learned = Some(MacRefresh {
+                    bridge: ctx.bridge,
+                    vlan,
+                    mac: src,
+                    port: in_port,
+                });
+                bridge.macs.learn(vlan, &src, in_port, env.now)
+            };
             env.note(ctx, i, || TraceEvent::Learn {
                 vlan,
                 mac: src,

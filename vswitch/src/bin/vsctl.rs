@@ -36,6 +36,22 @@ enum Command {
     /// Tunnels: remote VTEPs and the MACs behind each; uplinks: their
     /// neighbours.
     TunnelShow,
+    /// Removes the learned MACs of a bridge (static ones stay).
+    FdbFlush {
+        /// The bridge.
+        bridge: String,
+    },
+    /// Which stages each port's frames meet, in order.
+    DumpPipeline,
+    /// Where a packet would go and why: every stage's decision for one
+    /// packet, without sending it or learning from it.
+    Trace {
+        /// The bridge it enters.
+        bridge: String,
+        /// The packet in flow syntax, e.g.
+        /// in_port=c1,dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:02,tcp,nw_dst=10.0.0.2,tp_dst=80
+        flow: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +62,9 @@ fn main() -> ExitCode {
         Command::PmdStats => "pmd-stats".to_string(),
         Command::FdbShow { bridge } => format!("fdb-show {bridge}"),
         Command::TunnelShow => "tunnel-show".to_string(),
+        Command::FdbFlush { bridge } => format!("fdb-flush {bridge}"),
+        Command::DumpPipeline => "dump-pipeline".to_string(),
+        Command::Trace { bridge, flow } => format!("trace {bridge} {flow}"),
     };
     match request(&cli.socket, &command) {
         Ok(v) if cli.json => {

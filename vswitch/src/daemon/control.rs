@@ -52,21 +52,47 @@ pub enum Request {
     /// Tunnels with their remote VTEPs and the MACs behind them, and the
     /// uplinks' neighbours.
     TunnelShow,
+    /// Removes the learned MACs of a bridge.
+    FdbFlush(String),
+    /// Each port's stages.
+    DumpPipeline,
+    /// Where a packet described in flow syntax, entering a bridge, would go.
+    Trace {
+        /// The bridge.
+        bridge: String,
+        /// The packet, in flow syntax ([`crate::flow_syntax`]).
+        flow: String,
+    },
 }
 
 impl Request {
     /// Parses one request line, or says what is wrong with it.
     pub fn parse(line: &str) -> Result<Request, ControlError> {
         let mut words = line.split_whitespace();
+        if line.split_whitespace().next() == Some("trace") {
+            let _ = words.next();
+            return match (words.next(), words.collect::<Vec<_>>().join("")) {
+                (Some(bridge), flow) if !flow.is_empty() => Ok(Request::Trace {
+                    bridge: bridge.to_string(),
+                    flow,
+                }),
+                _ => Err(ControlError(
+                    "trace needs a bridge and a packet: trace br0 in_port=c1,dl_dst=02:00:00:00:00:02"
+                        .into(),
+                )),
+            };
+        }
         let request = match (words.next(), words.next()) {
             (Some("show"), None) => Request::Show,
             (Some("stats"), None) => Request::Stats,
             (Some("pmd-stats"), None) => Request::PmdStats,
             (Some("fdb-show"), Some(bridge)) => Request::FdbShow(bridge.to_string()),
             (Some("tunnel-show"), None) => Request::TunnelShow,
+            (Some("fdb-flush"), Some(bridge)) => Request::FdbFlush(bridge.to_string()),
+            (Some("dump-pipeline"), None) => Request::DumpPipeline,
             _ => {
                 return Err(ControlError(format!(
-                    "unknown command {line:?}: use show, stats, pmd-stats or fdb-show <bridge>"
+                    "unknown command {line:?}: use show, stats, pmd-stats, fdb-show <bridge>, fdb-flush <bridge>, tunnel-show, dump-pipeline or trace <bridge> <packet>"
                 )))
             }
         };
@@ -86,6 +112,9 @@ fn answer(line: &str, shared: &Shared, now: u32) -> Value {
         Ok(Request::PmdStats) => pmd_stats(shared),
         Ok(Request::FdbShow(bridge)) => fdb(shared, &bridge, now),
         Ok(Request::TunnelShow) => tunnels(shared, now),
+        Ok(Request::FdbFlush(bridge)) => super::probe::fdb_flush(shared, &bridge),
+        Ok(Request::DumpPipeline) => super::probe::dump_pipeline(shared),
+        Ok(Request::Trace { bridge, flow }) => super::probe::trace(shared, &bridge, &flow, now),
         Err(e) => json!({ "error": e.0 }),
     }
 }
@@ -324,6 +353,8 @@ pub fn render(command: &str, v: &Value) -> String {
     let mut out = String::new();
     let o = &mut out;
     match command.split_whitespace().next().unwrap_or("") {
+        "trace" => super::probe::render_trace(o, v),
+        "dump-pipeline" => super::probe::render_pipeline(o, v),
         "show" => {
             let _ = writeln!(
                 o,

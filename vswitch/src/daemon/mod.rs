@@ -11,6 +11,7 @@ mod handoff;
 mod idle;
 mod latency;
 mod open;
+mod probe;
 pub mod reconfigure;
 mod worker;
 
