@@ -430,7 +430,7 @@ fn a_probe_learns_nothing_but_says_what_learning_would_do() {
     let mut h = Harness::new((0..3).map(|i| port(i, VlanMode::default())).collect());
     h.runner.trace_all = true;
     h.runner.probe = true;
-    let mut probe = |h: &mut Harness, src, in_port| {
+    let probe = |h: &mut Harness, src, in_port| {
         let mut log = TraceLog::default();
         let mut bytes = frame(B, src, None);
         h.runner.process(
