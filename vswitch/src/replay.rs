@@ -16,10 +16,12 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use vswitch_pipeline::trace::{NoTrace, TraceLog, TraceSink};
 use vswitch_pipeline::{BurstRunner, Datapath, PortId, Stats};
+use vswitch_ports::cpu::cycles;
 use vswitch_ports::pcap::{PcapPort, PcapReader, PcapWriter};
 use vswitch_ports::FRAME_CAPACITY;
 
 use crate::config::Config;
+use crate::daemon::latency::{Histogram, LatencySummary};
 use crate::forward::{count_tx_done, TxPorts};
 pub use crate::report::{BridgeSummary, PortSummary};
 
@@ -58,6 +60,10 @@ pub struct ReplaySummary {
     pub ports: BTreeMap<String, PortSummary>,
     /// Per bridge, by name.
     pub bridges: BTreeMap<String, BridgeSummary>,
+    /// Time each frame spent in the switch, from the start of its
+    /// processing to the end of its transmit flush (one frame per burst:
+    /// replay feeds frames one at a time, in timestamp order).
+    pub latency: LatencySummary,
 }
 
 struct Input {
@@ -169,6 +175,8 @@ fn run(
     let mut stats = Stats::new(datapath.port_count());
     let mut frames = 0u64;
     let mut swept_at = None;
+    let mut latency = Histogram::new();
+    let (started, started_cycles) = (std::time::Instant::now(), cycles());
 
     loop {
         // The earliest pending frame; ties go to the input given first.
@@ -194,6 +202,7 @@ fn run(
                     Some(_) => &mut log,
                     None => &mut NoTrace,
                 };
+                let start = cycles();
                 runner.process(
                     &datapath,
                     input.port,
@@ -205,6 +214,7 @@ fn run(
                     sink,
                 );
                 tx.flush(&mut stats);
+                latency.record(cycles().wrapping_sub(start), 1);
             }
         }
         if let Some(text) = trace_text.as_deref_mut() {
@@ -226,7 +236,10 @@ fn run(
         }
     }
 
-    let summary = summarize(&datapath, &stats, frames, swept_at.unwrap_or(0));
+    let secs = started.elapsed().as_secs_f64();
+    let tsc_hz = cycles().wrapping_sub(started_cycles) as f64 / secs.max(1e-9);
+    let mut summary = summarize(&datapath, &stats, frames, swept_at.unwrap_or(0));
+    summary.latency = latency.summary(tsc_hz);
     let json = serde_json::to_string_pretty(&summary)
         .map_err(|e| ReplayError(format!("cannot encode the summary: {e}")))?;
     let path = options.output_dir.join("summary.json");
@@ -281,5 +294,6 @@ fn summarize(datapath: &Datapath, stats: &Stats, frames: u64, now: u32) -> Repla
         frames,
         ports,
         bridges,
+        latency: LatencySummary::default(),
     }
 }

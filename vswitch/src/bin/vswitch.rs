@@ -128,6 +128,13 @@ fn main() -> ExitCode {
                     p.rx_packets, p.tx_packets, p.drops
                 );
             }
+            let us = |ns: Option<u64>| ns.map_or("-".into(), |n| format!("{:.1}", n as f64 / 1e3));
+            println!(
+                "in the switch per frame: p50 {} us p99 {} us p99.9 {} us",
+                us(s.latency.p50_ns),
+                us(s.latency.p99_ns),
+                us(s.latency.p999_ns)
+            );
             println!(
                 "{} frames replayed; outputs and summary.json in {}",
                 s.frames,

@@ -10,6 +10,8 @@
 //! time a frame waited on a receive ring before the poll is not seen:
 //! AF_XDP and TAP give no receive timestamp).
 
+use serde::{Deserialize, Serialize};
+
 /// Linear sub-buckets per power of two, as bits.
 const SUB_BITS: u32 = 3;
 const SUB: u64 = 1 << SUB_BITS;
@@ -59,7 +61,36 @@ fn upper_bound(i: usize) -> u64 {
     }
 }
 
+/// A histogram's frames and its p50, p99 and p99.9 in nanoseconds (upper
+/// bounds of their buckets, 12.5% wide; `None` when nothing was counted or
+/// the TSC rate is unknown): what `pmd-stats` and the replay summary show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Frames counted.
+    pub frames: u64,
+    /// Median.
+    pub p50_ns: Option<u64>,
+    /// 99th percentile.
+    pub p99_ns: Option<u64>,
+    /// 99.9th percentile.
+    pub p999_ns: Option<u64>,
+}
+
 impl Histogram {
+    /// The summary of a histogram of TSC cycles counting at `tsc_hz`.
+    pub fn summary(&self, tsc_hz: f64) -> LatencySummary {
+        let ns = |q: f64| match self.quantile(q) {
+            Some(c) if tsc_hz > 0.0 => Some((c as f64 * 1e9 / tsc_hz).round() as u64),
+            _ => None,
+        };
+        LatencySummary {
+            frames: self.count(),
+            p50_ns: ns(0.5),
+            p99_ns: ns(0.99),
+            p999_ns: ns(0.999),
+        }
+    }
+
     /// An empty histogram (allocates its buckets).
     pub fn new() -> Histogram {
         Histogram {

@@ -9,7 +9,7 @@
 mod control;
 mod handoff;
 mod idle;
-mod latency;
+pub mod latency;
 mod open;
 mod probe;
 pub mod reconfigure;
