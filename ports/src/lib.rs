@@ -17,6 +17,7 @@ pub mod afxdp;
 pub mod cpu;
 pub mod ethtool;
 pub mod memory;
+pub mod netlink;
 pub mod netns;
 pub mod pcap;
 pub mod ping;
