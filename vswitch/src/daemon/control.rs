@@ -337,10 +337,11 @@ pub fn render(command: &str, v: &Value) -> String {
                 };
                 let _ = writeln!(
                     o,
-                    "  {}/{:<10} {:<6} {} ({polled})",
+                    "  {}/{:<10} {:<6} {:<4} {} ({polled})",
                     s(&p["bridge"]),
                     s(&p["name"]),
                     s(&p["kind"]),
+                    s(&p["state"]),
                     s(&p["detail"]),
                 );
             }
