@@ -119,6 +119,42 @@ struct Follow {
     ports: HashMap<String, Followed>,
 }
 
+/// What to do with a port after learning the state of an interface of
+/// its name.
+#[derive(Debug, PartialEq, Eq)]
+struct Step {
+    /// Take it down, for this reason.
+    down: Option<String>,
+    /// Then attach it.
+    attach: bool,
+}
+
+/// The step for a port on `interface`, attached to index `ifindex`
+/// (`None`: down), when an interface of that name has index and `IFF_UP`
+/// `now` (`None`: there is none).
+fn next_step(interface: &str, ifindex: Option<u32>, now: Option<(u32, bool)>) -> Step {
+    match (ifindex, now) {
+        (Some(_), None) => Step {
+            down: Some(format!("interface {interface} is gone")),
+            attach: false,
+        },
+        (Some(old), Some((index, up))) if old != index => Step {
+            down: Some(format!(
+                "interface {interface} was replaced (ifindex {old} -> {index})"
+            )),
+            attach: up,
+        },
+        (None, Some((_, up))) => Step {
+            down: None,
+            attach: up,
+        },
+        _ => Step {
+            down: None,
+            attach: false,
+        },
+    }
+}
+
 /// The interface a port's events come for, when the daemon can see them.
 fn followed_interface(kind: &PortKind) -> Option<&str> {
     match kind {
@@ -209,42 +245,22 @@ impl Follow {
     fn handle(&mut self, events: &[LinkEvent]) {
         let mut attach = Vec::new();
         for event in events {
-            match event {
-                LinkEvent::Deleted(info) => {
-                    let gone: Vec<String> = self
-                        .ports
-                        .iter()
-                        .filter(|(_, f)| f.ifindex == Some(info.index))
-                        .map(|(name, _)| name.clone())
-                        .collect();
-                    for name in gone {
-                        let interface = self.ports[&name].interface.clone();
-                        self.take_down(&name, &format!("interface {interface} is gone"));
-                    }
-                }
-                LinkEvent::New(info) => {
-                    let Some(ifname) = &info.name else { continue };
-                    let named: Vec<(String, Option<u32>)> = self
-                        .ports
-                        .iter()
-                        .filter(|(_, f)| &f.interface == ifname)
-                        .map(|(name, f)| (name.clone(), f.ifindex))
-                        .collect();
-                    for (name, ifindex) in named {
-                        if let Some(old) = ifindex.filter(|&i| i != info.index) {
-                            self.take_down(
-                                &name,
-                                &format!(
-                                    "interface {ifname} was replaced (ifindex {old} -> {})",
-                                    info.index
-                                ),
-                            );
-                        }
-                        let down = self.ports.get(&name).is_some_and(|f| f.ifindex.is_none());
-                        if down && info.up && !attach.contains(&name) {
-                            attach.push(name);
-                        }
-                    }
+            let names: Vec<String> = self
+                .ports
+                .iter()
+                .filter(|(_, f)| match event {
+                    LinkEvent::Deleted(info) => f.ifindex == Some(info.index),
+                    LinkEvent::New(info) => info.name.as_deref() == Some(f.interface.as_str()),
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in names {
+                let now = match event {
+                    LinkEvent::Deleted(_) => None,
+                    LinkEvent::New(info) => Some((info.index, info.up)),
+                };
+                if self.apply(&name, now) && !attach.contains(&name) {
+                    attach.push(name);
                 }
             }
         }
@@ -258,26 +274,25 @@ impl Follow {
     fn resync(&mut self) {
         let names: Vec<String> = self.ports.keys().cloned().collect();
         for name in names {
-            let Some(f) = self.ports.get(&name) else {
-                continue;
-            };
-            let interface = f.interface.clone();
-            let now = link_state(&interface);
-            match (f.ifindex, now) {
-                (Some(_), None) => self.take_down(&name, &format!("interface {interface} is gone")),
-                (Some(old), Some((index, up))) if old != index => {
-                    self.take_down(
-                        &name,
-                        &format!("interface {interface} was replaced (ifindex {old} -> {index})"),
-                    );
-                    if up {
-                        self.attach(&name);
-                    }
-                }
-                (None, Some((_, true))) => self.attach(&name),
-                _ => {}
+            let now = self.ports.get(&name).and_then(|f| link_state(&f.interface));
+            if self.apply(&name, now) {
+                self.attach(&name);
             }
         }
+    }
+
+    /// Takes port `name` down if `now` (the index and `IFF_UP` of an
+    /// interface of its name, or `None` for none) says its interface is
+    /// gone; true when it should be attached now.
+    fn apply(&mut self, name: &str, now: Option<(u32, bool)>) -> bool {
+        let Some(f) = self.ports.get(name) else {
+            return false;
+        };
+        let step = next_step(&f.interface, f.ifindex, now);
+        if let Some(why) = &step.down {
+            self.take_down(name, why);
+        }
+        step.attach
     }
 
     /// Tries again the ports whose back-off ran out, if their interface
@@ -304,12 +319,15 @@ impl Follow {
         }
     }
 
-    /// Port `name`'s configuration and id in the running daemon.
-    fn configured(config: &Config, shared: &Shared, name: &str) -> Option<(PortConfig, PortId)> {
+    /// Port `name`'s configuration and id in the running daemon, if it is
+    /// still the port followed (a reconfiguration since the last look may
+    /// have re-opened it otherwise: the next look follows it anew).
+    fn configured(&self, config: &Config, name: &str) -> Option<(PortConfig, PortId)> {
+        let kind = &self.ports.get(name)?.kind;
         config
             .ports()
-            .zip(shared.datapath().spec().port_ids())
-            .find(|(p, _)| p.name == name)
+            .zip(self.shared.datapath().spec().port_ids())
+            .find(|(p, _)| p.name == name && p.kind == *kind)
             .map(|(p, id)| (p.clone(), id))
     }
 
@@ -319,7 +337,7 @@ impl Follow {
         let Ok(config) = shared.config.lock() else {
             return;
         };
-        let Some((_, id)) = Self::configured(&config, &shared, name) else {
+        let Some((_, id)) = self.configured(&config, name) else {
             return;
         };
         let datapath = shared.datapath();
@@ -363,7 +381,7 @@ impl Follow {
         let Ok(config) = shared.config.lock() else {
             return;
         };
-        let Some((port, id)) = Self::configured(&config, &shared, name) else {
+        let Some((port, id)) = self.configured(&config, name) else {
             return;
         };
         let Some(f) = self.ports.get_mut(name) else {
@@ -429,5 +447,69 @@ impl Follow {
         f.retry = None;
         let index = f.ifindex.map_or("?".to_string(), |i| i.to_string());
         eprintln!("vswitchd: port {name}: interface {} is back (ifindex {index}); the port is up: {detail}", f.interface);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(down: Option<&str>, attach: bool) -> Step {
+        Step {
+            down: down.map(str::to_string),
+            attach,
+        }
+    }
+
+    #[test]
+    fn an_attached_port_goes_down_when_its_interface_is_gone_or_replaced() {
+        assert_eq!(
+            next_step("veth1", Some(7), None),
+            step(Some("interface veth1 is gone"), false)
+        );
+        assert_eq!(
+            next_step("veth1", Some(7), Some((9, false))),
+            step(Some("interface veth1 was replaced (ifindex 7 -> 9)"), false)
+        );
+        assert_eq!(
+            next_step("veth1", Some(7), Some((9, true))),
+            step(Some("interface veth1 was replaced (ifindex 7 -> 9)"), true)
+        );
+    }
+
+    #[test]
+    fn a_port_stays_as_it_is_while_its_interface_does() {
+        // Flags of its own interface change (it went down, an XDP program
+        // was attached): still the same device, still attached.
+        assert_eq!(
+            next_step("veth1", Some(7), Some((7, false))),
+            step(None, false)
+        );
+        assert_eq!(
+            next_step("veth1", Some(7), Some((7, true))),
+            step(None, false)
+        );
+        // Down, and still no interface.
+        assert_eq!(next_step("veth1", None, None), step(None, false));
+    }
+
+    #[test]
+    fn a_down_port_is_attached_once_an_interface_of_its_name_is_up() {
+        assert_eq!(
+            next_step("veth1", None, Some((12, false))),
+            step(None, false)
+        );
+        assert_eq!(next_step("veth1", None, Some((12, true))), step(None, true));
+    }
+
+    #[test]
+    fn tap_ports_in_another_namespace_are_not_followed() {
+        let tap = |netns: Option<&str>| PortKind::Tap {
+            interface: "tap0".into(),
+            netns: netns.map(str::to_string),
+        };
+        assert_eq!(followed_interface(&tap(None)), Some("tap0"));
+        assert_eq!(followed_interface(&tap(Some("c1"))), None);
+        assert_eq!(followed_interface(&PortKind::Null), None);
     }
 }
