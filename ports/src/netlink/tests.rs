@@ -1,6 +1,10 @@
 use super::*;
 use proptest::prelude::*;
 
+/// Taken by the tests that read live events: one floods the kernel with
+/// events, which would make another's socket overflow too.
+static LIVE_EVENTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A netlink message of `kind` with `payload`, padded to 4 bytes.
 fn message(kind: u16, payload: &[u8]) -> Vec<u8> {
     let len = (NLMSG_HEADER_LEN + payload.len()) as u32;
@@ -187,6 +191,7 @@ fn the_kernel_reports_a_veth_that_comes_and_goes() {
     if !crate::testing::require_netns("the_kernel_reports_a_veth_that_comes_and_goes") {
         return;
     }
+    let _alone = LIVE_EVENTS.lock().unwrap_or_else(|p| p.into_inner());
     let mut monitor = LinkMonitor::open().unwrap();
     let host = unique_name("nl");
     let veth = Veth::create(&host, &unique_name("nl"), None).unwrap();
@@ -213,4 +218,58 @@ fn the_kernel_reports_a_veth_that_comes_and_goes() {
     drop(veth);
     wait_for(&|e| matches!(e, LinkEvent::Deleted(i) if i.index == index));
     assert_eq!(link_state(&host), None);
+}
+
+#[test]
+fn a_reader_too_slow_learns_that_it_missed_events() {
+    use crate::netns::{unique_name, Veth};
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    if !crate::testing::require_netns("a_reader_too_slow_learns_that_it_missed_events") {
+        return;
+    }
+    let _alone = LIVE_EVENTS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut monitor = LinkMonitor::open().unwrap();
+    let host = unique_name("nb");
+    let _veth = Veth::create(&host, &unique_name("nb"), None).unwrap();
+    // Each flip is a message of about a kilobyte (a few in the buffer's
+    // accounting): a thousand overflow the socket's receive buffer (a few
+    // hundred kilobytes) while nobody reads. One `ip -batch` makes them
+    // all quickly.
+    let mut batch = String::new();
+    for _ in 0..500 {
+        batch += &format!("link set {host} up\nlink set {host} down\n");
+    }
+    let mut ip = Command::new("ip")
+        .args(["-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    ip.stdin
+        .take()
+        .unwrap()
+        .write_all(batch.as_bytes())
+        .unwrap();
+    assert!(ip.wait().unwrap().success());
+    let mut events = Vec::new();
+    assert_eq!(monitor.read(&mut events).unwrap(), ReadOutcome::Missed);
+    // The socket works on: the next event comes through.
+    crate::netns::ip(&["link", "set", &host, "up"]).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        events.clear();
+        monitor.read(&mut events).unwrap();
+        if events
+            .iter()
+            .any(|e| matches!(e, LinkEvent::New(i) if i.up))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no event after the overrun"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
