@@ -272,3 +272,59 @@ fn a_deleted_veth_goes_down_and_comes_back_while_the_rest_forwards() {
     assert_eq!(lab.ping(1, 0, 3), 3, "ping c2 -> c1 after it came back");
     assert_eq!(lab.ping(0, 2, 3), 3, "ping c1 -> c3 after it came back");
 }
+
+/// Deletes a TAP device on drop (a persistent one outlives the daemon).
+struct TapGuard(String);
+
+impl Drop for TapGuard {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", &self.0]);
+    }
+}
+
+#[test]
+fn a_deleted_tap_goes_down_and_a_tap_of_its_name_is_attached_again() {
+    if !require_netns("a_deleted_tap_goes_down_and_a_tap_of_its_name_is_attached_again") {
+        return;
+    }
+    let dir = TempDir::new("links").unwrap();
+    let tap = unique_name("lt");
+    let guard = TapGuard(tap.clone());
+    let text = format!(
+        "[switch]\nworkers = [0]\ncontrol_socket = \"{}\"\n[[bridge]]\nname = \"br0\"\n\
+         [[bridge.port]]\nname = \"t\"\ntype = \"tap\"\noptions = {{ interface = \"{tap}\" }}\n\
+         [[bridge.port]]\nname = \"sink\"\ntype = \"null\"\n",
+        dir.join("s.sock").display()
+    );
+    let config = vswitch::config::Config::parse(&text, "links").unwrap();
+    let daemon = vswitch::daemon::Daemon::start(&config)
+        .and_then(vswitch::daemon::Daemon::spawn)
+        .unwrap();
+    let state = |port: &str| {
+        let show = request(daemon.socket(), "show").unwrap();
+        LinkLab::port(&show, port)["state"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string()
+    };
+    assert_eq!(state("t"), "up");
+
+    ip(&["link", "del", &tap]).unwrap();
+    assert!(
+        within(Duration::from_secs(2), || state("t") == "down"),
+        "the TAP's port is not down"
+    );
+    assert_eq!(state("sink"), "up");
+
+    // A persistent TAP of that name: the port attaches to it once it is up.
+    ip(&["tuntap", "add", "dev", &tap, "mode", "tap"]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(state("t"), "down", "attached before the TAP was up");
+    ip(&["link", "set", &tap, "up"]).unwrap();
+    assert!(
+        within(Duration::from_secs(3), || state("t") == "up"),
+        "the TAP's port is not up again"
+    );
+    drop(daemon);
+    drop(guard);
+}
