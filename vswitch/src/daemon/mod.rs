@@ -5,6 +5,9 @@
 //! configuration order and a failure drops those already open (which
 //! detaches their XDP programs) before the error is returned, naming the
 //! port and the fix.
+//!
+//! Once running, a port whose interface disappears goes down and is
+//! attached again when the interface returns ([`links`]).
 
 mod control;
 mod handoff;
