@@ -170,6 +170,9 @@ drop_reasons! {
     /// The output port refused the frame (a TAP write failed, the device
     /// is gone, an inbox of another worker was full): counted per frame.
     TxError = "tx_error",
+    /// The output port is down: its interface is gone (deleted, or
+    /// replaced by another of the same name) until it returns.
+    PortDown = "port_down",
     /// A receive buffer could not hold the frame (longer than the port's frame capacity).
     RxFrameTooLong = "rx_frame_too_long",
 }

@@ -17,6 +17,7 @@ pub mod afxdp;
 pub mod cpu;
 pub mod ethtool;
 pub mod memory;
+pub mod netlink;
 pub mod netns;
 pub mod pcap;
 pub mod ping;
@@ -40,7 +41,9 @@ pub use error::PortError;
 #[must_use = "a flush's report is the only record of what became of the frames"]
 pub struct TxDone {
     /// Frames the device accepted: a TAP's write succeeded, the kernel
-    /// took an AF_XDP descriptor (its completion came back), the record
+    /// took an AF_XDP descriptor (its completion came back) and the device
+    /// did not report it dropped (copy mode: a veth whose peer is down takes
+    /// frames and drops them; those are refused), the record
     /// reached the capture file. What the device loses after accepting shows
     /// in [`Port::device_drops`].
     pub sent: u64,

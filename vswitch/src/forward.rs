@@ -5,7 +5,7 @@
 use vswitch_pipeline::burst::{BurstRunner, MAX_BURST};
 use vswitch_pipeline::trace::TraceSink;
 use vswitch_pipeline::{Datapath, DropReason, PortId, Stats, TxSink};
-use vswitch_ports::{Port, RxBatch, TxDone};
+use vswitch_ports::{Port, PortError, RxBatch, TxDone, FRAME_CAPACITY};
 
 /// The ports a worker transmits on, indexed by [`PortId`] (`None` for ids
 /// no port has), and which of them have frames queued or in flight since
@@ -14,6 +14,47 @@ pub struct TxPorts {
     ports: Vec<Option<Box<dyn Port>>>,
     pending: Vec<PortId>,
     has_pending: Vec<bool>,
+    /// By port id: the port is down ([`TxPorts::mark_down`]), its frames
+    /// are [`DropReason::PortDown`] drops.
+    down: Vec<bool>,
+}
+
+/// What stands in for a port that is down: it takes frames (so the
+/// pipeline's egress path stays as it is) and refuses every one at the
+/// flush, where [`TxPorts`] counts them as [`DropReason::PortDown`].
+struct DownPort {
+    name: String,
+    scratch: Box<[u8]>,
+    refused: u64,
+}
+
+impl Port for DownPort {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn rx_burst(&mut self, _batch: &mut RxBatch) -> Result<usize, PortError> {
+        Ok(0)
+    }
+
+    fn tx_slot(&mut self) -> Option<&mut [u8]> {
+        Some(&mut self.scratch)
+    }
+
+    fn tx_commit(&mut self, _len: usize, _timestamp_ns: u64) {
+        self.refused += 1;
+    }
+
+    fn tx_flush(&mut self) -> TxDone {
+        TxDone {
+            refused: std::mem::take(&mut self.refused),
+            ..TxDone::default()
+        }
+    }
+
+    fn wakeup(&self) -> vswitch_ports::Wakeup {
+        vswitch_ports::Wakeup::Never
+    }
 }
 
 impl TxPorts {
@@ -24,6 +65,7 @@ impl TxPorts {
             ports,
             pending: Vec::with_capacity(n),
             has_pending: vec![false; n],
+            down: vec![false; n],
         }
     }
 
@@ -44,18 +86,41 @@ impl TxPorts {
     }
 
     /// Puts `port` at `id` (growing the table), returning what was there.
+    /// The port is up.
     pub fn insert(&mut self, id: PortId, port: Box<dyn Port>) -> Option<Box<dyn Port>> {
         let i = id as usize;
         if self.ports.len() <= i {
             self.ports.resize_with(i + 1, || None);
             self.has_pending.resize(i + 1, false);
+            self.down.resize(i + 1, false);
         }
+        self.down[i] = false;
         self.ports[i].replace(port)
     }
 
     /// Takes the port at `id` out.
     pub fn remove(&mut self, id: PortId) -> Option<Box<dyn Port>> {
+        if let Some(down) = self.down.get_mut(id as usize) {
+            *down = false;
+        }
         self.ports.get_mut(id as usize).and_then(Option::take)
+    }
+
+    /// Marks port `id` down: its handle is replaced by one that drops
+    /// every frame as [`DropReason::PortDown`] (never counted as sent),
+    /// and returned for closing. [`TxPorts::insert`] brings it up again.
+    pub fn mark_down(&mut self, id: PortId) -> Option<Box<dyn Port>> {
+        let name = self.get(id)?.name().to_string();
+        let old = self.insert(
+            id,
+            Box::new(DownPort {
+                name,
+                scratch: vec![0u8; FRAME_CAPACITY].into_boxed_slice(),
+                refused: 0,
+            }),
+        );
+        self.down[id as usize] = true;
+        old
     }
 
     /// Calls `f` with every port and its id.
@@ -116,7 +181,13 @@ impl TxPorts {
             let in_flight = match self.ports.get_mut(out as usize) {
                 Some(Some(port)) => {
                     let done = port.tx_flush();
-                    count_tx_done(stats, out, &done);
+                    if self.down.get(out as usize) == Some(&true) {
+                        if let Some(counters) = stats.ports.get_mut(out as usize) {
+                            counters.drops[DropReason::PortDown as usize] += done.refused;
+                        }
+                    } else {
+                        count_tx_done(stats, out, &done);
+                    }
                     done.in_flight
                 }
                 _ => 0,
@@ -249,5 +320,29 @@ mod tests {
         tx.flush(&mut stats);
         assert_eq!(stats.ports[0].rx_packets, frames as u64);
         assert_eq!(stats.ports[1].tx_packets, frames as u64);
+    }
+
+    #[test]
+    fn frames_to_a_port_marked_down_are_port_down_drops_until_it_is_up_again() {
+        let mut tx = TxPorts::new(vec![Some(Box::new(MemoryPort::null("p0")))]);
+        let mut stats = Stats::new(1);
+        let send = |tx: &mut TxPorts, stats: &mut Stats| {
+            for _ in 0..3 {
+                tx.send_prepared(0, &[0u8; 60], stats);
+            }
+            tx.flush(stats);
+        };
+        let old = tx.mark_down(0).expect("the port's handle comes back");
+        assert_eq!(old.name(), "p0");
+        send(&mut tx, &mut stats);
+        assert_eq!(stats.ports[0].tx_packets, 0);
+        assert_eq!(stats.ports[0].drops[DropReason::PortDown as usize], 3);
+        assert_eq!(stats.ports[0].drops[DropReason::TxError as usize], 0);
+        assert!(!tx.has_pending());
+
+        assert!(tx.insert(0, Box::new(MemoryPort::null("p0"))).is_some());
+        send(&mut tx, &mut stats);
+        assert_eq!(stats.ports[0].tx_packets, 3);
+        assert_eq!(stats.ports[0].drops[DropReason::PortDown as usize], 3);
     }
 }

@@ -317,6 +317,9 @@ pub struct AfXdpPort {
     tx_lens: Box<[u32]>,
     /// Frames on the TX ring or in the kernel, not yet completed.
     tx_in_flight: u32,
+    /// Frames the device dropped after the kernel took them (copy mode),
+    /// whose completions are still to come: they count as refused.
+    tx_device_dropped: u32,
     /// What became of frames since the last flush.
     tx_done: TxDone,
     rx_frames: u64,
@@ -431,6 +434,7 @@ impl AfXdpPort {
             tx_base: Umem::chunk_addr(plan.rx_frames),
             tx_lens: vec![0; plan.tx_frames as usize].into_boxed_slice(),
             tx_in_flight: 0,
+            tx_device_dropped: 0,
             tx_done: TxDone::default(),
             rx_frames: 0,
             rx_bad_descs: 0,
@@ -512,7 +516,23 @@ impl AfXdpPort {
                 continue;
             };
             if let Some(&len) = self.tx_index(chunk).and_then(|i| self.tx_lens.get(i)) {
-                self.tx_done.add_sent(len as usize);
+                if self.tx_device_dropped > 0 {
+                    // Completions come in order of sending, so which frame
+                    // was dropped is not known; how many is.
+                    self.tx_device_dropped -= 1;
+                    let (queue, interface) = (self.queue_id, &self.interface);
+                    self.tx_done.add_refused(|| {
+                        PortError::io(
+                            format!(
+                                "AF_XDP queue {queue} of {interface:?}: the device dropped a frame \
+                                 (no carrier: is a veth's peer down?)"
+                            ),
+                            io::Error::from_raw_os_error(libc::EBUSY),
+                        )
+                    });
+                } else {
+                    self.tx_done.add_sent(len as usize);
+                }
                 self.tx_in_flight = self.tx_in_flight.saturating_sub(1);
                 self.tx_completed += 1;
             }
@@ -533,6 +553,12 @@ impl AfXdpPort {
             let kicked = self.socket.kick_tx();
             let left = self.socket.tx.unconsumed();
             if let Err(e) = kicked {
+                // In copy mode EBUSY says the device dropped the frame the
+                // kernel just took (NET_XMIT_DROP: no carrier, a veth
+                // whose peer is down); its completion still comes.
+                if !self.zero_copy && e.raw_os_error() == Some(libc::EBUSY) {
+                    self.tx_device_dropped += 1;
+                }
                 // Full device queue, a dropped frame or memory pressure:
                 // the frames stay on the ring for the next flush.
                 if !matches!(

@@ -351,6 +351,38 @@ fn frames_wait_in_flight_while_the_interface_is_down() {
     );
 }
 
+/// With the peer of the veth down (no carrier) the kernel takes the
+/// frames and the device drops them: refused, never sent.
+#[test]
+fn frames_the_device_drops_are_refused_not_sent() {
+    if !require_netns("frames_the_device_drops_are_refused_not_sent") {
+        return;
+    }
+    let lab = Lab::new();
+    let mut port = AfXdpPort::open(&AfXdpConfig::new(lab.host())).expect("open AF_XDP port");
+    if port.mode().zero_copy {
+        return;
+    }
+    lab.ns
+        .ip(&["link", "set", lab.veth.peer(), "down"])
+        .expect("peer down");
+    let request = arp_request(PEER_IP);
+    const FRAMES: u64 = 40;
+    for _ in 0..FRAMES {
+        queue(&mut port, &request, request.len());
+    }
+    let done = flush_until_settled(&mut port);
+    assert_eq!((done.sent, done.refused, done.in_flight), (0, FRAMES, 0));
+    println!("peer down: {}", done.error.expect("why they were refused"));
+
+    lab.ns
+        .ip(&["link", "set", lab.veth.peer(), "up"])
+        .expect("peer up");
+    queue(&mut port, &request, request.len());
+    let done = flush_until_settled(&mut port);
+    assert_eq!((done.sent, done.refused), (1, 0));
+}
+
 #[test]
 fn second_open_of_a_queue_is_in_use() {
     if !require_netns("second_open_of_a_queue_is_in_use") {

@@ -348,15 +348,17 @@ pub fn render(command: &str, v: &Value) -> String {
             );
             for p in v["ports"].as_array().into_iter().flatten() {
                 let polled = match p["workers"].as_array() {
+                    _ if p["state"] == "down" => "not polled while down".into(),
                     Some(w) if w.is_empty() => "no device: frames go through its uplink".into(),
                     _ => format!("polled on core {}", p["workers"]),
                 };
                 let _ = writeln!(
                     o,
-                    "  {}/{:<10} {:<6} {} ({polled})",
+                    "  {}/{:<10} {:<6} {:<4} {} ({polled})",
                     s(&p["bridge"]),
                     s(&p["name"]),
                     s(&p["kind"]),
+                    s(&p["state"]),
                     s(&p["detail"]),
                 );
             }
@@ -581,6 +583,25 @@ mod tests {
         );
         assert!(
             text.contains("idle: polling 0.250 s (25.0%) blocked 0.750 s sleeps 12 wakeups 11"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn show_text_says_which_ports_are_down() {
+        let port = |name: &str, state: &str| {
+            json!({"bridge": "br0", "name": name, "kind": "afxdp", "state": state,
+                   "detail": format!("veth-{name}, 1 queue(s), native XDP, copy"), "workers": [0]})
+        };
+        let v = json!({"uptime_secs": 5, "workers": [0],
+                       "ports": [port("c1", "down"), port("c2", "up")]});
+        let text = render("show", &v);
+        assert!(
+            text.contains("br0/c1         afxdp  down veth-c1, 1 queue(s), native XDP, copy (not polled while down)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("br0/c2         afxdp  up   veth-c2, 1 queue(s), native XDP, copy (polled on core [0])"),
             "{text}"
         );
     }

@@ -5,11 +5,15 @@
 //! configuration order and a failure drops those already open (which
 //! detaches their XDP programs) before the error is returned, naming the
 //! port and the fix.
+//!
+//! Once running, a port whose interface disappears goes down and is
+//! attached again when the interface returns ([`links`]).
 
 mod control;
 mod handoff;
 mod idle;
 pub mod latency;
+mod links;
 mod open;
 mod probe;
 pub mod reconfigure;
@@ -76,6 +80,7 @@ fn port_infos(
             kind: p.kind.type_name().to_string(),
             detail: detail.clone(),
             workers: placement.pollers(id),
+            state: PortState::Up,
         })
         .collect()
 }
@@ -105,6 +110,19 @@ pub struct PortInfo {
     pub detail: String,
     /// The workers that poll it.
     pub workers: Vec<usize>,
+    /// Whether it forwards: down while its interface is gone.
+    pub state: PortState,
+}
+
+/// Whether a port forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortState {
+    /// Attached: frames to it are sent.
+    Up,
+    /// Its interface is gone: frames to it are dropped (`port_down`)
+    /// until the interface returns and the port is attached again.
+    Down,
 }
 
 /// State the control thread reads, and what a configuration change needs.
@@ -119,6 +137,8 @@ pub(crate) struct Shared {
     seed: u64,
     clock: Arc<AtomicU32>,
     started: Instant,
+    /// Names of the ports that are down (see [`links`]).
+    down_ports: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Shared {
@@ -132,7 +152,15 @@ impl Shared {
 
     /// What `show` says of the ports.
     pub(crate) fn port_infos(&self) -> Vec<PortInfo> {
-        self.ports.lock().map(|p| p.clone()).unwrap_or_default()
+        let mut infos = self.ports.lock().map(|p| p.clone()).unwrap_or_default();
+        if let Ok(down) = self.down_ports.lock() {
+            for info in &mut infos {
+                if down.contains(&info.name) {
+                    info.state = PortState::Down;
+                }
+            }
+        }
+        infos
     }
 
     /// Per-port counters summed over workers.
@@ -233,6 +261,8 @@ pub struct Daemon {
     shared: Arc<Shared>,
     socket: PathBuf,
     listener: std::os::unix::net::UnixListener,
+    /// Follows the ports' interfaces; stopped before the workers.
+    links: Option<links::LinkFollower>,
 }
 
 /// Refuses to start over a live daemon; removes a stale socket file.
@@ -401,21 +431,24 @@ impl Daemon {
         }
 
         let ports = port_infos(config, &spec, &details, &placement);
+        let shared = Arc::new(Shared {
+            datapath: Mutex::new(datapath),
+            ports: Mutex::new(ports),
+            reports,
+            controls,
+            mailboxes,
+            placement: Mutex::new(placement),
+            config: Mutex::new(config.clone()),
+            seed,
+            clock,
+            started: Instant::now(),
+            down_ports: Mutex::default(),
+        });
         Ok(Daemon {
             stop,
             workers: handles,
-            shared: Arc::new(Shared {
-                datapath: Mutex::new(datapath),
-                ports: Mutex::new(ports),
-                reports,
-                controls,
-                mailboxes,
-                placement: Mutex::new(placement),
-                config: Mutex::new(config.clone()),
-                seed,
-                clock,
-                started: Instant::now(),
-            }),
+            links: links::LinkFollower::start(&shared),
+            shared,
             socket: config.switch.control_socket.clone(),
             listener,
         })
@@ -517,6 +550,8 @@ impl Drop for BackgroundDaemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // It posts updates to the workers: stop it first.
+        drop(self.links.take());
         self.stop.store(true, Ordering::Relaxed);
         // Blocked workers see the stop when woken.
         for w in 0..self.shared.controls.len() {

@@ -20,10 +20,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vswitch_pipeline::PortId;
+use vswitch_pipeline::{Datapath, PortId};
 
 use super::worker::WorkerUpdate;
-use super::{open_port, port_infos, remote_port, Shared, StartError};
+use super::{open_port, port_infos, remote_port, OpenPort, Placement, Shared, StartError};
 use crate::config::{Config, PortConfig};
 
 /// How long workers get to acknowledge a change.
@@ -81,36 +81,15 @@ pub(crate) fn apply(shared: &Shared, config: &Config) -> Result<(), StartError> 
             add_tx: Vec::new(),
             add_rx_primary: Vec::new(),
             add_rx_extra: Vec::new(),
+            down: Vec::new(),
         })
         .collect();
-    let mut details: HashMap<PortId, String> = HashMap::new();
     {
         let mut placement = shared
             .placement
             .lock()
             .map_err(|_| StartError("the daemon's placement lock is poisoned".into()))?;
-        for port in opened {
-            details.insert(port.id, port.detail.clone());
-            let placed = placement.place(port, cores);
-            for (w, handle, primary) in placed.handles {
-                let Some(update) = updates.get_mut(w) else {
-                    continue;
-                };
-                if primary {
-                    update.add_tx.push((placed.id, handle));
-                    update.add_rx_primary.push(placed.id);
-                } else {
-                    update.add_rx_extra.push((placed.id, handle));
-                }
-            }
-            for (w, update) in updates.iter_mut().enumerate() {
-                if w != placed.owner {
-                    let stand_in =
-                        remote_port(&new_dp, placed.id, w, placed.owner, &shared.mailboxes);
-                    update.add_tx.push((placed.id, stand_in));
-                }
-            }
-        }
+        let mut details = place(shared, &mut placement, opened, cores, &mut updates, &new_dp);
         let old_infos = shared.port_infos();
         let all_details: Vec<String> = spec
             .ports
@@ -133,6 +112,54 @@ pub(crate) fn apply(shared: &Shared, config: &Config) -> Result<(), StartError> 
         }
     }
 
+    post_and_wait(shared, updates)?;
+    new_dp.retire(&old_dp);
+    if let Ok(mut dp) = shared.datapath.lock() {
+        *dp = new_dp;
+    }
+    close_retired(shared);
+    *current = config.clone();
+    Ok(())
+}
+
+/// Hands the handles of the `opened` ports to workers (through
+/// `updates`, one per worker), with stand-ins on the workers that do not
+/// own a port's transmit side; returns what each port is attached to.
+pub(super) fn place(
+    shared: &Shared,
+    placement: &mut Placement,
+    opened: Vec<OpenPort>,
+    cores: &[usize],
+    updates: &mut [WorkerUpdate],
+    datapath: &Datapath,
+) -> HashMap<PortId, String> {
+    let mut details = HashMap::new();
+    for port in opened {
+        details.insert(port.id, port.detail.clone());
+        let placed = placement.place(port, cores);
+        for (w, handle, primary) in placed.handles {
+            let Some(update) = updates.get_mut(w) else {
+                continue;
+            };
+            if primary {
+                update.add_tx.push((placed.id, handle));
+                update.add_rx_primary.push(placed.id);
+            } else {
+                update.add_rx_extra.push((placed.id, handle));
+            }
+        }
+        for (w, update) in updates.iter_mut().enumerate() {
+            if w != placed.owner {
+                let stand_in = remote_port(datapath, placed.id, w, placed.owner, &shared.mailboxes);
+                update.add_tx.push((placed.id, stand_in));
+            }
+        }
+    }
+    details
+}
+
+/// Posts one update to each worker and waits until every one took it.
+pub(super) fn post_and_wait(shared: &Shared, updates: Vec<WorkerUpdate>) -> Result<(), StartError> {
     let versions: Vec<u64> = shared
         .controls
         .iter()
@@ -157,14 +184,12 @@ pub(crate) fn apply(shared: &Shared, config: &Config) -> Result<(), StartError> 
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    new_dp.retire(&old_dp);
-    if let Ok(mut dp) = shared.datapath.lock() {
-        *dp = new_dp;
-    }
-    // Close the handles the workers gave back (detaching XDP programs).
+    Ok(())
+}
+
+/// Closes the handles the workers gave back (detaching XDP programs).
+pub(super) fn close_retired(shared: &Shared) {
     for control in &shared.controls {
         drop(control.take_retired());
     }
-    *current = config.clone();
-    Ok(())
 }

@@ -88,6 +88,10 @@ pub struct WorkerUpdate {
     pub add_rx_primary: Vec<PortId>,
     /// New further receive handles it polls.
     pub add_rx_extra: Vec<(PortId, Box<dyn Port>)>,
+    /// Ports whose interface is gone: their handles leave (polling too),
+    /// and frames to them are dropped as `port_down` until an update adds
+    /// handles for them again.
+    pub down: Vec<PortId>,
 }
 
 /// How the control thread reaches a running worker.
@@ -456,18 +460,17 @@ impl Worker {
         let mut retired = Vec::new();
         for id in &update.remove {
             retired.extend(self.tx.remove(*id));
-            self.rx_primary.retain(|p| p != id);
-            let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.rx_extra)
-                .into_iter()
-                .partition(|(p, _)| p == id);
-            self.rx_extra = kept;
-            retired.extend(gone.into_iter().map(|(_, h)| h));
+            self.stop_polling(*id, &mut retired);
         }
         for (id, handle) in update.add_tx {
             retired.extend(self.tx.insert(id, handle));
         }
         self.rx_primary.extend(update.add_rx_primary);
         self.rx_extra.extend(update.add_rx_extra);
+        for id in &update.down {
+            retired.extend(self.tx.mark_down(*id));
+            self.stop_polling(*id, &mut retired);
+        }
         self.datapath = update.datapath;
         if stats.ports.len() < self.datapath.port_count() {
             stats
@@ -478,6 +481,17 @@ impl Worker {
         if let Ok(mut r) = self.control.retired.lock() {
             r.extend(retired);
         }
+    }
+
+    /// Stops polling port `id`; its further receive handles go to
+    /// `retired`.
+    fn stop_polling(&mut self, id: PortId, retired: &mut Vec<Box<dyn Port>>) {
+        self.rx_primary.retain(|p| *p != id);
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.rx_extra)
+            .into_iter()
+            .partition(|(p, _)| *p == id);
+        self.rx_extra = kept;
+        retired.extend(gone.into_iter().map(|(_, h)| h));
     }
 
     #[allow(clippy::too_many_arguments)]
