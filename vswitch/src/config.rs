@@ -12,6 +12,8 @@
 //! idle_quiet_us = 200        # adaptive: quiet time before blocking
 //! idle_sleep_us = 200        # sleep: longest idle sleep
 //! control_socket = "/run/vswitch/vswitchd.sock"
+//! log_level = "info"         # error | warn | info | debug (vswitchd --log-level overrides)
+//! metrics = "127.0.0.1:9477" # Prometheus endpoint, loopback only; off when absent
 //!
 //! [[bridge]]
 //! name = "br0"
@@ -282,6 +284,10 @@ pub struct SwitchConfig {
     pub idle: IdlePolicy,
     /// Where the control socket listens.
     pub control_socket: PathBuf,
+    /// The most detailed log lines written.
+    pub log_level: log::LevelFilter,
+    /// Where the Prometheus endpoint listens (a loopback address), if on.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Default longest sleep of an idle worker, in microseconds.
@@ -299,6 +305,8 @@ impl Default for SwitchConfig {
                 quiet_us: DEFAULT_IDLE_QUIET_US,
             },
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            log_level: log::LevelFilter::Info,
+            metrics: None,
         }
     }
 }
@@ -519,6 +527,8 @@ struct RawSwitch {
     idle_sleep_us: Option<Spanned<i64>>,
     idle_quiet_us: Option<Spanned<i64>>,
     control_socket: Option<Spanned<String>>,
+    log_level: Option<Spanned<String>>,
+    metrics: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -612,6 +622,20 @@ fn valid_cidr(text: &str) -> bool {
     text.split_once('/').is_some_and(|(ip, len)| {
         ip.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 32)
     })
+}
+
+/// Parses a log level as `[switch] log_level` and `vswitchd --log-level`
+/// take it.
+pub fn parse_log_level(text: &str) -> Result<log::LevelFilter, String> {
+    match text {
+        "error" => Ok(log::LevelFilter::Error),
+        "warn" => Ok(log::LevelFilter::Warn),
+        "info" => Ok(log::LevelFilter::Info),
+        "debug" => Ok(log::LevelFilter::Debug),
+        other => Err(format!(
+            "{other:?} is not a log level: use error, warn, info or debug"
+        )),
+    }
 }
 
 /// Parses "aa:bb:cc:dd:ee:ff" (also with '-').
@@ -826,6 +850,16 @@ impl Validator<'_> {
                 );
             }
             switch.control_socket = PathBuf::from(path.get_ref());
+        }
+        if let Some(level) = &raw.log_level {
+            switch.log_level = parse_log_level(level.get_ref())
+                .map_err(|m| self.at.error(Some(level.span()), "switch.log_level", m))?;
+        }
+        if let Some(addr) = &raw.metrics {
+            switch.metrics = Some(
+                checks::metrics_address(addr.get_ref())
+                    .map_err(|m| self.at.error(Some(addr.span()), "switch.metrics", m))?,
+            );
         }
         Ok(switch)
     }

@@ -6,5 +6,6 @@ pub mod daemon;
 pub mod demo;
 pub mod forward;
 pub mod lab;
+pub mod logging;
 pub mod replay;
 pub mod report;

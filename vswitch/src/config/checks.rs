@@ -5,6 +5,7 @@
 use std::fmt;
 use std::io::Read;
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -33,6 +34,21 @@ pub(super) fn read_capped(path: &Path) -> Result<String, String> {
             e.utf8_error().valid_up_to()
         )
     })
+}
+
+/// The address of the Prometheus endpoint: an IP and port on loopback,
+/// because the figures (ports, addresses of traffic) are for the host's
+/// operators, and the endpoint has no authentication.
+pub(super) fn metrics_address(text: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = text.parse().map_err(|_| {
+        format!("{text:?} is not an address and port: write it like \"127.0.0.1:9477\" or \"[::1]:9477\"")
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{text:?} is not a loopback address: the metrics endpoint has no authentication, so it listens on 127.0.0.0/8 or ::1 only (scrape it through a local agent or proxy)"
+        ));
+    }
+    Ok(addr)
 }
 
 /// Longest interface name Linux takes: IFNAMSIZ (16) less the NUL.

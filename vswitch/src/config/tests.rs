@@ -366,3 +366,45 @@ fn a_file_over_the_size_cap_is_refused_at_once() {
         .message
         .contains("not UTF-8"));
 }
+
+#[test]
+fn log_level_and_metrics_address() {
+    let switch = |text: &str| parse(text).map(|c| c.switch);
+    let s = switch("[switch]\nlog_level=\"debug\"\nmetrics=\"127.0.0.1:9477\"\n").unwrap();
+    assert_eq!(s.log_level, log::LevelFilter::Debug);
+    assert_eq!(s.metrics, Some("127.0.0.1:9477".parse().unwrap()));
+    assert_eq!(switch("").unwrap().log_level, log::LevelFilter::Info);
+    assert_eq!(switch("").unwrap().metrics, None, "off by default");
+    for ok in ["127.0.0.2:1", "[::1]:9477"] {
+        assert!(
+            switch(&format!("[switch]\nmetrics={ok:?}\n")).is_ok(),
+            "{ok}"
+        );
+    }
+    for (text, expected) in [
+        (
+            "log_level=\"trace\"",
+            "switch.log_level: \"trace\" is not a log level: use error, warn, info or debug",
+        ),
+        (
+            "metrics=\"0.0.0.0:9477\"",
+            "switch.metrics: \"0.0.0.0:9477\" is not a loopback address",
+        ),
+        (
+            "metrics=\"10.0.0.1:9477\"",
+            "listens on 127.0.0.0/8 or ::1 only",
+        ),
+        ("metrics=\"[::]:9477\"", "is not a loopback address"),
+        (
+            "metrics=\"localhost:9477\"",
+            "write it like \"127.0.0.1:9477\"",
+        ),
+        ("metrics=\"127.0.0.1\"", "is not an address and port"),
+    ] {
+        let e = error(&format!("[switch]\n{text}\n"));
+        assert!(
+            e.starts_with("test.toml:2:") && e.contains(expected),
+            "{text}: {e}"
+        );
+    }
+}

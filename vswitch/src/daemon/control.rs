@@ -118,16 +118,7 @@ fn stats(shared: &Shared) -> Value {
 /// p50, p99 and p99.9 of a worker's rx-to-tx histogram, in ns (upper
 /// bounds of their buckets, 12.5% wide), and the frames it counted.
 fn latency_summary(h: &super::latency::Histogram, tsc_hz: f64) -> Value {
-    let ns = |q: f64| match h.quantile(q) {
-        Some(c) if tsc_hz > 0.0 => json!((c as f64 * 1e9 / tsc_hz).round() as u64),
-        _ => Value::Null,
-    };
-    json!({
-        "frames": h.count(),
-        "p50_ns": ns(0.5),
-        "p99_ns": ns(0.99),
-        "p999_ns": ns(0.999),
-    })
+    json!(h.summary(tsc_hz))
 }
 
 fn pmd_stats(shared: &Shared) -> Value {

@@ -115,6 +115,36 @@ impl Histogram {
     }
 }
 
+/// The quantiles the daemon reports of a worker's histogram.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LatencySummary {
+    /// Frames counted.
+    pub frames: u64,
+    /// Median, in ns (the upper bound of its bucket, 12.5% wide).
+    pub p50_ns: Option<u64>,
+    /// 99th percentile, in ns.
+    pub p99_ns: Option<u64>,
+    /// 99.9th percentile, in ns.
+    pub p999_ns: Option<u64>,
+}
+
+impl Histogram {
+    /// p50, p99 and p99.9 in ns, of values counted in cycles of a
+    /// `tsc_hz` clock; `None` when empty or the clock is unknown.
+    pub fn summary(&self, tsc_hz: f64) -> LatencySummary {
+        let ns = |q: f64| match self.quantile(q) {
+            Some(c) if tsc_hz > 0.0 => Some((c as f64 * 1e9 / tsc_hz).round() as u64),
+            _ => None,
+        };
+        LatencySummary {
+            frames: self.count(),
+            p50_ns: ns(0.5),
+            p99_ns: ns(0.99),
+            p999_ns: ns(0.999),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +197,10 @@ mod tests {
         let mut copy = Histogram::new();
         copy.copy_from(&h);
         assert_eq!(copy, h);
+        // At 1 GHz a cycle is a nanosecond.
+        let s = h.summary(1e9);
+        assert_eq!((s.frames, s.p50_ns, s.p99_ns), (100, Some(p50), Some(p99)));
+        assert_eq!(h.summary(0.0).p50_ns, None, "no clock, no time");
+        assert_eq!(Histogram::new().summary(1e9).p999_ns, None);
     }
 }

@@ -165,6 +165,24 @@ pub(crate) fn apply(shared: &Shared, config: &Config) -> Result<(), StartError> 
     for control in &shared.controls {
         drop(control.take_retired());
     }
+    let names = |c: &Config| c.ports().map(|p| p.name.clone()).collect::<Vec<_>>();
+    let (before, after) = (names(&current), names(config));
+    log::info!(
+        "configuration applied: ports added {:?}, removed {:?}, reopened {:?}",
+        after
+            .iter()
+            .filter(|n| !before.contains(n))
+            .collect::<Vec<_>>(),
+        before
+            .iter()
+            .filter(|n| !after.contains(n))
+            .collect::<Vec<_>>(),
+        config
+            .ports()
+            .filter(|p| old_ports.contains_key(p.name.as_str()) && !kept(p))
+            .map(|p| &p.name)
+            .collect::<Vec<_>>()
+    );
     *current = config.clone();
     Ok(())
 }
