@@ -162,7 +162,7 @@ fn bad_configuration_is_refused_before_anything_starts() {
     let (ok, err) = run_to_exit(&["--config", "/dev/zero"]);
     assert!(!ok, "{err}");
     assert!(
-        err.contains("ERROR vswitchd: /dev/zero: the file is larger than 1024 KiB"),
+        err.contains("ERROR vswitchd: /dev/zero: the file is larger than 1 MiB"),
         "{err}"
     );
     let dir = TempDir::new("logging").unwrap();

@@ -24,8 +24,8 @@ pub(super) fn read_capped(path: &Path) -> Result<String, String> {
         .map_err(|e| format!("cannot read the file: {e}"))?;
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
         return Err(format!(
-            "the file is larger than {} KiB: is it the configuration? (the limit guards against reading a device or a wrong file)",
-            MAX_CONFIG_BYTES / 1024
+            "the file is larger than {} MiB: is it the configuration? (the limit guards against reading a device or a wrong file)",
+            MAX_CONFIG_BYTES >> 20
         ));
     }
     String::from_utf8(bytes).map_err(|e| {

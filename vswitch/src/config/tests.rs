@@ -335,7 +335,7 @@ fn mistyped_tables_say_which_form_to_write() {
 #[test]
 fn a_file_over_the_size_cap_is_refused_at_once() {
     let e = Config::load(Path::new("/dev/zero")).unwrap_err();
-    assert!(e.message.contains("larger than 1024 KiB"), "{e}");
+    assert!(e.message.contains("larger than 1 MiB"), "{e}");
     let dir = std::env::temp_dir().join(format!("vswitch-config-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     struct Remove(PathBuf);
