@@ -12,6 +12,8 @@
 //! idle_quiet_us = 200        # adaptive: quiet time before blocking
 //! idle_sleep_us = 200        # sleep: longest idle sleep
 //! control_socket = "/run/vswitch/vswitchd.sock"
+//! log_level = "info"         # error | warn | info | debug (vswitchd --log-level overrides)
+//! metrics = "127.0.0.1:9477" # Prometheus endpoint, loopback only; off when absent
 //!
 //! [[bridge]]
 //! name = "br0"
@@ -68,7 +70,9 @@ use vswitch_pipeline::datapath::{
 use vswitch_pipeline::overlay::{TunnelKind, TunnelSpec, UplinkSpec};
 use vswitch_pipeline::{Mac, PortId};
 
+mod checks;
 mod overlay;
+pub use checks::{MAX_CONFIG_BYTES, MAX_INTERFACE_NAME};
 pub use overlay::{
     derived_mac, interface_mac, TunnelConfig, UplinkConfig, DEFAULT_UPLINK_MTU, OVERLAY_OVERHEAD_V4,
 };
@@ -280,6 +284,10 @@ pub struct SwitchConfig {
     pub idle: IdlePolicy,
     /// Where the control socket listens.
     pub control_socket: PathBuf,
+    /// The most detailed log lines written.
+    pub log_level: log::LevelFilter,
+    /// Where the Prometheus endpoint listens (a loopback address), if on.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Default longest sleep of an idle worker, in microseconds.
@@ -297,6 +305,8 @@ impl Default for SwitchConfig {
                 quiet_us: DEFAULT_IDLE_QUIET_US,
             },
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            log_level: log::LevelFilter::Info,
+            metrics: None,
         }
     }
 }
@@ -328,12 +338,12 @@ pub struct Config {
 impl Config {
     /// Reads and validates a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let text = checks::read_capped(path).map_err(|message| ConfigError {
             file: path.display().to_string(),
             line: 0,
             column: 0,
             field: String::new(),
-            message: format!("cannot read the file: {e}"),
+            message,
         })?;
         Config::parse(&text, &path.display().to_string())
     }
@@ -494,12 +504,17 @@ impl Config {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    #[serde(default, deserialize_with = "checks::switch_table")]
     switch: Option<RawSwitch>,
-    #[serde(default, rename = "bridge")]
+    #[serde(default, rename = "bridge", deserialize_with = "checks::bridge_tables")]
     bridges: Vec<RawBridge>,
-    #[serde(default, rename = "uplink")]
+    #[serde(default, rename = "uplink", deserialize_with = "checks::uplink_tables")]
     uplinks: Vec<overlay::RawUplink>,
-    #[serde(default, rename = "container")]
+    #[serde(
+        default,
+        rename = "container",
+        deserialize_with = "checks::container_tables"
+    )]
     containers: Vec<RawContainer>,
 }
 
@@ -512,6 +527,8 @@ struct RawSwitch {
     idle_sleep_us: Option<Spanned<i64>>,
     idle_quiet_us: Option<Spanned<i64>>,
     control_socket: Option<Spanned<String>>,
+    log_level: Option<Spanned<String>>,
+    metrics: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -528,9 +545,13 @@ struct RawBridge {
     name: Spanned<String>,
     mac_aging_secs: Option<Spanned<i64>>,
     mac_limit: Option<Spanned<i64>>,
-    #[serde(default, rename = "port")]
+    #[serde(default, rename = "port", deserialize_with = "checks::port_tables")]
     ports: Vec<RawPort>,
-    #[serde(default, rename = "static_mac")]
+    #[serde(
+        default,
+        rename = "static_mac",
+        deserialize_with = "checks::static_mac_tables"
+    )]
     static_macs: Vec<RawStaticMac>,
 }
 
@@ -601,6 +622,20 @@ fn valid_cidr(text: &str) -> bool {
     text.split_once('/').is_some_and(|(ip, len)| {
         ip.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 32)
     })
+}
+
+/// Parses a log level as `[switch] log_level` and `vswitchd --log-level`
+/// take it.
+pub fn parse_log_level(text: &str) -> Result<log::LevelFilter, String> {
+    match text {
+        "error" => Ok(log::LevelFilter::Error),
+        "warn" => Ok(log::LevelFilter::Warn),
+        "info" => Ok(log::LevelFilter::Info),
+        "debug" => Ok(log::LevelFilter::Debug),
+        other => Err(format!(
+            "{other:?} is not a log level: use error, warn, info or debug"
+        )),
+    }
 }
 
 /// Parses "aa:bb:cc:dd:ee:ff" (also with '-').
@@ -816,6 +851,16 @@ impl Validator<'_> {
             }
             switch.control_socket = PathBuf::from(path.get_ref());
         }
+        if let Some(level) = &raw.log_level {
+            switch.log_level = parse_log_level(level.get_ref())
+                .map_err(|m| self.at.error(Some(level.span()), "switch.log_level", m))?;
+        }
+        if let Some(addr) = &raw.metrics {
+            switch.metrics = Some(
+                checks::metrics_address(addr.get_ref())
+                    .map_err(|m| self.at.error(Some(addr.span()), "switch.metrics", m))?,
+            );
+        }
         Ok(switch)
     }
 
@@ -887,6 +932,42 @@ impl Validator<'_> {
                 (None, VlanMode::Access { vlan }) => *vlan,
                 (None, VlanMode::Trunk { native, .. }) => native.unwrap_or(0),
             };
+            let vlan_span = raw_static
+                .vlan
+                .as_ref()
+                .map_or(raw_static.port.span(), |v| v.span());
+            if !port.vlan_mode.carries(vlan) {
+                let what = if vlan == 0 {
+                    "untagged frames".to_string()
+                } else {
+                    format!("VLAN {vlan}")
+                };
+                return self.err(
+                    vlan_span,
+                    &format!("{f}.vlan"),
+                    format!("port {port_name:?} does not carry {what}, so the MAC could never be reached there: set vlan to one the port carries, or add it to the port's trunks"),
+                );
+            }
+            if let Some((s0, first)) = static_macs
+                .iter()
+                .enumerate()
+                .find(|(_, m): &(usize, &StaticMacConfig)| m.mac == mac && m.vlan == vlan)
+            {
+                let place = if vlan == 0 {
+                    "untagged".to_string()
+                } else {
+                    format!("on VLAN {vlan}")
+                };
+                return self.err(
+                    raw_static.mac.span(),
+                    &format!("{f}.mac"),
+                    format!(
+                        "static MAC {} {place} is already bound to port {:?} by {field}.static_mac[{s0}]: a MAC is behind one port of a VLAN; remove one of the two",
+                        vswitch_pipeline::trace::mac_text(&mac),
+                        first.port
+                    ),
+                );
+            }
             let vtep = match (&raw_static.vtep, &port.kind) {
                 (None, _) => None,
                 (Some(v), PortKind::Tunnel(t)) => match v.get_ref().parse::<std::net::IpAddr>() {
@@ -983,16 +1064,26 @@ impl Validator<'_> {
         )?;
         let kind = self.kind(&raw, field)?;
         if let Some(interface) = kind.interface() {
-            if interface.is_empty() || interface.len() > 15 || interface.contains(['/', ' ']) {
-                return self.err(raw.name.span(), &format!("{field}.options.interface"), format!("interface name {interface:?} must be 1 to 15 characters without '/' or spaces"));
+            // Where the name comes from: the option, or the port's name.
+            let (span, at) = match raw.options.get("interface") {
+                Some(v) => (v.span(), format!("{field}.options.interface")),
+                None => (raw.name.span(), format!("{field}.name")),
+            };
+            if let Some(problem) = checks::interface_name_problem(interface) {
+                let fix = if raw.options.contains_key("interface") {
+                    String::new()
+                } else {
+                    " (the interface defaults to the port's name: set options.interface)".into()
+                };
+                return self.err(span, &at, format!("{problem}{fix}"));
             }
             if let Some(other) = self
                 .interfaces_seen
                 .insert(interface.to_string(), name.clone())
             {
                 return self.err(
-                    raw.name.span(),
-                    &format!("{field}.options.interface"),
+                    span,
+                    &at,
                     format!("interface {interface:?} is already used by port {other:?}"),
                 );
             }

@@ -7,5 +7,6 @@ pub mod demo;
 pub mod flow_syntax;
 pub mod forward;
 pub mod lab;
+pub mod logging;
 pub mod replay;
 pub mod report;

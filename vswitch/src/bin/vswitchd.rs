@@ -15,14 +15,18 @@ struct Cli {
     /// The configuration file (TOML); `vswitch check --config FILE` validates it.
     #[arg(long)]
     config: PathBuf,
+    /// The most detailed log lines written: error, warn, info or debug
+    /// (default: `[switch] log_level`, or info).
+    #[arg(long, value_parser = vswitch::config::parse_log_level)]
+    log_level: Option<log::LevelFilter>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match vswitch::daemon::main_with_config(&cli.config) {
+    match vswitch::daemon::main_with_config(&cli.config, cli.log_level) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vswitchd: {e}");
+            log::error!("vswitchd: {e}");
             ExitCode::FAILURE
         }
     }

@@ -97,7 +97,7 @@ fn each_mistake_has_its_message() {
         (port("type=\"afxdp\"\noptions={ring_size=1000}"), "must be a power of two"),
         (port("type=\"afxdp\"\noptions={mode=\"fast\"}"), "not an XDP mode"),
         (port("type=\"pcap\"\noptions={loop=true}"), "loop needs an input"),
-        (port("type=\"tap\"\noptions={interface=\"much-too-long-name\"}"), "1 to 15 characters"),
+        (port("type=\"tap\"\noptions={interface=\"much-too-long-name\"}"), "more than Linux's 15"),
         (port("type=\"null\"\nmac_limit=0"), "MAC limit 0 is outside"),
         ("[[bridge]]\nname=\"br\"\nmac_aging_secs=0\n".into(), "aging time 0 is outside"),
         ("[[bridge]]\nname=\"a b\"\n".into(), "bridge name \"a b\" must be"),
@@ -222,4 +222,189 @@ fn port_ids_stay_and_freed_ids_wait_a_change() {
             ("d".into(), 3)
         ]
     );
+}
+
+#[test]
+fn interface_names_linux_would_read_differently_are_refused() {
+    let tap = |interface: &str| {
+        error(&format!(
+            "[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"p\"\ntype=\"tap\"\noptions={{interface={interface:?}}}\n"
+        ))
+    };
+    for (name, expected) in [
+        (
+            "eth0:1",
+            "address label of \"eth0\", and the port would attach to \"eth0\"",
+        ),
+        ("veth a", "contains ' '"),
+        ("veth\ta", "contains '\\t'"),
+        ("a/b", "contains '/'"),
+        (".", "is a directory name"),
+        ("..", "is a directory name"),
+        ("", "is empty"),
+        ("sixteen-bytes-xx", "is 16 bytes, more than Linux's 15"),
+    ] {
+        let e = tap(name);
+        assert!(
+            e.contains("bridge[0].port[0].options.interface: ") && e.contains(expected),
+            "{name:?}: {e}"
+        );
+        assert!(
+            e.contains("use 1 to 15 bytes without ':', '/' or whitespace"),
+            "{e}"
+        );
+    }
+    assert!(parse("[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"p\"\ntype=\"tap\"\noptions={interface=\"fifteen-bytes-x\"}\n").is_ok());
+    // The interface defaults to the port's name, which may be longer.
+    let e = error("[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"a-very-long-port-name\"\ntype=\"afxdp\"\n");
+    assert!(
+        e.starts_with("test.toml:4:6: bridge[0].port[0].name: interface name \"a-very-long-port-name\" is 21 bytes")
+            && e.contains("set options.interface"),
+        "{e}"
+    );
+    // Uplinks are checked the same way.
+    let e = error("[[uplink]]\nname=\"up\"\ntype=\"afxdp\"\naddresses=[\"10.0.0.1/24\"]\noptions={interface=\"eth0:0\"}\n");
+    assert!(
+        e.contains("uplink[0].options.interface: ") && e.contains("address label"),
+        "{e}"
+    );
+}
+
+#[test]
+fn static_macs_bound_twice_or_on_a_vlan_the_port_lacks_are_refused() {
+    let bridge = |macs: &str| {
+        format!(
+            "[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"a\"\ntype=\"null\"\nvlan=10\n\
+             [[bridge.port]]\nname=\"b\"\ntype=\"null\"\ntrunks=[10,20]\n{macs}"
+        )
+    };
+    let mac = |port: &str, vlan: Option<u16>| {
+        let vlan = vlan.map_or(String::new(), |v| format!("vlan={v}\n"));
+        format!("[[bridge.static_mac]]\nmac=\"02:00:00:00:00:01\"\nport=\"{port}\"\n{vlan}")
+    };
+    let e = error(&bridge(&(mac("a", None) + &mac("b", Some(10)))));
+    assert!(
+        e.contains("bridge[0].static_mac[1].mac: static MAC 02:00:00:00:00:01 on VLAN 10 is already bound to port \"a\" by bridge[0].static_mac[0]")
+            && e.contains("remove one of the two"),
+        "{e}"
+    );
+    // The same MAC on two VLANs is two entries.
+    assert!(parse(&bridge(&(mac("a", None) + &mac("b", Some(20))))).is_ok());
+    let e = error(&bridge(&mac("a", Some(20))));
+    assert!(
+        e.contains("bridge[0].static_mac[0].vlan: port \"a\" does not carry VLAN 20")
+            && e.contains("set vlan to one the port carries"),
+        "{e}"
+    );
+    let e = error(&bridge(&mac("b", Some(30))));
+    assert!(e.contains("port \"b\" does not carry VLAN 30"), "{e}");
+    // A trunk without a native VLAN carries no untagged frames.
+    let e = error(&bridge(&mac("b", None)));
+    assert!(
+        e.contains("bridge[0].static_mac[0].vlan: port \"b\" does not carry untagged frames"),
+        "{e}"
+    );
+}
+
+#[test]
+fn mistyped_tables_say_which_form_to_write() {
+    for (text, expected) in [
+        ("[bridge]\nname=\"br\"\n", "bridge: [bridge] is a single table, but there may be several: write [[bridge]]"),
+        (
+            "[[bridge]]\nname=\"br\"\n[bridge.port]\nname=\"p\"\ntype=\"null\"\n",
+            "bridge.port: [bridge.port] is a single table, but there may be several: write [[bridge.port]]",
+        ),
+        (
+            "[[bridge]]\nname=\"br\"\n[bridge.static_mac]\nmac=\"02:00:00:00:00:01\"\nport=\"p\"\n",
+            "write [[bridge.static_mac]]",
+        ),
+        ("[uplink]\nname=\"u\"\n", "write [[uplink]]"),
+        ("[container]\nname=\"c\"\n", "write [[container]]"),
+        ("[[switch]]\nworkers=[0]\n", "switch: [[switch]] makes an array of tables, but there is one switch section: write [switch]"),
+    ] {
+        let e = error(text);
+        assert!(e.starts_with("test.toml:") && e.contains(expected), "for\n{text}\ngot: {e}");
+    }
+    // The right forms still parse, spans and all.
+    let c = parse("[switch]\nworkers=[0]\n[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"p\"\ntype=\"null\"\n").unwrap();
+    assert_eq!(c.bridges[0].ports[0].name, "p");
+    let e = error("[switch]\nbatch_size=0\n");
+    assert!(e.starts_with("test.toml:2:12: switch.batch_size"), "{e}");
+}
+
+#[test]
+fn a_file_over_the_size_cap_is_refused_at_once() {
+    let e = Config::load(Path::new("/dev/zero")).unwrap_err();
+    assert!(e.message.contains("larger than 1 MiB"), "{e}");
+    let dir = std::env::temp_dir().join(format!("vswitch-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    struct Remove(PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _remove = Remove(dir.clone());
+    let big = dir.join("big.toml");
+    // Comments only: valid TOML, one byte over the cap.
+    let mut text = "#".repeat(MAX_CONFIG_BYTES as usize);
+    text.push('\n');
+    std::fs::write(&big, &text).unwrap();
+    let e = Config::load(&big).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}: the file is larger", big.display())),
+        "{e}"
+    );
+    text.truncate(MAX_CONFIG_BYTES as usize - 1);
+    text.push('\n');
+    std::fs::write(&big, &text).unwrap();
+    assert!(Config::load(&big).is_ok());
+    std::fs::write(&big, [0xff, 0xfe]).unwrap();
+    assert!(Config::load(&big)
+        .unwrap_err()
+        .message
+        .contains("not UTF-8"));
+}
+
+#[test]
+fn log_level_and_metrics_address() {
+    let switch = |text: &str| parse(text).map(|c| c.switch);
+    let s = switch("[switch]\nlog_level=\"debug\"\nmetrics=\"127.0.0.1:9477\"\n").unwrap();
+    assert_eq!(s.log_level, log::LevelFilter::Debug);
+    assert_eq!(s.metrics, Some("127.0.0.1:9477".parse().unwrap()));
+    assert_eq!(switch("").unwrap().log_level, log::LevelFilter::Info);
+    assert_eq!(switch("").unwrap().metrics, None, "off by default");
+    for ok in ["127.0.0.2:1", "[::1]:9477"] {
+        assert!(
+            switch(&format!("[switch]\nmetrics={ok:?}\n")).is_ok(),
+            "{ok}"
+        );
+    }
+    for (text, expected) in [
+        (
+            "log_level=\"trace\"",
+            "switch.log_level: \"trace\" is not a log level: use error, warn, info or debug",
+        ),
+        (
+            "metrics=\"0.0.0.0:9477\"",
+            "switch.metrics: \"0.0.0.0:9477\" is not a loopback address",
+        ),
+        (
+            "metrics=\"10.0.0.1:9477\"",
+            "listens on 127.0.0.0/8 or ::1 only",
+        ),
+        ("metrics=\"[::]:9477\"", "is not a loopback address"),
+        (
+            "metrics=\"localhost:9477\"",
+            "write it like \"127.0.0.1:9477\"",
+        ),
+        ("metrics=\"127.0.0.1\"", "is not an address and port"),
+    ] {
+        let e = error(&format!("[switch]\n{text}\n"));
+        assert!(
+            e.starts_with("test.toml:2:") && e.contains(expected),
+            "{text}: {e}"
+        );
+    }
 }

@@ -198,5 +198,10 @@ mod tests {
         let mut copy = Histogram::new();
         copy.copy_from(&h);
         assert_eq!(copy, h);
+        // At 1 GHz a cycle is a nanosecond.
+        let s = h.summary(1e9);
+        assert_eq!((s.frames, s.p50_ns, s.p99_ns), (100, Some(p50), Some(p99)));
+        assert_eq!(h.summary(0.0).p50_ns, None, "no clock, no time");
+        assert_eq!(Histogram::new().summary(1e9).p999_ns, None);
     }
 }

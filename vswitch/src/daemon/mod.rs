@@ -14,6 +14,7 @@ mod handoff;
 mod idle;
 pub mod latency;
 mod links;
+mod metrics;
 mod open;
 mod probe;
 pub mod reconfigure;
@@ -191,6 +192,39 @@ impl Shared {
     }
 }
 
+/// What one worker has counted, read in one lock of its report.
+pub(crate) struct WorkerFigures {
+    /// The core it runs on.
+    pub(crate) core: usize,
+    /// Its loop counters.
+    pub(crate) loops: LoopCounters,
+    /// Its flow cache's counters.
+    pub(crate) cache: vswitch_pipeline::flow_cache::CacheCounters,
+    /// Its rx-to-tx time quantiles.
+    pub(crate) latency: latency::LatencySummary,
+}
+
+impl Shared {
+    /// Every worker's figures, in worker order.
+    pub(crate) fn worker_figures(&self) -> Vec<WorkerFigures> {
+        self.reports
+            .iter()
+            .map(|(core, report)| {
+                let (loops, cache, latency) = report
+                    .lock()
+                    .map(|r| (r.loops, r.cache, r.latency.summary(r.tsc_hz)))
+                    .unwrap_or_default();
+                WorkerFigures {
+                    core: *core,
+                    loops,
+                    cache,
+                    latency,
+                }
+            })
+            .collect()
+    }
+}
+
 /// Which worker holds which handle: handle k of all ports opened goes to
 /// worker k mod n, and the worker of a port's first handle owns its
 /// transmit side.
@@ -263,6 +297,7 @@ pub struct Daemon {
     listener: std::os::unix::net::UnixListener,
     /// Follows the ports' interfaces; stopped before the workers.
     links: Option<links::LinkFollower>,
+    metrics: Option<metrics::MetricsServer>,
 }
 
 /// Refuses to start over a live daemon; removes a stale socket file.
@@ -306,7 +341,12 @@ impl Daemon {
             }
         }
         let listener = bind_control_socket(&config.switch.control_socket)?;
-        let result = Self::start_workers(config, listener);
+        let result = config
+            .switch
+            .metrics
+            .map(metrics::bind)
+            .transpose()
+            .and_then(|metrics| Self::start_workers(config, listener, metrics));
         if result.is_err() {
             let _ = std::fs::remove_file(&config.switch.control_socket);
         }
@@ -316,6 +356,7 @@ impl Daemon {
     fn start_workers(
         config: &Config,
         listener: std::os::unix::net::UnixListener,
+        metrics: Option<std::net::TcpListener>,
     ) -> Result<Daemon, StartError> {
         let seed = std::collections::hash_map::RandomState::new();
         let seed = std::hash::BuildHasher::hash_one(&seed, 0u64);
@@ -431,6 +472,14 @@ impl Daemon {
         }
 
         let ports = port_infos(config, &spec, &details, &placement);
+        for (w, core) in cores.iter().enumerate() {
+            let polled: Vec<&str> = ports
+                .iter()
+                .filter(|p| p.workers.contains(core))
+                .map(|p| p.name.as_str())
+                .collect();
+            log::debug!("worker {w} on core {core} polls {polled:?}");
+        }
         let shared = Arc::new(Shared {
             datapath: Mutex::new(datapath),
             ports: Mutex::new(ports),
@@ -444,19 +493,25 @@ impl Daemon {
             started: Instant::now(),
             down_ports: Mutex::default(),
         });
-        Ok(Daemon {
+        let mut daemon = Daemon {
             stop,
             workers: handles,
             links: links::LinkFollower::start(&shared),
             shared,
             socket: config.switch.control_socket.clone(),
             listener,
-        })
+            metrics: None,
+        };
+        // On failure the daemon is dropped, which stops the workers.
+        daemon.metrics = metrics
+            .map(|m| metrics::MetricsServer::spawn(m, Arc::clone(&daemon.shared)))
+            .transpose()?;
+        Ok(daemon)
     }
 
     /// Swaps `config` into the running workers: see [`reconfigure`].
     pub fn reconfigure(&self, config: &Config) -> Result<(), StartError> {
-        reconfigure::apply(&self.shared, config)
+        reconfigure::apply(&self.shared, config).inspect_err(log_refused)
     }
 
     /// Serves the control socket and ages MACs until `shutdown` is set
@@ -491,6 +546,11 @@ impl Daemon {
                 None => std::thread::sleep(Duration::from_millis(20)),
             }
         }
+        if self.stop.load(Ordering::Relaxed) {
+            log::error!("a worker stopped: stopping vswitchd");
+        } else {
+            log::info!("shutdown requested: stopping vswitchd");
+        }
     }
 
     /// The control socket's path.
@@ -498,10 +558,16 @@ impl Daemon {
         &self.socket
     }
 
+    /// Where the Prometheus endpoint listens, if on.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(|m| m.addr)
+    }
+
     /// Runs the daemon on a thread of this process (the demo, tests,
     /// benchmarks) until the returned handle is dropped.
     pub fn spawn(self) -> Result<BackgroundDaemon, StartError> {
         let socket = self.socket.clone();
+        let metrics = self.metrics_address();
         let shared = Arc::clone(&self.shared);
         let shutdown = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&shutdown);
@@ -511,6 +577,7 @@ impl Daemon {
             .map_err(|e| StartError(format!("cannot start the daemon thread: {e}")))?;
         Ok(BackgroundDaemon {
             socket,
+            metrics,
             shared,
             shutdown,
             thread: Some(thread),
@@ -522,6 +589,7 @@ impl Daemon {
 /// workers and releases every port (detaching XDP programs).
 pub struct BackgroundDaemon {
     socket: PathBuf,
+    metrics: Option<std::net::SocketAddr>,
     shared: Arc<Shared>,
     shutdown: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -533,9 +601,14 @@ impl BackgroundDaemon {
         &self.socket
     }
 
+    /// Where the Prometheus endpoint listens, if on.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.metrics
+    }
+
     /// Swaps `config` into the running workers: see [`reconfigure`].
     pub fn reconfigure(&self, config: &Config) -> Result<(), StartError> {
-        reconfigure::apply(&self.shared, config)
+        reconfigure::apply(&self.shared, config).inspect_err(log_refused)
     }
 }
 
@@ -548,10 +621,16 @@ impl Drop for BackgroundDaemon {
     }
 }
 
+/// Logs a configuration change that was refused (and changed nothing).
+fn log_refused(e: &StartError) {
+    log::error!("configuration change refused, nothing changed: {e}");
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         // It posts updates to the workers: stop it first.
         drop(self.links.take());
+        drop(self.metrics.take());
         self.stop.store(true, Ordering::Relaxed);
         // Blocked workers see the stop when woken.
         for w in 0..self.shared.controls.len() {
@@ -561,25 +640,41 @@ impl Drop for Daemon {
             let _ = h.join();
         }
         let _ = std::fs::remove_file(&self.socket);
+        log::info!("vswitchd stopped: workers joined, ports released");
     }
 }
 
 /// The whole of `vswitchd`: load, start, run until SIGINT/SIGTERM.
-pub fn main_with_config(path: &Path) -> Result<(), String> {
-    let config = Config::load(path).map_err(|e| e.to_string())?;
+/// Logs at `log_level`, or else at the configuration's `log_level`.
+pub fn main_with_config(path: &Path, log_level: Option<log::LevelFilter>) -> Result<(), String> {
+    let config = Config::load(path);
+    crate::logging::init(
+        log_level
+            .or(config.as_ref().ok().map(|c| c.switch.log_level))
+            .unwrap_or(log::LevelFilter::Info),
+    );
+    let config = config.map_err(|e| e.to_string())?;
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&shutdown))
             .map_err(|e| format!("cannot install the signal handler: {e}"))?;
     }
     let daemon = Daemon::start(&config).map_err(|e| e.to_string())?;
-    eprintln!(
-        "vswitchd: {} port(s) on {} worker(s); control socket {}",
-        daemon.shared.port_infos().len(),
+    let ports: Vec<String> = daemon
+        .shared
+        .port_infos()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    log::info!(
+        "vswitchd {} started: {} port(s) ({}) on {} worker(s) on cores {:?}; control socket {}",
+        env!("CARGO_PKG_VERSION"),
+        ports.len(),
+        ports.join(", "),
         config.switch.workers.len(),
+        config.switch.workers,
         daemon.socket().display()
     );
     daemon.run_until(&shutdown);
-    eprintln!("vswitchd: stopping");
     Ok(())
 }

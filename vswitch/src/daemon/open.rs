@@ -130,6 +130,11 @@ pub(crate) fn open_port(id: PortId, port: &PortConfig) -> Result<OpenPort, Strin
             "drops what it is sent".into(),
         ),
     };
+    log::info!(
+        "port {:?} ({}) open: {detail}",
+        port.name,
+        port.kind.type_name()
+    );
     Ok(OpenPort {
         id,
         handles,

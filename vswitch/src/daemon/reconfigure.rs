@@ -37,7 +37,7 @@ pub(crate) fn apply(shared: &Shared, config: &Config) -> Result<(), StartError> 
         .map_err(|_| StartError("the daemon's configuration lock is poisoned".into()))?;
     if config.switch != current.switch {
         return Err(StartError(
-            "the [switch] section (workers, batch_size, idle, control_socket) cannot change while vswitchd runs: restart it with the new configuration".into(),
+            "the [switch] section (workers, batch_size, idle, control_socket, control_group, log_level, metrics) cannot change while vswitchd runs: restart it with the new configuration".into(),
         ));
     }
     let old_dp = shared.datapath();
@@ -118,6 +118,24 @@ pub(crate) fn apply(shared: &Shared, config: &Config) -> Result<(), StartError> 
         *dp = new_dp;
     }
     close_retired(shared);
+    let names = |c: &Config| c.ports().map(|p| p.name.clone()).collect::<Vec<_>>();
+    let (before, after) = (names(&current), names(config));
+    log::info!(
+        "configuration applied: ports added {:?}, removed {:?}, reopened {:?}",
+        after
+            .iter()
+            .filter(|n| !before.contains(n))
+            .collect::<Vec<_>>(),
+        before
+            .iter()
+            .filter(|n| !after.contains(n))
+            .collect::<Vec<_>>(),
+        config
+            .ports()
+            .filter(|p| old_ports.contains_key(p.name.as_str()) && !kept(p))
+            .map(|p| &p.name)
+            .collect::<Vec<_>>()
+    );
     *current = config.clone();
     Ok(())
 }
