@@ -226,7 +226,7 @@ fn a_deleted_veth_goes_down_and_comes_back_while_the_rest_forwards() {
         "show does not say c1 is down: {}",
         request(&lab.socket, "show").unwrap()
     );
-    let gone = format!("vswitchd: port c1: interface {host} is gone");
+    let gone = format!("WARN  port c1: interface {host} is gone");
     assert!(
         within(Duration::from_secs(2), || lab.log().contains(&gone)),
         "no {gone:?} in the log:\n{}",
@@ -265,7 +265,7 @@ fn a_deleted_veth_goes_down_and_comes_back_while_the_rest_forwards() {
     assert!(has_xdp(&host));
     assert!(
         lab.log()
-            .contains(&format!("vswitchd: port c1: interface {host} is back")),
+            .contains(&format!("INFO  port c1: interface {host} is back")),
         "{}",
         lab.log()
     );

@@ -81,8 +81,8 @@ impl LinkFollower {
         match started {
             Ok(follower) => Some(follower),
             Err(e) => {
-                eprintln!(
-                    "vswitchd: cannot follow link events ({e}): a port whose interface goes away stays attached until a restart"
+                log::error!(
+                    "cannot follow link events ({e}): a port whose interface goes away stays attached until a restart"
                 );
                 None
             }
@@ -192,9 +192,7 @@ impl Follow {
                     self.resync();
                 }
                 Err(e) => {
-                    eprintln!(
-                        "vswitchd: link events: {e}; re-reading the state of the ports' interfaces"
-                    );
+                    log::warn!("link events: {e}; re-reading the state of the ports' interfaces");
                     self.resync();
                     std::thread::sleep(TICK);
                 }
@@ -352,7 +350,7 @@ impl Follow {
             })
             .collect();
         if let Err(e) = post_and_wait(&shared, updates) {
-            eprintln!("vswitchd: port {name}: {why}, but it could not be taken down: {e}");
+            log::error!("port {name}: {why}, but it could not be taken down: {e}");
             return;
         }
         close_retired(&shared);
@@ -369,8 +367,8 @@ impl Follow {
             f.ifindex = None;
             f.retry = None;
         }
-        eprintln!(
-            "vswitchd: port {name}: {why}; the port is down (frames to it are dropped as port_down) until the interface returns"
+        log::warn!(
+            "port {name}: {why}; the port is down (frames to it are dropped as port_down) until the interface returns"
         );
     }
 
@@ -392,8 +390,8 @@ impl Follow {
             Err(e) => {
                 let wait = f.retry.map_or(FIRST_RETRY, |(_, wait)| wait);
                 f.retry = Some((Instant::now() + wait, (wait * 2).min(MAX_RETRY)));
-                eprintln!(
-                    "vswitchd: port {name}: cannot attach interface {} again: {e}; retrying in {} ms",
+                log::warn!(
+                    "port {name}: cannot attach interface {} again: {e}; retrying in {} ms",
                     f.interface,
                     wait.as_millis()
                 );
@@ -430,7 +428,7 @@ impl Follow {
             )
         };
         if let Err(e) = post_and_wait(&shared, updates) {
-            eprintln!("vswitchd: port {name}: cannot attach it again: {e}");
+            log::error!("port {name}: cannot attach it again: {e}");
             return;
         }
         close_retired(&shared);
@@ -446,7 +444,10 @@ impl Follow {
         f.ifindex = link_state(&f.interface).map(|(index, _)| index);
         f.retry = None;
         let index = f.ifindex.map_or("?".to_string(), |i| i.to_string());
-        eprintln!("vswitchd: port {name}: interface {} is back (ifindex {index}); the port is up: {detail}", f.interface);
+        log::info!(
+            "port {name}: interface {} is back (ifindex {index}); the port is up: {detail}",
+            f.interface
+        );
     }
 }
 
