@@ -151,9 +151,8 @@ pub fn effective_uid() -> u32 {
 
 /// The gid of group `name`, or `None` when there is no such group.
 pub fn group_id(name: &str) -> io::Result<Option<u32>> {
-    let c_name = CString::new(name).map_err(|_| {
-        io::Error::new(io::ErrorKind::InvalidInput, "a group name holds no NUL")
-    })?;
+    let c_name = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a group name holds no NUL"))?;
     let mut buffer = vec![0u8; 1024];
     loop {
         // SAFETY: an all-zero group is a valid value for getgrnam_r to fill.

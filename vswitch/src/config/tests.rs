@@ -232,7 +232,10 @@ fn control_group_by_name_or_gid() {
         name: "root".into(),
         gid: 0,
     };
-    assert_eq!(group("[switch]\ncontrol_group = \"root\""), Some(root.clone()));
+    assert_eq!(
+        group("[switch]\ncontrol_group = \"root\""),
+        Some(root.clone())
+    );
     assert_eq!(group("[switch]\ncontrol_group = 0"), Some(root));
     // A gid need not have a name.
     assert_eq!(
