@@ -315,14 +315,17 @@ pub fn request(socket: &Path, command: &str) -> Result<Value, ControlError> {
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(io)?;
-    stream
-        .write_all(format!("{command}\n").as_bytes())
-        .map_err(io)?;
-    // One line: the daemon may close a connection it refuses (or whose
-    // request it stopped reading) right after its reply, which the kernel
-    // reports as a reset after the reply's bytes.
+    let sent = stream.write_all(format!("{command}\n").as_bytes());
+    // One line, even when sending failed: the daemon closes a connection
+    // it refuses (or whose request it stopped reading) right after its
+    // one-line reply, which then comes before the failed send and the
+    // reset the kernel reports.
     let mut reply = String::new();
-    BufReader::new(&stream).read_line(&mut reply).map_err(io)?;
+    let received = BufReader::new(&stream).read_line(&mut reply);
+    if reply.is_empty() {
+        sent.map_err(io)?;
+        received.map_err(io)?;
+    }
     let value: Value = serde_json::from_str(&reply)
         .map_err(|e| ControlError(format!("bad answer from vswitchd: {e}")))?;
     match value.get("error").and_then(Value::as_str) {
