@@ -24,6 +24,7 @@ pub mod ping;
 pub mod pmtu;
 pub mod tap;
 pub mod testing;
+pub mod unix_socket;
 pub mod wait;
 
 mod batch;

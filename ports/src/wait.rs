@@ -156,9 +156,36 @@ impl EventSet {
         Ok(())
     }
 
+    /// Takes `raw` out of the set. Remove a descriptor before closing it
+    /// when its number may come back (an accepted connection): the set
+    /// would otherwise take the new descriptor for one it already has.
+    pub fn remove(&mut self, raw: RawFd) -> io::Result<()> {
+        let Some(at) = self.fds.iter().position(|&fd| fd == raw) else {
+            return Ok(());
+        };
+        self.fds.swap_remove(at);
+        self.ctl_events(libc::EPOLL_CTL_DEL, raw, 0)
+    }
+
+    /// Makes waits end when `raw`, already in the set, is writable instead
+    /// of readable (`true`: a reply waits for room), or readable again
+    /// (`false`). Hang-ups and errors end waits either way.
+    pub fn watch_writable(&mut self, raw: RawFd, writable: bool) -> io::Result<()> {
+        let events = if writable {
+            libc::EPOLLOUT
+        } else {
+            libc::EPOLLIN
+        };
+        self.ctl_events(libc::EPOLL_CTL_MOD, raw, events as u32)
+    }
+
     fn ctl(&self, op: libc::c_int, raw: RawFd) -> io::Result<()> {
+        self.ctl_events(op, raw, libc::EPOLLIN as u32)
+    }
+
+    fn ctl_events(&self, op: libc::c_int, raw: RawFd, events: u32) -> io::Result<()> {
         let mut event = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
+            events,
             u64: raw as u64,
         };
         // SAFETY: `event` is a valid epoll_event alive during the call; the
@@ -291,6 +318,30 @@ mod tests {
         // left as it was.
         assert!(set.wait_with(&[-1], Duration::ZERO, |_| {}).is_err());
         bell.ring();
+        assert_eq!(set.wait(Duration::ZERO, |_| {}).unwrap(), 1);
+    }
+
+    #[test]
+    fn removed_and_write_watched_descriptors() {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut set = EventSet::new().unwrap();
+        set.add(a.as_raw_fd()).unwrap();
+        // Writable but nothing to read: a wait for input sees nothing.
+        assert_eq!(set.wait(Duration::ZERO, |_| {}).unwrap(), 0);
+        set.watch_writable(a.as_raw_fd(), true).unwrap();
+        let mut seen = Vec::new();
+        assert_eq!(set.wait(Duration::ZERO, |fd| seen.push(fd)).unwrap(), 1);
+        assert_eq!(seen, vec![a.as_raw_fd()]);
+        set.watch_writable(a.as_raw_fd(), false).unwrap();
+        assert_eq!(set.wait(Duration::ZERO, |_| {}).unwrap(), 0);
+        std::io::Write::write_all(&mut &b, b"x").unwrap();
+        assert_eq!(set.wait(Duration::ZERO, |_| {}).unwrap(), 1);
+        set.remove(a.as_raw_fd()).unwrap();
+        assert!(set.is_empty());
+        assert_eq!(set.wait(Duration::ZERO, |_| {}).unwrap(), 0);
+        // Removing what is not there is not an error; adding it back works.
+        set.remove(a.as_raw_fd()).unwrap();
+        set.add(a.as_raw_fd()).unwrap();
         assert_eq!(set.wait(Duration::ZERO, |_| {}).unwrap(), 1);
     }
 

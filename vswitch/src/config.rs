@@ -11,9 +11,12 @@
 //!                            # "sleep": back off with sleeps (~7% of a core)
 //! idle_quiet_us = 200        # adaptive: quiet time before blocking
 //! idle_sleep_us = 200        # sleep: longest idle sleep
-//! control_socket = "/run/vswitch/vswitchd.sock"
 //! log_level = "info"         # error | warn | info | debug (vswitchd --log-level overrides)
 //! metrics = "127.0.0.1:9477" # Prometheus endpoint, loopback only; off when absent
+//! control_socket = "/run/vswitch/vswitchd.sock"   # mode 0600, root's only
+//! control_group = "vswitch"  # optional: this group (a name, or a numeric
+//!                            # gid) may read (show, stats, ...) but not
+//!                            # write; the socket is then mode 0660
 //!
 //! [[bridge]]
 //! name = "br0"
@@ -288,6 +291,18 @@ pub struct SwitchConfig {
     pub log_level: log::LevelFilter,
     /// Where the Prometheus endpoint listens (a loopback address), if on.
     pub metrics: Option<std::net::SocketAddr>,
+    /// The group whose members may read through the control socket.
+    pub control_group: Option<ControlGroup>,
+}
+
+/// A group granted read-only access to the control socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlGroup {
+    /// Its name as configured, or as the system names its gid (`gid N`
+    /// when it has no name), for messages.
+    pub name: String,
+    /// Its gid.
+    pub gid: u32,
 }
 
 /// Default longest sleep of an idle worker, in microseconds.
@@ -307,6 +322,7 @@ impl Default for SwitchConfig {
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
             log_level: log::LevelFilter::Info,
             metrics: None,
+            control_group: None,
         }
     }
 }
@@ -529,6 +545,8 @@ struct RawSwitch {
     control_socket: Option<Spanned<String>>,
     log_level: Option<Spanned<String>>,
     metrics: Option<Spanned<String>>,
+    /// A group name or a numeric gid.
+    control_group: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -861,7 +879,51 @@ impl Validator<'_> {
                     .map_err(|m| self.at.error(Some(addr.span()), "switch.metrics", m))?,
             );
         }
+        if let Some(group) = &raw.control_group {
+            switch.control_group = Some(self.control_group(group)?);
+        }
         Ok(switch)
+    }
+
+    /// Resolves `control_group` now, so that a mistyped name is refused
+    /// before anything starts.
+    fn control_group(&self, group: &Spanned<toml::Value>) -> Result<ControlGroup, ConfigError> {
+        let field = "switch.control_group";
+        match group.get_ref() {
+            &toml::Value::Integer(gid) => match u32::try_from(gid) {
+                Ok(gid) if gid != u32::MAX => Ok(ControlGroup {
+                    name: vswitch_ports::unix_socket::group_name(gid)
+                        .unwrap_or_else(|| format!("gid {gid}")),
+                    gid,
+                }),
+                _ => self.err(group.span(), field, format!("gid {gid} is out of range")),
+            },
+            toml::Value::String(name) => match vswitch_ports::unix_socket::group_id(name) {
+                Ok(Some(gid)) => Ok(ControlGroup {
+                    name: name.clone(),
+                    gid,
+                }),
+                Ok(None) => self.err(
+                    group.span(),
+                    field,
+                    format!(
+                        "there is no group {name:?} on this system: create it (groupadd {name}) or give a numeric gid"
+                    ),
+                ),
+                Err(e) => self.err(
+                    group.span(),
+                    field,
+                    format!("cannot look up group {name:?}: {e}"),
+                ),
+            },
+            other => self.err(
+                group.span(),
+                field,
+                format!(
+                    "{other} is not a group: give its name (\"vswitch\") or its numeric gid"
+                ),
+            ),
+        }
     }
 
     fn name(&self, name: &Spanned<String>, field: &str, what: &str) -> Result<(), ConfigError> {

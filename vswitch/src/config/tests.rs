@@ -408,3 +408,37 @@ fn log_level_and_metrics_address() {
         );
     }
 }
+
+#[test]
+fn control_group_by_name_or_gid() {
+    let group = |text: &str| parse(text).unwrap().switch.control_group;
+    assert_eq!(group(""), None);
+    let root = ControlGroup {
+        name: "root".into(),
+        gid: 0,
+    };
+    assert_eq!(
+        group("[switch]\ncontrol_group = \"root\""),
+        Some(root.clone())
+    );
+    assert_eq!(group("[switch]\ncontrol_group = 0"), Some(root));
+    // A gid need not have a name.
+    assert_eq!(
+        group("[switch]\ncontrol_group = 4000000001").map(|g| g.gid),
+        Some(4_000_000_001)
+    );
+    let e = error("[switch]\ncontrol_group = \"no-such-vswitch-group\"");
+    assert!(
+        e.contains("switch.control_group")
+            && e.contains("no group \"no-such-vswitch-group\"")
+            && e.contains("groupadd"),
+        "{e}"
+    );
+    let e = error("[switch]\ncontrol_group = -1");
+    assert!(e.contains("gid -1 is out of range"), "{e}");
+    let e = error("[switch]\ncontrol_group = true");
+    assert!(
+        e.contains("switch.control_group: true is not a group"),
+        "{e}"
+    );
+}

@@ -6,8 +6,8 @@
 //! the kernel or device lost, by cause), `pmd-stats` (per-worker loop
 //! counters and cycles per packet), `fdb-show <bridge>` (the MAC table).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,26 +16,27 @@ use serde_json::{json, Value};
 use super::Shared;
 use crate::report::{BridgeSummary, PortSummary};
 
-/// Longest command line accepted.
-const MAX_REQUEST: u64 = 4096;
-
-/// Answers every connection waiting on `listener`.
-pub(crate) fn serve_pending(listener: &UnixListener, shared: &Shared, now: u32) {
-    while let Ok((stream, _)) = listener.accept() {
-        let _ = serve(stream, shared, now);
-    }
+/// What a connection may do, from its credentials (see
+/// [`super::control_server`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Root or the daemon's own user: every request.
+    ReadWrite,
+    /// A member of the control group: requests that change nothing.
+    ReadOnly {
+        /// The group's name, for messages.
+        group: String,
+    },
 }
 
-fn serve(stream: UnixStream, shared: &Shared, now: u32) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
-    let mut line = String::new();
-    BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line)?;
-    let reply = answer(line.trim(), shared, now);
-    let mut out = &stream;
-    out.write_all(reply.to_string().as_bytes())?;
-    out.write_all(b"\n")
+/// Refuses a request that writes on a read-only connection.
+fn allowed(writes: bool, access: &Access) -> Result<(), ControlError> {
+    match access {
+        Access::ReadOnly { group } if writes => Err(ControlError(format!(
+            "permission denied: members of group {group} may only read; changes need root (run vsctl as root)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A request of the control protocol: one line of words.
@@ -66,6 +67,21 @@ pub enum Request {
 }
 
 impl Request {
+    /// Whether the request changes the daemon's state: such requests
+    /// need read-write [`Access`].
+    pub fn writes(&self) -> bool {
+        match self {
+            Request::Show
+            | Request::Stats
+            | Request::PmdStats
+            | Request::FdbShow(_)
+            | Request::TunnelShow
+            | Request::DumpPipeline
+            | Request::Trace { .. } => false,
+            Request::FdbFlush(_) => true,
+        }
+    }
+
     /// Parses one request line, or says what is wrong with it.
     pub fn parse(line: &str) -> Result<Request, ControlError> {
         let mut words = line.split_whitespace();
@@ -105,8 +121,10 @@ impl Request {
     }
 }
 
-fn answer(line: &str, shared: &Shared, now: u32) -> Value {
-    match Request::parse(line) {
+/// The reply to one request line from a connection with `access`.
+pub(crate) fn answer(line: &str, access: &Access, shared: &Shared, now: u32) -> Value {
+    let request = Request::parse(line).and_then(|r| allowed(r.writes(), access).map(|_| r));
+    match request {
         Ok(Request::Show) => show(shared),
         Ok(Request::Stats) => stats(shared),
         Ok(Request::PmdStats) => pmd_stats(shared),
@@ -314,11 +332,17 @@ pub fn request(socket: &Path, command: &str) -> Result<Value, ControlError> {
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(io)?;
-    stream
-        .write_all(format!("{command}\n").as_bytes())
-        .map_err(io)?;
+    let sent = stream.write_all(format!("{command}\n").as_bytes());
+    // One line, even when sending failed: the daemon closes a connection
+    // it refuses (or whose request it stopped reading) right after its
+    // one-line reply, which then comes before the failed send and the
+    // reset the kernel reports.
     let mut reply = String::new();
-    stream.read_to_string(&mut reply).map_err(io)?;
+    let received = BufReader::new(&stream).read_line(&mut reply);
+    if reply.is_empty() {
+        sent.map_err(io)?;
+        received.map_err(io)?;
+    }
     let value: Value = serde_json::from_str(&reply)
         .map_err(|e| ControlError(format!("bad answer from vswitchd: {e}")))?;
     match value.get("error").and_then(Value::as_str) {
@@ -567,6 +591,21 @@ mod tests {
         let e = Request::parse("fdb-show br0 br1").unwrap_err().0;
         assert!(e.contains("unexpected \"br1\""), "{e}");
         assert!(Request::parse("").is_err());
+    }
+
+    #[test]
+    fn read_only_access_refuses_writes_naming_the_group() {
+        let read_only = Access::ReadOnly {
+            group: "vsread".into(),
+        };
+        assert_eq!(allowed(false, &read_only), Ok(()));
+        assert_eq!(allowed(true, &Access::ReadWrite), Ok(()));
+        let e = allowed(true, &read_only).unwrap_err().0;
+        assert!(e.contains("group vsread") && e.contains("need root"), "{e}");
+        // Every request today reads.
+        for line in ["show", "stats", "pmd-stats", "fdb-show br0", "tunnel-show"] {
+            assert!(!Request::parse(line).unwrap().writes(), "{line}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! attached again when the interface returns ([`links`]).
 
 mod control;
+mod control_server;
 mod handoff;
 mod idle;
 pub mod latency;
@@ -30,6 +31,7 @@ use vswitch_pipeline::{Datapath, DatapathSpec, PortId, Stats};
 use vswitch_ports::{cpu, Port};
 
 pub use control::{render, request, ControlError, Request};
+use control_server::ControlServer;
 use handoff::{Mailboxes, RemotePort};
 use open::{open_port, OpenPort};
 pub use worker::{LoopCounters, WorkerReport};
@@ -38,8 +40,8 @@ use worker::{Worker, WorkerControl};
 use crate::config::Config;
 use crate::forward::TxPorts;
 
-/// The longest the control thread waits for a request before it looks
-/// at the stop flags and the clock (MAC aging counts in seconds).
+/// The longest the control thread waits for clients before it looks at
+/// the stop flags and the clock (MAC aging counts in seconds).
 const CONTROL_TICK: Duration = Duration::from_millis(100);
 
 /// Entries of each worker's flow cache.
@@ -294,39 +296,12 @@ pub struct Daemon {
     workers: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
     socket: PathBuf,
-    listener: std::os::unix::net::UnixListener,
     /// Follows the ports' interfaces; stopped before the workers.
     links: Option<links::LinkFollower>,
     metrics: Option<metrics::MetricsServer>,
-}
-
-/// Refuses to start over a live daemon; removes a stale socket file.
-fn bind_control_socket(path: &Path) -> Result<std::os::unix::net::UnixListener, StartError> {
-    if std::os::unix::net::UnixStream::connect(path).is_ok() {
-        return Err(StartError(format!(
-            "control socket {} is in use: another vswitchd is running (stop it, or set [switch] control_socket to another path)",
-            path.display()
-        )));
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StartError(format!(
-                "cannot create {} for the control socket: {e}",
-                dir.display()
-            ))
-        })?;
-    }
-    let _ = std::fs::remove_file(path);
-    let listener = std::os::unix::net::UnixListener::bind(path).map_err(|e| {
-        StartError(format!(
-            "cannot listen on control socket {}: {e}",
-            path.display()
-        ))
-    })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| StartError(format!("control socket {}: {e}", path.display())))?;
-    Ok(listener)
+    /// Dropped after the workers stop (fields drop after `drop`), which
+    /// removes the socket file if it is still the one bound.
+    control: ControlServer,
 }
 
 impl Daemon {
@@ -340,22 +315,18 @@ impl Daemon {
                 )));
             }
         }
-        let listener = bind_control_socket(&config.switch.control_socket)?;
-        let result = config
-            .switch
-            .metrics
-            .map(metrics::bind)
-            .transpose()
-            .and_then(|metrics| Self::start_workers(config, listener, metrics));
-        if result.is_err() {
-            let _ = std::fs::remove_file(&config.switch.control_socket);
-        }
-        result
+        // On failure the server is dropped, which removes its socket.
+        let control = ControlServer::bind(
+            &config.switch.control_socket,
+            config.switch.control_group.as_ref(),
+        )?;
+        let metrics = config.switch.metrics.map(metrics::bind).transpose()?;
+        Self::start_workers(config, control, metrics)
     }
 
     fn start_workers(
         config: &Config,
-        listener: std::os::unix::net::UnixListener,
+        control: ControlServer,
         metrics: Option<std::net::TcpListener>,
     ) -> Result<Daemon, StartError> {
         let seed = std::collections::hash_map::RandomState::new();
@@ -499,7 +470,7 @@ impl Daemon {
             links: links::LinkFollower::start(&shared),
             shared,
             socket: config.switch.control_socket.clone(),
-            listener,
+            control,
             metrics: None,
         };
         // On failure the daemon is dropped, which stops the workers.
@@ -517,18 +488,10 @@ impl Daemon {
     /// Serves the control socket and ages MACs until `shutdown` is set
     /// (by a signal handler) or a worker stops, then stops the workers
     /// and releases every port.
-    pub fn run_until(self, shutdown: &AtomicBool) {
+    pub fn run_until(mut self, shutdown: &AtomicBool) {
         let mut last_sweep = Instant::now();
-        // Wait for control connections in epoll rather than waking every
-        // few milliseconds to look: an idle daemon then costs next to
-        // nothing. Without epoll, look every 20 ms.
-        let mut requests = vswitch_ports::wait::EventSet::new()
-            .ok()
-            .and_then(|mut set| {
-                set.add(std::os::fd::AsRawFd::as_raw_fd(&self.listener))
-                    .ok()
-                    .map(|_| set)
-            });
+        // Clients are served in epoll, never waited on: a stalled one
+        // delays neither the others, the aging, nor the stop.
         while !shutdown.load(Ordering::Relaxed) && !self.stop.load(Ordering::Relaxed) {
             let now = self.shared.started.elapsed().as_secs().min(u32::MAX as u64) as u32;
             self.shared.clock.store(now, Ordering::Relaxed);
@@ -536,15 +499,7 @@ impl Daemon {
                 self.shared.datapath().sweep_macs(now);
                 last_sweep = Instant::now();
             }
-            control::serve_pending(&self.listener, &self.shared, now);
-            match &mut requests {
-                Some(set) => {
-                    if set.wait(CONTROL_TICK, |_| {}).is_err() {
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                }
-                None => std::thread::sleep(Duration::from_millis(20)),
-            }
+            self.control.serve(&self.shared, now, CONTROL_TICK);
         }
         if self.stop.load(Ordering::Relaxed) {
             log::error!("a worker stopped: stopping vswitchd");
@@ -639,7 +594,6 @@ impl Drop for Daemon {
         for h in self.workers.drain(..) {
             let _ = h.join();
         }
-        let _ = std::fs::remove_file(&self.socket);
         log::info!("vswitchd stopped: workers joined, ports released");
     }
 }
