@@ -2,6 +2,7 @@
 //! daemon and offline replay, the replay, the daemon and the demo.
 
 pub mod config;
+pub mod db;
 pub mod daemon;
 pub mod demo;
 pub mod forward;

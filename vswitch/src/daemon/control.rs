@@ -1,19 +1,27 @@
-//! The control socket: a Unix stream socket; a client writes one command
-//! line and reads one JSON document back, then the connection closes.
+//! The control socket: a Unix stream socket speaking the JSON protocol of
+//! `docs/control-protocol.md`: a client writes one request, a JSON object
+//! on one line (`{"method":"show"}`), and reads one reply line,
+//! `{"result":...}` or `{"error":"..."}`. A line of words (`show`,
+//! `fdb-show br0`) is read as the request of that name, for people at a
+//! socket.
 //!
-//! Commands: `show` (bridges, ports, what each is attached to), `stats`
+//! Methods: `show` (bridges, ports, what each is attached to), `stats`
 //! (per-port packets, bytes, drops by reason in the pipeline, and frames
 //! the kernel or device lost, by cause), `pmd-stats` (per-worker loop
-//! counters and cycles per packet), `fdb-show <bridge>` (the MAC table).
+//! counters and cycles per packet), `fdb-show` (the MAC table),
+//! `tunnel-show`, `export` (the configuration document) and `transact`
+//! (operations on the configuration, all or nothing: [`crate::db`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::Shared;
+use crate::db::Op;
 use crate::report::{BridgeSummary, PortSummary};
 
 /// Longest command line accepted.
@@ -38,8 +46,9 @@ fn serve(stream: UnixStream, shared: &Shared, now: u32) -> std::io::Result<()> {
     out.write_all(b"\n")
 }
 
-/// A request of the control protocol: one line of words.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request of the control protocol: `{"method": NAME, "params": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "params", rename_all = "kebab-case")]
 pub enum Request {
     /// Bridges, ports and what each is attached to.
     Show,
@@ -48,25 +57,45 @@ pub enum Request {
     /// Per-worker loop and flow-cache counters.
     PmdStats,
     /// The MAC table of a bridge.
-    FdbShow(String),
+    FdbShow {
+        /// The bridge.
+        bridge: String,
+    },
     /// Tunnels with their remote VTEPs and the MACs behind them, and the
     /// uplinks' neighbours.
     TunnelShow,
+    /// The configuration document, as stored.
+    Export,
+    /// Operations on the configuration, applied all together or not at all.
+    Transact {
+        /// In order.
+        ops: Vec<Op>,
+    },
 }
 
 impl Request {
-    /// Parses one request line, or says what is wrong with it.
+    /// Parses one request line: a JSON request, or the words of one
+    /// without parameters or of `fdb-show <bridge>`; or says what is
+    /// wrong with it.
     pub fn parse(line: &str) -> Result<Request, ControlError> {
+        let line = line.trim();
+        if line.starts_with('{') {
+            return serde_json::from_str(line)
+                .map_err(|e| ControlError(format!("bad request: {e}")));
+        }
         let mut words = line.split_whitespace();
         let request = match (words.next(), words.next()) {
             (Some("show"), None) => Request::Show,
             (Some("stats"), None) => Request::Stats,
             (Some("pmd-stats"), None) => Request::PmdStats,
-            (Some("fdb-show"), Some(bridge)) => Request::FdbShow(bridge.to_string()),
+            (Some("fdb-show"), Some(bridge)) => Request::FdbShow {
+                bridge: bridge.to_string(),
+            },
             (Some("tunnel-show"), None) => Request::TunnelShow,
+            (Some("export"), None) => Request::Export,
             _ => {
                 return Err(ControlError(format!(
-                    "unknown command {line:?}: use show, stats, pmd-stats or fdb-show <bridge>"
+                    "unknown command {line:?}: send a JSON request, or one of show, stats, pmd-stats, fdb-show <bridge>, tunnel-show, export"
                 )))
             }
         };
@@ -77,15 +106,41 @@ impl Request {
             ))),
         }
     }
+
+    /// True for a request that may change the configuration.
+    pub fn writes(&self) -> bool {
+        match self {
+            Request::Transact { ops } => ops.iter().any(Op::writes),
+            _ => false,
+        }
+    }
+
+    /// The method's name.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Request::Show => "show",
+            Request::Stats => "stats",
+            Request::PmdStats => "pmd-stats",
+            Request::FdbShow { .. } => "fdb-show",
+            Request::TunnelShow => "tunnel-show",
+            Request::Export => "export",
+            Request::Transact { .. } => "transact",
+        }
+    }
 }
 
 fn answer(line: &str, shared: &Shared, now: u32) -> Value {
-    match Request::parse(line) {
-        Ok(Request::Show) => show(shared),
-        Ok(Request::Stats) => stats(shared),
-        Ok(Request::PmdStats) => pmd_stats(shared),
-        Ok(Request::FdbShow(bridge)) => fdb(shared, &bridge, now),
-        Ok(Request::TunnelShow) => tunnels(shared, now),
+    let result = Request::parse(line).and_then(|request| match request {
+        Request::Show => Ok(show(shared)),
+        Request::Stats => Ok(stats(shared)),
+        Request::PmdStats => Ok(pmd_stats(shared)),
+        Request::FdbShow { bridge } => fdb(shared, &bridge, now),
+        Request::TunnelShow => Ok(tunnels(shared, now)),
+        Request::Export => super::transact::export(shared).map_err(ControlError),
+        Request::Transact { ops } => super::transact::run(shared, &ops).map_err(ControlError),
+    });
+    match result {
+        Ok(result) => json!({ "result": result }),
         Err(e) => json!({ "error": e.0 }),
     }
 }
@@ -174,13 +229,13 @@ fn pmd_stats(shared: &Shared) -> Value {
     json!({ "workers": workers })
 }
 
-fn fdb(shared: &Shared, bridge: &str, now: u32) -> Value {
+fn fdb(shared: &Shared, bridge: &str, now: u32) -> Result<Value, ControlError> {
     let dp = shared.datapath();
     let table = (0..dp.bridge_count())
         .find(|&b| dp.bridge_name(b) == Some(bridge))
         .and_then(|b| dp.mac_table(b));
     let Some(table) = table else {
-        return json!({"error": format!("no bridge {bridge:?}")});
+        return Err(ControlError(format!("no bridge {bridge:?}")));
     };
     let entries: Vec<Value> = table
         .entries(now)
@@ -198,7 +253,7 @@ fn fdb(shared: &Shared, bridge: &str, now: u32) -> Value {
     let mut answer = json!(BridgeSummary::new(table, now));
     answer["bridge"] = json!(bridge);
     answer["entries"] = json!(entries);
-    answer
+    Ok(answer)
 }
 
 fn mac_text(mac: &[u8; 6]) -> String {
@@ -288,8 +343,15 @@ impl std::fmt::Display for ControlError {
 
 impl std::error::Error for ControlError {}
 
-/// Sends `command` to the daemon at `socket` and returns its JSON answer.
+/// Sends `command` (a request line: JSON, or words such as `show` or
+/// `fdb-show br0`) to the daemon at `socket` and returns its result.
 pub fn request(socket: &Path, command: &str) -> Result<Value, ControlError> {
+    call(socket, &Request::parse(command)?)
+}
+
+/// Sends `request` to the daemon at `socket` and returns its result, or
+/// the daemon's error.
+pub fn call(socket: &Path, request: &Request) -> Result<Value, ControlError> {
     let mut stream = UnixStream::connect(socket).map_err(|e| {
         ControlError(format!(
             "cannot reach vswitchd at {}: {e} (is it running? `--socket` names another path)",
@@ -297,20 +359,28 @@ pub fn request(socket: &Path, command: &str) -> Result<Value, ControlError> {
         ))
     })?;
     let io = |e: std::io::Error| ControlError(format!("control socket {}: {e}", socket.display()));
+    // A transaction waits for every worker to take the change (5 s at most).
     stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(io)?;
+    let line = serde_json::to_string(request)
+        .map_err(|e| ControlError(format!("cannot encode the request: {e}")))?;
     stream
-        .write_all(format!("{command}\n").as_bytes())
+        .write_all(format!("{line}\n").as_bytes())
         .map_err(io)?;
     let mut reply = String::new();
-    stream.read_to_string(&mut reply).map_err(io)?;
+    BufReader::new(&stream).read_line(&mut reply).map_err(io)?;
     let value: Value = serde_json::from_str(&reply)
         .map_err(|e| ControlError(format!("bad answer from vswitchd: {e}")))?;
-    match value.get("error").and_then(Value::as_str) {
-        Some(message) => Err(ControlError(message.to_string())),
-        None => Ok(value),
+    if let Some(message) = value.get("error") {
+        return Err(ControlError(
+            message.as_str().map_or_else(|| message.to_string(), str::to_string),
+        ));
     }
+    value
+        .get("result")
+        .cloned()
+        .ok_or_else(|| ControlError(format!("bad answer from vswitchd: no result in {value}")))
 }
 
 /// Renders a daemon answer to `command` for people, as `vsctl` prints it.
@@ -540,7 +610,9 @@ mod tests {
         assert_eq!(Request::parse("pmd-stats"), Ok(Request::PmdStats));
         assert_eq!(
             Request::parse("fdb-show br0"),
-            Ok(Request::FdbShow("br0".into()))
+            Ok(Request::FdbShow {
+                bridge: "br0".into()
+            })
         );
         let e = Request::parse("fdb-show").unwrap_err().0;
         assert!(e.contains("fdb-show <bridge>"), "{e}");

@@ -12,6 +12,7 @@ mod idle;
 mod latency;
 mod open;
 pub mod reconfigure;
+mod transact;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -23,13 +24,14 @@ use std::time::{Duration, Instant};
 use vswitch_pipeline::{Datapath, DatapathSpec, PortId, Stats};
 use vswitch_ports::{cpu, Port};
 
-pub use control::{render, request, ControlError, Request};
+pub use control::{call, render, request, ControlError, Request};
 use handoff::{Mailboxes, RemotePort};
 use open::{open_port, OpenPort};
 pub use worker::{LoopCounters, WorkerReport};
 use worker::{Worker, WorkerControl};
 
 use crate::config::Config;
+use crate::db::Database;
 use crate::forward::TxPorts;
 
 /// The longest the control thread waits for a request before it looks
@@ -115,6 +117,9 @@ pub(crate) struct Shared {
     mailboxes: Arc<Mailboxes>,
     placement: Mutex<Placement>,
     config: Mutex<Config>,
+    /// The configuration database transactions change; none for a daemon
+    /// started in-process from a [`Config`].
+    database: Mutex<Option<Database>>,
     seed: u64,
     clock: Arc<AtomicU32>,
     started: Instant,
@@ -411,6 +416,7 @@ impl Daemon {
                 mailboxes,
                 placement: Mutex::new(placement),
                 config: Mutex::new(config.clone()),
+                database: Mutex::new(None),
                 seed,
                 clock,
                 started: Instant::now(),
@@ -423,6 +429,16 @@ impl Daemon {
     /// Swaps `config` into the running workers: see [`reconfigure`].
     pub fn reconfigure(&self, config: &Config) -> Result<(), StartError> {
         reconfigure::apply(&self.shared, config)
+    }
+
+    /// Gives the daemon `database`, whose configuration it runs: the
+    /// control socket's `transact` then changes both, and `export`
+    /// prints it.
+    pub fn with_database(self, database: Database) -> Daemon {
+        if let Ok(mut slot) = self.shared.database.lock() {
+            *slot = Some(database);
+        }
+        self
     }
 
     /// Serves the control socket and ages MACs until `shutdown` is set
@@ -528,21 +544,37 @@ impl Drop for Daemon {
     }
 }
 
-/// The whole of `vswitchd`: load, start, run until SIGINT/SIGTERM.
-pub fn main_with_config(path: &Path) -> Result<(), String> {
-    let config = Config::load(path).map_err(|e| e.to_string())?;
+/// The whole of `vswitchd`: restore the database at `db` (or, with
+/// `config`, load that file into it), start, run until SIGINT/SIGTERM.
+/// The file replaces the stored document only once the daemon started
+/// with it.
+pub fn main_with_database(db: &Path, config: Option<&Path>) -> Result<(), String> {
+    let (database, config_now) = match config {
+        Some(file) => Database::from_file(db, file)?,
+        None => Database::open(db)?,
+    };
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&shutdown))
             .map_err(|e| format!("cannot install the signal handler: {e}"))?;
     }
-    let daemon = Daemon::start(&config).map_err(|e| e.to_string())?;
+    let daemon = Daemon::start(&config_now).map_err(|e| e.to_string())?;
+    if config.is_some() {
+        database.store().map_err(|e| {
+            format!(
+                "cannot store the configuration database {}: {e} (choose another file with --db)",
+                db.display()
+            )
+        })?;
+    }
     eprintln!(
-        "vswitchd: {} port(s) on {} worker(s); control socket {}",
+        "vswitchd: {} port(s) on {} worker(s); control socket {}; configuration database {}",
         daemon.shared.port_infos().len(),
-        config.switch.workers.len(),
-        daemon.socket().display()
+        config_now.switch.workers.len(),
+        daemon.socket().display(),
+        db.display()
     );
+    let daemon = daemon.with_database(database);
     daemon.run_until(&shutdown);
     eprintln!("vswitchd: stopping");
     Ok(())
