@@ -624,6 +624,41 @@ mod tests {
     }
 
     #[test]
+    fn json_requests_parse_and_say_whether_they_write() {
+        assert_eq!(Request::parse(r#"{"method":"show"}"#), Ok(Request::Show));
+        assert_eq!(
+            Request::parse(r#"{"method":"fdb-show","params":{"bridge":"br0"}}"#),
+            Ok(Request::FdbShow {
+                bridge: "br0".into()
+            })
+        );
+        let read = Request::parse(
+            r#"{"method":"transact","params":{"ops":[{"op":"get","table":"port","record":"c1","columns":["vlan"]}]}}"#,
+        )
+        .unwrap();
+        assert!(!read.writes(), "get and list only read");
+        let write = Request::parse(
+            r#"{"method":"transact","params":{"ops":[{"op":"list","table":"bridge"},{"op":"del-port","port":"c1"}]}}"#,
+        )
+        .unwrap();
+        assert!(write.writes());
+        assert!(!Request::Export.writes() && !Request::Stats.writes());
+        let e = Request::parse(r#"{"method":"reboot"}"#).unwrap_err().0;
+        assert!(e.starts_with("bad request: unknown variant `reboot`"), "{e}");
+        let e = Request::parse(r#"{"method":"fdb-show"}"#).unwrap_err().0;
+        assert!(e.starts_with("bad request"), "{e}");
+        // What the Rust client sends is what the daemon reads.
+        for request in [Request::Show, write] {
+            let line = serde_json::to_string(&request).unwrap();
+            assert_eq!(Request::parse(&line), Ok(request));
+        }
+        assert_eq!(
+            serde_json::to_string(&Request::Show).unwrap(),
+            r#"{"method":"show"}"#
+        );
+    }
+
+    #[test]
     fn pmd_stats_text_shows_polling_blocked_and_wakeups() {
         let v = json!({"workers": [{
             "core": 1, "poll_us": 250_000, "blocked_us": 750_000,
