@@ -2,8 +2,8 @@
 //! daemon and offline replay, the replay, the daemon and the demo.
 
 pub mod config;
-pub mod db;
 pub mod daemon;
+pub mod db;
 pub mod demo;
 pub mod forward;
 pub mod lab;

@@ -279,9 +279,11 @@ fn build(cli: &Cli, joined: &[Vec<OsString>]) -> Result<Request, String> {
         let command = Joined::try_parse_from(args)
             .map_err(|e| e.render().to_string())?
             .command;
-        ops.push(command.op()?.ok_or_else(|| {
-            "only configuration commands join a transaction with --".to_string()
-        })?);
+        ops.push(
+            command.op()?.ok_or_else(|| {
+                "only configuration commands join a transaction with --".to_string()
+            })?,
+        );
     }
     Ok(Request::Transact { ops })
 }

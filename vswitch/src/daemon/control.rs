@@ -374,7 +374,9 @@ pub fn call(socket: &Path, request: &Request) -> Result<Value, ControlError> {
         .map_err(|e| ControlError(format!("bad answer from vswitchd: {e}")))?;
     if let Some(message) = value.get("error") {
         return Err(ControlError(
-            message.as_str().map_or_else(|| message.to_string(), str::to_string),
+            message
+                .as_str()
+                .map_or_else(|| message.to_string(), str::to_string),
         ));
     }
     value
@@ -644,7 +646,10 @@ mod tests {
         assert!(write.writes());
         assert!(!Request::Export.writes() && !Request::Stats.writes());
         let e = Request::parse(r#"{"method":"reboot"}"#).unwrap_err().0;
-        assert!(e.starts_with("bad request: unknown variant `reboot`"), "{e}");
+        assert!(
+            e.starts_with("bad request: unknown variant `reboot`"),
+            "{e}"
+        );
         let e = Request::parse(r#"{"method":"fdb-show"}"#).unwrap_err().0;
         assert!(e.starts_with("bad request"), "{e}");
         // What the Rust client sends is what the daemon reads.

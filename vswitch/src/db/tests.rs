@@ -103,8 +103,17 @@ address = "10.0.0.1/24"
     assert!(out.config.bridges[0].static_macs.is_empty());
     assert!(out.config.containers.is_empty());
     let text = canonical(&out.document);
-    assert!(!text.contains("static_mac") && !text.contains("container"), "{text}");
-    let out = transact(&out.document, &[Op::DelBr { bridge: "br0".into() }]).unwrap();
+    assert!(
+        !text.contains("static_mac") && !text.contains("container"),
+        "{text}"
+    );
+    let out = transact(
+        &out.document,
+        &[Op::DelBr {
+            bridge: "br0".into(),
+        }],
+    )
+    .unwrap();
     assert!(out.config.bridges.is_empty());
     assert_eq!(canonical(&out.document), "");
 }
@@ -118,7 +127,11 @@ fn set_get_list_clear_and_remove() {
         settings: settings(s),
     };
     let ops = vec![
-        set(TableName::Port, "p1", &["trunks=[10, 20]", "native_vlan=10"]),
+        set(
+            TableName::Port,
+            "p1",
+            &["trunks=[10, 20]", "native_vlan=10"],
+        ),
         set(TableName::Bridge, "br0", &["mac_limit=100"]),
         Op::Get {
             table: TableName::Port,
@@ -178,7 +191,10 @@ fn errors_name_the_op_and_the_field() {
         },
     ];
     let e = transact(&start, &bad_vlan).unwrap_err();
-    assert!(e.starts_with("op 2 (set port c1): bridge[0].port[0].vlan: VLAN 5000"), "{e}");
+    assert!(
+        e.starts_with("op 2 (set port c1): bridge[0].port[0].vlan: VLAN 5000"),
+        "{e}"
+    );
     let e = transact(
         &start,
         &[Op::AddPort {
@@ -208,7 +224,10 @@ fn errors_name_the_op_and_the_field() {
         }],
     )
     .unwrap_err();
-    assert!(e.contains("op 1 (set bridge br0)") && e.contains("mac_agin_secs"), "{e}");
+    assert!(
+        e.contains("op 1 (set bridge br0)") && e.contains("mac_agin_secs"),
+        "{e}"
+    );
     let e = transact(
         &start,
         &[Op::Set {
@@ -248,12 +267,17 @@ fn ops_travel_as_json() {
     }))
     .unwrap();
     let out = transact(&empty(), &[op.clone()]).unwrap();
-    assert_eq!(out.config.bridges[0].ports[0].kind.interface(), Some("veth1"));
+    assert_eq!(
+        out.config.bridges[0].ports[0].kind.interface(),
+        Some("veth1")
+    );
     let back: Op = serde_json::from_value(serde_json::to_value(&op).unwrap()).unwrap();
     assert_eq!(back, op);
     let e = serde_json::from_value::<Op>(json!({"op": "del-port", "port": "c1", "extra": 1}));
     assert!(e.is_err(), "unknown fields are refused");
-    let e = serde_json::from_value::<Op>(json!({"op": "set", "table": "ports", "record": "c1", "settings": {}}));
+    let e = serde_json::from_value::<Op>(
+        json!({"op": "set", "table": "ports", "record": "c1", "settings": {}}),
+    );
     assert!(e.is_err());
 }
 
@@ -298,7 +322,10 @@ fn a_database_opens_empty_restores_and_commits() {
     // A broken database is refused, naming the file and the fix.
     std::fs::write(&path, "[[bridge]]\nname = 1\n").unwrap();
     let e = Database::open(&path).unwrap_err();
-    assert!(e.contains(&path.display().to_string()) && e.contains("--config"), "{e}");
+    assert!(
+        e.contains(&path.display().to_string()) && e.contains("--config"),
+        "{e}"
+    );
     // A file loaded with --config is validated, and stored only by store().
     let file = dir.join("start.toml");
     std::fs::write(&file, BASE.replace("p1x", "p1")).unwrap();
@@ -308,5 +335,8 @@ fn a_database_opens_empty_restores_and_commits() {
     assert_eq!(Database::open(&path).unwrap().0.document(), db.document());
     std::fs::write(&file, BASE).unwrap();
     let e = Database::from_file(&path, &file).unwrap_err();
-    assert!(e.contains("start.toml") && e.contains("container[0].port"), "{e}");
+    assert!(
+        e.contains("start.toml") && e.contains("container[0].port"),
+        "{e}"
+    );
 }
