@@ -266,7 +266,7 @@ fn ops_travel_as_json() {
         "settings": {"type": "afxdp", "options": {"interface": "veth1"}, "vlan": 10}
     }))
     .unwrap();
-    let out = transact(&empty(), &[op.clone()]).unwrap();
+    let out = transact(&empty(), std::slice::from_ref(&op)).unwrap();
     assert_eq!(
         out.config.bridges[0].ports[0].kind.interface(),
         Some("veth1")
