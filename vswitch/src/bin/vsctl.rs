@@ -158,17 +158,29 @@ enum Command {
     },
 }
 
+/// What a command asks of the daemon.
+enum Action {
+    /// A request of its own.
+    Query(Request),
+    /// An op of a transaction.
+    Change(Op),
+}
+
 impl Command {
-    /// The configuration op of this command, or `None` for a query.
-    fn op(&self) -> Result<Option<Op>, String> {
+    fn action(&self) -> Result<Action, String> {
         let values = |v: &[String]| v.iter().map(|s| parse_value(s)).collect();
-        Ok(Some(match self {
-            Command::Show
-            | Command::Stats
-            | Command::PmdStats
-            | Command::FdbShow { .. }
-            | Command::TunnelShow
-            | Command::Export => return Ok(None),
+        let query = |r| Ok(Action::Query(r));
+        Ok(Action::Change(match self {
+            Command::Show => return query(Request::Show),
+            Command::Stats => return query(Request::Stats),
+            Command::PmdStats => return query(Request::PmdStats),
+            Command::FdbShow { bridge } => {
+                return query(Request::FdbShow {
+                    bridge: bridge.clone(),
+                })
+            }
+            Command::TunnelShow => return query(Request::TunnelShow),
+            Command::Export => return query(Request::Export),
             Command::AddBr { bridge, settings } => Op::AddBr {
                 bridge: bridge.clone(),
                 settings: parse_settings(settings)?,
@@ -248,42 +260,25 @@ impl Command {
             },
         }))
     }
-
-    /// The request of a query command.
-    fn query(&self) -> Request {
-        match self {
-            Command::Stats => Request::Stats,
-            Command::PmdStats => Request::PmdStats,
-            Command::FdbShow { bridge } => Request::FdbShow {
-                bridge: bridge.clone(),
-            },
-            Command::TunnelShow => Request::TunnelShow,
-            Command::Export => Request::Export,
-            _ => Request::Show,
-        }
-    }
 }
 
 /// The request the command line asks for: a query, or a transaction of
 /// the configuration commands joined by `--`.
 fn build(cli: &Cli, joined: &[Vec<OsString>]) -> Result<Request, String> {
-    let first = cli.command.op()?;
-    let Some(first) = first else {
-        if !joined.is_empty() {
-            return Err("only configuration commands join a transaction with --".into());
-        }
-        return Ok(cli.command.query());
+    let only_changes = || "only configuration commands join a transaction with --".to_string();
+    let mut ops = match cli.command.action()? {
+        Action::Query(request) if joined.is_empty() => return Ok(request),
+        Action::Query(_) => return Err(only_changes()),
+        Action::Change(op) => vec![op],
     };
-    let mut ops = vec![first];
     for args in joined {
         let command = Joined::try_parse_from(args)
             .map_err(|e| e.render().to_string())?
             .command;
-        ops.push(
-            command.op()?.ok_or_else(|| {
-                "only configuration commands join a transaction with --".to_string()
-            })?,
-        );
+        match command.action()? {
+            Action::Change(op) => ops.push(op),
+            Action::Query(_) => return Err(only_changes()),
+        }
     }
     Ok(Request::Transact { ops })
 }
