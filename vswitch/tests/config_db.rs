@@ -2,9 +2,11 @@
 //! commands against a running `vswitchd` child, the state restored by a
 //! restart on the same `--db`, refused transactions that change nothing,
 //! and SIGKILL at random moments of 100 writes leaving the old or the new
-//! document. Null ports only: no root needed. Every daemon is killed and
-//! every file removed by guards, also on failure.
+//! document; and, as root, a port deleted and re-created under a ping
+//! between two others that loses nothing. Every daemon is killed and every
+//! file, link and namespace removed by guards, also on failure.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::sync::{Arc, Mutex};
@@ -13,7 +15,9 @@ use std::time::{Duration, Instant};
 use vswitch::config::Config;
 use vswitch::daemon::{call, Request};
 use vswitch::db::{Op, TableName};
-use vswitch_ports::testing::TempDir;
+use vswitch_ports::netns::{ip, run_in_netns, unique_name, NetNs, Veth};
+use vswitch_ports::ping::Pinger;
+use vswitch_ports::testing::{require_netns, TempDir};
 
 const VSWITCHD: &str = env!("CARGO_BIN_EXE_vswitchd");
 const VSCTL: &str = env!("CARGO_BIN_EXE_vsctl");
@@ -407,4 +411,100 @@ fn sigkill_during_writes_leaves_the_old_or_the_new_document() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     drop(daemon);
+}
+
+/// A namespace with its eth0 at `address`, the other end of a veth whose
+/// host end is the returned name.
+fn container(address: &str) -> (NetNs, Veth, String) {
+    let ns = NetNs::create(&unique_name("dbl")).unwrap();
+    let host = unique_name("vd");
+    let peer = unique_name("vd");
+    let veth = Veth::create(&host, &peer, Some(&ns)).unwrap();
+    ns.ip(&["link", "set", &peer, "name", "eth0"]).unwrap();
+    ns.ip(&["addr", "add", address, "dev", "eth0"]).unwrap();
+    ns.ip(&["link", "set", "eth0", "up"]).unwrap();
+    ip(&["link", "set", &host, "up"]).unwrap();
+    (ns, veth, host)
+}
+
+#[test]
+fn a_port_deleted_and_re_created_under_traffic_costs_the_others_nothing() {
+    let test = "a_port_deleted_and_re_created_under_traffic_costs_the_others_nothing";
+    if !require_netns(test) {
+        return;
+    }
+    let (ns1, _veth1, host1) = container("10.77.0.1/24");
+    let (ns2, _veth2, host2) = container("10.77.0.2/24");
+    let (ns3, _veth3, host3) = container("10.77.0.3/24");
+    let port = |name: &str, host: &str| {
+        format!("[[bridge.port]]\nname = \"{name}\"\ntype = \"afxdp\"\noptions = {{ interface = \"{host}\" }}\n")
+    };
+    let s = setup(
+        "dblive",
+        &format!(
+            "[[bridge]]\nname = \"br0\"\n{}{}{}",
+            port("c1", &host1),
+            port("c2", &host2),
+            port("c3", &host3)
+        ),
+    );
+    let sock = s.socket.as_path();
+    let _daemon = Vswitchd::start(&s.db, Some(&s.config), sock);
+    let c2: Ipv4Addr = "10.77.0.2".parse().unwrap();
+    let c1: Ipv4Addr = "10.77.0.1".parse().unwrap();
+    let pinger = |ns: &NetNs| run_in_netns(ns.name(), Pinger::open).unwrap().unwrap();
+    // Resolve ARP first, so the measured run is echo only.
+    let warm = pinger(&ns1)
+        .ping(c2, 3, Duration::from_millis(100), Duration::from_secs(2))
+        .unwrap();
+    assert_eq!(warm.received(), 3, "c1 cannot reach c2 at all");
+
+    // 300 echoes 10 ms apart while c3's port goes and comes back 3 times.
+    const ECHOES: u32 = 300;
+    let flow = {
+        let p = pinger(&ns1);
+        std::thread::spawn(move || {
+            p.ping(
+                c2,
+                ECHOES,
+                Duration::from_millis(10),
+                Duration::from_secs(3),
+            )
+        })
+    };
+    let readd = format!("options:interface={host3}");
+    for round in 0..3 {
+        std::thread::sleep(Duration::from_millis(300));
+        ok(sock, &["del-port", "c3"]);
+        assert!(!ok(sock, &["show"]).contains("br0/c3"), "round {round}");
+        std::thread::sleep(Duration::from_millis(100));
+        // A socket just closed may be released by the kernel a moment
+        // later: the transaction is refused (changing nothing) until then.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let out = vsctl(sock, &["add-port", "br0", "c3", "type=afxdp", &readd]);
+            if out.status.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: c3 did not come back: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let report = flow.join().unwrap().unwrap();
+    assert_eq!(
+        report.received(),
+        ECHOES,
+        "c1 to c2 lost echoes while c3 changed: {}",
+        report.summary()
+    );
+    // And the re-created port forwards again.
+    let back = pinger(&ns3)
+        .ping(c1, 3, Duration::from_millis(100), Duration::from_secs(2))
+        .unwrap();
+    assert_eq!(back.received(), 3, "c3 does not forward after re-creation");
+    drop(ns2);
 }
