@@ -545,11 +545,11 @@ impl Drop for Daemon {
 }
 
 /// The whole of `vswitchd`: restore the database at `db` (or, with
-/// `config`, load that file into it), start, run until SIGINT/SIGTERM.
+/// `config_file`, load that file into it), start, run until SIGINT/SIGTERM.
 /// The file replaces the stored document only once the daemon started
 /// with it.
-pub fn main_with_database(db: &Path, config: Option<&Path>) -> Result<(), String> {
-    let (database, config_now) = match config {
+pub fn main_with_database(db: &Path, config_file: Option<&Path>) -> Result<(), String> {
+    let (database, config) = match config_file {
         Some(file) => Database::from_file(db, file)?,
         None => Database::open(db)?,
     };
@@ -558,8 +558,8 @@ pub fn main_with_database(db: &Path, config: Option<&Path>) -> Result<(), String
         signal_hook::flag::register(signal, Arc::clone(&shutdown))
             .map_err(|e| format!("cannot install the signal handler: {e}"))?;
     }
-    let daemon = Daemon::start(&config_now).map_err(|e| e.to_string())?;
-    if config.is_some() {
+    let daemon = Daemon::start(&config).map_err(|e| e.to_string())?;
+    if config_file.is_some() {
         database.store().map_err(|e| {
             format!(
                 "cannot store the configuration database {}: {e} (choose another file with --db)",
@@ -570,7 +570,7 @@ pub fn main_with_database(db: &Path, config: Option<&Path>) -> Result<(), String
     eprintln!(
         "vswitchd: {} port(s) on {} worker(s); control socket {}; configuration database {}",
         daemon.shared.port_infos().len(),
-        config_now.switch.workers.len(),
+        config.switch.workers.len(),
         daemon.socket().display(),
         db.display()
     );

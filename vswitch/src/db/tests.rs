@@ -340,3 +340,46 @@ fn a_database_opens_empty_restores_and_commits() {
         "{e}"
     );
 }
+
+#[test]
+fn tunnel_ports_ride_on_uplinks_added_in_the_same_transaction() {
+    let ops = vec![
+        Op::AddUplink {
+            uplink: "u0".into(),
+            settings: settings(&["type=null", r#"addresses=["10.9.0.1/24"]"#]),
+        },
+        Op::AddPort {
+            bridge: "br0".into(),
+            port: "vx42".into(),
+            settings: settings(&[
+                "type=vxlan",
+                "options:uplink=u0",
+                "options:vni=42",
+                r#"options:remote=["10.9.0.2"]"#,
+            ]),
+        },
+    ];
+    let out = transact(&empty(), &ops).unwrap();
+    assert_eq!(out.config.uplinks[0].port.name, "u0");
+    assert_eq!(out.config.bridges[0].ports[0].kind.type_name(), "vxlan");
+    let e = transact(
+        &out.document,
+        &[Op::DelUplink {
+            uplink: "u0".into(),
+        }],
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with("op 1 (del-uplink u0): bridge[0].port[0].options.uplink"),
+        "{e}"
+    );
+    let both = [
+        Op::DelPort {
+            port: "vx42".into(),
+        },
+        Op::DelUplink {
+            uplink: "u0".into(),
+        },
+    ];
+    assert_eq!(transact(&out.document, &both).unwrap().document, empty());
+}
