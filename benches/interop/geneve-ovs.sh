@@ -46,7 +46,7 @@ name = "gnv77"
 type = "geneve"
 options = { uplink = "up0", vni = 77, remote = ["10.251.1.3"] }
 T
-ip netns exec $A $ROOT/target/release/vswitchd --config $P/a.toml > $P/a.log 2>&1 &
+ip netns exec $A $ROOT/target/release/vswitchd --db $P/a-db.toml --config $P/a.toml > $P/a.log 2>&1 &
 VPID=$!
 export OVS_RUNDIR=$P/ovs2/run OVS_LOGDIR=$P/ovs2/log OVS_DBDIR=$P/ovs2/db
 rm -rf $P/ovs2; mkdir -p $OVS_RUNDIR $OVS_LOGDIR $OVS_DBDIR

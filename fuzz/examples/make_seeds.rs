@@ -101,6 +101,11 @@ fn run(captures: &Path, configs: &Path, out: &Path) -> Result<(), String> {
         ("pmd-stats", "pmd-stats\n"),
         ("fdb-show", "fdb-show br0\n"),
         ("bad", "fdb-show br0 br1\n"),
+        ("json-fdb-show", "{\"method\":\"fdb-show\",\"params\":{\"bridge\":\"br0\"}}\n"),
+        (
+            "transact",
+            r#"{"method":"transact","params":{"ops":[{"op":"add-port","bridge":"br0","port":"c1","settings":{"type":"tap","vlan":10,"options:interface":"t1"}},{"op":"add","table":"bridge","record":"br0","column":"static_mac","values":[{"mac":"02:00:00:00:00:02","port":"c1"}]},{"op":"set","table":"port","record":"p1","settings":{"trunks":[10,20]}},{"op":"remove","table":"bridge","record":"br0","column":"static_mac","values":[{"port":"p1"}]},{"op":"clear","table":"port","record":"c1","columns":["vlan"]},{"op":"get","table":"port","record":"p1","columns":["type"]},{"op":"list","table":"port"},{"op":"del-port","port":"p1"},{"op":"del-br","bridge":"br0"}]}}"#,
+        ),
         (
             "answer",
             r#"{"ports":[{"name":"p1","drop_reasons":{"x":1},"device_drops":{}}],"workers":[{"core":1,"flow_cache":{"hits":1}}],"entries":[{"port":"p1","static":true}]}"#,

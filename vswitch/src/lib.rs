@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod db;
 pub mod demo;
 pub mod flow_syntax;
 pub mod forward;

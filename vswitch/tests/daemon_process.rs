@@ -67,6 +67,8 @@ fn daemon_child_on_veth() -> DaemonChild {
     .unwrap();
     let mut child = ChildGuard(
         Command::new(VSWITCHD)
+            .arg("--db")
+            .arg(dir.join("conf.toml"))
             .arg("--config")
             .arg(&config)
             .spawn()
@@ -223,13 +225,14 @@ fn lack_of_permission_is_explained() {
     // Everything the unprivileged child needs must be readable by it.
     let config = std::env::temp_dir().join(format!("{}.toml", unique_name("perm")));
     let socket = std::env::temp_dir().join(format!("{}.sock", unique_name("perm")));
+    let db = std::env::temp_dir().join(format!("{}-db.toml", unique_name("perm")));
     struct Remove(Vec<std::path::PathBuf>);
     impl Drop for Remove {
         fn drop(&mut self) {
             self.0.iter().for_each(|p| drop(std::fs::remove_file(p)));
         }
     }
-    let _cleanup = Remove(vec![config.clone(), socket.clone()]);
+    let _cleanup = Remove(vec![config.clone(), socket.clone(), db.clone()]);
     std::fs::write(
         &config,
         format!(
@@ -247,6 +250,8 @@ fn lack_of_permission_is_explained() {
             "--inh-caps=-all",
         ])
         .arg(VSWITCHD)
+        .arg("--db")
+        .arg(&db)
         .arg("--config")
         .arg(&config)
         .stdout(std::process::Stdio::null())

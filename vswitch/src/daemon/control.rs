@@ -1,19 +1,27 @@
-//! The control socket: a Unix stream socket; a client writes one command
-//! line and reads one JSON document back, then the connection closes.
+//! The control socket: a Unix stream socket speaking the JSON protocol of
+//! `docs/control-protocol.md`: a client writes one request, a JSON object
+//! on one line (`{"method":"show"}`), and reads one reply line,
+//! `{"result":...}` or `{"error":"..."}`. A line of words (`show`,
+//! `fdb-show br0`) is read as the request of that name, for people at a
+//! socket.
 //!
-//! Commands: `show` (bridges, ports, what each is attached to), `stats`
+//! Methods: `show` (bridges, ports, what each is attached to), `stats`
 //! (per-port packets, bytes, drops by reason in the pipeline, and frames
 //! the kernel or device lost, by cause), `pmd-stats` (per-worker loop
-//! counters and cycles per packet), `fdb-show <bridge>` (the MAC table).
+//! counters and cycles per packet), `fdb-show` (the MAC table),
+//! `tunnel-show`, `export` (the configuration document) and `transact`
+//! (operations on the configuration, all or nothing: [`crate::db`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::Shared;
+use crate::db::Op;
 use crate::report::{BridgeSummary, PortSummary};
 
 /// What a connection may do, from its credentials (see
@@ -39,8 +47,9 @@ fn allowed(writes: bool, access: &Access) -> Result<(), ControlError> {
     }
 }
 
-/// A request of the control protocol: one line of words.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request of the control protocol: `{"method": NAME, "params": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "params", rename_all = "kebab-case")]
 pub enum Request {
     /// Bridges, ports and what each is attached to.
     Show,
@@ -49,12 +58,25 @@ pub enum Request {
     /// Per-worker loop and flow-cache counters.
     PmdStats,
     /// The MAC table of a bridge.
-    FdbShow(String),
+    FdbShow {
+        /// The bridge.
+        bridge: String,
+    },
     /// Tunnels with their remote VTEPs and the MACs behind them, and the
     /// uplinks' neighbours.
     TunnelShow,
-    /// Removes the learned MACs of a bridge.
-    FdbFlush(String),
+    /// The configuration document, as stored.
+    Export,
+    /// Operations on the configuration, applied all together or not at all.
+    Transact {
+        /// In order.
+        ops: Vec<Op>,
+    },
+    /// Removes the learned MACs of a bridge (static ones stay).
+    FdbFlush {
+        /// The bridge.
+        bridge: String,
+    },
     /// Each port's stages.
     DumpPipeline,
     /// Where a packet described in flow syntax, entering a bridge, would go.
@@ -67,23 +89,15 @@ pub enum Request {
 }
 
 impl Request {
-    /// Whether the request changes the daemon's state: such requests
-    /// need read-write [`Access`].
-    pub fn writes(&self) -> bool {
-        match self {
-            Request::Show
-            | Request::Stats
-            | Request::PmdStats
-            | Request::FdbShow(_)
-            | Request::TunnelShow
-            | Request::DumpPipeline
-            | Request::Trace { .. } => false,
-            Request::FdbFlush(_) => true,
-        }
-    }
-
-    /// Parses one request line, or says what is wrong with it.
+    /// Parses one request line: a JSON request, or the words of one
+    /// (`show`, `fdb-show br0`, `trace br0 in_port=c1,...`); or says what
+    /// is wrong with it.
     pub fn parse(line: &str) -> Result<Request, ControlError> {
+        let line = line.trim();
+        if line.starts_with('{') {
+            return serde_json::from_str(line)
+                .map_err(|e| ControlError(format!("bad request: {e}")));
+        }
         let mut words = line.split_whitespace();
         if line.split_whitespace().next() == Some("trace") {
             let _ = words.next();
@@ -102,13 +116,18 @@ impl Request {
             (Some("show"), None) => Request::Show,
             (Some("stats"), None) => Request::Stats,
             (Some("pmd-stats"), None) => Request::PmdStats,
-            (Some("fdb-show"), Some(bridge)) => Request::FdbShow(bridge.to_string()),
+            (Some("fdb-show"), Some(bridge)) => Request::FdbShow {
+                bridge: bridge.to_string(),
+            },
             (Some("tunnel-show"), None) => Request::TunnelShow,
-            (Some("fdb-flush"), Some(bridge)) => Request::FdbFlush(bridge.to_string()),
+            (Some("export"), None) => Request::Export,
+            (Some("fdb-flush"), Some(bridge)) => Request::FdbFlush {
+                bridge: bridge.to_string(),
+            },
             (Some("dump-pipeline"), None) => Request::DumpPipeline,
             _ => {
                 return Err(ControlError(format!(
-                    "unknown command {line:?}: use show, stats, pmd-stats, fdb-show <bridge>, fdb-flush <bridge>, tunnel-show, dump-pipeline or trace <bridge> <packet>"
+                    "unknown command {line:?}: send a JSON request, or one of show, stats, pmd-stats, fdb-show <bridge>, fdb-flush <bridge>, tunnel-show, dump-pipeline, trace <bridge> <packet>, export"
                 )))
             }
         };
@@ -119,20 +138,63 @@ impl Request {
             ))),
         }
     }
+
+    /// Whether the request changes the daemon's state: such requests
+    /// need read-write [`Access`]. Every request is named, so a new one
+    /// must say.
+    pub fn writes(&self) -> bool {
+        match self {
+            Request::Show
+            | Request::Stats
+            | Request::PmdStats
+            | Request::FdbShow { .. }
+            | Request::TunnelShow
+            | Request::Export
+            | Request::DumpPipeline
+            | Request::Trace { .. } => false,
+            Request::FdbFlush { .. } => true,
+            Request::Transact { ops } => ops.iter().any(Op::writes),
+        }
+    }
+
+    /// The method's name.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Request::Show => "show",
+            Request::Stats => "stats",
+            Request::PmdStats => "pmd-stats",
+            Request::FdbShow { .. } => "fdb-show",
+            Request::TunnelShow => "tunnel-show",
+            Request::Export => "export",
+            Request::Transact { .. } => "transact",
+            Request::FdbFlush { .. } => "fdb-flush",
+            Request::DumpPipeline => "dump-pipeline",
+            Request::Trace { .. } => "trace",
+        }
+    }
 }
 
 /// The reply to one request line from a connection with `access`.
 pub(crate) fn answer(line: &str, access: &Access, shared: &Shared, now: u32) -> Value {
     let request = Request::parse(line).and_then(|r| allowed(r.writes(), access).map(|_| r));
-    match request {
-        Ok(Request::Show) => show(shared),
-        Ok(Request::Stats) => stats(shared),
-        Ok(Request::PmdStats) => pmd_stats(shared),
-        Ok(Request::FdbShow(bridge)) => fdb(shared, &bridge, now),
-        Ok(Request::TunnelShow) => tunnels(shared, now),
-        Ok(Request::FdbFlush(bridge)) => super::probe::fdb_flush(shared, &bridge),
-        Ok(Request::DumpPipeline) => super::probe::dump_pipeline(shared),
-        Ok(Request::Trace { bridge, flow }) => super::probe::trace(shared, &bridge, &flow, now),
+    let result = request.and_then(|request| match request {
+        Request::Show => Ok(show(shared)),
+        Request::Stats => Ok(stats(shared)),
+        Request::PmdStats => Ok(pmd_stats(shared)),
+        Request::FdbShow { bridge } => fdb(shared, &bridge, now),
+        Request::TunnelShow => Ok(tunnels(shared, now)),
+        Request::Export => super::transact::export(shared).map_err(ControlError),
+        Request::Transact { ops } => super::transact::run(shared, &ops).map_err(ControlError),
+        Request::FdbFlush { bridge } => {
+            super::probe::fdb_flush(shared, &bridge).map_err(ControlError)
+        }
+        Request::DumpPipeline => Ok(super::probe::dump_pipeline(shared)),
+        Request::Trace { bridge, flow } => {
+            super::probe::trace(shared, &bridge, &flow, now).map_err(ControlError)
+        }
+    });
+    match result {
+        Ok(result) => json!({ "result": result }),
         Err(e) => json!({ "error": e.0 }),
     }
 }
@@ -206,13 +268,13 @@ fn pmd_stats(shared: &Shared) -> Value {
     json!({ "workers": workers })
 }
 
-fn fdb(shared: &Shared, bridge: &str, now: u32) -> Value {
+fn fdb(shared: &Shared, bridge: &str, now: u32) -> Result<Value, ControlError> {
     let dp = shared.datapath();
     let table = (0..dp.bridge_count())
         .find(|&b| dp.bridge_name(b) == Some(bridge))
         .and_then(|b| dp.mac_table(b));
     let Some(table) = table else {
-        return json!({"error": format!("no bridge {bridge:?}")});
+        return Err(ControlError(format!("no bridge {bridge:?}")));
     };
     let entries: Vec<Value> = table
         .entries(now)
@@ -230,7 +292,7 @@ fn fdb(shared: &Shared, bridge: &str, now: u32) -> Value {
     let mut answer = json!(BridgeSummary::new(table, now));
     answer["bridge"] = json!(bridge);
     answer["entries"] = json!(entries);
-    answer
+    Ok(answer)
 }
 
 fn mac_text(mac: &[u8; 6]) -> String {
@@ -320,8 +382,15 @@ impl std::fmt::Display for ControlError {
 
 impl std::error::Error for ControlError {}
 
-/// Sends `command` to the daemon at `socket` and returns its JSON answer.
+/// Sends `command` (a request line: JSON, or words such as `show` or
+/// `fdb-show br0`) to the daemon at `socket` and returns its result.
 pub fn request(socket: &Path, command: &str) -> Result<Value, ControlError> {
+    call(socket, &Request::parse(command)?)
+}
+
+/// Sends `request` to the daemon at `socket` and returns its result, or
+/// the daemon's error.
+pub fn call(socket: &Path, request: &Request) -> Result<Value, ControlError> {
     let mut stream = UnixStream::connect(socket).map_err(|e| {
         ControlError(format!(
             "cannot reach vswitchd at {}: {e} (is it running? `--socket` names another path)",
@@ -329,10 +398,13 @@ pub fn request(socket: &Path, command: &str) -> Result<Value, ControlError> {
         ))
     })?;
     let io = |e: std::io::Error| ControlError(format!("control socket {}: {e}", socket.display()));
+    // A transaction waits for every worker to take the change (5 s at most).
     stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(io)?;
-    let sent = stream.write_all(format!("{command}\n").as_bytes());
+    let line = serde_json::to_string(request)
+        .map_err(|e| ControlError(format!("cannot encode the request: {e}")))?;
+    let sent = stream.write_all(format!("{line}\n").as_bytes());
     // One line, even when sending failed: the daemon closes a connection
     // it refuses (or whose request it stopped reading) right after its
     // one-line reply, which then comes before the failed send and the
@@ -345,10 +417,17 @@ pub fn request(socket: &Path, command: &str) -> Result<Value, ControlError> {
     }
     let value: Value = serde_json::from_str(&reply)
         .map_err(|e| ControlError(format!("bad answer from vswitchd: {e}")))?;
-    match value.get("error").and_then(Value::as_str) {
-        Some(message) => Err(ControlError(message.to_string())),
-        None => Ok(value),
+    if let Some(message) = value.get("error") {
+        return Err(ControlError(
+            message
+                .as_str()
+                .map_or_else(|| message.to_string(), str::to_string),
+        ));
     }
+    value
+        .get("result")
+        .cloned()
+        .ok_or_else(|| ControlError(format!("bad answer from vswitchd: no result in {value}")))
 }
 
 /// Renders a daemon answer to `command` for people, as `vsctl` prints it.
@@ -582,7 +661,9 @@ mod tests {
         assert_eq!(Request::parse("pmd-stats"), Ok(Request::PmdStats));
         assert_eq!(
             Request::parse("fdb-show br0"),
-            Ok(Request::FdbShow("br0".into()))
+            Ok(Request::FdbShow {
+                bridge: "br0".into()
+            })
         );
         let e = Request::parse("fdb-show").unwrap_err().0;
         assert!(e.contains("fdb-show <bridge>"), "{e}");
@@ -602,10 +683,57 @@ mod tests {
         assert_eq!(allowed(true, &Access::ReadWrite), Ok(()));
         let e = allowed(true, &read_only).unwrap_err().0;
         assert!(e.contains("group vsread") && e.contains("need root"), "{e}");
-        // Every request today reads.
-        for line in ["show", "stats", "pmd-stats", "fdb-show br0", "tunnel-show"] {
+        for line in [
+            "show",
+            "stats",
+            "pmd-stats",
+            "fdb-show br0",
+            "tunnel-show",
+            "export",
+            "dump-pipeline",
+            "trace br0 in_port=a",
+        ] {
             assert!(!Request::parse(line).unwrap().writes(), "{line}");
         }
+        assert!(Request::parse("fdb-flush br0").unwrap().writes());
+    }
+
+    #[test]
+    fn json_requests_parse_and_say_whether_they_write() {
+        assert_eq!(Request::parse(r#"{"method":"show"}"#), Ok(Request::Show));
+        assert_eq!(
+            Request::parse(r#"{"method":"fdb-show","params":{"bridge":"br0"}}"#),
+            Ok(Request::FdbShow {
+                bridge: "br0".into()
+            })
+        );
+        let read = Request::parse(
+            r#"{"method":"transact","params":{"ops":[{"op":"get","table":"port","record":"c1","columns":["vlan"]}]}}"#,
+        )
+        .unwrap();
+        assert!(!read.writes(), "get and list only read");
+        let write = Request::parse(
+            r#"{"method":"transact","params":{"ops":[{"op":"list","table":"bridge"},{"op":"del-port","port":"c1"}]}}"#,
+        )
+        .unwrap();
+        assert!(write.writes());
+        assert!(!Request::Export.writes() && !Request::Stats.writes());
+        let e = Request::parse(r#"{"method":"reboot"}"#).unwrap_err().0;
+        assert!(
+            e.starts_with("bad request: unknown variant `reboot`"),
+            "{e}"
+        );
+        let e = Request::parse(r#"{"method":"fdb-show"}"#).unwrap_err().0;
+        assert!(e.starts_with("bad request"), "{e}");
+        // What the Rust client sends is what the daemon reads.
+        for request in [Request::Show, write] {
+            let line = serde_json::to_string(&request).unwrap();
+            assert_eq!(Request::parse(&line), Ok(request));
+        }
+        assert_eq!(
+            serde_json::to_string(&Request::Show).unwrap(),
+            r#"{"method":"show"}"#
+        );
     }
 
     #[test]

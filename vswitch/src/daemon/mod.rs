@@ -19,6 +19,7 @@ mod metrics;
 mod open;
 mod probe;
 pub mod reconfigure;
+mod transact;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 use vswitch_pipeline::{Datapath, DatapathSpec, PortId, Stats};
 use vswitch_ports::{cpu, Port};
 
-pub use control::{render, request, ControlError, Request};
+pub use control::{call, render, request, ControlError, Request};
 use control_server::ControlServer;
 use handoff::{Mailboxes, RemotePort};
 use open::{open_port, OpenPort};
@@ -38,6 +39,7 @@ pub use worker::{LoopCounters, WorkerReport};
 use worker::{Worker, WorkerControl};
 
 use crate::config::Config;
+use crate::db::Database;
 use crate::forward::TxPorts;
 
 /// The longest the control thread waits for clients before it looks at
@@ -137,6 +139,9 @@ pub(crate) struct Shared {
     mailboxes: Arc<Mailboxes>,
     placement: Mutex<Placement>,
     config: Mutex<Config>,
+    /// The configuration database transactions change; none for a daemon
+    /// started in-process from a [`Config`].
+    database: Mutex<Option<Database>>,
     seed: u64,
     clock: Arc<AtomicU32>,
     started: Instant,
@@ -463,6 +468,7 @@ impl Daemon {
             clock,
             started: Instant::now(),
             down_ports: Mutex::default(),
+            database: Mutex::new(None),
         });
         let mut daemon = Daemon {
             stop,
@@ -483,6 +489,16 @@ impl Daemon {
     /// Swaps `config` into the running workers: see [`reconfigure`].
     pub fn reconfigure(&self, config: &Config) -> Result<(), StartError> {
         reconfigure::apply(&self.shared, config).inspect_err(log_refused)
+    }
+
+    /// Gives the daemon `database`, whose configuration it runs: the
+    /// control socket's `transact` then changes both, and `export`
+    /// prints it.
+    pub fn with_database(self, database: Database) -> Daemon {
+        if let Ok(mut slot) = self.shared.database.lock() {
+            *slot = Some(database);
+        }
+        self
     }
 
     /// Serves the control socket and ages MACs until `shutdown` is set
@@ -598,22 +614,40 @@ impl Drop for Daemon {
     }
 }
 
-/// The whole of `vswitchd`: load, start, run until SIGINT/SIGTERM.
-/// Logs at `log_level`, or else at the configuration's `log_level`.
-pub fn main_with_config(path: &Path, log_level: Option<log::LevelFilter>) -> Result<(), String> {
-    let config = Config::load(path);
+/// The whole of `vswitchd`: restore the database at `db` (or, with
+/// `config_file`, load that file into it), start, run until SIGINT/SIGTERM.
+/// The file replaces the stored document only once the daemon started
+/// with it. Logs at `log_level`, or else at the configuration's
+/// `log_level`.
+pub fn main_with_database(
+    db: &Path,
+    config_file: Option<&Path>,
+    log_level: Option<log::LevelFilter>,
+) -> Result<(), String> {
+    let loaded = match config_file {
+        Some(file) => Database::from_file(db, file),
+        None => Database::open(db),
+    };
     crate::logging::init(
         log_level
-            .or(config.as_ref().ok().map(|c| c.switch.log_level))
+            .or(loaded.as_ref().ok().map(|(_, c)| c.switch.log_level))
             .unwrap_or(log::LevelFilter::Info),
     );
-    let config = config.map_err(|e| e.to_string())?;
+    let (database, config) = loaded?;
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&shutdown))
             .map_err(|e| format!("cannot install the signal handler: {e}"))?;
     }
     let daemon = Daemon::start(&config).map_err(|e| e.to_string())?;
+    if config_file.is_some() {
+        database.store().map_err(|e| {
+            format!(
+                "cannot store the configuration database {}: {e} (choose another file with --db)",
+                db.display()
+            )
+        })?;
+    }
     let ports: Vec<String> = daemon
         .shared
         .port_infos()
@@ -621,14 +655,16 @@ pub fn main_with_config(path: &Path, log_level: Option<log::LevelFilter>) -> Res
         .map(|p| p.name)
         .collect();
     log::info!(
-        "vswitchd {} started: {} port(s) ({}) on {} worker(s) on cores {:?}; control socket {}",
+        "vswitchd {} started: {} port(s) ({}) on {} worker(s) on cores {:?}; control socket {}; configuration database {}",
         env!("CARGO_PKG_VERSION"),
         ports.len(),
         ports.join(", "),
         config.switch.workers.len(),
         config.switch.workers,
-        daemon.socket().display()
+        daemon.socket().display(),
+        db.display()
     );
+    let daemon = daemon.with_database(database);
     daemon.run_until(&shutdown);
     Ok(())
 }

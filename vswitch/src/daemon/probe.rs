@@ -33,14 +33,7 @@ impl TxSink for Collected {
 }
 
 /// The trace of the packet `flow` describes, entering `bridge`.
-pub(crate) fn trace(shared: &Shared, bridge: &str, flow: &str, now: u32) -> Value {
-    match run_trace(shared, bridge, flow, now) {
-        Ok(v) => v,
-        Err(e) => json!({ "error": e }),
-    }
-}
-
-fn run_trace(shared: &Shared, bridge: &str, flow: &str, now: u32) -> Result<Value, String> {
+pub(crate) fn trace(shared: &Shared, bridge: &str, flow: &str, now: u32) -> Result<Value, String> {
     let dp = shared.datapath();
     let description = FlowDescription::parse(flow)?;
     let bridge_index = (0..dp.bridge_count())
@@ -140,15 +133,13 @@ pub(crate) fn dump_pipeline(shared: &Shared) -> Value {
 }
 
 /// Removes the learned MACs of `bridge` (static ones stay).
-pub(crate) fn fdb_flush(shared: &Shared, bridge: &str) -> Value {
+pub(crate) fn fdb_flush(shared: &Shared, bridge: &str) -> Result<Value, String> {
     let dp = shared.datapath();
     let table = (0..dp.bridge_count())
         .find(|&b| dp.bridge_name(b) == Some(bridge))
-        .and_then(|b| dp.mac_table(b));
-    match table {
-        Some(t) => json!({ "bridge": bridge, "flushed": t.flush_learned() }),
-        None => json!({ "error": format!("no bridge {bridge:?}: `vsctl show` lists them") }),
-    }
+        .and_then(|b| dp.mac_table(b))
+        .ok_or_else(|| format!("no bridge {bridge:?}: `vsctl show` lists them"))?;
+    Ok(json!({ "bridge": bridge, "flushed": table.flush_learned() }))
 }
 
 /// `vsctl trace` as text: the stages' decisions, then what would be sent.

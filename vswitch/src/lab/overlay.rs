@@ -586,9 +586,14 @@ impl OverlayLab {
             .map_err(|e| format!("cannot share the daemon's log: {e}"))?;
         // `ip netns exec` enters the namespace and execs the program in
         // the same process: the child's pid is vswitchd's.
+        // Its own database in the lab's directory: runs never share
+        // /var/lib/vswitch.
+        let db = self.dir.join(&format!("host-{}-db.toml", host.name));
         let child = Command::new("ip")
             .args(["netns", "exec", host.netns.name()])
             .arg(vswitchd)
+            .arg("--db")
+            .arg(&db)
             .arg("--config")
             .arg(&config)
             .stdin(Stdio::null())
