@@ -228,7 +228,27 @@ fn control_group_members_read_and_others_are_refused() {
             out.status.success() && stdout.contains("rx_packets"),
             "{primary} {groups}: {out:?}"
         );
+        // Reading the configuration is allowed, changing it is not.
+        let out = vsctl_as_nobody(&socket, &primary, &groups, &["list", "bridge"]);
+        assert!(out.status.success(), "{primary} {groups}: {out:?}");
+        for write in [&["add-br", "brx"][..], &["fdb-flush", "br0"][..]] {
+            let out = vsctl_as_nobody(&socket, &primary, &groups, write);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success()
+                    && stderr.contains(&format!("members of group {} may only read", group.name)),
+                "{write:?} as {primary} {groups}: {out:?}"
+            );
+        }
     }
+    let export = std::process::Command::new(env!("CARGO_BIN_EXE_vsctl"))
+        .args(["--socket", socket.to_str().unwrap(), "export"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&export.stdout).contains("brx"),
+        "a refused write changed the configuration: {export:?}"
+    );
     // Outside it: the socket's mode keeps it out.
     let out = vsctl_as_nobody(&socket, NOBODY, "--clear-groups", &["stats"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
