@@ -226,34 +226,26 @@ fn stats(shared: &Shared) -> Value {
 
 fn pmd_stats(shared: &Shared) -> Value {
     let workers: Vec<Value> = shared
-        .reports
+        .worker_figures()
         .iter()
-        .map(|(core, report)| {
-            let (loops, cache, latency) = report
-                .lock()
-                .map(|r| (r.loops, r.cache, json!(r.latency.summary(r.tsc_hz))))
-                .unwrap_or_default();
-            let per_packet = if loops.packets > 0 {
-                loops.busy_cycles as f64 / loops.packets as f64
-            } else {
-                0.0
-            };
+        .map(|w| {
+            let (loops, cache) = (&w.loops, &w.cache);
             json!({
-                "core": core,
+                "core": w.core,
                 "packets": loops.packets,
                 "batches": loops.batches,
                 "busy_iterations": loops.busy_iterations,
                 "idle_iterations": loops.idle_iterations,
                 "handoffs": loops.handoffs,
                 "busy_cycles": loops.busy_cycles,
-                "cycles_per_packet": (per_packet * 10.0).round() / 10.0,
+                "cycles_per_packet": (w.cycles_per_packet() * 10.0).round() / 10.0,
                 "rx_errors": loops.rx_errors,
                 "reconfigurations": loops.reconfigurations,
                 "poll_us": loops.poll_ns / 1000,
                 "blocked_us": loops.blocked_ns / 1000,
                 "sleeps": loops.sleeps,
                 "wakeups": loops.wakeups,
-                "latency": latency,
+                "latency": w.latency,
                 "flow_cache": {
                     "hits": cache.hits,
                     "misses": cache.misses,

@@ -381,13 +381,7 @@ pub(crate) fn exposition(shared: &Shared) -> String {
             "vswitch_worker_cycles_per_packet",
             "gauge",
             "Busy cycles per frame received, since start.",
-            |w| {
-                if w.loops.packets > 0 {
-                    w.loops.busy_cycles as f64 / w.loops.packets as f64
-                } else {
-                    0.0
-                }
-            },
+            |w| w.cycles_per_packet(),
         ),
         (
             "vswitch_worker_poll_seconds_total",

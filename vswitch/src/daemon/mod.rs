@@ -211,6 +211,17 @@ pub(crate) struct WorkerFigures {
     pub(crate) latency: latency::LatencySummary,
 }
 
+impl WorkerFigures {
+    /// Busy cycles per frame received since start (0 before any frame).
+    pub(crate) fn cycles_per_packet(&self) -> f64 {
+        if self.loops.packets > 0 {
+            self.loops.busy_cycles as f64 / self.loops.packets as f64
+        } else {
+            0.0
+        }
+    }
+}
+
 impl Shared {
     /// Every worker's figures, in worker order.
     pub(crate) fn worker_figures(&self) -> Vec<WorkerFigures> {
