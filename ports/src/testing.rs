@@ -59,6 +59,18 @@ pub fn terminate(pid: u32) -> std::io::Result<()> {
     }
 }
 
+/// A child process killed and reaped on drop, so that a test failing half
+/// way leaves no process behind.
+#[derive(Debug)]
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A directory under the system temp dir, unique to this run, removed with
 /// what it holds on drop (also when the test fails).
 #[derive(Debug)]

@@ -11,27 +11,17 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use vswitch::daemon::request;
 use vswitch_ports::netns::{is_root, unique_name};
-use vswitch_ports::testing::{can_exec, require, terminate, TempDir};
+use vswitch_ports::testing::{can_exec, require, terminate, ChildGuard, TempDir};
 
 const VSWITCHD: &str = env!("CARGO_BIN_EXE_vswitchd");
 const VSCTL: &str = env!("CARGO_BIN_EXE_vsctl");
 /// The user the unprivileged clients run as (nobody).
 const NOBODY: &str = "65534";
-
-/// Kills its child on drop (a test that fails half-way leaves no daemon).
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A group made for one test, deleted on drop.
 struct GroupGuard {

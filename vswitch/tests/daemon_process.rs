@@ -8,26 +8,16 @@
 //! Cargo build the binary before the tests and name it
 //! (`CARGO_BIN_EXE_vswitchd`), from a fresh clone, with any test filter.
 
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use vswitch::config::Config;
 use vswitch_ports::afxdp::{AfXdpConfig, AfXdpPort};
 use vswitch_ports::netns::{ip, unique_name, NetNs, Veth};
-use vswitch_ports::testing::{can_exec, require, require_netns, terminate, TempDir};
+use vswitch_ports::testing::{can_exec, require, require_netns, terminate, ChildGuard, TempDir};
 use vswitch_ports::PortError;
 
 const VSWITCHD: &str = env!("CARGO_BIN_EXE_vswitchd");
-
-/// Kills its child on drop (a test that fails half-way leaves no daemon).
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn has_xdp(interface: &str) -> bool {
     ip(&["link", "show", "dev", interface])

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -14,19 +14,9 @@ use vswitch::daemon::request;
 use vswitch::lab::traffic::ping_from;
 use vswitch_ports::ethtool::disable_tx_checksum_offload;
 use vswitch_ports::netns::{ip, run_in_netns, unique_name, NetNs, Veth};
-use vswitch_ports::testing::{require_netns, TempDir};
+use vswitch_ports::testing::{require_netns, ChildGuard, TempDir};
 
 const VSWITCHD: &str = env!("CARGO_BIN_EXE_vswitchd");
-
-/// Kills its child on drop (a test that fails half-way leaves no daemon).
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Container {
     ns: NetNs,

@@ -4,23 +4,13 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vswitch_ports::pcap::PcapWriter;
-use vswitch_ports::testing::{terminate, TempDir};
+use vswitch_ports::testing::{terminate, ChildGuard, TempDir};
 
 const VSWITCHD: &str = env!("CARGO_BIN_EXE_vswitchd");
-
-/// Kills its child on drop (a test that fails half-way leaves no daemon).
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A configuration of a looping pcap port into a null port, with
 /// `[switch]` lines `extra`.
