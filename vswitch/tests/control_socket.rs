@@ -75,14 +75,16 @@ fn write_config(dir: &TempDir, socket: &Path, extra: &str) -> PathBuf {
     config
 }
 
-/// Starts `vswitchd --config config` under `umask 000`.
+/// Starts `vswitchd --config config` under `umask 000`, its database
+/// beside the configuration.
 fn spawn_daemon(config: &Path) -> ChildGuard {
     ChildGuard(
         Command::new("sh")
             .arg("-c")
-            .arg("umask 000 && exec \"$0\" --config \"$1\"")
+            .arg("umask 000 && exec \"$0\" --db \"$2\" --config \"$1\"")
             .arg(VSWITCHD)
             .arg(config)
+            .arg(config.with_extension("db"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -122,6 +122,8 @@ impl LinkLab {
         let log = dir.join("vswitchd.log");
         let mut child = ChildGuard(
             Command::new(VSWITCHD)
+                .arg("--db")
+                .arg(dir.join("conf.toml"))
                 .arg("--config")
                 .arg(&config)
                 .stdout(std::process::Stdio::null())

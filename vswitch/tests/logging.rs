@@ -46,6 +46,8 @@ fn run_and_stop(dir: &TempDir, args: &[&str], journal: bool) -> String {
     let meta = log.metadata().unwrap();
     let mut command = Command::new(VSWITCHD);
     command
+        .arg("--db")
+        .arg(dir.join("conf.toml"))
         .args(args)
         .stderr(Stdio::from(log))
         .env_remove("JOURNAL_STREAM");
@@ -76,7 +78,10 @@ fn run_and_stop(dir: &TempDir, args: &[&str], journal: bool) -> String {
 
 /// Runs the daemon with `args` and returns its exit success and stderr.
 fn run_to_exit(args: &[&str]) -> (bool, String) {
+    let db = TempDir::new("logdb").unwrap();
     let out = Command::new(VSWITCHD)
+        .arg("--db")
+        .arg(db.join("conf.toml"))
         .args(args)
         .env_remove("JOURNAL_STREAM")
         .output()
