@@ -70,12 +70,15 @@ use toml::Spanned;
 use vswitch_pipeline::datapath::{
     BridgeSpec, DatapathSpec, PortSpec, StaticMac, VlanMode, VlanSet, VLAN_MAX,
 };
+use vswitch_pipeline::l3::NetworkSpec;
 use vswitch_pipeline::overlay::{TunnelKind, TunnelSpec, UplinkSpec};
 use vswitch_pipeline::{Mac, PortId};
 
 mod checks;
+mod network;
 mod overlay;
 pub use checks::{MAX_CONFIG_BYTES, MAX_INTERFACE_NAME};
+pub use network::{gateway_mac_of, NetworkConfig};
 pub use overlay::{
     derived_mac, interface_mac, TunnelConfig, UplinkConfig, DEFAULT_UPLINK_MTU, OVERLAY_OVERHEAD_V4,
 };
@@ -347,6 +350,8 @@ pub struct Config {
     pub bridges: Vec<BridgeConfig>,
     /// The uplinks, in file order.
     pub uplinks: Vec<UplinkConfig>,
+    /// The container networks, in file order.
+    pub networks: Vec<NetworkConfig>,
     /// Example containers for the demo.
     pub containers: Vec<ContainerConfig>,
 }
@@ -511,6 +516,28 @@ impl Config {
                 static_neighbours: uplink.neighbours.clone(),
             });
         }
+        for network in &self.networks {
+            let bridge = self.bridges.iter().position(|b| b.name == network.bridge);
+            let routes_to = network
+                .routes_to
+                .iter()
+                .filter_map(|to| self.networks.iter().position(|n| &n.name == to))
+                .collect();
+            let uplink = network
+                .uplink
+                .as_ref()
+                .and_then(|u| self.uplinks.iter().position(|up| &up.port.name == u));
+            spec.networks.push(NetworkSpec {
+                name: network.name.clone(),
+                bridge: bridge.unwrap_or_default(),
+                vlan: network.vlan,
+                subnet: network.subnet,
+                gateway: network.gateway,
+                gateway_mac: network.gateway_mac,
+                routes_to,
+                uplink,
+            });
+        }
         spec
     }
 }
@@ -526,6 +553,12 @@ struct RawConfig {
     bridges: Vec<RawBridge>,
     #[serde(default, rename = "uplink", deserialize_with = "checks::uplink_tables")]
     uplinks: Vec<overlay::RawUplink>,
+    #[serde(
+        default,
+        rename = "network",
+        deserialize_with = "checks::network_tables"
+    )]
+    networks: Vec<network::RawNetwork>,
     #[serde(
         default,
         rename = "container",
@@ -794,9 +827,11 @@ impl Validator<'_> {
             });
         }
         self.check_tunnels_distinct(&bridges)?;
+        let networks = self.networks(raw.networks, &bridges)?;
         Ok(Config {
             switch,
             bridges,
+            networks,
             uplinks: std::mem::take(&mut self.uplinks),
             containers,
         })
