@@ -83,6 +83,17 @@ fn containers_ping_their_gateway_and_each_other_where_routing_is_allowed() {
         evidence(&lab)
     );
     assert!(drops(&lab, "route_not_allowed") >= 3, "{}", evidence(&lab));
+    // `vsctl show` lists the networks with the neighbours they learned.
+    let show = vswitch::daemon::render("show", &lab.request("show").unwrap());
+    eprintln!("{show}");
+    for line in [
+        "network front on front vlan 0: 10.1.0.0/24 gateway 10.1.0.1",
+        "routes to [back], default via uplink up0",
+        "network iso on iso vlan 0: 10.3.0.0/24 gateway 10.3.0.1",
+        "neighbour 10.2.0.2",
+    ] {
+        assert!(show.contains(line), "missing {line:?} in\n{show}");
+    }
 }
 
 #[test]

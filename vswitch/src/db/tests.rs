@@ -383,3 +383,66 @@ fn tunnel_ports_ride_on_uplinks_added_in_the_same_transaction() {
     ];
     assert_eq!(transact(&out.document, &both).unwrap().document, empty());
 }
+
+#[test]
+fn networks_are_added_set_listed_and_removed_through_transactions() {
+    let add = |name: &str, bridge: &str, third: u8, routes: &str| Op::AddNetwork {
+        network: name.into(),
+        settings: settings(&[
+            &format!("bridge={bridge}"),
+            &format!("subnet=10.{third}.0.0/24"),
+            &format!("gateway=10.{third}.0.1"),
+            &format!("routes_to={routes}"),
+        ]),
+    };
+    let ops = vec![
+        Op::AddBr {
+            bridge: "br1".into(),
+            settings: toml::Table::new(),
+        },
+        add("front", "br0", 1, r#"["back"]"#),
+        add("back", "br1", 2, r#"["front"]"#),
+    ];
+    let out = transact(&empty(), &ops).unwrap();
+    assert_eq!(out.config.networks.len(), 2);
+    assert_eq!(out.config.networks[0].routes_to, vec!["back".to_string()]);
+    // Routing one way only is refused, naming the field, and changes nothing.
+    let one_way = Op::Set {
+        table: TableName::Network,
+        record: "back".into(),
+        settings: settings(&["routes_to=[]"]),
+    };
+    let e = transact(&out.document, &[one_way]).unwrap_err();
+    assert!(
+        e.contains("network[0].routes_to[0]") && e.contains("both"),
+        "{e}"
+    );
+    let listed = Op::List {
+        table: TableName::Network,
+        record: None,
+    }
+    .apply(&mut out.document.clone())
+    .unwrap();
+    assert_eq!(listed[1]["name"], "back");
+    assert_eq!(listed[1]["subnet"], "10.2.0.0/24");
+    let gone = [
+        Op::DelNetwork {
+            network: "front".into(),
+        },
+        Op::Set {
+            table: TableName::Network,
+            record: "back".into(),
+            settings: settings(&["routes_to=[]"]),
+        },
+    ];
+    let out = transact(&out.document, &gone).unwrap();
+    assert_eq!(out.config.networks.len(), 1);
+    let e = transact(
+        &out.document,
+        &[Op::DelNetwork {
+            network: "front".into(),
+        }],
+    )
+    .unwrap_err();
+    assert!(e.contains("no network \"front\""), "{e}");
+}
