@@ -57,7 +57,10 @@ fn config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/gateway.toml")
 }
 
-fn run(inputs: &[(&str, Vec<(f64, Vec<u8>)>)]) -> Run {
+/// Frames into one port, each with its time in seconds.
+type Capture = Vec<(f64, Vec<u8>)>;
+
+fn run(inputs: &[(&str, Capture)]) -> Run {
     let dir = TempDir::new("replay-gateway").unwrap();
     let mut files = Vec::new();
     for (port, frames) in inputs {
@@ -223,7 +226,7 @@ fn ttl_expiry_gets_time_exceeded_quoting_the_original() {
         &[
             "route 10.2.0.2: ttl 1 expires here",
             "icmp time exceeded sent to 10.1.0.2",
-            "icmp_reply(type=11,code=0)",
+            "icmp_reply(time_exceeded)",
             "drop(route_ttl_expired)",
         ],
     );

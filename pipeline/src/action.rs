@@ -63,21 +63,19 @@ pub enum Action {
     /// Send an ICMP message about the frame back to its sender, from the
     /// address of the gateway (network or uplink) it came in through.
     IcmpReply(IcmpKind),
-    /// Send an ARP request for `target` from network `network`'s gateway
-    /// into its VLAN, unless one went less than a second ago.
+    /// Send an ARP request (IPv6: a neighbour solicitation) for the
+    /// frame's destination from network `network`'s gateway into its VLAN,
+    /// unless one went less than a second ago.
     ResolveInNetwork {
         /// The network's index in the datapath.
         network: u16,
-        /// The address asked for.
-        target: [u8; 4],
     },
-    /// Send an ARP request for `target` out of uplink `uplink`, unless one
-    /// went less than a second ago.
+    /// Send an ARP request (IPv6: a neighbour solicitation) for the next
+    /// hop towards the frame's destination out of uplink `uplink`, unless
+    /// one went less than a second ago.
     ResolveOnUplink {
         /// The uplink's index in the datapath.
         uplink: u16,
-        /// The address asked for.
-        target: [u8; 4],
     },
     /// Strip the tunnel headers that decapsulation recorded and run the
     /// inner frame through the pipeline again from the tunnel's port.
@@ -119,6 +117,27 @@ impl IcmpKind {
             IcmpKind::TimeExceeded => (11, 0),
             IcmpKind::NetUnreachable => (3, 0),
             IcmpKind::AdminProhibited => (3, 13),
+        }
+    }
+
+    /// Its name in action lists.
+    pub fn name(self) -> &'static str {
+        match self {
+            IcmpKind::EchoReply => "echo_reply",
+            IcmpKind::TimeExceeded => "time_exceeded",
+            IcmpKind::NetUnreachable => "net_unreachable",
+            IcmpKind::AdminProhibited => "admin_prohibited",
+        }
+    }
+
+    /// ICMPv6 type and code (RFC 4443: time exceeded 3/0, no route 1/0,
+    /// administratively prohibited 1/1, echo reply 129).
+    pub fn type_code_v6(self) -> (u8, u8) {
+        match self {
+            IcmpKind::EchoReply => (129, 0),
+            IcmpKind::TimeExceeded => (3, 0),
+            IcmpKind::NetUnreachable => (1, 0),
+            IcmpKind::AdminProhibited => (1, 1),
         }
     }
 }
@@ -254,20 +273,9 @@ impl core::fmt::Display for Action {
             Action::Encap { tunnel, vtep } => write!(f, "encap(tunnel={tunnel},vtep={vtep})"),
             Action::Replicate(t) => write!(f, "replicate(tunnel={t})"),
             Action::AnswerNeighbour => f.write_str("answer_neighbour"),
-            Action::IcmpReply(kind) => {
-                let (t, c) = kind.type_code();
-                write!(f, "icmp_reply(type={t},code={c})")
-            }
-            Action::ResolveInNetwork { network, target } => write!(
-                f,
-                "arp_request(network={network},{})",
-                std::net::Ipv4Addr::from(*target)
-            ),
-            Action::ResolveOnUplink { uplink, target } => write!(
-                f,
-                "arp_request(uplink={uplink},{})",
-                std::net::Ipv4Addr::from(*target)
-            ),
+            Action::IcmpReply(kind) => write!(f, "icmp_reply({})", kind.name()),
+            Action::ResolveInNetwork { network } => write!(f, "resolve(network={network})"),
+            Action::ResolveOnUplink { uplink } => write!(f, "resolve(uplink={uplink})"),
             Action::Decap => f.write_str("decap"),
             Action::Ct { zone, commit } => {
                 write!(f, "ct(zone={zone}{})", if *commit { ",commit" } else { "" })

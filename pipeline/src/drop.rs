@@ -180,11 +180,13 @@ drop_reasons! {
     RouteBroadcast = "route_broadcast",
     /// A frame for a gateway address that is not an echo request.
     GatewayNotEcho = "gateway_not_echo",
-    /// An ARP frame for a gateway that is not a request (a reply to the
-    /// gateway's own request): consumed, its sender learned.
+    /// An ARP or NDP frame for a gateway that is not a request it answers
+    /// (a reply to the gateway's own request, duplicate address
+    /// detection): consumed, its sender learned.
     GatewayArp = "gateway_arp",
-    /// An IPv6 frame to a gateway MAC: IPv6 is not routed.
-    RouteNotIpv4 = "route_not_ipv4",
+    /// A frame to a gateway MAC of a family its network routes not: IPv6
+    /// to a network without an IPv6 subnet, or neither IPv4 nor IPv6.
+    RouteFamilyUnconfigured = "route_family_unconfigured",
 
     // --- egress ---
     /// The output port's transmit queue was full.

@@ -12,7 +12,8 @@ use crate::context::PacketCtx;
 use crate::datapath::{Datapath, PortRole};
 use crate::drop::DropReason;
 use crate::flow::Mac;
-use crate::l3::egress::{answer_gateway_arp, icmp_reply, resolve_in_network};
+use crate::l3::egress::{answer_gateway_neighbour, icmp_reply, resolve_in_network};
+use crate::l3::route::addresses as route_addresses;
 use crate::mac_table::PortId;
 use crate::overlay::egress::{answer_neighbour, next_hop_mac, replicate, to_vtep, Outgoing};
 use crate::stats::Stats;
@@ -425,7 +426,7 @@ pub fn execute<T: TxSink>(
             Action::AnswerNeighbour => {
                 let answered = match dp.port(in_port).map(|p| p.role) {
                     Some(PortRole::Uplink(_)) => answer_neighbour(dp, ctx, frame, tx, stats),
-                    _ => answer_gateway_arp(dp, ctx, frame, tx, stats),
+                    _ => answer_gateway_neighbour(dp, ctx, frame, tx, stats),
                 };
                 if !answered {
                     return Executed::Done;
@@ -437,13 +438,13 @@ pub fn execute<T: TxSink>(
                     outputs += 1;
                 }
             }
-            Action::ResolveInNetwork { network, target } => {
-                resolve_in_network(dp, network, target.into(), now, tx, stats);
+            Action::ResolveInNetwork { network } => {
+                resolve_in_network(dp, network, route_destination(ctx), now, tx, stats);
             }
-            Action::ResolveOnUplink { uplink, target } => {
+            Action::ResolveOnUplink { uplink } => {
                 if let Some(uplink) = dp.uplink(uplink) {
-                    let target = std::net::IpAddr::from(target);
-                    next_hop_mac(uplink, target, target, now, tx, stats);
+                    let destination = route_destination(ctx);
+                    next_hop_mac(uplink, destination, destination, now, tx, stats);
                 }
             }
             Action::Flood(group) => {
@@ -564,6 +565,11 @@ pub fn output_only<T: TxSink>(
         stats,
     );
     true
+}
+
+/// The destination address of the IP frame of `ctx`.
+fn route_destination(ctx: &PacketCtx) -> std::net::IpAddr {
+    route_addresses(ctx).1
 }
 
 /// The outer VID the frame carries after `vlan` (0 when untagged).

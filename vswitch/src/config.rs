@@ -533,6 +533,8 @@ impl Config {
                 vlan: network.vlan,
                 subnet: network.subnet,
                 gateway: network.gateway,
+                subnet6: network.subnet6,
+                gateway6: network.gateway6,
                 gateway_mac: network.gateway_mac,
                 routes_to,
                 uplink,

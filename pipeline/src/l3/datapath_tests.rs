@@ -19,16 +19,16 @@ use crate::wire::{
 
 /// c1 in network a (bridge 0), c2 in network b (bridge 1), c4 in network c
 /// (bridge 1, VLAN 7, access port), the uplink.
-const C1: PortId = 0;
-const C2: PortId = 1;
-const C4: PortId = 2;
-const UP: PortId = 3;
-const MAC1: Mac = [0x02, 0, 0, 0, 1, 2];
-const MAC2: Mac = [0x02, 0, 0, 0, 2, 2];
+pub(super) const C1: PortId = 0;
+pub(super) const C2: PortId = 1;
+pub(super) const C4: PortId = 2;
+pub(super) const UP: PortId = 3;
+pub(super) const MAC1: Mac = [0x02, 0, 0, 0, 1, 2];
+pub(super) const MAC2: Mac = [0x02, 0, 0, 0, 2, 2];
 const MAC2_MOVED: Mac = [0x02, 0, 0, 0, 2, 0x22];
-const GW_A: Mac = [0x02, 0x47, 0, 0, 0, 0xa];
-const GW_B: Mac = [0x02, 0x47, 0, 0, 0, 0xb];
-const GW_C: Mac = [0x02, 0x47, 0, 0, 0, 0xc];
+pub(super) const GW_A: Mac = [0x02, 0x47, 0, 0, 0, 0xa];
+pub(super) const GW_B: Mac = [0x02, 0x47, 0, 0, 0, 0xb];
+pub(super) const GW_C: Mac = [0x02, 0x47, 0, 0, 0, 0xc];
 const UPLINK_MAC: Mac = [0x02, 0, 0, 0, 0xee, 1];
 const ROUTER_MAC: Mac = [0x02, 0, 0, 0, 0xee, 0xfe];
 const H1: [u8; 4] = [10, 1, 0, 2];
@@ -44,6 +44,8 @@ fn network(name: &str, bridge: usize, vlan: u16, third: u8, mac: Mac) -> Network
         subnet: (Ipv4Addr::new(10, third, 0, 0), 24),
         gateway: Ipv4Addr::new(10, third, 0, 1),
         gateway_mac: mac,
+        subnet6: None,
+        gateway6: None,
         routes_to: vec![],
         uplink: None,
     }
@@ -60,7 +62,7 @@ fn port(id: PortId, bridge: usize, vlan_mode: VlanMode) -> PortSpec {
     }
 }
 
-fn gateway_spec() -> DatapathSpec {
+pub(super) fn gateway_spec() -> DatapathSpec {
     let bridge = |name: &str| BridgeSpec {
         name: name.into(),
         mac_aging_secs: 300,
@@ -94,7 +96,11 @@ fn gateway_spec() -> DatapathSpec {
 }
 
 fn harness() -> Harness {
-    let dp = Datapath::new(&gateway_spec(), 7).unwrap();
+    harness_of(&gateway_spec())
+}
+
+pub(super) fn harness_of(spec: &DatapathSpec) -> Harness {
+    let dp = Datapath::new(spec, 7).unwrap();
     let stats = Stats::new(dp.port_count());
     Harness {
         dp,
@@ -103,11 +109,11 @@ fn harness() -> Harness {
     }
 }
 
-fn send(h: &mut Harness, port: PortId, f: &[u8], now: u32) -> Vec<(PortId, Vec<u8>)> {
+pub(super) fn send(h: &mut Harness, port: PortId, f: &[u8], now: u32) -> Vec<(PortId, Vec<u8>)> {
     h.send_into(port, f, now, &mut VecSink::new(2048))
 }
 
-fn drops(stats: &Stats, reason: DropReason) -> u64 {
+pub(super) fn drops(stats: &Stats, reason: DropReason) -> u64 {
     stats.ports.iter().map(|p| p.drops[reason as usize]).sum()
 }
 

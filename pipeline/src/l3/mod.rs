@@ -2,8 +2,9 @@
 //! IPv4 subnets that live on bridge VLANs, as Docker's bridge driver makes
 //! the Linux bridge and the kernel's router.
 //!
-//! - A **network** is a subnet on one bridge and VLAN with a gateway
-//!   address the switch owns: it answers ARP for the gateway with the
+//! - A **network** is an IPv4 subnet (and optionally an IPv6 one) on one
+//!   bridge and VLAN with a gateway address in each that the switch owns:
+//!   it answers ARP and neighbour solicitations for the gateway with the
 //!   network's gateway MAC, answers pings to it, and routes what is sent to
 //!   the gateway MAC and not for the gateway itself.
 //! - **Routing** is a longest-prefix match over the local networks, and a
@@ -11,22 +12,21 @@
 //!   goes from network A to network B only when both list each other in
 //!   `routes_to` (the configuration insists on it), and comes back in from
 //!   an uplink only to a network that leaves by that uplink.
-//! - **Next hops** are resolved by ARP with a neighbour table per network
-//!   ([`AddrTable`], aged like the uplinks'); an unresolved next hop gets
-//!   an ARP request from the gateway (at most one a second) and the frame
-//!   is dropped as `route_neighbour_unresolved`, as the overlay does.
+//! - **Next hops** are resolved by ARP (neighbour solicitations for IPv6)
+//!   with a neighbour table per network ([`AddrTable`], aged like the
+//!   uplinks'); an unresolved next hop gets a request from the gateway (at
+//!   most one a second) and the frame is dropped as
+//!   `route_neighbour_unresolved`, as the overlay does.
 //! - **ICMP errors** (time exceeded, net unreachable, administratively
-//!   prohibited) go back to the sender from the gateway, at most
-//!   [`ICMP_ERRORS_PER_SEC`] a second per network ([`IcmpLimiter`]).
-//!
-//! IPv6 is not routed yet: IPv6 frames to the gateway MAC are dropped as
-//! `route_not_ipv4`.
+//!   prohibited; their ICMPv6 counterparts) go back to the sender from the
+//!   gateway, at most [`ICMP_ERRORS_PER_SEC`] a second per network
+//!   ([`IcmpLimiter`]).
 
 pub(crate) mod egress;
 pub(crate) mod route;
 
 use core::sync::atomic::{AtomicU64, Ordering};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use crate::flow::Mac;
@@ -49,6 +49,10 @@ pub struct NetworkSpec {
     pub subnet: (Ipv4Addr, u8),
     /// The switch's address in it.
     pub gateway: Ipv4Addr,
+    /// The IPv6 subnet and prefix length, if it has one.
+    pub subnet6: Option<(Ipv6Addr, u8)>,
+    /// The switch's IPv6 address in it (set with `subnet6`).
+    pub gateway6: Option<Ipv6Addr>,
     /// The MAC the gateway answers ARP with and routes from.
     pub gateway_mac: Mac,
     /// Indices (in [`crate::datapath::DatapathSpec::networks`]) of the
@@ -75,6 +79,31 @@ impl NetworkSpec {
             && self.bridge == other.bridge
             && self.vlan == other.vlan
             && self.subnet == other.subnet
+            && self.subnet6 == other.subnet6
+    }
+
+    /// True if `addr` is inside the IPv4 or the IPv6 subnet.
+    #[inline]
+    pub fn contains_addr(&self, addr: IpAddr) -> bool {
+        match (addr, self.subnet6) {
+            (IpAddr::V4(a), _) => self.contains(a),
+            (IpAddr::V6(a), Some((net, len))) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(len.min(128)))
+                    .unwrap_or(0);
+                u128::from(a) & mask == u128::from(net) & mask
+            }
+            (IpAddr::V6(_), None) => false,
+        }
+    }
+
+    /// The gateway's address of `addr`'s family, if it has one.
+    #[inline]
+    pub fn gateway_for(&self, addr: IpAddr) -> Option<IpAddr> {
+        match addr {
+            IpAddr::V4(_) => Some(IpAddr::V4(self.gateway)),
+            IpAddr::V6(_) => self.gateway6.map(IpAddr::V6),
+        }
     }
 
     /// The subnet's directed broadcast address.
@@ -174,3 +203,6 @@ mod tests;
 
 #[cfg(test)]
 mod datapath_tests;
+
+#[cfg(test)]
+mod datapath6_tests;

@@ -1,10 +1,10 @@
-//! The routing decision for one IPv4 frame sent to a gateway (a network's
+//! The routing decision for one IP frame sent to a gateway (a network's
 //! gateway MAC, or an uplink's MAC for the way back in): which network or
 //! uplink it leaves by, the next hop and its MAC, the rewrite (TTL, MACs,
 //! VLAN tag), or the ICMP error and drop. Shared by the gateway stage and
 //! the uplink stage; it writes actions, egress writes frames.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::Network;
 use crate::action::{Action, IcmpKind};
@@ -12,10 +12,12 @@ use crate::context::PacketCtx;
 use crate::drop::DropReason;
 use crate::egress::VlanEdit;
 use crate::flow::{is_multicast, IpFrag, Mac};
+use crate::overlay::decap::key_addr;
 use crate::overlay::{word_to_mac, AddrEntry, Origin, NEIGHBOUR_REFRESH_SECS};
 use crate::stage::StageEnv;
 use crate::trace::TraceEvent;
-use crate::wire::{icmpv4, ip_proto};
+use crate::wire::ethernet::ethertype;
+use crate::wire::{icmpv4, icmpv6, ip_proto};
 
 /// Where a frame to route came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +34,7 @@ enum Lookup {
     /// Into network `n`, to the destination itself.
     Network(u16),
     /// Out of uplink `u`, to next hop `hop`.
-    Uplink(u16, Ipv4Addr),
+    Uplink(u16, IpAddr),
     /// Into network `n`, which the source may not route to.
     NotAllowed(u16),
     /// Nowhere.
@@ -45,11 +47,19 @@ pub(crate) fn v4(addr: &[u8; 16]) -> Ipv4Addr {
     Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3])
 }
 
-fn lookup(env: &StageEnv<'_>, from: Source, dst: Ipv4Addr) -> Lookup {
+/// The frame's source and destination addresses, of its family.
+#[inline]
+pub(crate) fn addresses(ctx: &PacketCtx) -> (IpAddr, IpAddr) {
+    let key = &ctx.parsed.key;
+    let v6 = key.ethertype == ethertype::IPV6;
+    (key_addr(&key.ip_src, v6), key_addr(&key.ip_dst, v6))
+}
+
+fn lookup(env: &StageEnv<'_>, from: Source, dst: IpAddr) -> Lookup {
     let dp = env.dp;
     // Subnets do not overlap (validation): the containing one is the
     // longest match.
-    let into = dp.networks().iter().position(|n| n.spec.contains(dst));
+    let into = dp.networks().iter().position(|n| n.spec.contains_addr(dst));
     match (from, into) {
         (Source::Network(a), Some(b)) => {
             let allowed =
@@ -72,10 +82,18 @@ fn lookup(env: &StageEnv<'_>, from: Source, dst: Ipv4Addr) -> Lookup {
                 .network(a)
                 .and_then(|n| n.spec.uplink)
                 .and_then(|u| Some((u, dp.uplink(u as u16)?)));
-            let hop = uplink.and_then(|(u, up)| Some((u, up.spec.next_hop(dst.into())?)));
+            // The uplink routes a family it has an address of.
+            let hop = uplink
+                .filter(|(_, up)| {
+                    up.spec
+                        .addresses
+                        .iter()
+                        .any(|(a, _)| a.is_ipv4() == dst.is_ipv4())
+                })
+                .and_then(|(u, up)| Some((u, up.spec.next_hop(dst)?)));
             match hop {
-                Some((u, std::net::IpAddr::V4(hop))) => Lookup::Uplink(u as u16, hop),
-                _ => Lookup::NoRoute,
+                Some((u, hop)) => Lookup::Uplink(u as u16, hop),
+                None => Lookup::NoRoute,
             }
         }
         (Source::Uplink(_), None) => Lookup::NoRoute,
@@ -83,19 +101,19 @@ fn lookup(env: &StageEnv<'_>, from: Source, dst: Ipv4Addr) -> Lookup {
 }
 
 /// The network whose gateway address is `addr`, if the frame may reach it.
-pub(crate) fn gateway_of(env: &StageEnv<'_>, from: Source, addr: Ipv4Addr) -> Option<u16> {
+pub(crate) fn gateway_of(env: &StageEnv<'_>, from: Source, addr: IpAddr) -> Option<u16> {
     match lookup(env, from, addr) {
-        Lookup::Network(n) if env.dp.network(n)?.spec.gateway == addr => Some(n),
+        Lookup::Network(n) if env.dp.network(n)?.spec.gateway_for(addr) == Some(addr) => Some(n),
         _ => None,
     }
 }
 
-/// Decides for frame `i`, an IPv4 packet sent to a gateway MAC: answers an
-/// echo request to a gateway address, routes the rest, or drops it with
-/// an ICMP error where a router sends one.
-pub(crate) fn route_ipv4(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, from: Source) {
+/// Decides for frame `i`, an IPv4 or IPv6 packet sent to a gateway MAC:
+/// answers an echo request to a gateway address, routes the rest, or
+/// drops it with an ICMP error where a router sends one.
+pub(crate) fn route_ip(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, from: Source) {
     let key = ctx.parsed.key;
-    let dst = v4(&key.ip_dst);
+    let (_, dst) = addresses(ctx);
     if gateway_of(env, from, dst).is_some() {
         return local(ctx, i, env, dst);
     }
@@ -123,7 +141,7 @@ pub(crate) fn route_ipv4(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, 
             let Some(out) = env.dp.network(n) else {
                 return env.drop(ctx, i, DropReason::NoRoute);
             };
-            if dst == out.spec.broadcast() {
+            if dst == IpAddr::V4(out.spec.broadcast()) {
                 // RFC 2644: directed broadcasts are not forwarded.
                 return env.drop(ctx, i, DropReason::RouteBroadcast);
             }
@@ -135,18 +153,9 @@ pub(crate) fn route_ipv4(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, 
                     key.ip_ttl - 1
                 ))
             });
-            let entry = out.state.neighbours.find(dst.into());
-            let Some(mac) = resolved(
-                ctx,
-                i,
-                env,
-                entry,
-                dst,
-                Action::ResolveInNetwork {
-                    network: n,
-                    target: dst.octets(),
-                },
-            ) else {
+            let entry = out.state.neighbours.find(dst);
+            let resolve = Action::ResolveInNetwork { network: n };
+            let Some(mac) = resolved(ctx, i, env, entry, dst, resolve) else {
                 return;
             };
             into_network(ctx, i, env, out, mac);
@@ -163,11 +172,8 @@ pub(crate) fn route_ipv4(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, 
                     key.ip_ttl - 1
                 ))
             });
-            let entry = uplink.neighbours.find(hop.into());
-            let resolve = Action::ResolveOnUplink {
-                uplink: u,
-                target: hop.octets(),
-            };
+            let entry = uplink.neighbours.find(hop);
+            let resolve = Action::ResolveOnUplink { uplink: u };
             let Some(mac) = resolved(ctx, i, env, entry, hop, resolve) else {
                 return;
             };
@@ -221,7 +227,7 @@ fn resolved(
     i: usize,
     env: &mut StageEnv<'_>,
     entry: Option<AddrEntry>,
-    hop: Ipv4Addr,
+    hop: IpAddr,
     resolve: Action,
 ) -> Option<Mac> {
     match entry {
@@ -244,8 +250,13 @@ fn resolved(
         }
         _ => {
             ctx.cacheable = false;
+            let request = if hop.is_ipv4() {
+                "ARP request"
+            } else {
+                "neighbour solicitation"
+            };
             env.note(ctx, i, || {
-                TraceEvent::Note(format!("next hop {hop} unresolved: ARP request"))
+                TraceEvent::Note(format!("next hop {hop} unresolved: {request}"))
             });
             ctx.actions.push(resolve);
             drop_after(ctx, i, env, DropReason::RouteNeighbourUnresolved);
@@ -303,11 +314,15 @@ fn into_network(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, out: &Net
 
 /// A frame for gateway address `addr`: an echo request is answered, the
 /// rest dropped.
-fn local(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, addr: Ipv4Addr) {
+fn local(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, addr: IpAddr) {
     let key = ctx.parsed.key;
     ctx.cacheable = false;
-    let echo = key.ip_proto == ip_proto::ICMP
-        && key.l4_src == u16::from(icmpv4::message_type::ECHO_REQUEST)
+    let echo_type = match addr {
+        IpAddr::V4(_) => (ip_proto::ICMP, icmpv4::message_type::ECHO_REQUEST),
+        IpAddr::V6(_) => (ip_proto::ICMPV6, icmpv6::message_type::ECHO_REQUEST),
+    };
+    let echo = key.ip_proto == echo_type.0
+        && key.l4_src == u16::from(echo_type.1)
         && key.ip_frag == IpFrag::None;
     if echo {
         env.note(ctx, i, || {
@@ -336,16 +351,21 @@ fn icmp_error(
 ) {
     ctx.cacheable = false;
     let key = ctx.parsed.key;
-    let (src, dst) = (v4(&key.ip_src), v4(&key.ip_dst));
-    let about_error = key.ip_proto == ip_proto::ICMP
-        && key.ip_frag != IpFrag::Later
-        && icmpv4::is_error(key.l4_src as u8);
-    let group = |a: Ipv4Addr| a.is_multicast() || a.is_broadcast() || a.is_unspecified();
-    let subnet_broadcast = env
-        .dp
-        .networks()
-        .iter()
-        .any(|n| n.spec.broadcast() == dst || n.spec.broadcast() == src);
+    let (src, dst) = addresses(ctx);
+    let about_error = key.ip_frag != IpFrag::Later
+        && match key.ip_proto {
+            ip_proto::ICMP => src.is_ipv4() && icmpv4::is_error(key.l4_src as u8),
+            ip_proto::ICMPV6 => !src.is_ipv4() && icmpv6::is_error(key.l4_src as u8),
+            _ => false,
+        };
+    let group = |a: IpAddr| match a {
+        IpAddr::V4(a) => a.is_multicast() || a.is_broadcast() || a.is_unspecified(),
+        IpAddr::V6(a) => a.is_multicast() || a.is_unspecified(),
+    };
+    let subnet_broadcast = env.dp.networks().iter().any(|n| {
+        let broadcast = IpAddr::V4(n.spec.broadcast());
+        broadcast == dst || broadcast == src
+    });
     let why_not = if about_error {
         Some("it is an ICMP error")
     } else if key.ip_frag == IpFrag::Later {

@@ -10,6 +10,8 @@ fn spec(subnet: [u8; 4], len: u8) -> NetworkSpec {
         subnet: (Ipv4Addr::from(subnet), len),
         gateway: Ipv4Addr::new(10, 1, 0, 1),
         gateway_mac: [2, 0, 0, 0, 0, 1],
+        subnet6: None,
+        gateway6: None,
         routes_to: vec![],
         uplink: None,
     }

@@ -71,14 +71,16 @@ impl Stage for UplinkStage {
             // Tunnel frames were decapsulated when they were parsed
             // (`overlay::decap`): what reaches the stage is neighbour
             // discovery or not for us.
-            let routed = key.ethertype == ethertype::IPV4
+            let ip = key.ethertype == ethertype::IPV4 || (key.ethertype == ethertype::IPV6 && !ndp);
+            let routed = ip
                 && key.eth_dst == uplink.spec.mac
                 && dp.networks().iter().any(|n| {
-                    n.spec.uplink == Some(u as usize) && n.spec.contains(route::v4(&key.ip_dst))
+                    n.spec.uplink == Some(u as usize)
+                        && n.spec.contains_addr(route::addresses(ctx).1)
                 });
             if routed {
                 // The way back in to a network that leaves by this uplink.
-                route::route_ipv4(ctx, i, env, route::Source::Uplink(u));
+                route::route_ip(ctx, i, env, route::Source::Uplink(u));
                 continue;
             }
             let action = match key.ethertype {

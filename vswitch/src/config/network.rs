@@ -8,18 +8,21 @@
 //! vlan = 0                    # optional: the bridge VLAN, default 0 (untagged)
 //! subnet = "10.1.0.0/24"
 //! gateway = "10.1.0.1"        # the switch's address in it
+//! subnet6 = "fd00:1::/64"     # optional: an IPv6 subnet too, routed the same way
+//! gateway6 = "fd00:1::1"      # the switch's IPv6 address in it (with subnet6)
 //! gateway_mac = "02:00:00:00:01:01"  # optional: default derived from the name
 //! routes_to = ["back"]        # networks it may route to; both must list each other
 //! uplink = "up0"              # optional: other destinations leave by this
 //!                             # [[uplink]], via its gateway; answers come back in on it
 //! ```
 //!
-//! The switch answers ARP for the gateway, answers pings to it, routes
-//! between networks that list each other and to the uplink, and sends ICMP
-//! time exceeded and destination unreachable as a router does. IPv6 is not
-//! routed yet.
+//! The switch answers ARP (IPv6: neighbour solicitations) for the gateway,
+//! answers pings to it, routes between networks that list each other and
+//! to the uplink (IPv6 there when the uplink has an IPv6 address), and
+//! sends ICMP (ICMPv6) time exceeded and destination unreachable as a
+//! router does.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -41,6 +44,10 @@ pub struct NetworkConfig {
     pub subnet: (Ipv4Addr, u8),
     /// The gateway's address.
     pub gateway: Ipv4Addr,
+    /// The IPv6 subnet (host bits zero) and its prefix length, if any.
+    pub subnet6: Option<(Ipv6Addr, u8)>,
+    /// The gateway's IPv6 address (set with `subnet6`).
+    pub gateway6: Option<Ipv6Addr>,
     /// The gateway's MAC.
     pub gateway_mac: Mac,
     /// The networks it may route to, by name.
@@ -57,6 +64,8 @@ pub(super) struct RawNetwork {
     vlan: Option<Spanned<i64>>,
     subnet: Spanned<String>,
     gateway: Spanned<String>,
+    subnet6: Option<Spanned<String>>,
+    gateway6: Option<Spanned<String>>,
     gateway_mac: Option<Spanned<String>>,
     #[serde(default)]
     routes_to: Vec<Spanned<String>>,
@@ -75,6 +84,20 @@ fn parse_subnet(text: &str) -> Option<(Ipv4Addr, u8)> {
     let ip: Ipv4Addr = ip.parse().ok()?;
     let len: u8 = len.parse().ok()?;
     (len <= 32).then_some((ip, len))
+}
+
+/// "fd00:1::/64".
+fn parse_subnet6(text: &str) -> Option<(Ipv6Addr, u8)> {
+    let (ip, len) = text.split_once('/')?;
+    let ip: Ipv6Addr = ip.parse().ok()?;
+    let len: u8 = len.parse().ok()?;
+    (len <= 128).then_some((ip, len))
+}
+
+fn mask6(len: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128 - u32::from(len.min(128)))
+        .unwrap_or(0)
 }
 
 impl Validator<'_> {
@@ -231,6 +254,7 @@ impl Validator<'_> {
                 ),
             );
         }
+        let (subnet6, gateway6) = self.ipv6(raw, field, before)?;
         let gateway_mac = match &raw.gateway_mac {
             None => gateway_mac_of(&name),
             Some(m) => match parse_mac(m.get_ref()) {
@@ -274,10 +298,96 @@ impl Validator<'_> {
             vlan,
             subnet: (net, len),
             gateway,
+            subnet6,
+            gateway6,
             gateway_mac,
             routes_to: raw.routes_to.iter().map(|r| r.get_ref().clone()).collect(),
             uplink,
         })
+    }
+
+    /// `subnet6` and `gateway6`: both or neither.
+    #[allow(clippy::type_complexity)]
+    fn ipv6(
+        &self,
+        raw: &RawNetwork,
+        field: &str,
+        before: &[NetworkConfig],
+    ) -> Result<(Option<(Ipv6Addr, u8)>, Option<Ipv6Addr>), ConfigError> {
+        let (subnet_text, gateway_text) = match (&raw.subnet6, &raw.gateway6) {
+            (None, None) => return Ok((None, None)),
+            (Some(s), Some(g)) => (s, g),
+            (Some(s), None) => {
+                return self.err(
+                    s.span(),
+                    &format!("{field}.gateway6"),
+                    "an IPv6 subnet needs the switch's address in it: add gateway6",
+                )
+            }
+            (None, Some(g)) => {
+                return self.err(
+                    g.span(),
+                    &format!("{field}.subnet6"),
+                    "gateway6 needs the IPv6 subnet it is in: add subnet6",
+                )
+            }
+        };
+        let Some((address, len)) = parse_subnet6(subnet_text.get_ref()) else {
+            return self.err(
+                subnet_text.span(),
+                &format!("{field}.subnet6"),
+                format!(
+                    "{:?} is not an IPv6 subnet with a prefix length, like fd00:1::/64",
+                    subnet_text.get_ref()
+                ),
+            );
+        };
+        let mask = mask6(len);
+        let net = Ipv6Addr::from(u128::from(address) & mask);
+        if net != address {
+            return self.err(
+                subnet_text.span(),
+                &format!("{field}.subnet6"),
+                format!("{address}/{len} has host bits set: write {net}/{len}"),
+            );
+        }
+        if len > 126 {
+            return self.err(
+                subnet_text.span(),
+                &format!("{field}.subnet6"),
+                format!("a /{len} holds no host beside the gateway: use /126 or shorter"),
+            );
+        }
+        if let Some(other) = before.iter().find(|o| {
+            o.subnet6.is_some_and(|(o_net, o_len)| {
+                let common = mask6(len.min(o_len));
+                u128::from(o_net) & common == u128::from(net) & common
+            })
+        }) {
+            return self.err(
+                subnet_text.span(),
+                &format!("{field}.subnet6"),
+                format!(
+                    "{net}/{len} overlaps network {:?}'s IPv6 subnet: networks need subnets of their own",
+                    other.name
+                ),
+            );
+        }
+        let inside = gateway_text.get_ref().parse::<Ipv6Addr>().ok().filter(|g| {
+            let host = u128::from(*g) & !mask;
+            u128::from(*g) & mask == u128::from(net) && host != 0
+        });
+        let Some(gateway6) = inside else {
+            return self.err(
+                gateway_text.span(),
+                &format!("{field}.gateway6"),
+                format!(
+                    "{:?} must be an IPv6 host address inside {net}/{len}",
+                    gateway_text.get_ref()
+                ),
+            );
+        };
+        Ok((Some((net, len)), Some(gateway6)))
     }
 }
 

@@ -29,6 +29,8 @@ name = "front"
 bridge = "br0"
 subnet = "10.1.0.0/24"
 gateway = "10.1.0.1"
+subnet6 = "fd00:1::/64"
+gateway6 = "fd00:1::1"
 routes_to = ["back"]
 uplink = "up0"
 
@@ -61,6 +63,15 @@ fn two_networks_that_route_to_each_other_and_the_uplink() {
     assert_eq!(spec.networks[1].bridge, 1);
     assert_eq!(spec.networks[1].gateway_mac, [2, 0, 0, 0, 2, 1]);
     assert_eq!(spec.networks[1].uplink, None);
+    assert_eq!(
+        spec.networks[0].subnet6,
+        Some(("fd00:1::".parse().unwrap(), 64))
+    );
+    assert_eq!(
+        spec.networks[0].gateway6,
+        Some("fd00:1::1".parse().unwrap())
+    );
+    assert_eq!(spec.networks[1].subnet6, None);
     vswitch_pipeline::Datapath::new(&spec, 1).unwrap();
 }
 
@@ -123,6 +134,21 @@ fn network_mistakes_are_named_with_their_fix() {
             ),
             "network[1].vlan",
             "a bridge VLAN holds one network",
+        ),
+        (
+            one("subnet = \"10.1.0.0/24\"\ngateway = \"10.1.0.1\"\nsubnet6 = \"fd00:1::/64\""),
+            "network[0].gateway6",
+            "add gateway6",
+        ),
+        (
+            one("subnet = \"10.1.0.0/24\"\ngateway = \"10.1.0.1\"\nsubnet6 = \"fd00:1::5/64\"\ngateway6 = \"fd00:1::1\""),
+            "network[0].subnet6",
+            "write fd00:1::/64",
+        ),
+        (
+            one("subnet = \"10.1.0.0/24\"\ngateway = \"10.1.0.1\"\nsubnet6 = \"fd00:1::/64\"\ngateway6 = \"fd00:2::1\""),
+            "network[0].gateway6",
+            "inside fd00:1::/64",
         ),
         (
             TWO.replace("routes_to = [\"front\"]", ""),
