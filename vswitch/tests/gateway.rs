@@ -1,6 +1,7 @@
 //! Container networks with gateways end to end, as root: one host
 //! namespace running the real `vswitchd`, three containers on networks
-//! front, back and iso, an outside namespace behind the uplink
+//! front, back and iso (IPv4 and IPv6), an outside namespace behind the
+//! uplink
 //! (`vswitch::lab::gateway`). The containers' kernels are the peers: they
 //! ARP for their gateway, ping through it, and the system `ping` reports
 //! the ICMP errors the gateway sends. Everything a test creates is
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use vswitch::lab::gateway::{GatewayLab, OUTSIDE_SERVER};
 use vswitch::lab::traffic::{ping_from, tcp_verified};
+use vswitch_ports::netns::NetNs;
 use vswitch_ports::testing::require_netns;
 
 const VSWITCHD: &str = env!("CARGO_BIN_EXE_vswitchd");
@@ -149,6 +151,56 @@ fn a_container_reaches_the_outside_by_the_uplink_tcp_too() {
         out.contains(&format!(
             "From {} icmp_seq=1 Destination Net Unreachable",
             c2.gateway
+        )),
+        "{out}{}",
+        evidence(&lab)
+    );
+}
+
+#[test]
+fn ipv6_containers_ping_their_gateway_and_each_other_and_hop_limits_expire() {
+    let Some(lab) = up("ipv6_containers_ping_their_gateway_and_each_other_and_hop_limits_expire")
+    else {
+        return;
+    };
+    let (c1, c2, c3) = (
+        lab.container_named("c1").unwrap(),
+        lab.container_named("c2").unwrap(),
+        lab.container_named("c3").unwrap(),
+    );
+    // The first echo of a path may go to neighbour discovery: 3 asked, at
+    // least 2 back, with a second round if not.
+    let ping6 = |from: &NetNs, to: &str| {
+        let mut out = String::new();
+        for _ in 0..2 {
+            out = GatewayLab::system_ping(from, &["-6", "-c", "3", "-i", "0.2", "-W", "2", to])
+                .unwrap();
+            if out.contains(" 3 received") || out.contains(" 2 received") {
+                return out;
+            }
+        }
+        panic!("ping -6 {to}: {out}{}", evidence(&lab));
+    };
+    ping6(&c1.netns, &c1.gateway6.to_string());
+    ping6(&c1.netns, &c2.ip6.to_string());
+    ping6(&c2.netns, &c1.ip6.to_string());
+    let to = c2.ip6.to_string();
+    let out =
+        GatewayLab::system_ping(&c1.netns, &["-6", "-c", "1", "-W", "2", "-t", "1", &to]).unwrap();
+    assert!(
+        out.contains(&format!(
+            "From {} icmp_seq=1 Time exceeded: Hop limit",
+            c1.gateway6
+        )),
+        "{out}{}",
+        evidence(&lab)
+    );
+    let to = c3.ip6.to_string();
+    let out = GatewayLab::system_ping(&c1.netns, &["-6", "-c", "1", "-W", "2", &to]).unwrap();
+    assert!(
+        out.contains(&format!(
+            "From {} icmp_seq=1 Destination unreachable: Administratively prohibited",
+            c1.gateway6
         )),
         "{out}{}",
         evidence(&lab)

@@ -2,15 +2,16 @@
 //! tests (vswitch/tests/gateway.rs) drive.
 //!
 //! ```text
-//!  c1 (front 10.1.0.2) ─veth─┐                       outside (netns)
-//!  c2 (back  10.2.0.2) ─veth─┤ vswitchd ── up0 ─veth─ 192.0.2.254/24
-//!  c3 (iso   10.3.0.2) ─veth─┘  192.0.2.1            198.51.100.1/32 on lo
+//!  c1 (front 10.1.0.2 fd00:1::2) ─veth─┐                 outside (netns)
+//!  c2 (back  10.2.0.2 fd00:2::2) ─veth─┤ vswitchd ── up0 ─veth─ 192.0.2.254/24
+//!  c3 (iso   10.3.0.2 fd00:3::2) ─veth─┘  192.0.2.1      198.51.100.1/32 on lo
 //! ```
 //!
 //! The host is a namespace running one `vswitchd` (its own `--db` in the
 //! lab's directory); each container is a namespace whose eth0 is a veth to
-//! a bridge of its own, with a default route via its network's gateway
-//! (x.x.0.1, the switch). Networks front and back route to each other;
+//! a bridge of its own, with default routes via its network's gateways
+//! (10.x.0.1 and fd00:x::1, the switch); IPv6 is on for eth0 alone
+//! (addresses without duplicate address detection), off elsewhere. Networks front and back route to each other;
 //! front leaves by the uplink (via 192.0.2.254, the outside namespace,
 //! which routes 10.1.0.0/24 back via 192.0.2.1: there is no NAT yet); iso
 //! routes nowhere. Names are unique per run; dropping the lab stops the
@@ -18,7 +19,7 @@
 //! also on a panic.
 
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ use serde_json::Value;
 use vswitch_ports::netns::{unique_name, NetNs};
 use vswitch_ports::testing::TempDir;
 
-use super::overlay::{disable_ipv6, err, no_tx_offload, DaemonProcess};
+use super::overlay::{disable_ipv6, enable_ipv6, err, no_tx_offload, DaemonProcess};
 
 /// The uplink's address, and the outside's.
 pub const UPLINK_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -46,6 +47,10 @@ pub struct Container {
     pub ip: Ipv4Addr,
     /// Its gateway.
     pub gateway: Ipv4Addr,
+    /// Its IPv6 address.
+    pub ip6: Ipv6Addr,
+    /// Its IPv6 gateway.
+    pub gateway6: Ipv6Addr,
     /// The host end of its veth: its switch port's interface.
     pub port: String,
     /// Its namespace.
@@ -184,11 +189,26 @@ impl GatewayLab {
                 .map_err(err(format!("cannot set up {name} ({args:?})")))?;
         }
         no_tx_offload(netns.name(), "eth0")?;
+        enable_ipv6(netns.name(), "eth0")?;
+        let ip6 = Ipv6Addr::new(0xfd00, u16::from(third), 0, 0, 0, 0, 0, 2);
+        let gateway6 = Ipv6Addr::new(0xfd00, u16::from(third), 0, 0, 0, 0, 0, 1);
+        let cidr6 = format!("{ip6}/64");
+        let via6 = gateway6.to_string();
+        for args in [
+            &["-6", "addr", "add", &cidr6, "dev", "eth0", "nodad"][..],
+            &["-6", "route", "add", "default", "via", &via6],
+        ] {
+            netns
+                .ip(args)
+                .map_err(err(format!("cannot set up {name} ({args:?})")))?;
+        }
         Ok(Container {
             name,
             network,
             ip,
             gateway,
+            ip6,
+            gateway6,
             port,
             netns,
         })
@@ -217,9 +237,11 @@ impl GatewayLab {
                 _ => ("[]", ""),
             };
             let subnet = Ipv4Addr::from(u32::from(c.ip) & 0xffff_ff00);
+            let subnet6 = Ipv6Addr::from(u128::from(c.ip6) & !0xffff_ffff_ffff_ffff);
             text += &format!(
-                "\n[[network]]\nname = {:?}\nbridge = {:?}\nsubnet = \"{subnet}/24\"\ngateway = \"{}\"\nroutes_to = {routes}{uplink}\n",
-                c.network, c.network, c.gateway
+                "\n[[network]]\nname = {:?}\nbridge = {:?}\nsubnet = \"{subnet}/24\"\ngateway = \"{}\"\n\
+                 subnet6 = \"{subnet6}/64\"\ngateway6 = \"{}\"\nroutes_to = {routes}{uplink}\n",
+                c.network, c.network, c.gateway, c.gateway6
             );
         }
         text

@@ -289,7 +289,7 @@ pub(super) fn disable_ipv6(ns: &str) -> Result<(), String> {
 }
 
 /// Turns IPv6 on again for `interface` of namespace `ns`.
-fn enable_ipv6(ns: &str, interface: &str) -> Result<(), String> {
+pub(super) fn enable_ipv6(ns: &str, interface: &str) -> Result<(), String> {
     run_in_netns(ns, || {
         std::fs::write(
             format!("/proc/sys/net/ipv6/conf/{interface}/disable_ipv6"),
