@@ -166,7 +166,13 @@ fn a_routed_frame_gets_new_macs_one_less_ttl_and_right_checksums() {
         ],
     );
     assert_eq!(r.drops("c1", "route_neighbour_unresolved"), 1);
-    has(r.frame(3), &["drop(gateway_arp)"]);
+    has(
+        r.frame(3),
+        &[
+            "arp reply to gateway 10.2.0.1: 10.2.0.2 is at 02:00:00:00:02:02, a neighbour of network back",
+            "drop(gateway_arp)",
+        ],
+    );
     has(
         r.frame(4),
         &[

@@ -403,7 +403,8 @@ fn drop_after(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, reason: Dro
     env.note(ctx, i, || TraceEvent::Drop(reason));
 }
 
-fn mac_text(m: &Mac) -> String {
+/// A MAC as traces write it.
+pub(crate) fn mac_text(m: &Mac) -> String {
     format!(
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
         m[0], m[1], m[2], m[3], m[4], m[5]

@@ -21,7 +21,7 @@ use crate::context::PacketCtx;
 use crate::drop::DropReason;
 use crate::flow_cache::KeyFields;
 use crate::l3::egress::learn_neighbour;
-use crate::l3::route::{addresses, route_ip, v4, Source};
+use crate::l3::route::{addresses, mac_text, route_ip, v4, Source};
 use crate::l3::Network;
 use crate::overlay::arp_sender_mac;
 use crate::trace::TraceEvent;
@@ -110,6 +110,14 @@ impl Gateway {
                 });
                 ctx.actions.push(Action::AnswerNeighbour);
             } else {
+                env.note(ctx, i, || {
+                    TraceEvent::Note(format!(
+                        "arp reply to gateway {}: {sender} is at {}, a neighbour of network {}",
+                        spec.gateway,
+                        mac_text(&sender_mac),
+                        spec.name
+                    ))
+                });
                 env.drop(ctx, i, DropReason::GatewayArp);
             }
             return Verdict::Taken;
