@@ -447,7 +447,7 @@ impl Datapath {
             return Err(SpecError(format!("two ports have id {}", w[0])));
         }
         let (tunnels, uplinks) = kept.overlay.build(spec, seed)?;
-        let networks = Self::build_networks(spec, seed, kept)?;
+        let networks = crate::l3::build_networks(spec, seed, &kept.networks)?;
         for p in &spec.ports {
             let role = match tunnels.iter().position(|t| t.port == p.id) {
                 Some(t) => PortRole::Tunnel(t as u16),
@@ -534,52 +534,6 @@ impl Datapath {
             networks,
             spec: spec.clone(),
         })
-    }
-
-    /// The networks of `spec`, keeping the learned state of those `kept`
-    /// holds with the same name, bridge, VLAN and subnet.
-    fn build_networks(
-        spec: &DatapathSpec,
-        seed: u64,
-        kept: &Kept,
-    ) -> Result<Box<[Network]>, SpecError> {
-        if spec.networks.len() > u16::MAX as usize {
-            return Err(SpecError("too many networks".into()));
-        }
-        let mut networks = Vec::with_capacity(spec.networks.len());
-        for (n, net) in spec.networks.iter().enumerate() {
-            if net.bridge >= spec.bridges.len() {
-                return Err(SpecError(format!("network {} names no bridge", net.name)));
-            }
-            if net.uplink.is_some_and(|u| u >= spec.uplinks.len()) {
-                return Err(SpecError(format!("network {} names no uplink", net.name)));
-            }
-            if net.routes_to.iter().any(|r| *r >= spec.networks.len()) {
-                return Err(SpecError(format!(
-                    "network {} routes to a network that is not there",
-                    net.name
-                )));
-            }
-            if spec.networks[..n]
-                .iter()
-                .any(|o| o.bridge == net.bridge && o.vlan == net.vlan)
-            {
-                return Err(SpecError(format!(
-                    "network {} shares its bridge VLAN with another network",
-                    net.name
-                )));
-            }
-            let state = kept
-                .networks
-                .iter()
-                .find_map(|(old, state)| old.keeps_state_for(net).then(|| Arc::clone(state)));
-            networks.push(Network::new(
-                net,
-                state,
-                seed ^ (n as u64 + 1).wrapping_mul(0x5851_f42d),
-            ));
-        }
-        Ok(networks.into())
     }
 
     /// The stages a port's frames meet, from its role and its bridge:

@@ -70,7 +70,6 @@ use toml::Spanned;
 use vswitch_pipeline::datapath::{
     BridgeSpec, DatapathSpec, PortSpec, StaticMac, VlanMode, VlanSet, VLAN_MAX,
 };
-use vswitch_pipeline::l3::NetworkSpec;
 use vswitch_pipeline::overlay::{TunnelKind, TunnelSpec, UplinkSpec};
 use vswitch_pipeline::{Mac, PortId};
 
@@ -516,30 +515,7 @@ impl Config {
                 static_neighbours: uplink.neighbours.clone(),
             });
         }
-        for network in &self.networks {
-            let bridge = self.bridges.iter().position(|b| b.name == network.bridge);
-            let routes_to = network
-                .routes_to
-                .iter()
-                .filter_map(|to| self.networks.iter().position(|n| &n.name == to))
-                .collect();
-            let uplink = network
-                .uplink
-                .as_ref()
-                .and_then(|u| self.uplinks.iter().position(|up| &up.port.name == u));
-            spec.networks.push(NetworkSpec {
-                name: network.name.clone(),
-                bridge: bridge.unwrap_or_default(),
-                vlan: network.vlan,
-                subnet: network.subnet,
-                gateway: network.gateway,
-                subnet6: network.subnet6,
-                gateway6: network.gateway6,
-                gateway_mac: network.gateway_mac,
-                routes_to,
-                uplink,
-            });
-        }
+        spec.networks = self.network_specs();
         spec
     }
 }

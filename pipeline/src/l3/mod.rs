@@ -29,6 +29,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use crate::datapath::{DatapathSpec, SpecError};
 use crate::flow::Mac;
 use crate::overlay::{AddrTable, MAX_NEIGHBOURS};
 
@@ -196,6 +197,51 @@ impl Network {
             state,
         }
     }
+}
+
+/// The networks of `spec`, keeping the learned state of those in `kept`
+/// with the same name, bridge, VLAN and subnets.
+pub(crate) fn build_networks(
+    spec: &DatapathSpec,
+    seed: u64,
+    kept: &[(NetworkSpec, Arc<NetworkState>)],
+) -> Result<Box<[Network]>, SpecError> {
+    if spec.networks.len() > u16::MAX as usize {
+        return Err(SpecError("too many networks".into()));
+    }
+    let mut networks = Vec::with_capacity(spec.networks.len());
+    for (n, net) in spec.networks.iter().enumerate() {
+        if net.bridge >= spec.bridges.len() {
+            return Err(SpecError(format!("network {} names no bridge", net.name)));
+        }
+        if net.uplink.is_some_and(|u| u >= spec.uplinks.len()) {
+            return Err(SpecError(format!("network {} names no uplink", net.name)));
+        }
+        if net.routes_to.iter().any(|r| *r >= spec.networks.len()) {
+            return Err(SpecError(format!(
+                "network {} routes to a network that is not there",
+                net.name
+            )));
+        }
+        if spec.networks[..n]
+            .iter()
+            .any(|o| o.bridge == net.bridge && o.vlan == net.vlan)
+        {
+            return Err(SpecError(format!(
+                "network {} shares its bridge VLAN with another network",
+                net.name
+            )));
+        }
+        let state = kept
+            .iter()
+            .find_map(|(old, state)| old.keeps_state_for(net).then(|| Arc::clone(state)));
+        networks.push(Network::new(
+            net,
+            state,
+            seed ^ (n as u64 + 1).wrapping_mul(0x5851_f42d),
+        ));
+    }
+    Ok(networks.into())
 }
 
 #[cfg(test)]

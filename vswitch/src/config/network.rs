@@ -29,7 +29,9 @@ use toml::Spanned;
 use vswitch_pipeline::l3::prefix_mask;
 use vswitch_pipeline::Mac;
 
-use super::{parse_mac, BridgeConfig, ConfigError, Validator};
+use vswitch_pipeline::l3::NetworkSpec;
+
+use super::{parse_mac, BridgeConfig, Config, ConfigError, Validator};
 
 /// A validated network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +78,39 @@ pub(super) struct RawNetwork {
 /// administered, from the network's name.
 pub fn gateway_mac_of(name: &str) -> Mac {
     super::derived_mac(&format!("network/{name}"))
+}
+
+impl Config {
+    /// The datapath's networks: bridges, networks and uplinks by their
+    /// index in this configuration.
+    pub(super) fn network_specs(&self) -> Vec<NetworkSpec> {
+        self.networks
+            .iter()
+            .map(|network| NetworkSpec {
+                name: network.name.clone(),
+                bridge: self
+                    .bridges
+                    .iter()
+                    .position(|b| b.name == network.bridge)
+                    .unwrap_or_default(),
+                vlan: network.vlan,
+                subnet: network.subnet,
+                gateway: network.gateway,
+                subnet6: network.subnet6,
+                gateway6: network.gateway6,
+                gateway_mac: network.gateway_mac,
+                routes_to: network
+                    .routes_to
+                    .iter()
+                    .filter_map(|to| self.networks.iter().position(|n| &n.name == to))
+                    .collect(),
+                uplink: network
+                    .uplink
+                    .as_ref()
+                    .and_then(|u| self.uplinks.iter().position(|up| &up.port.name == u)),
+            })
+            .collect()
+    }
 }
 
 /// "10.1.0.0/24".
