@@ -439,7 +439,7 @@ pub fn execute<T: TxSink>(
                 }
             }
             Action::ResolveInNetwork { network } => {
-                resolve_in_network(dp, network, route_destination(ctx), now, tx, stats);
+                resolve_in_network(dp, ctx, network, route_destination(ctx), now, tx, stats);
             }
             Action::ResolveOnUplink { uplink } => {
                 if let Some(uplink) = dp.uplink(uplink) {

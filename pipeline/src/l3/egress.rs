@@ -24,15 +24,17 @@ const ETH_ADDRS_LEN: usize = 12;
 const VLAN_TAG_LEN: usize = 4;
 
 /// Writes a frame with `write` (untagged) into `port`'s next slot, with an
-/// 802.1Q tag of VID `tag` inserted when the port sends the VLAN tagged.
+/// 802.1Q tag of VID `tag` inserted when the port sends the VLAN tagged,
+/// stamped with the time of the frame it answers.
 fn send<T: TxSink>(
     port: PortId,
     tag: Option<u16>,
+    timestamp_ns: u64,
     tx: &mut T,
     stats: &mut Stats,
     write: impl FnOnce(&mut [u8]) -> Result<usize, EmitError>,
 ) -> bool {
-    into_slot(port, 0, tx, stats, |slot| {
+    into_slot(port, timestamp_ns, tx, stats, |slot| {
         let len = write(slot).map_err(|_| DropReason::TxFrameTooLong)?;
         let Some(vid) = tag else { return Ok(len) };
         if slot.len() < len + VLAN_TAG_LEN || len < ETH_ADDRS_LEN {
@@ -77,7 +79,7 @@ pub(crate) fn answer_gateway_neighbour<T: TxSink>(
         let sender_mac = arp_sender_mac(frame, layout.l3);
         let sender = v4(&key.ip_src).octets();
         let gateway = spec.gateway.octets();
-        return send(ctx.in_port, tag, tx, stats, |slot| {
+        return send(ctx.in_port, tag, ctx.timestamp_ns, tx, stats, |slot| {
             arp::write_reply(slot, spec.gateway_mac, gateway, sender_mac, sender)
         });
     }
@@ -94,7 +96,7 @@ pub(crate) fn answer_gateway_neighbour<T: TxSink>(
         return false;
     }
     let to_mac = source_mac.unwrap_or(key.eth_src);
-    send(ctx.in_port, tag, tx, stats, |slot| {
+    send(ctx.in_port, tag, ctx.timestamp_ns, tx, stats, |slot| {
         ndp::write_advert(slot, spec.gateway_mac, target, to_mac, key.ip_src, target)
     })
 }
@@ -148,56 +150,72 @@ pub(crate) fn icmp_reply<T: TxSink>(
     let packet = frame.get(l3..).unwrap_or_default();
     let to_mac = key.eth_src;
     match gateway {
-        IpAddr::V4(gateway) => send(ctx.in_port, tag, tx, stats, |slot| match kind {
-            IcmpKind::EchoReply => {
-                let ip = v4(&key.ip_dst).octets();
-                icmpv4::write_echo_reply(slot, packet, to_mac, icmpv4::ErrorSource { mac, ip })
-            }
-            _ => {
-                let (msg_type, code) = kind.type_code();
-                let message = icmpv4::ErrorMessage {
-                    msg_type,
-                    code,
-                    rest_of_header: [0; 4],
-                };
-                let from = icmpv4::ErrorSource {
-                    mac,
-                    ip: gateway.octets(),
-                };
-                icmpv4::write_error(slot, packet, to_mac, from, message)
-            }
-        }),
-        IpAddr::V6(gateway) => send(ctx.in_port, tag, tx, stats, |slot| match kind {
-            IcmpKind::EchoReply => {
-                let from = icmpv6::ErrorSource {
-                    mac,
-                    ip: key.ip_dst,
-                };
-                let icmp_at = (ctx.parsed.layout.l4 as usize).saturating_sub(l3);
-                icmpv6::write_echo_reply(slot, packet, icmp_at, to_mac, from)
-            }
-            _ => {
-                let (msg_type, code) = kind.type_code_v6();
-                let message = icmpv6::ErrorMessage {
-                    msg_type,
-                    code,
-                    rest_of_header: 0,
-                };
-                let from = icmpv6::ErrorSource {
-                    mac,
-                    ip: gateway.octets(),
-                };
-                icmpv6::write_error(slot, packet, to_mac, from, message)
-            }
-        }),
+        IpAddr::V4(gateway) => send(
+            ctx.in_port,
+            tag,
+            ctx.timestamp_ns,
+            tx,
+            stats,
+            |slot| match kind {
+                IcmpKind::EchoReply => {
+                    let ip = v4(&key.ip_dst).octets();
+                    icmpv4::write_echo_reply(slot, packet, to_mac, icmpv4::ErrorSource { mac, ip })
+                }
+                _ => {
+                    let (msg_type, code) = kind.type_code();
+                    let message = icmpv4::ErrorMessage {
+                        msg_type,
+                        code,
+                        rest_of_header: [0; 4],
+                    };
+                    let from = icmpv4::ErrorSource {
+                        mac,
+                        ip: gateway.octets(),
+                    };
+                    icmpv4::write_error(slot, packet, to_mac, from, message)
+                }
+            },
+        ),
+        IpAddr::V6(gateway) => send(
+            ctx.in_port,
+            tag,
+            ctx.timestamp_ns,
+            tx,
+            stats,
+            |slot| match kind {
+                IcmpKind::EchoReply => {
+                    let from = icmpv6::ErrorSource {
+                        mac,
+                        ip: key.ip_dst,
+                    };
+                    let icmp_at = (ctx.parsed.layout.l4 as usize).saturating_sub(l3);
+                    icmpv6::write_echo_reply(slot, packet, icmp_at, to_mac, from)
+                }
+                _ => {
+                    let (msg_type, code) = kind.type_code_v6();
+                    let message = icmpv6::ErrorMessage {
+                        msg_type,
+                        code,
+                        rest_of_header: 0,
+                    };
+                    let from = icmpv6::ErrorSource {
+                        mac,
+                        ip: gateway.octets(),
+                    };
+                    icmpv6::write_error(slot, packet, to_mac, from, message)
+                }
+            },
+        ),
     }
 }
 
 /// Sends an ARP request (IPv6: a neighbour solicitation) for `target` from
 /// network `n`'s gateway to every port of its VLAN, unless one went less
-/// than a second ago (whichever worker sent it).
+/// than a second ago (whichever worker sent it). `ctx` is the frame that
+/// waits for it.
 pub(crate) fn resolve_in_network<T: TxSink>(
     dp: &Datapath,
+    ctx: &PacketCtx,
     n: u16,
     target: IpAddr,
     now: u32,
@@ -207,6 +225,7 @@ pub(crate) fn resolve_in_network<T: TxSink>(
     let Some(network) = dp.network(n) else {
         return;
     };
+    let timestamp_ns = ctx.timestamp_ns;
     let spec = &network.spec;
     let source = spec.gateway_for(target);
     let (Some(bridge), Some(source)) = (dp.bridge(spec.bridge as u16), source) else {
@@ -222,8 +241,13 @@ pub(crate) fn resolve_in_network<T: TxSink>(
         return;
     }
     for member in dp.flood_members(bridge.flood_group(spec.vlan)) {
-        send(member.port, member.tag, tx, stats, |slot| {
-            match (source, target) {
+        send(
+            member.port,
+            member.tag,
+            timestamp_ns,
+            tx,
+            stats,
+            |slot| match (source, target) {
                 (IpAddr::V4(s), IpAddr::V4(t)) => {
                     arp::write_request(slot, spec.gateway_mac, s.octets(), t.octets())
                 }
@@ -233,8 +257,8 @@ pub(crate) fn resolve_in_network<T: TxSink>(
                 _ => Err(EmitError::Malformed {
                     reason: DropReason::RouteFamilyUnconfigured,
                 }),
-            }
-        });
+            },
+        );
     }
 }
 
