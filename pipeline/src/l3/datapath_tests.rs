@@ -459,3 +459,17 @@ fn a_rebuild_keeps_the_neighbours_of_a_network_that_stays() {
         .find(IpAddr::from(H2))
         .is_none());
 }
+
+#[test]
+fn routing_needs_both_networks_to_list_each_other() {
+    let mut spec = gateway_spec();
+    spec.networks[1].routes_to = vec![];
+    let mut h = harness_of(&spec);
+    resolve_hosts(&mut h);
+    let out = send(&mut h, C1, &udp(GW_A, MAC1, H1, H2, 64), 2);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, C1, "an unreachable back to c1, nothing to c2");
+    let (_, icmp) = icmp_of(&out[0].1);
+    assert_eq!((icmp.msg_type(), icmp.msg_code()), (3, 13));
+    assert_eq!(drops(&h.stats, DropReason::RouteNotAllowed), 1);
+}

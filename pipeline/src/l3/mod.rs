@@ -10,7 +10,8 @@
 //! - **Routing** is a longest-prefix match over the local networks, and a
 //!   default via the network's uplink (its gateway, or on-link): a frame
 //!   goes from network A to network B only when both list each other in
-//!   `routes_to` (the configuration insists on it), and comes back in from
+//!   `routes_to` (one listing the other alone routes nothing), and comes
+//!   back in from
 //!   an uplink only to a network that leaves by that uplink.
 //! - **Next hops** are resolved by ARP (neighbour solicitations for IPv6)
 //!   with a neighbour table per network ([`AddrTable`], aged like the

@@ -62,8 +62,14 @@ fn lookup(env: &StageEnv<'_>, from: Source, dst: IpAddr) -> Lookup {
     let into = dp.networks().iter().position(|n| n.spec.contains_addr(dst));
     match (from, into) {
         (Source::Network(a), Some(b)) => {
-            let allowed =
-                a as usize == b || dp.network(a).is_some_and(|n| n.spec.routes_to.contains(&b));
+            // Both must list each other: a one-sided entry would let
+            // requests out and drop their answers.
+            let lists = |from: usize, to: usize| {
+                dp.networks()
+                    .get(from)
+                    .is_some_and(|n| n.spec.routes_to.contains(&to))
+            };
+            let allowed = a as usize == b || (lists(a as usize, b) && lists(b, a as usize));
             if allowed {
                 Lookup::Network(b as u16)
             } else {

@@ -11,7 +11,7 @@
 //! subnet6 = "fd00:1::/64"     # optional: an IPv6 subnet too, routed the same way
 //! gateway6 = "fd00:1::1"      # the switch's IPv6 address in it (with subnet6)
 //! gateway_mac = "02:00:00:00:01:01"  # optional: default derived from the name
-//! routes_to = ["back"]        # networks it may route to; both must list each other
+//! routes_to = ["back"]        # networks it may route to: routed when both list each other
 //! uplink = "up0"              # optional: other destinations leave by this
 //!                             # [[uplink]], via its gateway; answers come back in on it
 //! ```
@@ -151,8 +151,9 @@ impl Validator<'_> {
             networks.push(network);
             spans.push(raw);
         }
-        // Routing goes both ways or not at all: a one-sided entry would
-        // let requests out and drop their answers.
+        // A one-sided entry is accepted (so that two networks can be made
+        // to list each other one change at a time) and routes nothing:
+        // the datapath routes between networks that list each other.
         for (n, (network, raw)) in networks.iter().zip(&spans).enumerate() {
             for (r, to) in raw.routes_to.iter().enumerate() {
                 let field = format!("network[{n}].routes_to[{r}]");
@@ -172,16 +173,6 @@ impl Validator<'_> {
                         to.span(),
                         &field,
                         "a network routes within itself anyway: remove it from its own routes_to",
-                    );
-                }
-                if !other.routes_to.contains(&network.name) {
-                    return self.err(
-                        to.span(),
-                        &field,
-                        format!(
-                            "network {:?} does not list {:?} in its routes_to: routing needs both networks to list each other (add it there, or remove it here)",
-                            other.name, network.name
-                        ),
                     );
                 }
             }

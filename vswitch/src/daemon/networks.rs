@@ -21,7 +21,8 @@ pub(crate) fn networks_json(dp: &Datapath, now: u32) -> Value {
     let networks: Vec<Value> = dp
         .networks()
         .iter()
-        .map(|n| {
+        .enumerate()
+        .map(|(i, n)| {
             let spec = &n.spec;
             let neighbours: Vec<Value> = n
                 .state
@@ -44,6 +45,13 @@ pub(crate) fn networks_json(dp: &Datapath, now: u32) -> Value {
                 "gateway": spec.gateway.to_string(),
                 "gateway_mac": mac_text(&spec.gateway_mac),
                 "routes_to": spec.routes_to.iter().filter_map(|r| name_of(*r)).collect::<Vec<_>>(),
+                // Listed here, but not listing this one back: not routed yet.
+                "routes_one_sided": spec
+                    .routes_to
+                    .iter()
+                    .filter(|r| dp.networks().get(**r).is_some_and(|o| !o.spec.routes_to.contains(&i)))
+                    .filter_map(|r| name_of(*r))
+                    .collect::<Vec<_>>(),
                 "uplink": spec.uplink.and_then(|u| dp.uplinks().get(u)).map(|u| u.spec.name.clone()),
                 "neighbours": neighbours,
                 "icmp_suppressed": n.state.icmp.suppressed(),
@@ -63,13 +71,28 @@ pub(crate) fn render_networks(o: &mut String, v: &Value) {
             .flatten()
             .map(s)
             .collect();
+        let one_sided: Vec<String> = n["routes_one_sided"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(s)
+            .collect();
+        let waiting = if one_sided.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (not routed until they list {} too: {})",
+                s(&n["name"]),
+                one_sided.join(", ")
+            )
+        };
         let uplink = match &n["uplink"] {
             Value::Null => String::new(),
             u => format!(", default via uplink {}", s(u)),
         };
         let _ = writeln!(
             o,
-            "network {} on {} vlan {}: {} gateway {} ({}), routes to [{}]{uplink}, icmp suppressed {}",
+            "network {} on {} vlan {}: {} gateway {} ({}), routes to [{}]{waiting}{uplink}, icmp suppressed {}",
             s(&n["name"]),
             s(&n["bridge"]),
             n["vlan"],

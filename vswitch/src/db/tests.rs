@@ -395,26 +395,35 @@ fn networks_are_added_set_listed_and_removed_through_transactions() {
             &format!("routes_to={routes}"),
         ]),
     };
+    // What vsctl does, one change at a time: each side lists the other in
+    // a transaction of its own.
     let ops = vec![
         Op::AddBr {
             bridge: "br1".into(),
             settings: toml::Table::new(),
         },
-        add("front", "br0", 1, r#"["back"]"#),
-        add("back", "br1", 2, r#"["front"]"#),
+        add("front", "br0", 1, "[]"),
     ];
     let out = transact(&empty(), &ops).unwrap();
+    let out = transact(&out.document, &[add("back", "br1", 2, r#"["front"]"#)]).unwrap();
+    let both = Op::Set {
+        table: TableName::Network,
+        record: "front".into(),
+        settings: settings(&[r#"routes_to=["back"]"#]),
+    };
+    let out = transact(&out.document, &[both]).unwrap();
     assert_eq!(out.config.networks.len(), 2);
     assert_eq!(out.config.networks[0].routes_to, vec!["back".to_string()]);
-    // Routing one way only is refused, naming the field, and changes nothing.
-    let one_way = Op::Set {
-        table: TableName::Network,
-        record: "back".into(),
-        settings: settings(&["routes_to=[]"]),
-    };
-    let e = transact(&out.document, &[one_way]).unwrap_err();
+    // A network another lists cannot go first: named, nothing changed.
+    let e = transact(
+        &out.document,
+        &[Op::DelNetwork {
+            network: "back".into(),
+        }],
+    )
+    .unwrap_err();
     assert!(
-        e.contains("network[0].routes_to[0]") && e.contains("both"),
+        e.contains("network[0].routes_to[0]") && e.contains("no network \"back\""),
         "{e}"
     );
     let listed = Op::List {
@@ -426,13 +435,13 @@ fn networks_are_added_set_listed_and_removed_through_transactions() {
     assert_eq!(listed[1]["name"], "back");
     assert_eq!(listed[1]["subnet"], "10.2.0.0/24");
     let gone = [
-        Op::DelNetwork {
-            network: "front".into(),
-        },
         Op::Set {
             table: TableName::Network,
             record: "back".into(),
             settings: settings(&["routes_to=[]"]),
+        },
+        Op::DelNetwork {
+            network: "front".into(),
         },
     ];
     let out = transact(&out.document, &gone).unwrap();
