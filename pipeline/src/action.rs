@@ -56,9 +56,27 @@ pub enum Action {
     /// (head-end replication: broadcast, multicast and destinations whose
     /// VTEP is not known).
     Replicate(u16),
-    /// Answer the ARP request or IPv6 neighbour solicitation on an uplink
-    /// for one of its VTEP addresses, out of the port it came in on.
+    /// Answer the ARP request or IPv6 neighbour solicitation for one of
+    /// the switch's addresses (an uplink's VTEP address, or the gateway of
+    /// the network the frame came in on), out of the port it came in on.
     AnswerNeighbour,
+    /// Send an ICMP message about the frame back to its sender, from the
+    /// address of the gateway (network or uplink) it came in through.
+    IcmpReply(IcmpKind),
+    /// Send an ARP request (IPv6: a neighbour solicitation) for the
+    /// frame's destination from network `network`'s gateway into its VLAN,
+    /// unless one went less than a second ago.
+    ResolveInNetwork {
+        /// The network's index in the datapath.
+        network: u16,
+    },
+    /// Send an ARP request (IPv6: a neighbour solicitation) for the next
+    /// hop towards the frame's destination out of uplink `uplink`, unless
+    /// one went less than a second ago.
+    ResolveOnUplink {
+        /// The uplink's index in the datapath.
+        uplink: u16,
+    },
     /// Strip the tunnel headers that decapsulation recorded and run the
     /// inner frame through the pipeline again from the tunnel's port.
     Decap,
@@ -75,6 +93,64 @@ pub enum Action {
     Recirculate,
     /// Drop the frame; nothing after this runs.
     Drop(DropReason),
+}
+
+/// The ICMP messages a gateway sends about a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcmpKind {
+    /// Echo reply to an echo request for the gateway address.
+    EchoReply,
+    /// Time exceeded in transit (type 11 code 0): TTL 1 or 0 to route.
+    TimeExceeded,
+    /// Destination unreachable, net unreachable (type 3 code 0).
+    NetUnreachable,
+    /// Destination unreachable, communication administratively prohibited
+    /// (type 3 code 13, RFC 1812): routing there is not allowed.
+    AdminProhibited,
+}
+
+impl IcmpKind {
+    /// ICMP type and code.
+    pub fn type_code(self) -> (u8, u8) {
+        match self {
+            IcmpKind::EchoReply => (0, 0),
+            IcmpKind::TimeExceeded => (11, 0),
+            IcmpKind::NetUnreachable => (3, 0),
+            IcmpKind::AdminProhibited => (3, 13),
+        }
+    }
+
+    /// Its name in action lists.
+    pub fn name(self) -> &'static str {
+        match self {
+            IcmpKind::EchoReply => "echo_reply",
+            IcmpKind::TimeExceeded => "time_exceeded",
+            IcmpKind::NetUnreachable => "net_unreachable",
+            IcmpKind::AdminProhibited => "admin_prohibited",
+        }
+    }
+
+    /// ICMPv6 type and code (RFC 4443: time exceeded 3/0, no route 1/0,
+    /// administratively prohibited 1/1, echo reply 129).
+    pub fn type_code_v6(self) -> (u8, u8) {
+        match self {
+            IcmpKind::EchoReply => (129, 0),
+            IcmpKind::TimeExceeded => (3, 0),
+            IcmpKind::NetUnreachable => (1, 0),
+            IcmpKind::AdminProhibited => (1, 1),
+        }
+    }
+}
+
+impl core::fmt::Display for IcmpKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            IcmpKind::EchoReply => "icmp echo reply",
+            IcmpKind::TimeExceeded => "icmp time exceeded",
+            IcmpKind::NetUnreachable => "icmp net unreachable",
+            IcmpKind::AdminProhibited => "icmp administratively prohibited",
+        })
+    }
 }
 
 /// A frame's actions, in order.
@@ -197,6 +273,9 @@ impl core::fmt::Display for Action {
             Action::Encap { tunnel, vtep } => write!(f, "encap(tunnel={tunnel},vtep={vtep})"),
             Action::Replicate(t) => write!(f, "replicate(tunnel={t})"),
             Action::AnswerNeighbour => f.write_str("answer_neighbour"),
+            Action::IcmpReply(kind) => write!(f, "icmp_reply({})", kind.name()),
+            Action::ResolveInNetwork { network } => write!(f, "resolve(network={network})"),
+            Action::ResolveOnUplink { uplink } => write!(f, "resolve(uplink={uplink})"),
             Action::Decap => f.write_str("decap"),
             Action::Ct { zone, commit } => {
                 write!(f, "ct(zone={zone}{})", if *commit { ",commit" } else { "" })

@@ -14,11 +14,13 @@ use std::sync::Arc;
 use crate::drop::DropReason;
 use crate::flow::Mac;
 use crate::flow_cache::{KeyFields, KeyMask};
+use crate::l3::{Network, NetworkSpec, NetworkState};
 use crate::mac_table::{MacTable, PortId, MAX_PORTS};
 use crate::overlay::build::OverlayState;
 use crate::overlay::{Tunnel, TunnelSpec, Uplink, UplinkSpec, NEIGHBOUR_AGING_SECS};
 use crate::stage::ingress::Ingress;
 use crate::stage::l2::L2Bridge;
+use crate::stage::l3::Gateway;
 use crate::stage::tunnel::{TunnelIn, TunnelOut};
 use crate::stage::uplink::UplinkStage;
 use crate::stage::Stage;
@@ -214,6 +216,8 @@ pub struct DatapathSpec {
     pub ports: Vec<PortSpec>,
     /// The uplinks (ports outside the bridges that carry tunnels).
     pub uplinks: Vec<UplinkSpec>,
+    /// The container networks routed by the switch's gateways.
+    pub networks: Vec<NetworkSpec>,
 }
 
 impl DatapathSpec {
@@ -323,6 +327,7 @@ pub struct Datapath {
     flood_groups: Vec<Box<[FloodMember]>>,
     tunnels: Box<[Tunnel]>,
     uplinks: Box<[Uplink]>,
+    networks: Box<[Network]>,
     spec: DatapathSpec,
 }
 
@@ -332,6 +337,8 @@ pub struct Datapath {
 struct Kept {
     bridges: HashMap<String, (Arc<MacTable>, Vec<StaticMac>)>,
     overlay: OverlayState,
+    /// The networks' learned state, for the specs that keep it.
+    networks: Vec<(NetworkSpec, Arc<NetworkState>)>,
 }
 
 /// Why a [`DatapathSpec`] cannot be built. Configuration validation catches
@@ -378,12 +385,18 @@ impl Datapath {
             })
             .collect();
         let overlay = OverlayState::keep(&self.tunnels, &self.uplinks, spec);
+        let networks = self
+            .networks
+            .iter()
+            .map(|n| (n.spec.clone(), Arc::clone(&n.state)))
+            .collect();
         Self::build(
             spec,
             seed,
             &Kept {
                 bridges: kept,
                 overlay,
+                networks,
             },
         )
     }
@@ -434,6 +447,7 @@ impl Datapath {
             return Err(SpecError(format!("two ports have id {}", w[0])));
         }
         let (tunnels, uplinks) = kept.overlay.build(spec, seed)?;
+        let networks = crate::l3::build_networks(spec, seed, &kept.networks)?;
         for p in &spec.ports {
             let role = match tunnels.iter().position(|t| t.port == p.id) {
                 Some(t) => PortRole::Tunnel(t as u16),
@@ -443,12 +457,13 @@ impl Datapath {
                 .ports
                 .iter()
                 .any(|o| o.bridge == p.bridge && o.tunnel.is_some());
+            let bridge_has_networks = spec.networks.iter().any(|n| n.bridge == p.bridge);
             ports[p.id as usize] = Some(Port::new(
                 p.name.clone(),
                 role,
                 p.bridge as u16,
                 p.vlan_mode.clone(),
-                Self::chain(role, bridge_has_tunnels),
+                Self::chain(role, bridge_has_tunnels, bridge_has_networks),
             ));
         }
         for (u, uplink) in spec.uplinks.iter().enumerate() {
@@ -465,7 +480,7 @@ impl Datapath {
                 role,
                 NO_BRIDGE,
                 VlanMode::default(),
-                Self::chain(role, false),
+                Self::chain(role, false, false),
             ));
         }
 
@@ -516,25 +531,36 @@ impl Datapath {
             flood_groups,
             tunnels: tunnels.into(),
             uplinks: uplinks.into(),
+            networks,
             spec: spec.clone(),
         })
     }
 
     /// The stages a port's frames meet, from its role and its bridge:
     /// routing and policy stages join here the same way.
-    fn chain(role: PortRole, bridge_has_tunnels: bool) -> Box<[Arc<dyn Stage>]> {
+    fn chain(
+        role: PortRole,
+        bridge_has_tunnels: bool,
+        bridge_has_networks: bool,
+    ) -> Box<[Arc<dyn Stage>]> {
+        // The gateway runs the L2 bridge on what it does not route.
+        let l2: Arc<dyn Stage> = if bridge_has_networks {
+            Arc::new(Gateway::default())
+        } else {
+            Arc::new(L2Bridge)
+        };
         match role {
             PortRole::Uplink(_) => Box::new([Arc::new(UplinkStage)]),
             PortRole::Tunnel(_) => Box::new([
                 Arc::new(TunnelIn),
                 Arc::new(Ingress),
-                Arc::new(L2Bridge),
+                l2,
                 Arc::new(TunnelOut),
             ]),
             PortRole::Bridge if bridge_has_tunnels => {
-                Box::new([Arc::new(Ingress), Arc::new(L2Bridge), Arc::new(TunnelOut)])
+                Box::new([Arc::new(Ingress), l2, Arc::new(TunnelOut)])
             }
-            PortRole::Bridge => Box::new([Arc::new(Ingress), Arc::new(L2Bridge)]),
+            PortRole::Bridge => Box::new([Arc::new(Ingress), l2]),
         }
     }
 
@@ -616,6 +642,27 @@ impl Datapath {
         &self.uplinks
     }
 
+    /// Network `index`.
+    #[inline(always)]
+    pub fn network(&self, index: u16) -> Option<&Network> {
+        self.networks.get(index as usize)
+    }
+
+    /// The networks.
+    pub fn networks(&self) -> &[Network] {
+        &self.networks
+    }
+
+    /// The network on VLAN `vlan` of bridge `bridge`, with its index.
+    #[inline]
+    pub fn network_at(&self, bridge: u16, vlan: u16) -> Option<(u16, &Network)> {
+        self.networks
+            .iter()
+            .enumerate()
+            .find(|(_, n)| n.spec.bridge == bridge as usize && n.spec.vlan == vlan)
+            .map(|(i, n)| (i as u16, n))
+    }
+
     /// The members of flood group `group`.
     #[inline(always)]
     pub fn flood_members(&self, group: u16) -> &[FloodMember] {
@@ -623,16 +670,28 @@ impl Datapath {
     }
 
     /// The generation of the learned state cached decisions depend on: it
-    /// moves whenever a MAC entry of any bridge moves or goes away.
+    /// moves whenever a MAC entry of any bridge moves or goes away, and
+    /// whenever a neighbour of a network or uplink is added, removed or
+    /// changes its MAC (routed decisions name the next hop's MAC).
     #[inline(always)]
     pub fn state_generation(&self) -> u64 {
         let bridges = self
             .bridges
             .iter()
             .fold(0u64, |sum, b| sum.wrapping_add(b.macs.generation()));
-        self.tunnels
+        let tunnels = self
+            .tunnels
             .iter()
-            .fold(bridges, |sum, t| sum.wrapping_add(t.state.generation()))
+            .fold(bridges, |sum, t| sum.wrapping_add(t.state.generation()));
+        if self.networks.is_empty() {
+            return tunnels;
+        }
+        let networks = self.networks.iter().fold(tunnels, |sum, n| {
+            sum.wrapping_add(n.state.neighbours.changes())
+        });
+        self.uplinks
+            .iter()
+            .fold(networks, |sum, u| sum.wrapping_add(u.neighbours.changes()))
     }
 
     /// One past the highest port id: the size of per-port arrays.
@@ -694,6 +753,9 @@ impl Datapath {
         }
         for u in self.uplinks.iter() {
             u.neighbours.sweep(now, NEIGHBOUR_AGING_SECS);
+        }
+        for n in self.networks.iter() {
+            n.state.neighbours.sweep(now, NEIGHBOUR_AGING_SECS);
         }
         removed
     }

@@ -73,6 +73,7 @@ pub(crate) fn spec(ports: Vec<PortSpec>) -> DatapathSpec {
         }],
         ports,
         uplinks: vec![],
+        networks: vec![],
     }
 }
 

@@ -162,6 +162,32 @@ drop_reasons! {
     /// when it is an IP packet a router would report).
     EncapTooBig = "encap_too_big",
 
+    // --- gateways of container networks (L3) ---
+    /// A frame to route whose TTL is 1 or 0 (an ICMP time exceeded goes
+    /// back to its sender).
+    RouteTtlExpired = "route_ttl_expired",
+    /// A frame to route to a destination no network or uplink leads to
+    /// (an ICMP net unreachable goes back).
+    NoRoute = "no_route",
+    /// A frame to route into a network its own network may not route to
+    /// (an ICMP administratively prohibited goes back).
+    RouteNotAllowed = "route_not_allowed",
+    /// A frame to route whose next hop's MAC is not known yet (an ARP
+    /// request goes out from the gateway).
+    RouteNeighbourUnresolved = "route_neighbour_unresolved",
+    /// A frame to route to a network's broadcast address (directed
+    /// broadcasts are not forwarded, RFC 2644).
+    RouteBroadcast = "route_broadcast",
+    /// A frame for a gateway address that is not an echo request.
+    GatewayNotEcho = "gateway_not_echo",
+    /// An ARP or NDP frame for a gateway that is not a request it answers
+    /// (a reply to the gateway's own request, duplicate address
+    /// detection): consumed, its sender learned.
+    GatewayArp = "gateway_arp",
+    /// A frame to a gateway MAC of a family its network routes not: IPv6
+    /// to a network without an IPv6 subnet, or neither IPv4 nor IPv6.
+    RouteFamilyUnconfigured = "route_family_unconfigured",
+
     // --- egress ---
     /// The output port's transmit queue was full.
     TxQueueFull = "tx_queue_full",

@@ -9,11 +9,13 @@
 
 use crate::action::Action;
 use crate::context::PacketCtx;
-use crate::datapath::Datapath;
+use crate::datapath::{Datapath, PortRole};
 use crate::drop::DropReason;
 use crate::flow::Mac;
+use crate::l3::egress::{answer_gateway_neighbour, icmp_reply, resolve_in_network};
+use crate::l3::route::addresses as route_addresses;
 use crate::mac_table::PortId;
-use crate::overlay::egress::{answer_neighbour, replicate, to_vtep, Outgoing};
+use crate::overlay::egress::{answer_neighbour, next_hop_mac, replicate, to_vtep, Outgoing};
 use crate::stats::Stats;
 use crate::wire::checksum::{update_u16, update_u32};
 use crate::wire::{ethernet, ip_proto, ipv4, ipv6, read_u16, tcp, udp, write_u16};
@@ -422,10 +424,28 @@ pub fn execute<T: TxSink>(
                 outputs += 1;
             }
             Action::AnswerNeighbour => {
-                if !answer_neighbour(dp, ctx, frame, tx, stats) {
+                let answered = match dp.port(in_port).map(|p| p.role) {
+                    Some(PortRole::Uplink(_)) => answer_neighbour(dp, ctx, frame, tx, stats),
+                    _ => answer_gateway_neighbour(dp, ctx, frame, tx, stats),
+                };
+                if !answered {
                     return Executed::Done;
                 }
                 outputs += 1;
+            }
+            Action::IcmpReply(kind) => {
+                if icmp_reply(dp, ctx, frame, kind, tx, stats) {
+                    outputs += 1;
+                }
+            }
+            Action::ResolveInNetwork { network } => {
+                resolve_in_network(dp, ctx, network, route_destination(ctx), now, tx, stats);
+            }
+            Action::ResolveOnUplink { uplink } => {
+                if let Some(uplink) = dp.uplink(uplink) {
+                    let destination = route_destination(ctx);
+                    next_hop_mac(uplink, destination, destination, now, tx, stats);
+                }
             }
             Action::Flood(group) => {
                 for member in dp.flood_members(group) {
@@ -545,6 +565,11 @@ pub fn output_only<T: TxSink>(
         stats,
     );
     true
+}
+
+/// The destination address of the IP frame of `ctx`.
+fn route_destination(ctx: &PacketCtx) -> std::net::IpAddr {
+    route_addresses(ctx).1
 }
 
 /// The outer VID the frame carries after `vlan` (0 when untagged).

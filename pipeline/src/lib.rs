@@ -20,6 +20,7 @@ pub mod drop;
 pub mod egress;
 pub mod flow;
 pub mod flow_cache;
+pub mod l3;
 pub mod mac_table;
 pub mod overlay;
 pub mod parse;

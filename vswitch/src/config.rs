@@ -74,8 +74,10 @@ use vswitch_pipeline::overlay::{TunnelKind, TunnelSpec, UplinkSpec};
 use vswitch_pipeline::{Mac, PortId};
 
 mod checks;
+mod network;
 mod overlay;
 pub use checks::{MAX_CONFIG_BYTES, MAX_INTERFACE_NAME};
+pub use network::{gateway_mac_of, NetworkConfig};
 pub use overlay::{
     derived_mac, interface_mac, TunnelConfig, UplinkConfig, DEFAULT_UPLINK_MTU, OVERLAY_OVERHEAD_V4,
 };
@@ -347,6 +349,8 @@ pub struct Config {
     pub bridges: Vec<BridgeConfig>,
     /// The uplinks, in file order.
     pub uplinks: Vec<UplinkConfig>,
+    /// The container networks, in file order.
+    pub networks: Vec<NetworkConfig>,
     /// Example containers for the demo.
     pub containers: Vec<ContainerConfig>,
 }
@@ -511,6 +515,7 @@ impl Config {
                 static_neighbours: uplink.neighbours.clone(),
             });
         }
+        spec.networks = self.network_specs();
         spec
     }
 }
@@ -526,6 +531,12 @@ struct RawConfig {
     bridges: Vec<RawBridge>,
     #[serde(default, rename = "uplink", deserialize_with = "checks::uplink_tables")]
     uplinks: Vec<overlay::RawUplink>,
+    #[serde(
+        default,
+        rename = "network",
+        deserialize_with = "checks::network_tables"
+    )]
+    networks: Vec<network::RawNetwork>,
     #[serde(
         default,
         rename = "container",
@@ -794,9 +805,11 @@ impl Validator<'_> {
             });
         }
         self.check_tunnels_distinct(&bridges)?;
+        let networks = self.networks(raw.networks, &bridges)?;
         Ok(Config {
             switch,
             bridges,
+            networks,
             uplinks: std::mem::take(&mut self.uplinks),
             containers,
         })

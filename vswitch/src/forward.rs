@@ -290,6 +290,7 @@ mod tests {
                 })
                 .collect(),
             uplinks: vec![],
+            networks: vec![],
         };
         let dp = Datapath::new(&spec, 1).unwrap();
         let mut tx = TxPorts::new(vec![

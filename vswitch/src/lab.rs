@@ -17,6 +17,7 @@
 //! [`overlay`] is the two-host lab of the overlay networks: a vswitchd
 //! process per host namespace, tunnels over an underlay veth between them.
 
+pub mod gateway;
 pub mod overlay;
 pub mod traffic;
 

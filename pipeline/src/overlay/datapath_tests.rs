@@ -66,6 +66,7 @@ fn overlay_spec(tunnel: TunnelSpec) -> DatapathSpec {
             mtu: 1500,
             static_neighbours: vec![],
         }],
+        networks: vec![],
     }
 }
 

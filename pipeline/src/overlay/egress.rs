@@ -211,7 +211,7 @@ pub fn resolve_neighbours<T: TxSink>(dp: &Datapath, now: u32, tx: &mut T, stats:
 /// The MAC of the next hop towards `remote`, or `None` while it is not
 /// known. Sends a request (once a second at most) when the entry is
 /// missing, unresolved, or not confirmed for [`NEIGHBOUR_REFRESH_SECS`].
-fn next_hop_mac<T: TxSink>(
+pub(crate) fn next_hop_mac<T: TxSink>(
     uplink: &Uplink,
     remote: IpAddr,
     local: IpAddr,

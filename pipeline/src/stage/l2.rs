@@ -5,11 +5,36 @@
 
 use super::{Stage, StageBurst, StageEnv};
 use crate::action::Action;
+use crate::context::PacketCtx;
+use crate::datapath::Bridge;
 use crate::drop::DropReason;
 use crate::egress::VlanEdit;
 use crate::flow::is_multicast;
 use crate::flow_cache::{KeyFields, MacRefresh};
 use crate::trace::TraceEvent;
+
+/// Learns frame `i`'s source MAC where it came in (or, for a probe, says
+/// what learning would do), and has cache hits of its decision refresh it.
+pub(crate) fn learn_source(ctx: &mut PacketCtx, i: usize, bridge: &Bridge, env: &mut StageEnv<'_>) {
+    let (vlan, in_port, src) = (ctx.vlan, ctx.in_port, ctx.parsed.key.eth_src);
+    let outcome = if ctx.probe {
+        bridge.macs.predict(vlan, &src, in_port)
+    } else {
+        ctx.learned = Some(MacRefresh {
+            bridge: ctx.bridge,
+            vlan,
+            mac: src,
+            port: in_port,
+        });
+        bridge.macs.learn(vlan, &src, in_port, env.now)
+    };
+    env.note(ctx, i, || TraceEvent::Learn {
+        vlan,
+        mac: src,
+        port: in_port,
+        outcome,
+    });
+}
 
 /// The learning-bridge stage.
 #[derive(Debug, Default)]
@@ -37,28 +62,8 @@ impl Stage for L2Bridge {
                 continue;
             };
             let (vlan, in_port) = (ctx.vlan, ctx.in_port);
-            let (src, dst, frame_vid) = (
-                ctx.parsed.key.eth_src,
-                ctx.parsed.key.eth_dst,
-                ctx.parsed.key.vlan,
-            );
-            let outcome = if ctx.probe {
-                bridge.macs.predict(vlan, &src, in_port)
-            } else {
-                ctx.learned = Some(MacRefresh {
-                    bridge: ctx.bridge,
-                    vlan,
-                    mac: src,
-                    port: in_port,
-                });
-                bridge.macs.learn(vlan, &src, in_port, env.now)
-            };
-            env.note(ctx, i, || TraceEvent::Learn {
-                vlan,
-                mac: src,
-                port: in_port,
-                outcome,
-            });
+            let (dst, frame_vid) = (ctx.parsed.key.eth_dst, ctx.parsed.key.vlan);
+            learn_source(ctx, i, bridge, env);
             if is_multicast(&dst) {
                 env.note(ctx, i, || TraceEvent::Multicast { mac: dst });
             } else {

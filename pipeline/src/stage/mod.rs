@@ -11,6 +11,7 @@
 
 pub mod ingress;
 pub mod l2;
+pub mod l3;
 pub mod tunnel;
 pub mod uplink;
 

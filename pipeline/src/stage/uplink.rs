@@ -6,6 +6,8 @@
 //!   learned as a neighbour (when the message is for us, or refreshes an
 //!   entry we have: RFC 826's "merge" rule), and a request or solicitation
 //!   for a VTEP address is answered.
+//! - IPv4 to the uplink's MAC for a host of a network that leaves by this
+//!   uplink is routed into the network ([`crate::l3::route`]).
 //! - Anything else is dropped as not for us. (The outer source of tunnel
 //!   traffic is not learned as a neighbour: a lookup per frame costs more
 //!   than the one ARP exchange it would save.)
@@ -19,6 +21,7 @@ use crate::datapath::PortRole;
 use crate::drop::DropReason;
 use crate::flow::is_multicast;
 use crate::flow_cache::KeyFields;
+use crate::l3::route;
 use crate::overlay::decap::key_addr;
 use crate::overlay::{arp_sender_mac, mac_to_word, Origin, Uplink};
 use crate::trace::TraceEvent;
@@ -53,10 +56,10 @@ impl Stage for UplinkStage {
             };
             env.note(ctx, i, || TraceEvent::Stage("uplink"));
             let uplink = match dp.port(ctx.in_port).map(|p| p.role) {
-                Some(PortRole::Uplink(u)) => dp.uplink(u),
+                Some(PortRole::Uplink(u)) => dp.uplink(u).map(|up| (u, up)),
                 _ => None,
             };
-            let Some(uplink) = uplink else {
+            let Some((u, uplink)) = uplink else {
                 env.drop(ctx, i, DropReason::PortNotInBridge);
                 continue;
             };
@@ -68,6 +71,18 @@ impl Stage for UplinkStage {
             // Tunnel frames were decapsulated when they were parsed
             // (`overlay::decap`): what reaches the stage is neighbour
             // discovery or not for us.
+            let ip = key.ethertype == ethertype::IPV4 || (key.ethertype == ethertype::IPV6 && !ndp);
+            let routed = ip
+                && key.eth_dst == uplink.spec.mac
+                && dp.networks().iter().any(|n| {
+                    n.spec.uplink == Some(u as usize)
+                        && n.spec.contains_addr(route::addresses(ctx).1)
+                });
+            if routed {
+                // The way back in to a network that leaves by this uplink.
+                route::route_ip(ctx, i, env, route::Source::Uplink(u));
+                continue;
+            }
             let action = match key.ethertype {
                 ethertype::ARP => arp(ctx, frame, uplink, env),
                 _ if ndp => neighbour_discovery(ctx, frame, uplink, env),

@@ -319,6 +319,56 @@ pub fn write_frag_needed(out: &mut [u8], original: &[u8], mtu: u16) -> Result<us
     }
     let packet = frame.payload();
     ipv4::check_version(packet).map_err(malformed)?;
+    let [mtu_high, mtu_low] = mtu.to_be_bytes();
+    let from = ErrorSource {
+        mac: frame.dst_addr(),
+        ip: Ipv4Packet::new_unchecked(packet).dst_addr(),
+    };
+    let message = ErrorMessage {
+        msg_type: message_type::DESTINATION_UNREACHABLE,
+        code: unreachable_code::FRAGMENTATION_NEEDED,
+        rest_of_header: [0, 0, mtu_high, mtu_low],
+    };
+    write_error(out, packet, frame.src_addr(), from, message)
+}
+
+/// Where an ICMP error comes from: the MAC and IPv4 address it is sent from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorSource {
+    /// Ethernet source.
+    pub mac: [u8; 6],
+    /// IPv4 source.
+    pub ip: [u8; 4],
+}
+
+/// The header of an ICMP error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorMessage {
+    /// Type.
+    pub msg_type: u8,
+    /// Code.
+    pub code: u8,
+    /// The 4 type-specific bytes.
+    pub rest_of_header: [u8; 4],
+}
+
+/// Writes a whole Ethernet frame (untagged) with the ICMP error `message`
+/// about the IPv4 packet `packet` into the start of `out`, from `from` to
+/// `to_mac` and the packet's source address: TTL 64, DF set, quoting as
+/// much of the packet (up to its Total Length) as keeps the ICMP datagram
+/// within 576 bytes (RFC 1812 section 4.3.2.3). Both checksums are filled.
+/// A router's time exceeded and destination unreachable are this with the
+/// router's address; [`write_frag_needed`] is this from the address the
+/// packet was for. Fails as [`write_frag_needed`] does.
+pub fn write_error(
+    out: &mut [u8],
+    packet: &[u8],
+    to_mac: [u8; 6],
+    from: ErrorSource,
+    message: ErrorMessage,
+) -> Result<usize, EmitError> {
+    let malformed = |reason| EmitError::Malformed { reason };
+    ipv4::check_version(packet).map_err(malformed)?;
     let lengths = ipv4::check_lengths(packet).map_err(malformed)?;
     let quote = clipped(packet, 0, lengths.total_len.min(MAX_QUOTE_LEN));
     let icmp_len = HEADER_LEN + quote.len();
@@ -328,14 +378,14 @@ pub fn write_frag_needed(out: &mut [u8], original: &[u8], mtu: u16) -> Result<us
     check_room(out, len)?;
 
     EthernetRepr {
-        dst_addr: frame.src_addr(),
-        src_addr: frame.dst_addr(),
+        dst_addr: to_mac,
+        src_addr: from.mac,
         ethertype: ethertype::IPV4,
     }
     .emit(&mut EthernetFrame::new_unchecked(&mut *out))?;
     let original_ip = Ipv4Packet::new_unchecked(packet);
     Ipv4Repr {
-        src_addr: original_ip.dst_addr(),
+        src_addr: from.ip,
         dst_addr: original_ip.src_addr(),
         protocol: ip_proto::ICMP,
         // At most 556.
@@ -352,14 +402,68 @@ pub fn write_frag_needed(out: &mut [u8], original: &[u8], mtu: u16) -> Result<us
     )))?;
     let icmp = clipped_mut(out, icmp_start, len);
     write_slice(icmp, HEADER_LEN, quote);
-    let [mtu_high, mtu_low] = mtu.to_be_bytes();
     Icmpv4Repr {
-        msg_type: message_type::DESTINATION_UNREACHABLE,
-        code: unreachable_code::FRAGMENTATION_NEEDED,
-        rest_of_header: [0, 0, mtu_high, mtu_low],
+        msg_type: message.msg_type,
+        code: message.code,
+        rest_of_header: message.rest_of_header,
         payload_len: quote.len(),
     }
     .emit(&mut Icmpv4Packet::new_unchecked(icmp))?;
+    Ok(len)
+}
+
+/// Writes a whole Ethernet frame (untagged) with the echo reply to the
+/// echo request in IPv4 packet `packet` into the start of `out`, from
+/// `from` (the MAC and the address the request was for) to `to_mac` and
+/// the request's source: a new 20-byte IP header with TTL 64 and the
+/// request's identifier, sequence number and data (RFC 792). Fails as
+/// [`write_error`] does, and with `Malformed { IcmpTruncated }` when the
+/// packet holds no ICMP header.
+pub fn write_echo_reply(
+    out: &mut [u8],
+    packet: &[u8],
+    to_mac: [u8; 6],
+    from: ErrorSource,
+) -> Result<usize, EmitError> {
+    let malformed = |reason| EmitError::Malformed { reason };
+    ipv4::check_version(packet).map_err(malformed)?;
+    let lengths = ipv4::check_lengths(packet).map_err(malformed)?;
+    let request = clipped(packet, lengths.header_len, lengths.total_len);
+    check_len(request).map_err(malformed)?;
+    let ip_start = ethernet::HEADER_LEN;
+    let icmp_start = ip_start + ipv4::HEADER_LEN;
+    let len = icmp_start + request.len();
+    if len > u16::MAX as usize {
+        return Err(malformed(DropReason::Ipv4BadTotalLength));
+    }
+    check_room(out, len)?;
+    EthernetRepr {
+        dst_addr: to_mac,
+        src_addr: from.mac,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut *out))?;
+    Ipv4Repr {
+        src_addr: from.ip,
+        dst_addr: Ipv4Packet::new_unchecked(packet).src_addr(),
+        protocol: ip_proto::ICMP,
+        payload_len: request.len() as u16,
+        ttl: ERROR_TTL,
+        tos: 0,
+        ident: 0,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+    }
+    .emit(&mut Ipv4Packet::new_unchecked(clipped_mut(
+        out, ip_start, len,
+    )))?;
+    let icmp = clipped_mut(out, icmp_start, len);
+    write_slice(icmp, 0, request);
+    let mut reply = Icmpv4Packet::new_unchecked(icmp);
+    reply.set_msg_type(message_type::ECHO_REPLY);
+    reply.set_msg_code(0);
+    reply.fill_checksum();
     Ok(len)
 }
 

@@ -317,6 +317,56 @@ pub fn write_packet_too_big(out: &mut [u8], original: &[u8], mtu: u32) -> Result
     }
     let packet = frame.payload();
     ipv6::check_version(packet).map_err(malformed)?;
+    let from = ErrorSource {
+        mac: frame.dst_addr(),
+        ip: Ipv6Packet::new_unchecked(packet).dst_addr(),
+    };
+    let message = ErrorMessage {
+        msg_type: message_type::PACKET_TOO_BIG,
+        code: 0,
+        rest_of_header: mtu,
+    };
+    write_error(out, packet, frame.src_addr(), from, message)
+}
+
+/// Where an ICMPv6 message comes from: the MAC and IPv6 address it is sent
+/// from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorSource {
+    /// Ethernet source.
+    pub mac: [u8; 6],
+    /// IPv6 source.
+    pub ip: [u8; 16],
+}
+
+/// The header of an ICMPv6 error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorMessage {
+    /// Type.
+    pub msg_type: u8,
+    /// Code.
+    pub code: u8,
+    /// The 4 bytes after the checksum (MTU, pointer, or unused).
+    pub rest_of_header: u32,
+}
+
+/// Writes a whole Ethernet frame (untagged) with the ICMPv6 error
+/// `message` about the IPv6 packet `packet` into the start of `out`, from
+/// `from` to `to_mac` and the packet's source address: Hop Limit 64,
+/// quoting as much of the packet as keeps the answer within 1280 bytes
+/// (RFC 4443 section 2.4 (c)), checksum filled. A router's time exceeded
+/// and destination unreachable are this with the router's address;
+/// [`write_packet_too_big`] is this from the address the packet was for.
+/// Fails as [`write_packet_too_big`] does.
+pub fn write_error(
+    out: &mut [u8],
+    packet: &[u8],
+    to_mac: [u8; 6],
+    from: ErrorSource,
+    message: ErrorMessage,
+) -> Result<usize, EmitError> {
+    let malformed = |reason| EmitError::Malformed { reason };
+    ipv6::check_version(packet).map_err(malformed)?;
     let end = ipv6::check_lengths(packet).map_err(malformed)?;
     let quote = clipped(packet, 0, end.min(MAX_QUOTE_LEN));
     let icmp_len = field::INVOKING_PACKET + quote.len();
@@ -326,13 +376,12 @@ pub fn write_packet_too_big(out: &mut [u8], original: &[u8], mtu: u32) -> Result
     check_room(out, len)?;
 
     EthernetRepr {
-        dst_addr: frame.src_addr(),
-        src_addr: frame.dst_addr(),
+        dst_addr: to_mac,
+        src_addr: from.mac,
         ethertype: ethertype::IPV6,
     }
     .emit(&mut EthernetFrame::new_unchecked(&mut *out))?;
-    let original_ip = Ipv6Packet::new_unchecked(packet);
-    let (src, dst) = (original_ip.dst_addr(), original_ip.src_addr());
+    let (src, dst) = (from.ip, Ipv6Packet::new_unchecked(packet).src_addr());
     Ipv6Repr {
         src_addr: src,
         dst_addr: dst,
@@ -347,12 +396,67 @@ pub fn write_packet_too_big(out: &mut [u8], original: &[u8], mtu: u32) -> Result
         out, ip_start, len,
     )))?;
     let icmp = clipped_mut(out, icmp_start, len);
-    write_u32(icmp, field::MTU.start, mtu);
+    write_u32(icmp, field::MTU.start, message.rest_of_header);
     write_slice(icmp, field::INVOKING_PACKET, quote);
     Icmpv6Repr {
-        msg_type: message_type::PACKET_TOO_BIG,
-        code: 0,
+        msg_type: message.msg_type,
+        code: message.code,
         body_len: icmp_len - HEADER_LEN,
+    }
+    .emit(&mut Icmpv6Packet::new_unchecked(icmp), &src, &dst)?;
+    Ok(len)
+}
+
+/// Writes a whole Ethernet frame (untagged) with the echo reply to the
+/// echo request at byte `icmp_at` of IPv6 packet `packet` into the start
+/// of `out`, from `from` (the MAC and the address the request was for) to
+/// `to_mac` and the request's source: a plain IPv6 header (Hop Limit 64)
+/// and the request's identifier, sequence number and data (RFC 4443
+/// section 4.2). Fails as [`write_error`] does, and with `Malformed {
+/// IcmpTruncated }` when there is no ICMPv6 header at `icmp_at`.
+pub fn write_echo_reply(
+    out: &mut [u8],
+    packet: &[u8],
+    icmp_at: usize,
+    to_mac: [u8; 6],
+    from: ErrorSource,
+) -> Result<usize, EmitError> {
+    let malformed = |reason| EmitError::Malformed { reason };
+    ipv6::check_version(packet).map_err(malformed)?;
+    let end = ipv6::check_lengths(packet).map_err(malformed)?;
+    let request = clipped(packet, icmp_at, end);
+    if icmp_at < ipv6::HEADER_LEN || request.len() < field::ECHO_SEQ_NO.end {
+        return Err(malformed(DropReason::IcmpTruncated));
+    }
+    let ip_start = ethernet::HEADER_LEN;
+    let icmp_start = ip_start + ipv6::HEADER_LEN;
+    let len = icmp_start + request.len();
+    check_room(out, len)?;
+    EthernetRepr {
+        dst_addr: to_mac,
+        src_addr: from.mac,
+        ethertype: ethertype::IPV6,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut *out))?;
+    let (src, dst) = (from.ip, Ipv6Packet::new_unchecked(packet).src_addr());
+    Ipv6Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: ip_proto::ICMPV6,
+        payload_len: request.len() as u16,
+        hop_limit: ERROR_HOP_LIMIT,
+        traffic_class: 0,
+        flow_label: 0,
+    }
+    .emit(&mut Ipv6Packet::new_unchecked(clipped_mut(
+        out, ip_start, len,
+    )))?;
+    let icmp = clipped_mut(out, icmp_start, len);
+    write_slice(icmp, 0, request);
+    Icmpv6Repr {
+        msg_type: message_type::ECHO_REPLY,
+        code: 0,
+        body_len: request.len() - HEADER_LEN,
     }
     .emit(&mut Icmpv6Packet::new_unchecked(icmp), &src, &dst)?;
     Ok(len)

@@ -111,9 +111,22 @@ enum Command {
         /// The uplink.
         uplink: String,
     },
+    /// Add a container network: `add-network front bridge=br0
+    /// subnet=10.1.0.0/24 gateway=10.1.0.1 routes_to=["back"] uplink=u0`.
+    AddNetwork {
+        /// The network.
+        network: String,
+        /// column=value settings; bridge=, subnet= and gateway= are required.
+        settings: Vec<String>,
+    },
+    /// Remove a network.
+    DelNetwork {
+        /// The network.
+        network: String,
+    },
     /// Set columns: `set port c1 vlan=20`, `set bridge br0 mac_limit=100`.
     Set {
-        /// switch, bridge, port, uplink or container.
+        /// switch, bridge, port, uplink, network or container.
         table: TableName,
         /// The record's name (`.` for switch).
         record: String,
@@ -123,7 +136,7 @@ enum Command {
     },
     /// Print columns: `get port c1 vlan options:interface`.
     Get {
-        /// switch, bridge, port, uplink or container.
+        /// switch, bridge, port, uplink, network or container.
         table: TableName,
         /// The record's name (`.` for switch).
         record: String,
@@ -133,14 +146,14 @@ enum Command {
     },
     /// Print records: `list port`, `list bridge br0`.
     List {
-        /// switch, bridge, port, uplink or container.
+        /// switch, bridge, port, uplink, network or container.
         table: TableName,
         /// One record; all when left out.
         record: Option<String>,
     },
     /// Append to a list column: `add bridge br0 static_mac '{mac="02:00:00:00:00:01", port="c1"}'`.
     Add {
-        /// switch, bridge, port, uplink or container.
+        /// switch, bridge, port, uplink, network or container.
         table: TableName,
         /// The record's name.
         record: String,
@@ -152,7 +165,7 @@ enum Command {
     },
     /// Remove from a list column (a table removes the entries with all its keys).
     Remove {
-        /// switch, bridge, port, uplink or container.
+        /// switch, bridge, port, uplink, network or container.
         table: TableName,
         /// The record's name.
         record: String,
@@ -164,7 +177,7 @@ enum Command {
     },
     /// Remove columns, so their defaults apply: `clear port c1 vlan`.
     Clear {
-        /// switch, bridge, port, uplink or container.
+        /// switch, bridge, port, uplink, network or container.
         table: TableName,
         /// The record's name.
         record: String,
@@ -232,6 +245,13 @@ impl Command {
             },
             Command::DelUplink { uplink } => Op::DelUplink {
                 uplink: uplink.clone(),
+            },
+            Command::AddNetwork { network, settings } => Op::AddNetwork {
+                network: network.clone(),
+                settings: parse_settings(settings)?,
+            },
+            Command::DelNetwork { network } => Op::DelNetwork {
+                network: network.clone(),
             },
             Command::Set {
                 table,

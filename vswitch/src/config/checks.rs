@@ -174,6 +174,12 @@ pub(super) fn uplink_tables<'de, D: Deserializer<'de>>(
     table_array(d, "uplink")
 }
 
+pub(super) fn network_tables<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<super::network::RawNetwork>, D::Error> {
+    table_array(d, "network")
+}
+
 pub(super) fn container_tables<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Vec<super::RawContainer>, D::Error> {

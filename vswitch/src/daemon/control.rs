@@ -178,7 +178,7 @@ impl Request {
 pub(crate) fn answer(line: &str, access: &Access, shared: &Shared, now: u32) -> Value {
     let request = Request::parse(line).and_then(|r| allowed(r.writes(), access).map(|_| r));
     let result = request.and_then(|request| match request {
-        Request::Show => Ok(show(shared)),
+        Request::Show => Ok(show(shared, now)),
         Request::Stats => Ok(stats(shared)),
         Request::PmdStats => Ok(pmd_stats(shared)),
         Request::FdbShow { bridge } => fdb(shared, &bridge, now),
@@ -199,11 +199,12 @@ pub(crate) fn answer(line: &str, access: &Access, shared: &Shared, now: u32) -> 
     }
 }
 
-fn show(shared: &Shared) -> Value {
+fn show(shared: &Shared, now: u32) -> Value {
     json!({
         "uptime_secs": shared.started.elapsed().as_secs(),
         "workers": shared.reports.iter().map(|(core, _)| core).collect::<Vec<_>>(),
         "ports": shared.port_infos(),
+        "networks": super::networks::networks_json(&shared.datapath(), now),
     })
 }
 
@@ -457,6 +458,7 @@ pub fn render(command: &str, v: &Value) -> String {
                     s(&p["detail"]),
                 );
             }
+            super::networks::render_networks(o, &v["networks"]);
         }
         "stats" => {
             let _ = writeln!(

@@ -16,6 +16,7 @@ mod idle;
 pub mod latency;
 mod links;
 mod metrics;
+mod networks;
 mod open;
 mod probe;
 pub mod reconfigure;

@@ -1,7 +1,7 @@
 //! The operations of a transaction, each a change to (or a read of) the
 //! configuration document. Tables are the document's: `switch` (one
-//! record, `.`), `bridge`, `port` (over all bridges), `uplink` and
-//! `container`, records named by their `name`; a bridge's static MACs are
+//! record, `.`), `bridge`, `port` (over all bridges), `uplink`, `network`
+//! and `container`, records named by their `name`; a bridge's static MACs are
 //! its `static_mac` list. A column is a key of the record, and `a:b`
 //! names key `b` of the record's table `a` (`options:interface`).
 //!
@@ -26,6 +26,8 @@ pub enum TableName {
     Port,
     /// `[[uplink]]`.
     Uplink,
+    /// `[[network]]`: a container network with its gateway.
+    Network,
     /// `[[container]]` (the demo's; the daemon ignores them).
     Container,
 }
@@ -37,6 +39,7 @@ impl TableName {
             TableName::Bridge => "bridge",
             TableName::Port => "port",
             TableName::Uplink => "uplink",
+            TableName::Network => "network",
             TableName::Container => "container",
         }
     }
@@ -57,10 +60,11 @@ impl std::str::FromStr for TableName {
             "bridge" => TableName::Bridge,
             "port" => TableName::Port,
             "uplink" => TableName::Uplink,
+            "network" => TableName::Network,
             "container" => TableName::Container,
             other => {
                 return Err(format!(
-                    "no table {other:?}: use switch, bridge, port, uplink or container"
+                    "no table {other:?}: use switch, bridge, port, uplink, network or container"
                 ))
             }
         })
@@ -109,6 +113,19 @@ pub enum Op {
     DelUplink {
         /// Its name.
         uplink: String,
+    },
+    /// Adds a network; `settings` holds at least `bridge`, `subnet` and
+    /// `gateway`.
+    AddNetwork {
+        /// Its name.
+        network: String,
+        /// Its other columns.
+        settings: Table,
+    },
+    /// Removes a network.
+    DelNetwork {
+        /// Its name.
+        network: String,
     },
     /// Sets columns of a record.
     Set {
@@ -179,6 +196,8 @@ impl fmt::Display for Op {
             Op::DelPort { port } => write!(f, "del-port {port}"),
             Op::AddUplink { uplink, .. } => write!(f, "add-uplink {uplink}"),
             Op::DelUplink { uplink } => write!(f, "del-uplink {uplink}"),
+            Op::AddNetwork { network, .. } => write!(f, "add-network {network}"),
+            Op::DelNetwork { network } => write!(f, "del-network {network}"),
             Op::Set { table, record, .. } => write!(f, "set {table} {record}"),
             Op::Get { table, record, .. } => write!(f, "get {table} {record}"),
             Op::List { table, record } => {
@@ -212,6 +231,8 @@ enum Location {
     Port(usize, usize),
     /// `uplink[u]`.
     Uplink(usize),
+    /// `network[n]`.
+    Network(usize),
     /// `container[c]`.
     Container(usize),
 }
@@ -261,6 +282,7 @@ fn locate(doc: &Table, table: TableName, record: &str) -> Result<Location, Strin
         TableName::Bridge => position(array(doc, "bridge"), record).map(Location::Bridge),
         TableName::Port => find_port(doc, record),
         TableName::Uplink => position(array(doc, "uplink"), record).map(Location::Uplink),
+        TableName::Network => position(array(doc, "network"), record).map(Location::Network),
         TableName::Container => position(array(doc, "container"), record).map(Location::Container),
     };
     found.ok_or_else(|| format!("no {table} {record:?}"))
@@ -277,6 +299,7 @@ fn record_at(doc: &Table, at: Location) -> Option<&Table> {
             .get(p)?
             .as_table(),
         Location::Uplink(u) => item("uplink", u),
+        Location::Network(n) => item("network", n),
         Location::Container(c) => item("container", c),
     }
 }
@@ -297,6 +320,7 @@ fn record_at_mut(doc: &mut Table, at: Location) -> Result<&mut Table, String> {
             .and_then(|br| br.get_mut("port")?.as_array_mut()?.get_mut(p))
             .ok_or_else(not_table)?,
         Location::Uplink(u) => item(doc, "uplink", u).ok_or_else(not_table)?,
+        Location::Network(n) => item(doc, "network", n).ok_or_else(not_table)?,
         Location::Container(c) => item(doc, "container", c).ok_or_else(not_table)?,
     };
     value.as_table_mut().ok_or_else(not_table)
@@ -498,6 +522,18 @@ impl Op {
                 array_mut(doc, "uplink")?.remove(u);
                 drop_if_empty(doc, "uplink");
             }
+            Op::AddNetwork { network, settings } => {
+                if position(array(doc, "network"), network).is_some() {
+                    return Err(format!("network {network:?} already exists"));
+                }
+                let record = new_record(TableName::Network, network, settings)?;
+                array_mut(doc, "network")?.push(record);
+            }
+            Op::DelNetwork { network } => {
+                let n = index(doc, "network", network)?;
+                array_mut(doc, "network")?.remove(n);
+                drop_if_empty(doc, "network");
+            }
             Op::Set {
                 table,
                 record,
@@ -540,6 +576,9 @@ impl Op {
                         .collect(),
                     (None, TableName::Uplink) => (0..array(doc, "uplink").len())
                         .map(Location::Uplink)
+                        .collect(),
+                    (None, TableName::Network) => (0..array(doc, "network").len())
+                        .map(Location::Network)
                         .collect(),
                     (None, TableName::Container) => (0..array(doc, "container").len())
                         .map(Location::Container)

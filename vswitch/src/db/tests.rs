@@ -386,3 +386,75 @@ fn tunnel_ports_ride_on_uplinks_added_in_the_same_transaction() {
     ];
     assert_eq!(transact(&out.document, &both).unwrap().document, empty());
 }
+
+#[test]
+fn networks_are_added_set_listed_and_removed_through_transactions() {
+    let add = |name: &str, bridge: &str, third: u8, routes: &str| Op::AddNetwork {
+        network: name.into(),
+        settings: settings(&[
+            &format!("bridge={bridge}"),
+            &format!("subnet=10.{third}.0.0/24"),
+            &format!("gateway=10.{third}.0.1"),
+            &format!("routes_to={routes}"),
+        ]),
+    };
+    // What vsctl does, one change at a time: each side lists the other in
+    // a transaction of its own.
+    let ops = vec![
+        Op::AddBr {
+            bridge: "br1".into(),
+            settings: toml::Table::new(),
+        },
+        add("front", "br0", 1, "[]"),
+    ];
+    let out = transact(&empty(), &ops).unwrap();
+    let out = transact(&out.document, &[add("back", "br1", 2, r#"["front"]"#)]).unwrap();
+    let both = Op::Set {
+        table: TableName::Network,
+        record: "front".into(),
+        settings: settings(&[r#"routes_to=["back"]"#]),
+    };
+    let out = transact(&out.document, &[both]).unwrap();
+    assert_eq!(out.config.networks.len(), 2);
+    assert_eq!(out.config.networks[0].routes_to, vec!["back".to_string()]);
+    // A network another lists cannot go first: named, nothing changed.
+    let e = transact(
+        &out.document,
+        &[Op::DelNetwork {
+            network: "back".into(),
+        }],
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("network[0].routes_to[0]") && e.contains("no network \"back\""),
+        "{e}"
+    );
+    let listed = Op::List {
+        table: TableName::Network,
+        record: None,
+    }
+    .apply(&mut out.document.clone())
+    .unwrap();
+    assert_eq!(listed[1]["name"], "back");
+    assert_eq!(listed[1]["subnet"], "10.2.0.0/24");
+    let gone = [
+        Op::Set {
+            table: TableName::Network,
+            record: "back".into(),
+            settings: settings(&["routes_to=[]"]),
+        },
+        Op::DelNetwork {
+            network: "front".into(),
+        },
+    ];
+    let out = transact(&out.document, &gone).unwrap();
+    assert_eq!(out.config.networks.len(), 1);
+    let e = transact(
+        &out.document,
+        &[Op::DelNetwork {
+            network: "front".into(),
+        }],
+    )
+    .unwrap_err();
+    assert!(e.contains("no network \"front\""), "{e}");
+}

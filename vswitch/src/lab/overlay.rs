@@ -231,9 +231,9 @@ pub struct Endpoint {
 }
 
 /// A vswitchd child process; stopped on drop.
-struct DaemonProcess {
-    host: String,
-    child: Child,
+pub(super) struct DaemonProcess {
+    pub(super) host: String,
+    pub(super) child: Child,
 }
 
 impl Drop for DaemonProcess {
@@ -269,7 +269,7 @@ pub struct OverlayLab {
     dir: TempDir,
 }
 
-fn err(context: impl Into<String>) -> impl Fn(vswitch_ports::PortError) -> String {
+pub(super) fn err(context: impl Into<String>) -> impl Fn(vswitch_ports::PortError) -> String {
     let context = context.into();
     move |e| format!("{context}: {e}")
 }
@@ -277,7 +277,7 @@ fn err(context: impl Into<String>) -> impl Fn(vswitch_ports::PortError) -> Strin
 /// Turns IPv6 off in the namespace `ns` for links that exist and links to
 /// come, so nothing but the lab's own traffic is on the wire (no router
 /// solicitations or MLD reports crossing the tunnels and counters).
-fn disable_ipv6(ns: &str) -> Result<(), String> {
+pub(super) fn disable_ipv6(ns: &str) -> Result<(), String> {
     run_in_netns(ns, || -> std::io::Result<()> {
         for conf in ["all", "default"] {
             std::fs::write(format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6"), "1")?;
@@ -289,7 +289,7 @@ fn disable_ipv6(ns: &str) -> Result<(), String> {
 }
 
 /// Turns IPv6 on again for `interface` of namespace `ns`.
-fn enable_ipv6(ns: &str, interface: &str) -> Result<(), String> {
+pub(super) fn enable_ipv6(ns: &str, interface: &str) -> Result<(), String> {
     run_in_netns(ns, || {
         std::fs::write(
             format!("/proc/sys/net/ipv6/conf/{interface}/disable_ipv6"),
@@ -301,7 +301,7 @@ fn enable_ipv6(ns: &str, interface: &str) -> Result<(), String> {
 }
 
 /// Turns TX checksum offload off on `interface` of namespace `ns`.
-fn no_tx_offload(ns: &str, interface: &str) -> Result<(), String> {
+pub(super) fn no_tx_offload(ns: &str, interface: &str) -> Result<(), String> {
     run_in_netns(ns, || disable_tx_checksum_offload(interface))
         .and_then(|r| r)
         .map_err(err(format!(
