@@ -1,0 +1,6 @@
+mod concurrency;
+mod frames;
+mod other;
+mod props;
+mod table;
+mod tcp;

@@ -1,0 +1,223 @@
+//! One frame through the tracker: look its connection up, check the frame
+//! against the connection's state, update the state, create the
+//! connection on commit.
+
+use super::packet::{self, Kind, Segment, Tuple};
+use super::table::{bump, ConnTable, Found, State};
+use super::tcp::{self, Dir, Step, TcpConn, Window};
+use super::InvalidReason;
+use crate::context::ct_state;
+use crate::flow::Parsed;
+use crate::wire::tcp::flags;
+use crate::DropReason;
+
+/// Compare-and-swap rounds a frame retries when other workers keep
+/// changing its connection; past them it is judged on the state it read
+/// last, without updating it.
+const UPDATE_TRIES: usize = 8;
+
+/// What the tracker said of one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// [`ct_state`] bits.
+    pub state: u8,
+    /// `Err` when the frame must be dropped (`ct_table_full`).
+    pub result: Result<(), DropReason>,
+}
+
+impl Verdict {
+    fn of(state: u8) -> Verdict {
+        Verdict {
+            state: ct_state::TRACKED | state,
+            result: Ok(()),
+        }
+    }
+}
+
+/// What an update of a found connection came to.
+enum Outcome {
+    Bits(u8),
+    Invalid(InvalidReason),
+    /// A SYN reopening a closed TCP connection: treat as not found.
+    Reopen,
+    /// The state changed under us: look again.
+    Retry,
+}
+
+impl ConnTable {
+    /// Tracks the IP frame `frame`, parsed as `parsed`, in `zone` at `now`:
+    /// creates its connection if it is NEW and `commit` is set. A `probe`
+    /// is judged the same way but changes nothing and counts nothing.
+    pub fn track(
+        &self,
+        frame: &[u8],
+        parsed: &Parsed,
+        zone: u16,
+        commit: bool,
+        now: u32,
+        probe: bool,
+    ) -> Verdict {
+        let (tuple, kind) = match packet::read(frame, parsed, zone) {
+            Ok(read) => read,
+            Err(reason) => return self.invalid(reason, probe),
+        };
+        if let Kind::IcmpError(quoted) = kind {
+            // The error travels against the quoted packet: towards its
+            // sender.
+            return match self.find_live(&quoted, now, probe) {
+                Some(found) => Verdict::of(
+                    ct_state::RELATED | if found.reply { 0 } else { ct_state::REPLY },
+                ),
+                None => self.invalid(InvalidReason::IcmpUnrelated, probe),
+            };
+        }
+        for _ in 0..UPDATE_TRIES {
+            let Some(found) = self.find_live(&tuple, now, probe) else {
+                return self.new_connection(&tuple, kind, commit, now, probe);
+            };
+            match self.update(found, kind, now, probe) {
+                Outcome::Bits(bits) => return Verdict::of(bits),
+                Outcome::Invalid(reason) => return self.invalid(reason, probe),
+                Outcome::Reopen => {
+                    if probe || self.remove(found.index, found.word) {
+                        return self.new_connection(&tuple, kind, commit, now, probe);
+                    }
+                }
+                Outcome::Retry => {}
+            }
+        }
+        // Others kept changing the connection: judge on a fresh read
+        // without writing.
+        match self.find_live(&tuple, now, true) {
+            Some(found) => match self.update(found, kind, now, true) {
+                Outcome::Bits(bits) => Verdict::of(bits),
+                Outcome::Invalid(reason) => self.invalid(reason, probe),
+                Outcome::Reopen | Outcome::Retry => Verdict::of(ct_state::NEW),
+            },
+            None => Verdict::of(ct_state::NEW),
+        }
+    }
+
+    fn invalid(&self, reason: InvalidReason, probe: bool) -> Verdict {
+        if !probe {
+            bump(&self.counters.invalid[reason as usize]);
+        }
+        Verdict::of(ct_state::INVALID)
+    }
+
+    /// The connection of `tuple` unless it expired; an expired one found
+    /// is removed (unless `probe`) and counted.
+    fn find_live(&self, tuple: &Tuple, now: u32, probe: bool) -> Option<Found> {
+        let found = self.find(tuple)?;
+        let proto = tuple.proto;
+        if !self.timeouts.expired(proto, State::decode(found.word), now) {
+            return Some(found);
+        }
+        if !probe && self.remove(found.index, found.word) {
+            bump(&self.counters.expired);
+        }
+        None
+    }
+
+    fn new_connection(&self, tuple: &Tuple, kind: Kind, commit: bool, now: u32, probe: bool) -> Verdict {
+        let (tcp_state, windows) = match kind {
+            Kind::Tcp(segment) => match tcp::open(&segment) {
+                Ok(conn) => (conn.state as u8, conn.windows),
+                Err(reason) => return self.invalid(reason, probe),
+            },
+            Kind::Udp | Kind::EchoRequest => (0, [Window::default(); 2]),
+            Kind::EchoReply => return self.invalid(InvalidReason::IcmpUnexpected, probe),
+            Kind::IcmpError(_) => return self.invalid(InvalidReason::IcmpUnrelated, probe),
+        };
+        if !commit || probe {
+            return Verdict::of(ct_state::NEW);
+        }
+        let state = State {
+            last_seen: now,
+            tcp: tcp_state,
+            reply_seen: false,
+            fins: 0,
+        };
+        match self.insert(tuple, &tuple.reversed(), state, windows, now) {
+            Ok(found) if found.reply => {
+                // A racing worker stored this connection from its other
+                // direction first: this frame is its reply.
+                match self.update(found, kind, now, false) {
+                    Outcome::Bits(bits) => Verdict::of(bits),
+                    Outcome::Invalid(reason) => self.invalid(reason, false),
+                    Outcome::Reopen | Outcome::Retry => Verdict::of(ct_state::NEW),
+                }
+            }
+            Ok(_) => Verdict::of(ct_state::NEW),
+            Err(_) => {
+                bump(&self.counters.table_full);
+                Verdict {
+                    state: ct_state::TRACKED | ct_state::NEW,
+                    result: Err(DropReason::CtTableFull),
+                }
+            }
+        }
+    }
+
+    /// Checks a frame of the connection `found` against its state, and
+    /// writes the new state (unless `probe`).
+    fn update(&self, found: Found, kind: Kind, now: u32, probe: bool) -> Outcome {
+        let dir = if found.reply { Dir::Reply } else { Dir::Original };
+        let old = State::decode(found.word);
+        let mut next = State {
+            last_seen: now,
+            reply_seen: old.reply_seen || found.reply,
+            ..old
+        };
+        let mut windows = None;
+        let mut syn = false;
+        match kind {
+            Kind::Tcp(segment) => {
+                let Some(state) = tcp::TcpState::from_u8(old.tcp) else {
+                    return Outcome::Invalid(InvalidReason::TcpUnexpected);
+                };
+                let conn = TcpConn {
+                    state,
+                    fins: old.fins,
+                    windows: self.entry(found.index).windows(),
+                };
+                match tcp::step(&conn, dir, &segment) {
+                    Ok(Step::Reopen) => return Outcome::Reopen,
+                    Ok(Step::Update { conn, reset_windows }) => {
+                        next.tcp = conn.state as u8;
+                        next.fins = conn.fins;
+                        windows = Some((conn.windows, reset_windows));
+                    }
+                    Err(reason) => return Outcome::Invalid(reason),
+                }
+                syn = is_syn(&segment);
+            }
+            Kind::Udp => {}
+            Kind::EchoRequest if !found.reply => {}
+            Kind::EchoReply if found.reply => {}
+            Kind::EchoRequest | Kind::EchoReply => return Outcome::Invalid(InvalidReason::IcmpUnexpected),
+            Kind::IcmpError(_) => return Outcome::Invalid(InvalidReason::IcmpUnrelated),
+        }
+        if !probe {
+            let word = next.encode(found.word);
+            if !self.update_state(found.index, found.word, word) {
+                return Outcome::Retry;
+            }
+            if let Some((windows, reset)) = windows {
+                self.write_windows(found.index, windows, reset);
+            }
+        }
+        let mut bits = if found.reply { ct_state::REPLY } else { 0 };
+        bits |= if syn || (!found.reply && !next.reply_seen) {
+            ct_state::NEW
+        } else {
+            ct_state::ESTABLISHED
+        };
+        Outcome::Bits(bits)
+    }
+}
+
+/// A SYN without ACK: it asks for a connection, so it is NEW.
+fn is_syn(segment: &Segment) -> bool {
+    segment.flags & (flags::SYN | flags::ACK) == flags::SYN
+}
