@@ -4,7 +4,9 @@
 //! identifier, the packet an ICMP error quotes).
 
 use crate::flow::{IpFrag, Parsed};
-use crate::wire::{ethernet, icmpv4, icmpv6, ip_proto, ipv6, read_array, read_u16, read_u32, read_u8};
+use crate::wire::{
+    ethernet, icmpv4, icmpv6, ip_proto, ipv6, read_array, read_u16, read_u32, read_u8,
+};
 
 use super::InvalidReason;
 
@@ -46,9 +48,7 @@ impl Tuple {
 
     /// Packed for the table: never all zero (the family byte is 4 or 6).
     pub(crate) fn to_words(self) -> [u64; TUPLE_WORDS] {
-        let half = |a: &[u8; 16], i: usize| {
-            u64::from_be_bytes(read_array(a, i * 8))
-        };
+        let half = |a: &[u8; 16], i: usize| u64::from_be_bytes(read_array(a, i * 8));
         [
             (u64::from(self.zone) << 48)
                 | (u64::from(self.proto) << 40)
@@ -114,7 +114,11 @@ const MAX_WSCALE: u8 = 14;
 
 /// Reads the tuple and kind of the IP frame `frame` parsed as `parsed`, in
 /// `zone`.
-pub(crate) fn read(frame: &[u8], parsed: &Parsed, zone: u16) -> Result<(Tuple, Kind), InvalidReason> {
+pub(crate) fn read(
+    frame: &[u8],
+    parsed: &Parsed,
+    zone: u16,
+) -> Result<(Tuple, Kind), InvalidReason> {
     let key = &parsed.key;
     let layout = &parsed.layout;
     let ipv6 = match key.ethertype {
@@ -249,7 +253,14 @@ fn quoted_ipv4(quoted: &[u8], zone: u16) -> Result<Tuple, InvalidReason> {
     let mut dst = [0u8; 16];
     src[..4].copy_from_slice(&read_array::<4>(quoted, 12));
     dst[..4].copy_from_slice(&read_array::<4>(quoted, 16));
-    quoted_l4(read_u8(quoted, 9), false, src, dst, &quoted[header_len..], zone)
+    quoted_l4(
+        read_u8(quoted, 9),
+        false,
+        src,
+        dst,
+        &quoted[header_len..],
+        zone,
+    )
 }
 
 /// The tuple of the IPv6 packet an ICMPv6 error quotes (RFC 4443 section
@@ -286,9 +297,15 @@ fn quoted_l4(
         (ip_proto::TCP | ip_proto::UDP, _) => (read_u16(l4, 0), read_u16(l4, 2)),
         (ip_proto::ICMP, false) | (ip_proto::ICMPV6, true) => {
             let (echo_request, echo_reply) = if ipv6 {
-                (icmpv6::message_type::ECHO_REQUEST, icmpv6::message_type::ECHO_REPLY)
+                (
+                    icmpv6::message_type::ECHO_REQUEST,
+                    icmpv6::message_type::ECHO_REPLY,
+                )
             } else {
-                (icmpv4::message_type::ECHO_REQUEST, icmpv4::message_type::ECHO_REPLY)
+                (
+                    icmpv4::message_type::ECHO_REQUEST,
+                    icmpv4::message_type::ECHO_REPLY,
+                )
             };
             let t = read_u8(l4, 0);
             if t != echo_request && t != echo_reply {

@@ -42,6 +42,7 @@ use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use super::packet::{Tuple, TUPLE_WORDS};
 use super::tcp::Window;
 use super::{Counters, Timeouts};
+use crate::burst::MAX_BURST;
 
 const SLOTS_PER_BUCKET: usize = 8;
 const SLOT_USED: u64 = 1 << 63;
@@ -144,7 +145,9 @@ pub(crate) struct Found {
 /// Why [`ConnTable::insert`] stored nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InsertError {
-    /// No free entry and none evictable, or a tuple's two buckets full.
+    /// No free entry and none evictable, or a tuple's two buckets full
+    /// (or, in a race of three or more workers on one connection, every
+    /// copy removed).
     Full,
 }
 
@@ -174,7 +177,11 @@ impl ConnTable {
         let entries: Box<[Entry]> = (0..limit).map(|_| Entry::new()).collect();
         // Free stack in index order, so a fresh table fills from the front.
         for (i, entry) in entries.iter().enumerate() {
-            let next = if i + 1 < entries.len() { i as u32 + 2 } else { 0 };
+            let next = if i + 1 < entries.len() {
+                i as u32 + 2
+            } else {
+                0
+            };
             entry.next_free.store(next, Ordering::Relaxed);
         }
         ConnTable {
@@ -225,11 +232,15 @@ impl ConnTable {
 
     fn candidates(&self, hash: u64) -> [&Bucket; 2] {
         let first = hash & self.bucket_mask;
-        let mut second = ((hash >> 32).wrapping_mul(0xff51_afd7_ed55_8ccd) >> 32) & self.bucket_mask;
+        let mut second =
+            ((hash >> 32).wrapping_mul(0xff51_afd7_ed55_8ccd) >> 32) & self.bucket_mask;
         if second == first {
             second = (first + 1) & self.bucket_mask;
         }
-        [&self.buckets[first as usize], &self.buckets[second as usize]]
+        [
+            &self.buckets[first as usize],
+            &self.buckets[second as usize],
+        ]
     }
 
     fn check(hash: u64) -> u64 {
@@ -246,6 +257,38 @@ impl ConnTable {
         let [first, second] = self.candidates(hash);
         self.find_in(first, &words, check)
             .or_else(|| self.find_in(second, &words, check))
+    }
+
+    /// Reads, for each tuple of a burst, its first bucket, then the entry
+    /// that bucket's first matching slot points to (both its cache lines),
+    /// each step for every tuple before the next step, in loops that do
+    /// little besides the loads: so that the loads of the whole burst are
+    /// in flight together. What is read is returned for the caller to
+    /// `black_box`: only the cache is the point.
+    pub(crate) fn warm(&self, tuples: &[Option<Tuple>; MAX_BURST]) -> u64 {
+        let hashes: [u64; MAX_BURST] =
+            core::array::from_fn(|k| tuples[k].map_or(0, |t| self.hash(&t.to_words())));
+        let first = |hash: u64| &self.buckets[(hash & self.bucket_mask) as usize];
+        let mut touched = 0;
+        for &hash in &hashes {
+            touched ^= first(hash).slots[0].load(Ordering::Relaxed);
+        }
+        let entries: [Option<&Entry>; MAX_BURST] = core::array::from_fn(|k| {
+            let check = Self::check(hashes[k]);
+            let value = first(hashes[k])
+                .slots
+                .iter()
+                .map(|s| s.load(Ordering::Relaxed))
+                .find(|&v| {
+                    v & SLOT_USED != 0 && (v >> SLOT_CHECK_SHIFT) & SLOT_CHECK_MASK == check
+                })?;
+            tuples[k].and(self.entries.get(value as u32 as usize))
+        });
+        for entry in entries.iter().flatten() {
+            touched ^=
+                entry.state.load(Ordering::Relaxed) ^ entry.windows[0].load(Ordering::Relaxed);
+        }
+        touched
     }
 
     fn find_in(&self, bucket: &Bucket, words: &[u64; TUPLE_WORDS], check: u64) -> Option<Found> {
@@ -269,7 +312,12 @@ impl ConnTable {
         if before & STATE_LIVE == 0 || gen_of(before) != generation {
             return None;
         }
-        if entry.tuple_words(reply) != *words {
+        let stored = if reply { &entry.reply } else { &entry.original };
+        if !stored
+            .iter()
+            .zip(words)
+            .all(|(s, w)| s.load(Ordering::Relaxed) == *w)
+        {
             return None;
         }
         fence(Ordering::Acquire);
@@ -289,7 +337,9 @@ impl ConnTable {
     /// changed meanwhile.
     pub(crate) fn update_state(&self, index: u32, old: u64, new: u64) -> bool {
         old == new
-            || self.entry(index).state
+            || self
+                .entry(index)
+                .state
                 .compare_exchange(old, new, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
     }
@@ -314,8 +364,12 @@ impl ConnTable {
                     (next != current).then_some(next)
                 });
             };
-            merge(a, &|current| Window::from_words([current, 0]).merged(*window).to_words()[0]);
-            merge(b, &|current| Window::from_words([0, current]).merged(*window).to_words()[1]);
+            merge(a, &|current| {
+                Window::from_words([current, 0]).merged(*window).to_words()[0]
+            });
+            merge(b, &|current| {
+                Window::from_words([0, current]).merged(*window).to_words()[1]
+            });
         }
     }
 
@@ -326,12 +380,16 @@ impl ConnTable {
             if top == 0 {
                 return None;
             }
-            let next = self.entries[top as usize - 1].next_free.load(Ordering::Relaxed);
+            let next = self.entries[top as usize - 1]
+                .next_free
+                .load(Ordering::Relaxed);
             let new = ((head >> 32).wrapping_add(1) << 32) | u64::from(next);
-            match self
-                .free_head
-                .compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.free_head.compare_exchange_weak(
+                head,
+                new,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return Some(top - 1),
                 Err(current) => head = current,
             }
@@ -345,10 +403,12 @@ impl ConnTable {
                 .next_free
                 .store(head as u32, Ordering::Relaxed);
             let new = ((head >> 32).wrapping_add(1) << 32) | u64::from(index + 1);
-            match self
-                .free_head
-                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
-            {
+            match self.free_head.compare_exchange_weak(
+                head,
+                new,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return,
                 Err(current) => head = current,
             }
@@ -389,7 +449,11 @@ impl ConnTable {
         for (slot, w) in entry.reply.iter().zip(reply_words) {
             slot.store(w, Ordering::Relaxed);
         }
-        for (slot, w) in entry.windows.iter().zip(windows.iter().flat_map(|w| w.to_words())) {
+        for (slot, w) in entry
+            .windows
+            .iter()
+            .zip(windows.iter().flat_map(|w| w.to_words()))
+        {
             slot.store(w, Ordering::Relaxed);
         }
         entry.created.store(now, Ordering::Relaxed);
@@ -398,9 +462,14 @@ impl ConnTable {
         entry.state.store(word, Ordering::Release);
         let generation = u64::from(gen_of(word)) << 32 | u64::from(index);
         let orig_slot = SLOT_USED | Self::check(orig_hash) << SLOT_CHECK_SHIFT | generation;
-        let reply_slot = SLOT_USED | Self::check(reply_hash) << SLOT_CHECK_SHIFT | SLOT_REPLY | generation;
-        if !self.claim(orig_hash, orig_slot) || !self.claim(reply_hash, reply_slot) {
+        let reply_slot =
+            SLOT_USED | Self::check(reply_hash) << SLOT_CHECK_SHIFT | SLOT_REPLY | generation;
+        let orig_claim = self.claim(orig_hash, orig_slot);
+        let reply_claim = orig_claim.and_then(|_| self.claim(reply_hash, reply_slot));
+        let claims = [(orig_claim, orig_slot), (reply_claim, reply_slot)];
+        if reply_claim.is_none() {
             self.remove(index, word);
+            release(&claims);
             return Err(InsertError::Full);
         }
         bump(&self.counters.created);
@@ -415,7 +484,8 @@ impl ConnTable {
         for bucket in self.candidates(canonical_hash) {
             for slot in &bucket.slots {
                 let value = slot.load(Ordering::SeqCst);
-                if value & SLOT_USED == 0 || (value >> SLOT_CHECK_SHIFT) & SLOT_CHECK_MASK != check {
+                if value & SLOT_USED == 0 || (value >> SLOT_CHECK_SHIFT) & SLOT_CHECK_MASK != check
+                {
                     continue;
                 }
                 let Some(found) = self.read_slot(value, &canonical) else {
@@ -429,24 +499,42 @@ impl ConnTable {
                 }
             }
         }
-        let own = Found {
-            index,
-            reply: false,
-            word,
-        };
+        // A racer's settling may have removed this entry before both its
+        // slots were claimed, so that the removal missed one: clear them.
+        // (The claims and this load are SeqCst: either this load sees the
+        // removal, or the remover's scan comes after the claims.)
+        let now_word = entry.state.load(Ordering::SeqCst);
+        if now_word & STATE_LIVE == 0 || gen_of(now_word) != gen_of(word) {
+            release(&claims);
+        }
         match winner {
-            Some(w) if w.index != index => Ok(self.find(original).unwrap_or(w)),
-            _ => Ok(own),
+            Some(w) if w.index == index => Ok(Found {
+                index,
+                reply: false,
+                word,
+            }),
+            // The racer's copy stays: this connection, in the direction
+            // this tuple has there.
+            _ => self.find(original).ok_or(InsertError::Full),
         }
     }
 
     /// Claims an empty slot for `value` in the emptier of `hash`'s buckets.
-    fn claim(&self, hash: u64, value: u64) -> bool {
+    fn claim(&self, hash: u64, value: u64) -> Option<&AtomicU64> {
         let buckets = self.candidates(hash);
-        let used = |b: &Bucket| b.slots.iter().filter(|s| s.load(Ordering::Relaxed) != 0).count();
-        let order = if used(buckets[0]) <= used(buckets[1]) { [0, 1] } else { [1, 0] };
-        order.into_iter().any(|choice| {
-            buckets[choice].slots.iter().any(|slot| {
+        let used = |b: &Bucket| {
+            b.slots
+                .iter()
+                .filter(|s| s.load(Ordering::Relaxed) != 0)
+                .count()
+        };
+        let order = if used(buckets[0]) <= used(buckets[1]) {
+            [0, 1]
+        } else {
+            [1, 0]
+        };
+        order.into_iter().find_map(|choice| {
+            buckets[choice].slots.iter().find(|slot| {
                 slot.compare_exchange(0, value, Ordering::SeqCst, Ordering::Relaxed)
                     .is_ok()
             })
@@ -475,7 +563,8 @@ impl ConnTable {
                         && value & 0xffff_ffff_ffff == generation
                         && (value & SLOT_REPLY != 0) == reply
                     {
-                        let _ = slot.compare_exchange(value, 0, Ordering::SeqCst, Ordering::Relaxed);
+                        let _ =
+                            slot.compare_exchange(value, 0, Ordering::SeqCst, Ordering::Relaxed);
                     }
                 }
             }
@@ -518,7 +607,9 @@ impl ConnTable {
                 }
                 let better = match best {
                     None => true,
-                    Some((e, seen, _, _)) => (expired, u32::MAX - state.last_seen) > (e, u32::MAX - seen),
+                    Some((e, seen, _, _)) => {
+                        (expired, u32::MAX - state.last_seen) > (e, u32::MAX - seen)
+                    }
                 };
                 if better {
                     best = Some((expired, state.last_seen, index, word));
@@ -570,6 +661,16 @@ impl ConnTable {
         let after = entry.state.load(Ordering::Relaxed);
         (after & STATE_LIVE != 0 && gen_of(after) == gen_of(before))
             .then(|| (original, reply, State::decode(after), windows, created))
+    }
+}
+
+/// Empties the slots claimed for a connection that is gone, unless a
+/// removal emptied them already.
+fn release(claims: &[(Option<&AtomicU64>, u64)]) {
+    for (slot, value) in claims {
+        if let Some(slot) = slot {
+            let _ = slot.compare_exchange(*value, 0, Ordering::SeqCst, Ordering::Relaxed);
+        }
     }
 }
 

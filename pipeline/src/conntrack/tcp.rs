@@ -66,9 +66,18 @@ impl TcpState {
     /// The state with this number (as stored), if any.
     pub fn from_u8(value: u8) -> Option<TcpState> {
         use TcpState::*;
-        [SynSent, SynSent2, SynRecv, Established, FinWait, LastAck, TimeWait, Close]
-            .into_iter()
-            .find(|s| *s as u8 == value)
+        [
+            SynSent,
+            SynSent2,
+            SynRecv,
+            Established,
+            FinWait,
+            LastAck,
+            TimeWait,
+            Close,
+        ]
+        .into_iter()
+        .find(|s| *s as u8 == value)
     }
 
     /// The name `conntrack/show` prints (Linux's).
@@ -240,7 +249,8 @@ fn syn_window(segment: &Segment) -> Window {
 }
 
 fn segment_end(segment: &Segment) -> u32 {
-    let controls = u32::from(segment.flags & flags::SYN != 0) + u32::from(segment.flags & flags::FIN != 0);
+    let controls =
+        u32::from(segment.flags & flags::SYN != 0) + u32::from(segment.flags & flags::FIN != 0);
     segment.seq.wrapping_add(segment.len).wrapping_add(controls)
 }
 
@@ -375,7 +385,13 @@ fn start_second_end(conn: &mut TcpConn, d: usize, o: usize, segment: &Segment) {
 
 /// Van Rooij's four conditions (module docs); on success the windows grow
 /// as Linux's `tcp_in_window` grows them.
-fn in_window(conn: &mut TcpConn, d: usize, o: usize, segment: &Segment, ev: Event) -> Result<(), InvalidReason> {
+fn in_window(
+    conn: &mut TcpConn,
+    d: usize,
+    o: usize,
+    segment: &Segment,
+    ev: Event,
+) -> Result<(), InvalidReason> {
     let sender = conn.windows[d];
     let receiver = conn.windows[o];
     if sender.maxwin == 0 || receiver.maxwin == 0 {
@@ -391,10 +407,11 @@ fn in_window(conn: &mut TcpConn, d: usize, o: usize, segment: &Segment, ev: Even
     } else {
         u32::from(segment.window) << sender.scale
     };
-    let seq_ok = !after(seq, sender.maxend)
-        && !before(end, sender.end.wrapping_sub(receiver.maxwin));
+    let seq_ok =
+        !after(seq, sender.maxend) && !before(end, sender.end.wrapping_sub(receiver.maxwin));
     let max_ack_window = sender.maxwin.max(MAX_ACK_WINDOW_FLOOR);
-    let ack_ok = !after(ack, receiver.end) && !before(ack, receiver.end.wrapping_sub(max_ack_window));
+    let ack_ok =
+        !after(ack, receiver.end) && !before(ack, receiver.end.wrapping_sub(max_ack_window));
     match (seq_ok, ack_ok, ev) {
         (false, _, Event::Rst) => return Err(InvalidReason::TcpRstOutOfWindow),
         (false, _, _) => return Err(InvalidReason::TcpOutOfWindow),

@@ -4,8 +4,8 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use super::frames::*;
-use crate::context::ct_state::{ESTABLISHED, INVALID, REPLY};
 use crate::conntrack::{ConnTable, ConntrackConfig, TcpState};
+use crate::context::ct_state::{ESTABLISHED, INVALID, REPLY};
 use crate::wire::ip_proto;
 use crate::wire::tcp::flags::{ACK, SYN};
 
@@ -50,7 +50,10 @@ fn two_workers_create_each_connection_once() {
     for port in 0..CONNECTIONS {
         let out = ipv4(A, B, ip_proto::UDP, &udp(10_000 + port, 53));
         let back = ipv4(B, A, ip_proto::UDP, &udp(53, 10_000 + port));
-        let (o, b) = (run(&table, &out, 0, true, 3).state, run(&table, &back, 0, true, 3).state);
+        let (o, b) = (
+            run(&table, &out, 0, true, 3).state,
+            run(&table, &back, 0, true, 3).state,
+        );
         // One entry: one direction is its reply.
         assert_eq!((o & REPLY) ^ (b & REPLY), REPLY, "port {port}");
         assert!(o & ESTABLISHED != 0 && b & ESTABLISHED != 0);
@@ -62,7 +65,10 @@ fn two_workers_create_each_connection_once() {
 #[test]
 fn two_workers_on_one_tcp_connection() {
     let table = Arc::new(ConnTable::with_config(ConntrackConfig::default()));
-    let c = Conversation { table: &table, now: 1 };
+    let c = Conversation {
+        table: &table,
+        now: 1,
+    };
     c.client(100, 0, SYN, 0);
     c.server(5000, 101, SYN | ACK, 0);
     c.client(101, 5001, ACK, 0);
@@ -72,7 +78,10 @@ fn two_workers_on_one_tcp_connection() {
         .map(|client| {
             let table = Arc::clone(&table);
             thread::spawn(move || {
-                let c = Conversation { table: &table, now: 1 };
+                let c = Conversation {
+                    table: &table,
+                    now: 1,
+                };
                 for i in 0..SEGMENTS {
                     // Each side acknowledges only the other's handshake:
                     // 30000 bytes stay within the 66000-byte ack window.

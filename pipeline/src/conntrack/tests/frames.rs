@@ -127,13 +127,23 @@ impl Conversation<'_> {
 
     /// A segment from the client with a given window.
     pub fn client_window(&self, seq: u32, ack: u32, flags: u8, window: u16, len: usize) -> Verdict {
-        let frame = ipv4(A, B, ip_proto::TCP, &tcp(1000, 80, seq, ack, flags, window, None, len));
+        let frame = ipv4(
+            A,
+            B,
+            ip_proto::TCP,
+            &tcp(1000, 80, seq, ack, flags, window, None, len),
+        );
         run(self.table, &frame, 0, true, self.now)
     }
 
     /// A segment from the server.
     pub fn server(&self, seq: u32, ack: u32, flags: u8, len: usize) -> Verdict {
-        let frame = ipv4(B, A, ip_proto::TCP, &tcp(80, 1000, seq, ack, flags, 65535, None, len));
+        let frame = ipv4(
+            B,
+            A,
+            ip_proto::TCP,
+            &tcp(80, 1000, seq, ack, flags, 65535, None, len),
+        );
         run(self.table, &frame, 0, true, self.now)
     }
 }

@@ -1,4 +1,5 @@
 mod concurrency;
+mod datapath;
 mod frames;
 mod other;
 mod props;

@@ -13,19 +13,62 @@ use crate::wire::ip_proto;
 /// near each other, so that random sequences hit the same connections.
 #[derive(Debug, Clone)]
 enum Packet {
-    Tcp { forward: bool, port: u16, seq: u32, ack: u32, flags: u8, len: usize, wscale: Option<u8> },
-    Udp { forward: bool, port: u16 },
-    Echo { forward: bool, request: bool, ident: u16 },
-    Error { forward: bool, quoted: Box<Packet>, cut: usize },
+    Tcp {
+        forward: bool,
+        port: u16,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        len: usize,
+        wscale: Option<u8>,
+    },
+    Udp {
+        forward: bool,
+        port: u16,
+    },
+    Echo {
+        forward: bool,
+        request: bool,
+        ident: u16,
+    },
+    Error {
+        forward: bool,
+        quoted: Box<Packet>,
+        cut: usize,
+    },
     Raw(Vec<u8>),
 }
 
 fn packet() -> impl Strategy<Value = Packet> {
     let leaf = prop_oneof![
-        (any::<bool>(), 1u16..4, 0u32..3000, 0u32..3000, any::<u8>(), 0usize..1500, proptest::option::of(0u8..16))
-            .prop_map(|(forward, port, seq, ack, flags, len, wscale)| Packet::Tcp { forward, port, seq, ack, flags, len, wscale }),
+        (
+            any::<bool>(),
+            1u16..4,
+            0u32..3000,
+            0u32..3000,
+            any::<u8>(),
+            0usize..1500,
+            proptest::option::of(0u8..16)
+        )
+            .prop_map(
+                |(forward, port, seq, ack, flags, len, wscale)| Packet::Tcp {
+                    forward,
+                    port,
+                    seq,
+                    ack,
+                    flags,
+                    len,
+                    wscale
+                }
+            ),
         (any::<bool>(), 1u16..4).prop_map(|(forward, port)| Packet::Udp { forward, port }),
-        (any::<bool>(), any::<bool>(), 1u16..3).prop_map(|(forward, request, ident)| Packet::Echo { forward, request, ident }),
+        (any::<bool>(), any::<bool>(), 1u16..3).prop_map(|(forward, request, ident)| {
+            Packet::Echo {
+                forward,
+                request,
+                ident,
+            }
+        }),
         proptest::collection::vec(any::<u8>(), 0..120).prop_map(Packet::Raw),
     ];
     leaf.prop_recursive(1, 4, 1, |inner| {
@@ -48,7 +91,11 @@ fn ends(forward: bool) -> ([u8; 4], [u8; 4]) {
 fn frame(p: &Packet) -> Vec<u8> {
     match p {
         Packet::Raw(bytes) => bytes.clone(),
-        Packet::Error { forward, quoted, cut } => {
+        Packet::Error {
+            forward,
+            quoted,
+            cut,
+        } => {
             let inner = frame(quoted);
             let quoted_ip = inner.get(14..).unwrap_or_default();
             let quoted_ip = &quoted_ip[..quoted_ip.len().saturating_sub(*cut)];
@@ -57,17 +104,43 @@ fn frame(p: &Packet) -> Vec<u8> {
         }
         _ => {
             let (forward, l4, proto) = match p {
-                Packet::Tcp { forward, port, seq, ack, flags, len, wscale } => {
-                    let (s, d) = if *forward { (1000 + port, 80) } else { (80, 1000 + port) };
-                    (*forward, tcp(s, d, *seq, *ack, *flags, 65535, *wscale, *len), ip_proto::TCP)
+                Packet::Tcp {
+                    forward,
+                    port,
+                    seq,
+                    ack,
+                    flags,
+                    len,
+                    wscale,
+                } => {
+                    let (s, d) = if *forward {
+                        (1000 + port, 80)
+                    } else {
+                        (80, 1000 + port)
+                    };
+                    (
+                        *forward,
+                        tcp(s, d, *seq, *ack, *flags, 65535, *wscale, *len),
+                        ip_proto::TCP,
+                    )
                 }
                 Packet::Udp { forward, port } => {
-                    let (s, d) = if *forward { (5000 + port, 53) } else { (53, 5000 + port) };
+                    let (s, d) = if *forward {
+                        (5000 + port, 53)
+                    } else {
+                        (53, 5000 + port)
+                    };
                     (*forward, udp(s, d), ip_proto::UDP)
                 }
-                Packet::Echo { forward, request, ident } => {
-                    (*forward, echo(if *request { 8 } else { 0 }, *ident, 1), ip_proto::ICMP)
-                }
+                Packet::Echo {
+                    forward,
+                    request,
+                    ident,
+                } => (
+                    *forward,
+                    echo(if *request { 8 } else { 0 }, *ident, 1),
+                    ip_proto::ICMP,
+                ),
                 Packet::Raw(_) | Packet::Error { .. } => unreachable!("matched above"),
             };
             let (src, dst) = ends(forward);

@@ -2,9 +2,9 @@
 //! counters, dump.
 
 use super::frames::*;
-use crate::context::ct_state::{ESTABLISHED, NEW, REPLY, TRACKED};
 use crate::conntrack::table::Entry;
 use crate::conntrack::{ConnTable, ConntrackConfig, Timeouts};
+use crate::context::ct_state::{ESTABLISHED, NEW, REPLY, TRACKED};
 use crate::wire::ip_proto;
 use crate::DropReason;
 
@@ -61,7 +61,10 @@ fn full_table_evicts_expired_then_early_then_refuses() {
     // Established connections keep working, and an uncommitted look at a
     // new one is no drop.
     assert_eq!(run(&t, &out(3), 0, true, 55).state, TRACKED | ESTABLISHED);
-    assert_eq!(run(&t, &back(4), 0, true, 55).state, TRACKED | ESTABLISHED | REPLY);
+    assert_eq!(
+        run(&t, &back(4), 0, true, 55).state,
+        TRACKED | ESTABLISHED | REPLY
+    );
     assert!(run(&t, &out(6), 0, false, 55).result.is_ok());
     assert_eq!(t.len(), 2);
 }
