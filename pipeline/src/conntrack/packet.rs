@@ -199,7 +199,7 @@ fn icmp(message: &[u8], ipv6: bool, zone: u16) -> Result<(Kind, u16), InvalidRea
         (
             icmpv6::message_type::ECHO_REQUEST,
             icmpv6::message_type::ECHO_REPLY,
-            icmpv6::is_error(message_type),
+            is_tracked_icmpv6_error(message_type),
         )
     } else {
         (
@@ -208,14 +208,17 @@ fn icmp(message: &[u8], ipv6: bool, zone: u16) -> Result<(Kind, u16), InvalidRea
             is_tracked_icmpv4_error(message_type),
         )
     };
-    if message.len() < icmpv4::HEADER_LEN {
+    // Echo and error messages of both versions have 8 bytes of header
+    // before their data or the quoted packet (RFC 792; RFC 4443 sections
+    // 3 and 4).
+    if message.len() < QUOTE_OFFSET {
         return Err(InvalidReason::IcmpTruncated);
     }
     match message_type {
         t if t == request => Ok((Kind::EchoRequest, ident)),
         t if t == reply => Ok((Kind::EchoReply, ident)),
         _ if is_error => {
-            let quoted = message.get(icmpv4::HEADER_LEN..).unwrap_or_default();
+            let quoted = message.get(QUOTE_OFFSET..).unwrap_or_default();
             let inner = if ipv6 {
                 quoted_ipv6(quoted, zone)
             } else {
@@ -225,6 +228,21 @@ fn icmp(message: &[u8], ipv6: bool, zone: u16) -> Result<(Kind, u16), InvalidRea
         }
         _ => Err(InvalidReason::IcmpUntracked),
     }
+}
+
+/// Where the data of an echo, or the packet an error quotes, starts.
+const QUOTE_OFFSET: usize = icmpv6::field::INVOKING_PACKET;
+
+/// The ICMPv6 errors of RFC 4443 section 3: destination unreachable,
+/// packet too big, time exceeded, parameter problem.
+fn is_tracked_icmpv6_error(message_type: u8) -> bool {
+    matches!(
+        message_type,
+        icmpv6::message_type::DESTINATION_UNREACHABLE
+            | icmpv6::message_type::PACKET_TOO_BIG
+            | icmpv6::message_type::TIME_EXCEEDED
+            | icmpv6::message_type::PARAMETER_PROBLEM
+    )
 }
 
 /// The ICMPv4 errors that quote a packet of a connection: destination

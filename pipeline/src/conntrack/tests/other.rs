@@ -86,6 +86,10 @@ fn icmpv6_echo() {
         run(&t, &reply, 0, true, 1).state,
         TRACKED | ESTABLISHED | REPLY
     );
+    // Neighbour discovery is no connection.
+    let solicitation = ipv6(A6, B6, ip_proto::ICMPV6, &echo(135, 0, 0));
+    assert_eq!(run(&t, &solicitation, 0, true, 1).state, TRACKED | INVALID);
+    assert_eq!(t.counters().invalid(InvalidReason::IcmpUntracked), 1);
 }
 
 #[test]
