@@ -142,6 +142,13 @@ pub(crate) struct Found {
     pub word: u64,
 }
 
+/// A tuple packed and hashed ([`ConnTable::key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key {
+    words: [u64; TUPLE_WORDS],
+    hash: u64,
+}
+
 /// Why [`ConnTable::insert`] stored nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InsertError {
@@ -247,42 +254,49 @@ impl ConnTable {
         (hash >> 50) & SLOT_CHECK_MASK
     }
 
-    /// The live entry whose original or reply tuple is `tuple`, expired or
-    /// not. The second bucket is read only when the first has no match.
+    /// `tuple` packed and hashed: what lookups compare and probe with.
     #[inline]
-    pub(crate) fn find(&self, tuple: &Tuple) -> Option<Found> {
+    pub(crate) fn key(&self, tuple: &Tuple) -> Key {
         let words = tuple.to_words();
-        let hash = self.hash(&words);
-        let check = Self::check(hash);
-        let [first, second] = self.candidates(hash);
-        self.find_in(first, &words, check)
-            .or_else(|| self.find_in(second, &words, check))
+        Key {
+            hash: self.hash(&words),
+            words,
+        }
     }
 
-    /// Reads, for each tuple of a burst, its first bucket, then the entry
+    /// The live entry whose original or reply tuple is `key`'s, expired or
+    /// not. The second bucket is read only when the first has no match.
+    #[inline]
+    pub(crate) fn find(&self, key: &Key) -> Option<Found> {
+        let check = Self::check(key.hash);
+        let [first, second] = self.candidates(key.hash);
+        self.find_in(first, &key.words, check)
+            .or_else(|| self.find_in(second, &key.words, check))
+    }
+
+    /// Reads, for each key of a burst, its first bucket, then the entry
     /// that bucket's first matching slot points to (both its cache lines),
-    /// each step for every tuple before the next step, in loops that do
+    /// each step for every key before the next step, in loops that do
     /// little besides the loads: so that the loads of the whole burst are
     /// in flight together. What is read is returned for the caller to
     /// `black_box`: only the cache is the point.
-    pub(crate) fn warm(&self, tuples: &[Option<Tuple>; MAX_BURST]) -> u64 {
-        let hashes: [u64; MAX_BURST] =
-            core::array::from_fn(|k| tuples[k].map_or(0, |t| self.hash(&t.to_words())));
-        let first = |hash: u64| &self.buckets[(hash & self.bucket_mask) as usize];
+    pub(crate) fn warm(&self, keys: &[Option<Key>; MAX_BURST]) -> u64 {
+        let first = |key: &Key| &self.buckets[(key.hash & self.bucket_mask) as usize];
         let mut touched = 0;
-        for &hash in &hashes {
-            touched ^= first(hash).slots[0].load(Ordering::Relaxed);
+        for key in keys.iter().flatten() {
+            touched ^= first(key).slots[0].load(Ordering::Relaxed);
         }
         let entries: [Option<&Entry>; MAX_BURST] = core::array::from_fn(|k| {
-            let check = Self::check(hashes[k]);
-            let value = first(hashes[k])
+            let key = keys[k].as_ref()?;
+            let check = Self::check(key.hash);
+            let value = first(key)
                 .slots
                 .iter()
                 .map(|s| s.load(Ordering::Relaxed))
                 .find(|&v| {
                     v & SLOT_USED != 0 && (v >> SLOT_CHECK_SHIFT) & SLOT_CHECK_MASK == check
                 })?;
-            tuples[k].and(self.entries.get(value as u32 as usize))
+            self.entries.get(value as u32 as usize)
         });
         for entry in entries.iter().flatten() {
             touched ^=
@@ -515,7 +529,7 @@ impl ConnTable {
             }),
             // The racer's copy stays: this connection, in the direction
             // this tuple has there.
-            _ => self.find(original).ok_or(InsertError::Full),
+            _ => self.find(&self.key(original)).ok_or(InsertError::Full),
         }
     }
 

@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use super::packet::{self, Kind, Segment, Tuple};
-use super::table::{bump, ConnTable, Found, State};
+use super::table::{bump, ConnTable, Found, Key, State};
 use super::tcp::{self, Dir, Step, TcpConn, Window};
 use super::InvalidReason;
 use crate::burst::MAX_BURST;
@@ -71,7 +71,7 @@ impl ConnTable {
         probe: bool,
     ) -> Verdict {
         match packet::read(frame, parsed, zone) {
-            Ok((tuple, kind)) => self.judge(&tuple, kind, commit, now, probe),
+            Ok((tuple, kind)) => self.judge(&tuple, &self.key(&tuple), kind, commit, now, probe),
             Err(reason) => self.invalid(reason, probe),
         }
     }
@@ -96,28 +96,34 @@ impl ConnTable {
     ) {
         let mut read = [Err(InvalidReason::NotIp); MAX_BURST];
         for ((slot, frame), parsed) in read.iter_mut().zip(frames).zip(parsed) {
-            *slot = packet::read(frame, parsed, zone);
+            *slot = packet::read(frame, parsed, zone)
+                .map(|(tuple, kind)| (tuple, kind, self.key(&tuple)));
         }
-        let tuples = read.map(|r| r.ok().map(|(tuple, _)| tuple));
-        black_box(self.warm(&tuples));
-        for (slot, verdict) in read
-            .iter()
-            .zip(out.iter_mut())
-            .take(frames.len().min(parsed.len()))
-        {
+        let keys: [Option<Key>; MAX_BURST] =
+            core::array::from_fn(|k| read[k].as_ref().ok().map(|(_, _, key)| *key));
+        black_box(self.warm(&keys));
+        let judged = read.iter().zip(out.iter_mut());
+        for (slot, verdict) in judged.take(frames.len().min(parsed.len())) {
             *verdict = match slot {
-                Ok((tuple, kind)) => self.judge(tuple, *kind, commit, now, probe),
+                Ok((tuple, kind, key)) => self.judge(tuple, key, *kind, commit, now, probe),
                 Err(reason) => self.invalid(*reason, probe),
             };
         }
     }
 
-    fn judge(&self, tuple: &Tuple, kind: Kind, commit: bool, now: u32, probe: bool) -> Verdict {
-        let tuple = *tuple;
+    fn judge(
+        &self,
+        tuple: &Tuple,
+        key: &Key,
+        kind: Kind,
+        commit: bool,
+        now: u32,
+        probe: bool,
+    ) -> Verdict {
         if let Kind::IcmpError(quoted) = kind {
             // The error travels against the quoted packet: towards its
             // sender.
-            return match self.find_live(&quoted, now, probe) {
+            return match self.find_live(&self.key(&quoted), quoted.proto, now, probe) {
                 Some(found) => {
                     Verdict::of(ct_state::RELATED | if found.reply { 0 } else { ct_state::REPLY })
                 }
@@ -125,15 +131,15 @@ impl ConnTable {
             };
         }
         for _ in 0..UPDATE_TRIES {
-            let Some(found) = self.find_live(&tuple, now, probe) else {
-                return self.new_connection(&tuple, kind, commit, now, probe);
+            let Some(found) = self.find_live(key, tuple.proto, now, probe) else {
+                return self.new_connection(tuple, kind, commit, now, probe);
             };
             match self.update(found, kind, now, probe) {
                 Outcome::Bits(bits) => return Verdict::of(bits),
                 Outcome::Invalid(reason) => return self.invalid(reason, probe),
                 Outcome::Reopen => {
                     if probe || self.remove(found.index, found.word) {
-                        return self.new_connection(&tuple, kind, commit, now, probe);
+                        return self.new_connection(tuple, kind, commit, now, probe);
                     }
                 }
                 Outcome::Retry => {}
@@ -141,7 +147,7 @@ impl ConnTable {
         }
         // Others kept changing the connection: judge on a fresh read
         // without writing.
-        match self.find_live(&tuple, now, true) {
+        match self.find_live(key, tuple.proto, now, true) {
             Some(found) => match self.update(found, kind, now, true) {
                 Outcome::Bits(bits) => Verdict::of(bits),
                 Outcome::Invalid(reason) => self.invalid(reason, probe),
@@ -158,11 +164,11 @@ impl ConnTable {
         Verdict::of(ct_state::INVALID)
     }
 
-    /// The connection of `tuple` unless it expired; an expired one found
-    /// is removed (unless `probe`) and counted.
-    fn find_live(&self, tuple: &Tuple, now: u32, probe: bool) -> Option<Found> {
-        let found = self.find(tuple)?;
-        let proto = tuple.proto;
+    /// The connection of `key` (a tuple of protocol `proto`) unless it
+    /// expired; an expired one found is removed (unless `probe`) and
+    /// counted.
+    fn find_live(&self, key: &Key, proto: u8, now: u32, probe: bool) -> Option<Found> {
+        let found = self.find(key)?;
         if !self.timeouts.expired(proto, State::decode(found.word), now) {
             return Some(found);
         }
@@ -248,12 +254,16 @@ impl ConnTable {
                 match tcp::step(&conn, dir, &segment) {
                     Ok(Step::Reopen) => return Outcome::Reopen,
                     Ok(Step::Update {
-                        conn,
+                        conn: after,
                         reset_windows,
                     }) => {
-                        next.tcp = conn.state as u8;
-                        next.fins = conn.fins;
-                        windows = Some((conn.windows, reset_windows));
+                        next.tcp = after.state as u8;
+                        next.fins = after.fins;
+                        // A segment that moved no edge (an ACK repeating
+                        // the last one) writes nothing.
+                        if after.windows != conn.windows {
+                            windows = Some((after.windows, reset_windows));
+                        }
                     }
                     Err(reason) => return Outcome::Invalid(reason),
                 }
