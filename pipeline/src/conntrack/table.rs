@@ -274,33 +274,34 @@ impl ConnTable {
             .or_else(|| self.find_in(second, &key.words, check))
     }
 
-    /// Reads, for each key of a burst, its first bucket, then the entry
-    /// that bucket's first matching slot points to (both its cache lines),
-    /// each step for every key before the next step, in loops that do
-    /// little besides the loads: so that the loads of the whole burst are
-    /// in flight together. What is read is returned for the caller to
+    /// Reads, for each key of a burst, its first bucket, then (in a second
+    /// loop) the entry that bucket's first matching slot points to, both
+    /// its cache lines. The loops do little besides the loads and no load
+    /// depends on another key's, so the processor has the loads of many
+    /// keys in flight at once. What is read is returned for the caller to
     /// `black_box`: only the cache is the point.
     pub(crate) fn warm(&self, keys: &[Option<Key>; MAX_BURST]) -> u64 {
-        let first = |key: &Key| &self.buckets[(key.hash & self.bucket_mask) as usize];
         let mut touched = 0;
         for key in keys.iter().flatten() {
-            touched ^= first(key).slots[0].load(Ordering::Relaxed);
+            touched ^= self.buckets[(key.hash & self.bucket_mask) as usize].slots[0]
+                .load(Ordering::Relaxed);
         }
-        let entries: [Option<&Entry>; MAX_BURST] = core::array::from_fn(|k| {
-            let key = keys[k].as_ref()?;
+        for key in keys.iter().flatten() {
+            let bucket = &self.buckets[(key.hash & self.bucket_mask) as usize];
             let check = Self::check(key.hash);
-            let value = first(key)
+            let value = bucket
                 .slots
                 .iter()
                 .map(|s| s.load(Ordering::Relaxed))
                 .find(|&v| {
                     v & SLOT_USED != 0 && (v >> SLOT_CHECK_SHIFT) & SLOT_CHECK_MASK == check
-                })?;
-            self.entries.get(value as u32 as usize)
-        });
-        for entry in entries.iter().flatten() {
-            touched ^=
-                entry.state.load(Ordering::Relaxed) ^ entry.windows[0].load(Ordering::Relaxed);
+                });
+            touched ^= match value.and_then(|v| self.entries.get(v as u32 as usize)) {
+                Some(entry) => {
+                    entry.state.load(Ordering::Relaxed) ^ entry.windows[0].load(Ordering::Relaxed)
+                }
+                None => 0,
+            };
         }
         touched
     }
