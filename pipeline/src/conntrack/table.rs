@@ -274,34 +274,36 @@ impl ConnTable {
             .or_else(|| self.find_in(second, &key.words, check))
     }
 
-    /// Reads, for each key of a burst, its first bucket, then (in a second
-    /// loop) the entry that bucket's first matching slot points to, both
-    /// its cache lines. The loops do little besides the loads and no load
+    /// Reads, for each key of a burst, its two buckets, then (in a second
+    /// loop) the entry the first matching slot points to, both its cache
+    /// lines. The loops do little besides the loads and no load
     /// depends on another key's, so the processor has the loads of many
     /// keys in flight at once. What is read is returned for the caller to
     /// `black_box`: only the cache is the point.
     pub(crate) fn warm(&self, keys: &[Option<Key>; MAX_BURST]) -> u64 {
         let mut touched = 0;
         for key in keys.iter().flatten() {
-            touched ^= self.buckets[(key.hash & self.bucket_mask) as usize].slots[0]
-                .load(Ordering::Relaxed);
+            for bucket in self.candidates(key.hash) {
+                touched ^= bucket.slots[0].load(Ordering::Relaxed);
+            }
         }
         for key in keys.iter().flatten() {
-            let bucket = &self.buckets[(key.hash & self.bucket_mask) as usize];
             let check = Self::check(key.hash);
-            let value = bucket
-                .slots
-                .iter()
-                .map(|s| s.load(Ordering::Relaxed))
-                .find(|&v| {
-                    v & SLOT_USED != 0 && (v >> SLOT_CHECK_SHIFT) & SLOT_CHECK_MASK == check
-                });
-            touched ^= match value.and_then(|v| self.entries.get(v as u32 as usize)) {
-                Some(entry) => {
-                    entry.state.load(Ordering::Relaxed) ^ entry.windows[0].load(Ordering::Relaxed)
-                }
-                None => 0,
+            let matching = |bucket: &Bucket| {
+                bucket
+                    .slots
+                    .iter()
+                    .map(|s| s.load(Ordering::Relaxed))
+                    .find(|&v| {
+                        v & SLOT_USED != 0 && (v >> SLOT_CHECK_SHIFT) & SLOT_CHECK_MASK == check
+                    })
             };
+            let [first, second] = self.candidates(key.hash);
+            let value = matching(first).or_else(|| matching(second));
+            if let Some(entry) = value.and_then(|v| self.entries.get(v as u32 as usize)) {
+                touched ^=
+                    entry.state.load(Ordering::Relaxed) ^ entry.windows[0].load(Ordering::Relaxed);
+            }
         }
         touched
     }
