@@ -222,6 +222,12 @@ impl ConnTable {
         self.len() == 0
     }
 
+    /// Bytes of entries and index: the memory lookups range over.
+    pub fn memory_bytes(&self) -> usize {
+        self.entries.len() * core::mem::size_of::<Entry>()
+            + self.buckets.len() * core::mem::size_of::<Bucket>()
+    }
+
     /// Bytes of index per entry of the pool: what a connection costs beside
     /// its entry.
     pub fn index_bytes_per_entry(&self) -> usize {

@@ -137,3 +137,65 @@ fn dump_lists_both_tuples() {
     assert_eq!(c.reply, c.original.reversed());
     assert_eq!((c.age, c.expires_in), (2, 28));
 }
+
+/// A burst gives the verdicts that frame-by-frame tracking gives, on a
+/// table small enough to skip warming and on one large enough to warm.
+#[test]
+fn a_burst_is_judged_as_its_frames_one_by_one() {
+    use crate::wire::tcp::flags::{ACK, SYN};
+    let syn = |port| {
+        ipv4(
+            A,
+            B,
+            ip_proto::TCP,
+            &tcp(port, 80, 7, 0, SYN, 65535, None, 0),
+        )
+    };
+    let syn_ack = |port| {
+        ipv4(
+            B,
+            A,
+            ip_proto::TCP,
+            &tcp(80, port, 900, 8, SYN | ACK, 65535, None, 0),
+        )
+    };
+    let quoted = ipv4_packet(A, B, ip_proto::UDP, &udp(1, 53));
+    let frames: Vec<Vec<u8>> = vec![
+        out(1),
+        back(1),
+        out(1),
+        syn(40),
+        syn_ack(40),
+        syn_ack(41),
+        ipv4(
+            [192, 0, 2, 1],
+            A,
+            ip_proto::ICMP,
+            &icmp_error(3, 1, &quoted),
+        ),
+        ipv4(A, B, 47, &[0; 8]),
+        out(2),
+        out(2),
+    ];
+    for limit in [64, 1 << 14] {
+        let one_by_one = table(limit);
+        let burst = table(limit);
+        let expected: Vec<_> = frames
+            .iter()
+            .map(|f| run(&one_by_one, f, 0, true, 5))
+            .collect();
+        let parsed: Vec<_> = frames
+            .iter()
+            .map(|f| crate::parse::parse(f).expect("parses"))
+            .collect();
+        let slices: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+        let mut verdicts = vec![crate::conntrack::Verdict::default(); frames.len()];
+        burst.track_burst(&slices, &parsed, 0, true, 5, false, &mut verdicts);
+        assert_eq!(verdicts, expected, "limit {limit}");
+        assert_eq!(burst.counters(), one_by_one.counters());
+    }
+    assert!(
+        table(1 << 14).memory_bytes() > 1 << 20,
+        "the large one is warmed"
+    );
+}
