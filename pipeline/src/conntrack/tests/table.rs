@@ -199,3 +199,18 @@ fn a_burst_is_judged_as_its_frames_one_by_one() {
         "the large one is warmed"
     );
 }
+
+/// The index has room for every connection up to the limit: none is
+/// refused for a full bucket before the table is full.
+#[test]
+fn the_index_holds_the_limit() {
+    let limit = 1 << 15;
+    let t = table(limit);
+    for i in 0..limit {
+        let client = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+        let frame = ipv4(client, B, ip_proto::UDP, &udp(4000, 53));
+        assert!(run(&t, &frame, 0, true, 1).result.is_ok(), "connection {i}");
+    }
+    assert_eq!(t.len(), limit);
+    assert_eq!(t.counters().table_full, 0);
+}
