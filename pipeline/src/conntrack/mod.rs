@@ -181,8 +181,11 @@ impl Timeouts {
     }
 
     /// True when a connection in `state` has been idle past its timeout.
+    /// Signed: a worker whose clock reads a second behind the one that
+    /// last saw the connection sees it idle for -1 s, not for 136 years.
     pub(crate) fn expired(&self, proto: u8, state: State, now: u32) -> bool {
-        now.wrapping_sub(state.last_seen) as i32 > self.timeout(proto, state) as i32
+        let timeout = self.timeout(proto, state).min(i32::MAX as u32) as i32;
+        now.wrapping_sub(state.last_seen) as i32 > timeout
     }
 }
 
