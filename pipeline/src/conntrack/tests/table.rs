@@ -214,3 +214,16 @@ fn the_index_holds_the_limit() {
     assert_eq!(t.len(), limit);
     assert_eq!(t.counters().table_full, 0);
 }
+
+/// A worker whose clock is a second behind still finds the connection.
+#[test]
+fn a_clock_a_second_behind_does_not_expire_connections() {
+    let t = table(8);
+    run(&t, &out(1), 0, true, 100);
+    assert_eq!(
+        run(&t, &back(1), 0, true, 99).state,
+        TRACKED | ESTABLISHED | REPLY
+    );
+    assert_eq!(t.counters().created, 1);
+    assert_eq!(t.sweep(99), 0);
+}
