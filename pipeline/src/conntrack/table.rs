@@ -152,10 +152,11 @@ pub(crate) struct Key {
 /// Why [`ConnTable::insert`] stored nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InsertError {
-    /// No free entry and none evictable, or a tuple's two buckets full
-    /// (or, in a race of three or more workers on one connection, every
-    /// copy removed).
+    /// No free entry and none evictable, or a tuple's two buckets full.
     Full,
+    /// Racing inserts of the same connection removed every copy this one
+    /// could see while settling: look it up again.
+    Raced,
 }
 
 /// The shared table; see the module docs.
@@ -537,8 +538,13 @@ impl ConnTable {
                 word,
             }),
             // The racer's copy stays: this connection, in the direction
-            // this tuple has there.
-            _ => self.find(&self.key(original)).ok_or(InsertError::Full),
+            // this tuple has there (its slot for that direction may not be
+            // claimed yet, so not looked up).
+            Some(w) => Ok(Found {
+                reply: self.entry(w.index).tuple_words(false) != orig_words,
+                ..w
+            }),
+            None => Err(InsertError::Raced),
         }
     }
 

@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use super::packet::{self, Kind, Segment, Tuple};
-use super::table::{bump, ConnTable, Found, Key, State};
+use super::table::{bump, ConnTable, Found, InsertError, Key, State};
 use super::tcp::{self, Dir, Step, TcpConn, Window};
 use super::InvalidReason;
 use crate::burst::MAX_BURST;
@@ -140,14 +140,14 @@ impl ConnTable {
         }
         for _ in 0..UPDATE_TRIES {
             let Some(found) = self.find_live(key, tuple.proto, now, probe) else {
-                return self.new_connection(tuple, kind, commit, now, probe);
+                return self.new_connection(tuple, key, kind, commit, now, probe);
             };
             match self.update(found, kind, now, probe) {
                 Outcome::Bits(bits) => return Verdict::of(bits),
                 Outcome::Invalid(reason) => return self.invalid(reason, probe),
                 Outcome::Reopen => {
                     if probe || self.remove(found.index, found.word) {
-                        return self.new_connection(tuple, kind, commit, now, probe);
+                        return self.new_connection(tuple, key, kind, commit, now, probe);
                     }
                 }
                 Outcome::Retry => {}
@@ -189,6 +189,7 @@ impl ConnTable {
     fn new_connection(
         &self,
         tuple: &Tuple,
+        key: &Key,
         kind: Kind,
         commit: bool,
         now: u32,
@@ -212,24 +213,36 @@ impl ConnTable {
             reply_seen: false,
             fins: 0,
         };
-        match self.insert(tuple, &tuple.reversed(), state, windows, now) {
-            Ok(found) if found.reply => {
+        for _ in 0..UPDATE_TRIES {
+            match self.insert(tuple, &tuple.reversed(), state, windows, now) {
                 // A racing worker stored this connection from its other
                 // direction first: this frame is its reply.
-                match self.update(found, kind, now, false) {
-                    Outcome::Bits(bits) => Verdict::of(bits),
-                    Outcome::Invalid(reason) => self.invalid(reason, false),
-                    Outcome::Reopen | Outcome::Retry => Verdict::of(ct_state::NEW),
+                Ok(found) if found.reply => return self.racer_kept(found, kind, now),
+                Ok(_) => return Verdict::of(ct_state::NEW),
+                Err(InsertError::Full) => {
+                    bump(&self.counters.table_full);
+                    return Verdict {
+                        state: ct_state::TRACKED | ct_state::NEW,
+                        result: Err(DropReason::CtTableFull),
+                    };
+                }
+                Err(InsertError::Raced) => {
+                    if let Some(found) = self.find(key) {
+                        return self.racer_kept(found, kind, now);
+                    }
                 }
             }
-            Ok(_) => Verdict::of(ct_state::NEW),
-            Err(_) => {
-                bump(&self.counters.table_full);
-                Verdict {
-                    state: ct_state::TRACKED | ct_state::NEW,
-                    result: Err(DropReason::CtTableFull),
-                }
-            }
+        }
+        Verdict::of(ct_state::NEW)
+    }
+
+    /// The frame that tried to create a connection, judged against the
+    /// copy a racing worker stored.
+    fn racer_kept(&self, found: Found, kind: Kind, now: u32) -> Verdict {
+        match self.update(found, kind, now, false) {
+            Outcome::Bits(bits) => Verdict::of(bits),
+            Outcome::Invalid(reason) => self.invalid(reason, false),
+            Outcome::Reopen | Outcome::Retry => Verdict::of(ct_state::NEW),
         }
     }
 
