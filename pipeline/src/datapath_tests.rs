@@ -565,10 +565,18 @@ mod never_panics {
 struct MarkNew;
 
 impl crate::egress::ConnTracker for MarkNew {
-    fn track(&mut self, _frame: &mut [u8], ctx: &mut PacketCtx, zone: u16, _commit: bool) {
+    fn track(
+        &mut self,
+        _frame: &mut [u8],
+        ctx: &mut PacketCtx,
+        zone: u16,
+        _commit: bool,
+        _now: u32,
+    ) -> Result<(), DropReason> {
         use crate::context::ct_state::{NEW, TRACKED};
         ctx.ct.zone = zone;
         ctx.ct.state = TRACKED | NEW;
+        Ok(())
     }
 }
 

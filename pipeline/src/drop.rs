@@ -111,6 +111,9 @@ drop_reasons! {
     RecirculationLimit = "recirculation_limit",
     /// A ct action on a worker without a connection tracker.
     NoConntrack = "no_conntrack",
+    /// A new connection committed by a ct action while the connection
+    /// table was full and nothing in it could be evicted.
+    CtTableFull = "ct_table_full",
 
     // --- tunnels (VXLAN, RFC 7348; Geneve, RFC 8926) and their uplink ---
     /// A VXLAN header cut short (fewer than 8 bytes after the UDP header).

@@ -358,15 +358,24 @@ pub enum Executed {
     Recirculate,
 }
 
-/// The connection tracker the `ct` action runs: one per worker (connections
-/// are steered so that both directions meet the same worker; see the
-/// README), so it needs no lock.
+/// The connection tracker the `ct` action runs: one handle per worker
+/// (the tracker's state may be shared between workers, as
+/// [`crate::conntrack::Conntrack`]'s is, without a lock).
 pub trait ConnTracker: Send {
     /// Looks the frame (`frame` holds the whole received buffer, the
-    /// current frame at `ctx.offset`) up in `zone`, committing a new
-    /// connection when `commit`; fills `ctx.ct` and may translate the frame
-    /// in place (NAT).
-    fn track(&mut self, frame: &mut [u8], ctx: &mut PacketCtx, zone: u16, commit: bool);
+    /// current frame at `ctx.offset`) up in `zone` at `now` (seconds, the
+    /// clock of learned state, which idle timeouts count in), committing a
+    /// new connection when `commit`; fills `ctx.ct` and may translate the
+    /// frame in place (NAT). `Err` drops the frame with that reason (a new
+    /// connection refused by a full table).
+    fn track(
+        &mut self,
+        frame: &mut [u8],
+        ctx: &mut PacketCtx,
+        zone: u16,
+        commit: bool,
+        now: u32,
+    ) -> Result<(), DropReason>;
 }
 
 /// Executes `actions` (the frame's list, or the flow cache's copy of it)
@@ -504,7 +513,10 @@ pub fn execute<T: TxSink>(
                     stats.drop(in_port, reason);
                     return Executed::Done;
                 }
-                tracker.track(buf, ctx, zone, commit);
+                if let Err(reason) = tracker.track(buf, ctx, zone, commit, now) {
+                    stats.drop(in_port, reason);
+                    return Executed::Done;
+                }
                 return Executed::Recirculate;
             }
             Action::Recirculate => {
