@@ -571,6 +571,7 @@ impl crate::egress::ConnTracker for MarkNew {
         ctx: &mut PacketCtx,
         zone: u16,
         _commit: bool,
+        _nat: crate::conntrack::NatRequest,
         _now: u32,
     ) -> Result<(), DropReason> {
         use crate::context::ct_state::{NEW, TRACKED};
@@ -598,6 +599,7 @@ impl Stage for CtThenOutput {
                 ctx.actions.push(Action::Ct {
                     zone: 7,
                     commit: true,
+                    nat: crate::action::CtNat::None,
                 });
             } else {
                 ctx.actions.push(Action::Output(1));

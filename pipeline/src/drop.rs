@@ -114,6 +114,15 @@ drop_reasons! {
     /// A new connection committed by a ct action while the connection
     /// table was full and nothing in it could be evicted.
     CtTableFull = "ct_table_full",
+    /// A new connection to translate (masquerade) for which no port of
+    /// the range was free towards its destination.
+    NatPortsExhausted = "nat_ports_exhausted",
+    /// A frame of a network with NAT that connection tracking found
+    /// INVALID (out of window, not starting a connection, ...).
+    CtInvalid = "ct_invalid",
+    /// A frame to an uplink's address that belongs to no translated
+    /// connection.
+    NatNoConnection = "nat_no_connection",
 
     // --- tunnels (VXLAN, RFC 7348; Geneve, RFC 8926) and their uplink ---
     /// A VXLAN header cut short (fewer than 8 bytes after the UDP header).

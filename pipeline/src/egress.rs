@@ -7,7 +7,8 @@
 //! incremental checksum updates, RFC 1624). An action list of one `Output`
 //! is one copy.
 
-use crate::action::Action;
+use crate::action::{Action, CtNat};
+use crate::conntrack::{NatRequest, Snat};
 use crate::context::PacketCtx;
 use crate::datapath::{Datapath, PortRole};
 use crate::drop::DropReason;
@@ -374,8 +375,35 @@ pub trait ConnTracker: Send {
         ctx: &mut PacketCtx,
         zone: u16,
         commit: bool,
+        nat: NatRequest,
         now: u32,
     ) -> Result<(), DropReason>;
+}
+
+/// What a ct action's NAT part asks of the tracker: a masquerade becomes
+/// the source translation to its network's uplink address and ports (no
+/// translation of new connections when the uplink has no IPv4 address).
+fn nat_request(dp: &Datapath, nat: CtNat) -> NatRequest {
+    match nat {
+        CtNat::None => NatRequest::None,
+        CtNat::Apply => NatRequest::Apply,
+        CtNat::Masquerade { network } => {
+            let Some(spec) = dp.network(network).map(|n| &n.spec) else {
+                return NatRequest::Apply;
+            };
+            let addr = spec
+                .uplink
+                .and_then(|u| dp.uplink(u as u16))
+                .and_then(|up| up.spec.ipv4());
+            match addr {
+                Some(addr) => NatRequest::Snat(Snat {
+                    addr,
+                    ports: spec.nat_ports,
+                }),
+                None => NatRequest::Apply,
+            }
+        }
+    }
 }
 
 /// Executes `actions` (the frame's list, or the flow cache's copy of it)
@@ -504,7 +532,7 @@ pub fn execute<T: TxSink>(
                 stats.rx(ctx.in_port, buf.len().saturating_sub(ctx.offset as usize));
                 return Executed::Recirculate;
             }
-            Action::Ct { zone, commit } => {
+            Action::Ct { zone, commit, nat } => {
                 let Some(tracker) = conntrack.take() else {
                     stats.drop(in_port, DropReason::NoConntrack);
                     return Executed::Done;
@@ -513,7 +541,8 @@ pub fn execute<T: TxSink>(
                     stats.drop(in_port, reason);
                     return Executed::Done;
                 }
-                if let Err(reason) = tracker.track(buf, ctx, zone, commit, now) {
+                let nat = nat_request(dp, nat);
+                if let Err(reason) = tracker.track(buf, ctx, zone, commit, nat, now) {
                     stats.drop(in_port, reason);
                     return Executed::Done;
                 }

@@ -31,6 +31,7 @@
 //! complete, or closing); if there is none the frame is dropped and
 //! counted as `ct_table_full`. Connections already tracked keep working.
 
+pub mod nat;
 mod packet;
 pub mod table;
 pub mod tcp;
@@ -39,6 +40,7 @@ mod track;
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+pub use nat::{NatRequest, Snat, Translation};
 pub use packet::Tuple;
 pub use table::ConnTable;
 pub use tcp::{TcpState, Window};
@@ -230,6 +232,7 @@ pub(crate) struct Counters {
     expired: AtomicU64,
     evicted: AtomicU64,
     table_full: AtomicU64,
+    pub(crate) nat_ports_exhausted: AtomicU64,
     invalid: [AtomicU64; InvalidReason::COUNT],
 }
 
@@ -248,6 +251,9 @@ pub struct ConntrackCounters {
     /// New connections dropped because the table was full
     /// (`ct_table_full`).
     pub table_full: u64,
+    /// New translated connections dropped because no port of their range
+    /// was free (`nat_ports_exhausted`).
+    pub nat_ports_exhausted: u64,
     /// INVALID frames, per [`InvalidReason`] (`as usize`).
     pub invalid: [u64; InvalidReason::COUNT],
 }
@@ -294,6 +300,7 @@ impl ConnTable {
             expired: get(&c.expired),
             evicted: get(&c.evicted),
             table_full: get(&c.table_full),
+            nat_ports_exhausted: get(&c.nat_ports_exhausted),
             invalid: core::array::from_fn(|i| get(&c.invalid[i])),
         }
     }
@@ -372,14 +379,16 @@ impl ConnTracker for Conntrack {
         ctx: &mut PacketCtx,
         zone: u16,
         commit: bool,
+        nat: NatRequest,
         now: u32,
     ) -> Result<(), DropReason> {
-        let current = frame.get(ctx.offset as usize..).unwrap_or_default();
-        let verdict = self
-            .table
-            .track(current, &ctx.parsed, zone, commit, now, ctx.probe);
+        let current = frame.get_mut(ctx.offset as usize..).unwrap_or_default();
+        let (verdict, translation) =
+            self.table
+                .track_nat(current, &ctx.parsed, zone, commit, nat, now, ctx.probe);
         ctx.ct.zone = zone;
         ctx.ct.state = verdict.state;
+        ctx.ct.nat = translation;
         verdict.result
     }
 }

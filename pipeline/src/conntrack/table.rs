@@ -146,7 +146,7 @@ pub(crate) struct Found {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Key {
     words: [u64; TUPLE_WORDS],
-    hash: u64,
+    pub(crate) hash: u64,
 }
 
 /// Why [`ConnTable::insert`] stored nothing.

@@ -4,6 +4,7 @@
 
 use std::hint::black_box;
 
+use super::nat::Snat;
 use super::packet::{self, Kind, Segment, Tuple};
 use super::table::{bump, ConnTable, Found, InsertError, Key, State};
 use super::tcp::{self, Dir, Step, TcpConn, Window};
@@ -77,7 +78,9 @@ impl ConnTable {
         probe: bool,
     ) -> Verdict {
         match packet::read(frame, parsed, zone) {
-            Ok((tuple, kind)) => self.judge(&tuple, &self.key(&tuple), kind, commit, now, probe),
+            Ok((tuple, kind)) => {
+                self.judge(&tuple, &self.key(&tuple), kind, commit, now, probe, None)
+            }
             Err(reason) => self.invalid(reason, probe),
         }
     }
@@ -113,13 +116,16 @@ impl ConnTable {
         let judged = read.iter().zip(out.iter_mut());
         for (slot, verdict) in judged.take(frames.len().min(parsed.len())) {
             *verdict = match slot {
-                Ok((tuple, kind, key)) => self.judge(tuple, key, *kind, commit, now, probe),
+                Ok((tuple, kind, key)) => self.judge(tuple, key, *kind, commit, now, probe, None),
                 Err(reason) => self.invalid(*reason, probe),
             };
         }
     }
 
-    fn judge(
+    /// Judges one frame of `tuple`; a new connection committed with
+    /// `snat` gets its source translated (see [`super::nat`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn judge(
         &self,
         tuple: &Tuple,
         key: &Key,
@@ -127,6 +133,7 @@ impl ConnTable {
         commit: bool,
         now: u32,
         probe: bool,
+        snat: Option<&Snat>,
     ) -> Verdict {
         if let Kind::IcmpError(quoted) = kind {
             // The error travels against the quoted packet: towards its
@@ -140,14 +147,14 @@ impl ConnTable {
         }
         for _ in 0..UPDATE_TRIES {
             let Some(found) = self.find_live(key, tuple.proto, now, probe) else {
-                return self.new_connection(tuple, key, kind, commit, now, probe);
+                return self.new_connection(tuple, key, kind, commit, now, probe, snat);
             };
             match self.update(found, kind, now, probe) {
                 Outcome::Bits(bits) => return Verdict::of(bits),
                 Outcome::Invalid(reason) => return self.invalid(reason, probe),
                 Outcome::Reopen => {
                     if probe || self.remove(found.index, found.word) {
-                        return self.new_connection(tuple, key, kind, commit, now, probe);
+                        return self.new_connection(tuple, key, kind, commit, now, probe, snat);
                     }
                 }
                 Outcome::Retry => {}
@@ -165,7 +172,7 @@ impl ConnTable {
         }
     }
 
-    fn invalid(&self, reason: InvalidReason, probe: bool) -> Verdict {
+    pub(crate) fn invalid(&self, reason: InvalidReason, probe: bool) -> Verdict {
         if !probe {
             bump(&self.counters.invalid[reason as usize]);
         }
@@ -186,6 +193,7 @@ impl ConnTable {
         None
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn new_connection(
         &self,
         tuple: &Tuple,
@@ -194,6 +202,7 @@ impl ConnTable {
         commit: bool,
         now: u32,
         probe: bool,
+        snat: Option<&Snat>,
     ) -> Verdict {
         let (tcp_state, windows) = match kind {
             Kind::Tcp(segment) => match tcp::open(&segment) {
@@ -213,8 +222,19 @@ impl ConnTable {
             reply_seen: false,
             fins: 0,
         };
+        let reply = match snat.map(|snat| self.snat_reply(tuple, snat)) {
+            None => tuple.reversed(),
+            Some(Ok(reply)) => reply,
+            Some(Err(_)) => {
+                bump(&self.counters.nat_ports_exhausted);
+                return Verdict {
+                    state: ct_state::TRACKED | ct_state::NEW,
+                    result: Err(DropReason::NatPortsExhausted),
+                };
+            }
+        };
         for _ in 0..UPDATE_TRIES {
-            match self.insert(tuple, &tuple.reversed(), state, windows, now) {
+            match self.insert(tuple, &reply, state, windows, now) {
                 // A racing worker stored this connection from its other
                 // direction first: this frame is its reply.
                 Ok(found) if found.reply => return self.racer_kept(found, kind, now),

@@ -24,6 +24,7 @@
 //!   ([`IcmpLimiter`]).
 
 pub(crate) mod egress;
+pub mod nat;
 pub(crate) mod route;
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +64,24 @@ pub struct NetworkSpec {
     /// Index (in [`crate::datapath::DatapathSpec::uplinks`]) of the uplink
     /// destinations outside every local network leave by.
     pub uplink: Option<usize>,
+    /// Sources of connections leaving by the uplink are translated to the
+    /// uplink's IPv4 address (Docker's `enable_ip_masquerade`).
+    pub masquerade: bool,
+    /// The source ports (ICMP echo identifiers) masquerade allocates,
+    /// first and last.
+    pub nat_ports: (u16, u16),
+}
+
+/// The ports masquerade allocates unless configured: Linux's default
+/// `net.ipv4.ip_local_port_range`.
+pub const DEFAULT_NAT_PORTS: (u16, u16) = (32768, 60999);
+
+/// The conntrack zone of the connections that leave by uplink `u`
+/// translated: one per uplink (not per network), because replies come in
+/// on the uplink addressed to its address and must find their connection
+/// without knowing the network (as OVN's SNAT zone is the router's).
+pub fn nat_zone(uplink: u16) -> u16 {
+    0x8000 | uplink
 }
 
 impl NetworkSpec {
@@ -253,3 +272,6 @@ mod datapath_tests;
 
 #[cfg(test)]
 mod datapath6_tests;
+
+#[cfg(test)]
+mod nat_tests;

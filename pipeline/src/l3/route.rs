@@ -6,8 +6,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use super::nat::{self, NatStep};
 use super::Network;
-use crate::action::{Action, IcmpKind};
+use crate::action::{Action, CtNat, IcmpKind};
 use crate::context::PacketCtx;
 use crate::drop::DropReason;
 use crate::egress::VlanEdit;
@@ -170,6 +171,17 @@ pub(crate) fn route_ip(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, fr
             let Some(uplink) = env.dp.uplink(u) else {
                 return env.drop(ctx, i, DropReason::NoRoute);
             };
+            if let Source::Network(n) = from {
+                let masquerade = env.dp.network(n).is_some_and(|net| net.spec.masquerade)
+                    && key.ethertype == ethertype::IPV4;
+                if masquerade {
+                    let nat = CtNat::Masquerade { network: n };
+                    match nat::track(ctx, i, env, super::nat_zone(u), true, nat) {
+                        NatStep::Tracked => {}
+                        NatStep::Tracking | NatStep::Dropped => return,
+                    }
+                }
+            }
             env.note(ctx, i, || {
                 TraceEvent::Note(format!(
                     "route {dst}: default via uplink {} next hop {hop} (ttl {} -> {})",

@@ -15,13 +15,14 @@
 use std::net::IpAddr;
 
 use super::{Stage, StageBurst, StageEnv};
-use crate::action::Action;
+use crate::action::{Action, CtNat};
 use crate::context::PacketCtx;
 use crate::datapath::PortRole;
 use crate::drop::DropReason;
 use crate::flow::is_multicast;
 use crate::flow_cache::KeyFields;
-use crate::l3::route;
+use crate::l3::nat::{self, NatStep};
+use crate::l3::{nat_zone, route};
 use crate::overlay::decap::key_addr;
 use crate::overlay::{arp_sender_mac, mac_to_word, Origin, Uplink};
 use crate::trace::TraceEvent;
@@ -81,6 +82,23 @@ impl Stage for UplinkStage {
             if routed {
                 // The way back in to a network that leaves by this uplink.
                 route::route_ip(ctx, i, env, route::Source::Uplink(u));
+                continue;
+            }
+            let to_masquerade = key.ethertype == ethertype::IPV4
+                && key.eth_dst == uplink.spec.mac
+                && uplink.spec.ipv4().map(|a| a.octets()) == key.ip_dst.first_chunk().copied()
+                && dp
+                    .networks()
+                    .iter()
+                    .any(|n| n.spec.masquerade && n.spec.uplink == Some(u as usize));
+            if to_masquerade {
+                // A reply to a masqueraded connection: translated back by
+                // the tracker, it comes here again addressed to the
+                // container and is routed in above.
+                let zone = nat_zone(u);
+                if let NatStep::Tracked = nat::track(ctx, i, env, zone, false, CtNat::Apply) {
+                    env.drop(ctx, i, DropReason::NatNoConnection);
+                }
                 continue;
             }
             let action = match key.ethertype {

@@ -36,6 +36,7 @@ impl Stage for CommitThenOutput {
                 0 => Action::Ct {
                     zone: 1,
                     commit: true,
+                    nat: crate::action::CtNat::None,
                 },
                 s if s & (ESTABLISHED | REPLY) == ESTABLISHED | REPLY => Action::Output(0),
                 _ => Action::Output(1),
