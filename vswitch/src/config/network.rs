@@ -14,6 +14,9 @@
 //! routes_to = ["back"]        # networks it may route to: routed when both list each other
 //! uplink = "up0"              # optional: other destinations leave by this
 //!                             # [[uplink]], via its gateway; answers come back in on it
+//! masquerade = true           # with an uplink: sources leaving by it are translated to
+//!                             # the uplink's IPv4 address (default true when there is an uplink)
+//! nat_ports = "32768-60999"   # the source ports masquerade allocates (default)
 //! ```
 //!
 //! The switch answers ARP (IPv6: neighbour solicitations) for the gateway,
@@ -56,6 +59,10 @@ pub struct NetworkConfig {
     pub routes_to: Vec<String>,
     /// The uplink other destinations leave by, by name.
     pub uplink: Option<String>,
+    /// Sources leaving by the uplink are translated to its address.
+    pub masquerade: bool,
+    /// The ports masquerade allocates, first and last.
+    pub nat_ports: (u16, u16),
 }
 
 #[derive(Deserialize)]
@@ -72,6 +79,8 @@ pub(super) struct RawNetwork {
     #[serde(default)]
     routes_to: Vec<Spanned<String>>,
     uplink: Option<Spanned<String>>,
+    masquerade: Option<Spanned<bool>>,
+    nat_ports: Option<Spanned<String>>,
 }
 
 /// The MAC a network's gateway has unless configured: locally
@@ -108,9 +117,18 @@ impl Config {
                     .uplink
                     .as_ref()
                     .and_then(|u| self.uplinks.iter().position(|up| &up.port.name == u)),
+                masquerade: network.masquerade,
+                nat_ports: network.nat_ports,
             })
             .collect()
     }
+}
+
+/// "32768-60999" (or one port, "40000"): first and last, both nonzero.
+fn parse_port_range(text: &str) -> Option<(u16, u16)> {
+    let (first, last) = text.split_once('-').unwrap_or((text, text));
+    let (first, last): (u16, u16) = (first.trim().parse().ok()?, last.trim().parse().ok()?);
+    (first >= 1 && first <= last).then_some((first, last))
 }
 
 /// "10.1.0.0/24".
@@ -318,7 +336,35 @@ impl Validator<'_> {
                 Some(u.get_ref().clone())
             }
         };
+        let masquerade =
+            match &raw.masquerade {
+                Some(m) if *m.get_ref() && uplink.is_none() => return self.err(
+                    m.span(),
+                    &format!("{field}.masquerade"),
+                    "masquerade translates what leaves by the uplink: name an uplink, or remove it",
+                ),
+                Some(m) => *m.get_ref(),
+                None => uplink.is_some(),
+            };
+        let nat_ports = match &raw.nat_ports {
+            None => vswitch_pipeline::l3::DEFAULT_NAT_PORTS,
+            Some(p) => match parse_port_range(p.get_ref()) {
+                Some(range) => range,
+                None => {
+                    return self.err(
+                        p.span(),
+                        &format!("{field}.nat_ports"),
+                        format!(
+                            "{:?} is not a port range: write \"FIRST-LAST\" with 1 <= FIRST <= LAST <= 65535, e.g. \"32768-60999\"",
+                            p.get_ref()
+                        ),
+                    )
+                }
+            },
+        };
         Ok(NetworkConfig {
+            masquerade,
+            nat_ports,
             name,
             bridge: bridge.clone(),
             vlan,

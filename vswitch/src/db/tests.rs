@@ -294,7 +294,10 @@ fn the_atomic_writer_replaces_the_file_and_leaves_no_temporary() {
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("conf.toml")]);
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir.join("sub")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.join("sub"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o700, "a directory it makes is root's only");
     // A directory where the file should be: an error, and no temporary left.
     let blocked = dir.join("blocked");

@@ -14,7 +14,9 @@
 //! (addresses without duplicate address detection), off elsewhere. Networks front and back route to each other;
 //! front leaves by the uplink (via 192.0.2.254, the outside namespace,
 //! which routes 10.1.0.0/24 back via 192.0.2.1: there is no NAT yet); iso
-//! routes nowhere. Names are unique per run; dropping the lab stops the
+//! routes nowhere. Front masquerades by default (its uplink makes it so);
+//! [`LabOptions`] can leave the outside without the route back, so that
+//! only the translation brings answers home. Names are unique per run; dropping the lab stops the
 //! daemon, then deletes the namespaces (and their links) and the files,
 //! also on a panic.
 
@@ -36,6 +38,18 @@ pub const UPLINK_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub const OUTSIDE_ROUTER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
 /// An address of the outside behind that router (on its loopback).
 pub const OUTSIDE_SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+
+/// How a lab differs from the default one.
+#[derive(Debug, Clone, Default)]
+pub struct LabOptions {
+    /// The outside has no route to 10.1.0.0/24: front reaches it by
+    /// masquerade alone.
+    pub no_route_back: bool,
+    /// Lines added to the `[switch]` table (`conntrack_limit = 4`).
+    pub switch: String,
+    /// Lines added to front's `[[network]]` table (`publish = [...]`).
+    pub front: String,
+}
 
 /// A container of the lab.
 pub struct Container {
@@ -71,6 +85,7 @@ pub struct GatewayLab {
     uplink: String,
     socket: PathBuf,
     config: PathBuf,
+    options: LabOptions,
     dir: TempDir,
 }
 
@@ -78,6 +93,11 @@ impl GatewayLab {
     /// Builds the lab and starts `vswitchd` (the binary at `vswitchd`),
     /// waiting until it serves its control socket with XDP attached.
     pub fn up(vswitchd: &Path) -> Result<GatewayLab, String> {
+        GatewayLab::up_with(vswitchd, LabOptions::default())
+    }
+
+    /// [`GatewayLab::up`] as `options` say.
+    pub fn up_with(vswitchd: &Path, options: LabOptions) -> Result<GatewayLab, String> {
         let dir = TempDir::new("gw").map_err(|e| format!("cannot make a temp dir: {e}"))?;
         let host = NetNs::create(&unique_name("gwhost"))
             .map_err(err("cannot create the host namespace"))?;
@@ -91,6 +111,7 @@ impl GatewayLab {
             uplink: unique_name("gwul"),
             socket: dir.join("vswitchd.sock"),
             config: dir.join("gateway.toml"),
+            options,
             outside,
             host,
             dir,
@@ -135,14 +156,18 @@ impl GatewayLab {
         let router = format!("{OUTSIDE_ROUTER}/24");
         let server = format!("{OUTSIDE_SERVER}/32");
         let via = UPLINK_ADDRESS.to_string();
+        let route_back = &["route", "add", "10.1.0.0/24", "via", &via][..];
         for args in [
             &["addr", "add", &router, "dev", "eth0"][..],
             &["link", "set", "eth0", "up"],
             &["link", "set", "lo", "up"],
             &["addr", "add", &server, "dev", "lo"],
-            // Back to front's containers through the switch: no NAT yet.
-            &["route", "add", "10.1.0.0/24", "via", &via],
-        ] {
+        ]
+        .into_iter()
+        // Back to front's containers through the switch, unless only
+        // masquerade is to bring answers back.
+        .chain((!self.options.no_route_back).then_some(route_back))
+        {
             self.outside
                 .ip(args)
                 .map_err(err(format!("cannot set up the outside ({args:?})")))?;
@@ -218,10 +243,11 @@ impl GatewayLab {
     pub fn config_text(&self, core: usize) -> String {
         let mut text = format!(
             "# a gateway lab: three container networks and an uplink\n\
-             [switch]\nworkers = [{core}]\ncontrol_socket = {:?}\n\n\
+             [switch]\nworkers = [{core}]\ncontrol_socket = {:?}\n{}\n\
              [[uplink]]\nname = \"up0\"\ntype = \"afxdp\"\noptions = {{ interface = {:?} }}\n\
              addresses = [\"{UPLINK_ADDRESS}/24\"]\ngateway = \"{OUTSIDE_ROUTER}\"\n",
             self.socket.display().to_string(),
+            self.options.switch,
             self.uplink,
         );
         for c in &self.containers {
@@ -231,8 +257,9 @@ impl GatewayLab {
             );
         }
         for c in &self.containers {
+            let front = format!("\nuplink = \"up0\"\n{}", self.options.front);
             let (routes, uplink) = match c.network {
-                "front" => ("[\"back\"]", "\nuplink = \"up0\""),
+                "front" => ("[\"back\"]", front.as_str()),
                 "back" => ("[\"front\"]", ""),
                 _ => ("[]", ""),
             };
