@@ -67,7 +67,21 @@ pub(crate) fn track(
         ctx.actions.push(action);
         return NatStep::Tracking;
     }
+    note_verdict(ctx, i, env);
+    if ctx.ct.state & ct_state::INVALID != 0 {
+        env.drop(ctx, i, DropReason::CtInvalid);
+        return NatStep::Dropped;
+    }
+    NatStep::Tracked
+}
+
+/// Traces what the tracker said of frame `i` (nothing before it met the
+/// tracker): the state bits and the translation applied.
+pub(crate) fn note_verdict(ctx: &PacketCtx, i: usize, env: &mut StageEnv<'_>) {
     let (state, translation) = (ctx.ct.state, ctx.ct.nat);
+    if state == 0 {
+        return;
+    }
     env.note(ctx, i, || {
         let nat = match translation {
             Some(t) => format!(", nat {t}"),
@@ -79,9 +93,4 @@ pub(crate) fn track(
             state_text(state)
         ))
     });
-    if state & ct_state::INVALID != 0 {
-        env.drop(ctx, i, DropReason::CtInvalid);
-        return NatStep::Dropped;
-    }
-    NatStep::Tracked
 }

@@ -80,7 +80,9 @@ impl Stage for UplinkStage {
                         && n.spec.contains_addr(route::addresses(ctx).1)
                 });
             if routed {
-                // The way back in to a network that leaves by this uplink.
+                // The way back in to a network that leaves by this uplink
+                // (translated back to it by the tracker, when masqueraded).
+                nat::note_verdict(ctx, i, env);
                 route::route_ip(ctx, i, env, route::Source::Uplink(u));
                 continue;
             }
