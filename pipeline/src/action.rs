@@ -112,6 +112,24 @@ pub enum CtNat {
         /// The network's index in the datapath.
         network: u16,
     },
+    /// As `Apply`, and a new connection gets its destination translated
+    /// by published range `rule` of network `network` (from outside).
+    Publish {
+        /// The network's index in the datapath.
+        network: u16,
+        /// The range's index in the network's `publish`.
+        rule: u16,
+    },
+    /// As `Publish`, for a connection from inside network `network`
+    /// itself (hairpin): its source is translated to the network's
+    /// gateway too, so that the container's answer comes back through
+    /// the switch.
+    Hairpin {
+        /// The network's index in the datapath.
+        network: u16,
+        /// The range's index in the network's `publish`.
+        rule: u16,
+    },
 }
 
 /// The ICMP messages a gateway sends about a frame.
@@ -302,6 +320,12 @@ impl core::fmt::Display for Action {
                     CtNat::None => f.write_str(")"),
                     CtNat::Apply => f.write_str(",nat)"),
                     CtNat::Masquerade { network } => write!(f, ",nat(masquerade={network}))"),
+                    CtNat::Publish { network, rule } => {
+                        write!(f, ",nat(publish={network}.{rule}))")
+                    }
+                    CtNat::Hairpin { network, rule } => {
+                        write!(f, ",nat(hairpin={network}.{rule}))")
+                    }
                 }
             }
             Action::Recirculate => f.write_str("recirculate"),

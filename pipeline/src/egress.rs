@@ -382,28 +382,39 @@ pub trait ConnTracker: Send {
 
 /// What a ct action's NAT part asks of the tracker: a masquerade becomes
 /// the source translation to its network's uplink address and ports (no
-/// translation of new connections when the uplink has no IPv4 address).
-fn nat_request(dp: &Datapath, nat: CtNat) -> NatRequest {
-    match nat {
-        CtNat::None => NatRequest::None,
-        CtNat::Apply => NatRequest::Apply,
-        CtNat::Masquerade { network } => {
-            let Some(spec) = dp.network(network).map(|n| &n.spec) else {
-                return NatRequest::Apply;
-            };
+/// translation of new connections when the uplink has no IPv4 address), a
+/// published range the destination translation to its container (and, in
+/// a hairpin, the source translation to the network's gateway).
+fn nat_request(dp: &Datapath, ctx: &PacketCtx, nat: CtNat) -> NatRequest {
+    let spec_of = |n: u16| dp.network(n).map(|n| &n.spec);
+    let request = match nat {
+        CtNat::None => return NatRequest::None,
+        CtNat::Apply => None,
+        CtNat::Masquerade { network } => spec_of(network).and_then(|spec| {
             let addr = spec
                 .uplink
                 .and_then(|u| dp.uplink(u as u16))
-                .and_then(|up| up.spec.ipv4());
-            match addr {
-                Some(addr) => NatRequest::Snat(Snat {
-                    addr,
+                .and_then(|up| up.spec.ipv4())?;
+            Some(NatRequest::Snat(Snat {
+                addr,
+                ports: spec.nat_ports,
+            }))
+        }),
+        CtNat::Publish { network, rule } | CtNat::Hairpin { network, rule } => spec_of(network)
+            .and_then(|spec| {
+                let publish = spec.publish.get(rule as usize)?;
+                let port = publish.container_port_for(ctx.parsed.key.l4_dst);
+                let snat = matches!(nat, CtNat::Hairpin { .. }).then_some(Snat {
+                    addr: spec.gateway,
                     ports: spec.nat_ports,
-                }),
-                None => NatRequest::Apply,
-            }
-        }
-    }
+                });
+                Some(NatRequest::Dnat {
+                    to: (publish.container, port),
+                    snat,
+                })
+            }),
+    };
+    request.unwrap_or(NatRequest::Apply)
 }
 
 /// Executes `actions` (the frame's list, or the flow cache's copy of it)
@@ -541,7 +552,7 @@ pub fn execute<T: TxSink>(
                     stats.drop(in_port, reason);
                     return Executed::Done;
                 }
-                let nat = nat_request(dp, nat);
+                let nat = nat_request(dp, ctx, nat);
                 if let Err(reason) = tracker.track(buf, ctx, zone, commit, nat, now) {
                     stats.drop(in_port, reason);
                     return Executed::Done;

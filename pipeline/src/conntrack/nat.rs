@@ -52,6 +52,40 @@ pub enum NatRequest {
     /// As `Apply`, and a new connection committed gets its source
     /// translated.
     Snat(Snat),
+    /// As `Apply`, and a new connection committed gets its destination
+    /// translated to `to` (address, port), and its source by `snat` when
+    /// given.
+    Dnat {
+        /// The new destination.
+        to: (Ipv4Addr, u16),
+        /// The source translation too (hairpin).
+        snat: Option<Snat>,
+    },
+}
+
+impl NatRequest {
+    /// The translation a new connection gets, if any.
+    pub(crate) fn for_new(&self) -> Option<NewNat> {
+        match *self {
+            NatRequest::None | NatRequest::Apply => None,
+            NatRequest::Snat(snat) => Some(NewNat {
+                dnat: None,
+                snat: Some(snat),
+            }),
+            NatRequest::Dnat { to, snat } => Some(NewNat {
+                dnat: Some(to),
+                snat,
+            }),
+        }
+    }
+}
+
+/// The translation of a new connection: its destination, its source, or
+/// both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NewNat {
+    pub dnat: Option<(Ipv4Addr, u16)>,
+    pub snat: Option<Snat>,
 }
 
 /// Why no translation could be set up.
@@ -78,11 +112,16 @@ impl ConnTable {
             Ok(read) => read,
             Err(reason) => return (self.invalid(reason, probe), None),
         };
-        let snat = match &nat {
-            NatRequest::Snat(snat) => Some(snat),
-            _ => None,
-        };
-        let verdict = self.judge(&tuple, &self.key(&tuple), kind, commit, now, probe, snat);
+        let new_nat = nat.for_new();
+        let verdict = self.judge(
+            &tuple,
+            &self.key(&tuple),
+            kind,
+            commit,
+            now,
+            probe,
+            new_nat.as_ref(),
+        );
         if nat == NatRequest::None || probe || verdict.result.is_err() {
             return (verdict, None);
         }
@@ -98,17 +137,31 @@ impl ConnTable {
     }
 
     /// The reply tuple of a new connection `original` translated by
-    /// `snat`: its source becomes `snat.addr` and a port of the range that
-    /// no connection of the zone uses towards the same remote.
-    pub(crate) fn snat_reply(
+    /// `nat`: replies come from the translated destination, and go to
+    /// the translated source, `snat.addr` at a port of the range that no
+    /// connection of the zone uses towards the same remote.
+    pub(crate) fn nat_reply(
         &self,
         original: &Tuple,
-        snat: &Snat,
+        nat: &NewNat,
     ) -> Result<Tuple, PortsExhausted> {
         let mut reply = original.reversed();
         if original.ipv6 {
             return Ok(reply);
         }
+        if let Some((addr, port)) = nat.dnat {
+            reply.src = [0; 16];
+            reply.src[..4].copy_from_slice(&addr.octets());
+            reply.src_port = port;
+        }
+        let Some(snat) = &nat.snat else {
+            // The destination alone: the connection is refused if another
+            // already answers from there to the same source.
+            return match self.find(&self.key(&reply)) {
+                None => Ok(reply),
+                Some(_) => Err(PortsExhausted),
+            };
+        };
         reply.dst = [0; 16];
         reply.dst[..4].copy_from_slice(&snat.addr.octets());
         let (first, last) = (

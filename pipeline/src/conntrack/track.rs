@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use super::nat::Snat;
+use super::nat::NewNat;
 use super::packet::{self, Kind, Segment, Tuple};
 use super::table::{bump, ConnTable, Found, InsertError, Key, State};
 use super::tcp::{self, Dir, Step, TcpConn, Window};
@@ -123,7 +123,7 @@ impl ConnTable {
     }
 
     /// Judges one frame of `tuple`; a new connection committed with
-    /// `snat` gets its source translated (see [`super::nat`]).
+    /// `nat` gets its addresses translated (see [`super::nat`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn judge(
         &self,
@@ -133,7 +133,7 @@ impl ConnTable {
         commit: bool,
         now: u32,
         probe: bool,
-        snat: Option<&Snat>,
+        nat: Option<&NewNat>,
     ) -> Verdict {
         if let Kind::IcmpError(quoted) = kind {
             // The error travels against the quoted packet: towards its
@@ -147,14 +147,14 @@ impl ConnTable {
         }
         for _ in 0..UPDATE_TRIES {
             let Some(found) = self.find_live(key, tuple.proto, now, probe) else {
-                return self.new_connection(tuple, key, kind, commit, now, probe, snat);
+                return self.new_connection(tuple, key, kind, commit, now, probe, nat);
             };
             match self.update(found, kind, now, probe) {
                 Outcome::Bits(bits) => return Verdict::of(bits),
                 Outcome::Invalid(reason) => return self.invalid(reason, probe),
                 Outcome::Reopen => {
                     if probe || self.remove(found.index, found.word) {
-                        return self.new_connection(tuple, key, kind, commit, now, probe, snat);
+                        return self.new_connection(tuple, key, kind, commit, now, probe, nat);
                     }
                 }
                 Outcome::Retry => {}
@@ -202,7 +202,7 @@ impl ConnTable {
         commit: bool,
         now: u32,
         probe: bool,
-        snat: Option<&Snat>,
+        nat: Option<&NewNat>,
     ) -> Verdict {
         let (tcp_state, windows) = match kind {
             Kind::Tcp(segment) => match tcp::open(&segment) {
@@ -222,7 +222,7 @@ impl ConnTable {
             reply_seen: false,
             fins: 0,
         };
-        let reply = match snat.map(|snat| self.snat_reply(tuple, snat)) {
+        let reply = match nat.map(|nat| self.nat_reply(tuple, nat)) {
             None => tuple.reversed(),
             Some(Ok(reply)) => reply,
             Some(Err(_)) => {

@@ -50,6 +50,7 @@ fn network(name: &str, bridge: usize, vlan: u16, third: u8, mac: Mac) -> Network
         uplink: None,
         masquerade: false,
         nat_ports: crate::l3::DEFAULT_NAT_PORTS,
+        publish: vec![],
     }
 }
 

@@ -70,6 +70,57 @@ pub struct NetworkSpec {
     /// The source ports (ICMP echo identifiers) masquerade allocates,
     /// first and last.
     pub nat_ports: (u16, u16),
+    /// Ports of the uplink's addresses published to containers of the
+    /// network (`docker run -p`).
+    pub publish: Vec<Publish>,
+}
+
+/// A published port range: new connections from outside to `host_ip` at
+/// a port of `host_ports` are sent to `container` at the port as far into
+/// its range (destination NAT), their source kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Publish {
+    /// TCP or UDP (the IP protocol number).
+    pub proto: u8,
+    /// The uplink address it is published on.
+    pub host_ip: Ipv4Addr,
+    /// First and last published port.
+    pub host_ports: (u16, u16),
+    /// The container's address.
+    pub container: Ipv4Addr,
+    /// The container port the first published port maps to.
+    pub container_port: u16,
+}
+
+impl Publish {
+    /// True if a frame of `proto` to `addr` at `port` is for this range.
+    pub fn matches(&self, proto: u8, addr: Ipv4Addr, port: u16) -> bool {
+        self.proto == proto
+            && self.host_ip == addr
+            && (self.host_ports.0..=self.host_ports.1).contains(&port)
+    }
+
+    /// The container port `host_port` maps to.
+    pub fn container_port_for(&self, host_port: u16) -> u16 {
+        self.container_port
+            .wrapping_add(host_port.wrapping_sub(self.host_ports.0))
+    }
+}
+
+impl NetworkSpec {
+    /// Connections from or to the network are tracked when they may be
+    /// translated.
+    pub fn needs_nat(&self) -> bool {
+        self.masquerade || !self.publish.is_empty()
+    }
+
+    /// The index of the published range a frame of `proto` to `addr` at
+    /// `port` is for.
+    pub fn published(&self, proto: u8, addr: Ipv4Addr, port: u16) -> Option<usize> {
+        self.publish
+            .iter()
+            .position(|p| p.matches(proto, addr, port))
+    }
 }
 
 /// The ports masquerade allocates unless configured: Linux's default

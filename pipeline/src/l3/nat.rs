@@ -24,6 +24,8 @@ pub(crate) enum NatStep {
     Dropped,
     /// Tracked (and translated when its connection is): route it on.
     Tracked,
+    /// Not for the tracker.
+    Untracked,
 }
 
 /// The ct state bits as Open vSwitch prints them: "+trk+new".
@@ -67,6 +69,12 @@ pub(crate) fn track(
         ctx.actions.push(action);
         return NatStep::Tracking;
     }
+    verdict(ctx, i, env)
+}
+
+/// After the tracker: notes its verdict on frame `i`, and drops it when
+/// INVALID.
+pub(crate) fn verdict(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) -> NatStep {
     note_verdict(ctx, i, env);
     if ctx.ct.state & ct_state::INVALID != 0 {
         env.drop(ctx, i, DropReason::CtInvalid);

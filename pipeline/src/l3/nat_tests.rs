@@ -18,12 +18,20 @@ const ELSEWHERE: [u8; 4] = [203, 0, 113, 9];
 const H3: [u8; 4] = [10, 1, 0, 3];
 const MAC3: Mac = [0x02, 0, 0, 0, 1, 3];
 
-/// Network a masquerades with `ports`; the uplink's router is resolved;
-/// a tracker of `limit` connections.
+/// Network a masquerades with `ports` and publishes UDP 8080-8081 of the
+/// uplink's address to H1's 80-81; the uplink's router is resolved; a
+/// tracker of `limit` connections.
 fn nat_harness(ports: (u16, u16), limit: u32) -> (Harness, Arc<ConnTable>) {
     let mut spec = gateway_spec();
     spec.networks[0].masquerade = true;
     spec.networks[0].nat_ports = ports;
+    spec.networks[0].publish = vec![super::Publish {
+        proto: crate::wire::ip_proto::UDP,
+        host_ip: UPLINK_ADDR.into(),
+        host_ports: (8080, 8081),
+        container: H1.into(),
+        container_port: 80,
+    }];
     let mut h = harness_of(&spec);
     let table = Arc::new(ConnTable::with_config(ConntrackConfig {
         limit,
@@ -247,4 +255,51 @@ fn a_full_table_refuses_new_connections_and_keeps_the_established() {
         UP,
     );
     udp_out(&send(&mut h, UP, &answer, 3), C1);
+}
+
+#[test]
+fn a_published_port_takes_the_outside_to_the_container_and_back() {
+    let (mut h, table) = nat_harness((40000, 40009), 64);
+    for (host_port, container_port) in [(8080, 80), (8081, 81)] {
+        let f = datagram(
+            UPLINK_MAC,
+            ROUTER_MAC,
+            OUTSIDE,
+            6000,
+            UPLINK_ADDR,
+            host_port,
+        );
+        let into = udp_out(&send(&mut h, UP, &f, 2), C1);
+        // The client's address is kept.
+        assert_eq!(into, (OUTSIDE, 6000, H1, container_port));
+        let answer = datagram(GW_A, MAC1, H1, container_port, OUTSIDE, 6000);
+        let out = udp_out(&send(&mut h, C1, &answer, 2), UP);
+        assert_eq!(out, (UPLINK_ADDR, host_port, OUTSIDE, 6000));
+    }
+    assert_eq!(table.counters().entries, 2);
+    // A port not published belongs to no connection.
+    let f = datagram(UPLINK_MAC, ROUTER_MAC, OUTSIDE, 6000, UPLINK_ADDR, 8082);
+    assert!(send(&mut h, UP, &f, 3).is_empty());
+    assert_eq!(drops(&h.stats, DropReason::NatNoConnection), 1);
+}
+
+#[test]
+fn hairpin_to_a_published_port_comes_back_through_the_gateway() {
+    let (mut h, _table) = nat_harness((40000, 40009), 64);
+    let arp = super::datapath_tests::arp_reply(MAC3, H3, GW_A, [10, 1, 0, 1]);
+    assert!(send(&mut h, C1, &arp, 2).is_empty());
+    // From another container of the network, and from the container
+    // itself: the server sees the gateway, the client the published
+    // address.
+    for (client, mac, sport) in [(H3, MAC3, 5000), (H1, MAC1, 5001)] {
+        let f = datagram(GW_A, mac, client, sport, UPLINK_ADDR, 8080);
+        let out = send(&mut h, C1, &f, 2);
+        let (src, pp, dst, dport) = udp_out(&out, C1);
+        assert_eq!(&out[0].1[..6], &MAC1);
+        assert_eq!((src, dst, dport), ([10, 1, 0, 1], H1, 80));
+        let answer = datagram(GW_A, MAC1, H1, 80, [10, 1, 0, 1], pp);
+        let back = send(&mut h, C1, &answer, 2);
+        assert_eq!(udp_out(&back, C1), (UPLINK_ADDR, 8080, client, sport));
+        assert_eq!(&back[0].1[..6], &mac);
+    }
 }

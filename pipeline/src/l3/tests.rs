@@ -16,6 +16,7 @@ fn spec(subnet: [u8; 4], len: u8) -> NetworkSpec {
         uplink: None,
         masquerade: false,
         nat_ports: crate::l3::DEFAULT_NAT_PORTS,
+        publish: vec![],
     }
 }
 

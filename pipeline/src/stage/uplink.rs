@@ -86,21 +86,40 @@ impl Stage for UplinkStage {
                 route::route_ip(ctx, i, env, route::Source::Uplink(u));
                 continue;
             }
-            let to_masquerade = key.ethertype == ethertype::IPV4
+            let to_translate = key.ethertype == ethertype::IPV4
                 && key.eth_dst == uplink.spec.mac
-                && uplink.spec.ipv4().map(|a| a.octets()) == key.ip_dst.first_chunk().copied()
+                && uplink.spec.owns(route::addresses(ctx).1)
                 && dp
                     .networks()
                     .iter()
-                    .any(|n| n.spec.masquerade && n.spec.uplink == Some(u as usize));
-            if to_masquerade {
-                // A reply to a masqueraded connection: translated back by
+                    .any(|n| n.spec.needs_nat() && n.spec.uplink == Some(u as usize));
+            if to_translate {
+                // To the uplink's address: a new connection to a published
+                // port, or an answer to a masqueraded one. Translated by
                 // the tracker, it comes here again addressed to the
                 // container and is routed in above.
-                let zone = nat_zone(u);
-                if let NatStep::Tracked = nat::track(ctx, i, env, zone, false, CtNat::Apply) {
-                    env.drop(ctx, i, DropReason::NatNoConnection);
+                if ctx.ct.state != 0 {
+                    if let NatStep::Tracked = nat::verdict(ctx, i, env) {
+                        env.drop(ctx, i, DropReason::NatNoConnection);
+                    }
+                    continue;
                 }
+                let dst = route::v4(&key.ip_dst);
+                let published = dp.networks().iter().enumerate().find_map(|(n, net)| {
+                    let rule = net.spec.published(key.ip_proto, dst, key.l4_dst)?;
+                    (net.spec.uplink == Some(u as usize)).then_some((n, rule))
+                });
+                let (commit, nat) = match published {
+                    Some((network, rule)) => (
+                        true,
+                        CtNat::Publish {
+                            network: network as u16,
+                            rule: rule as u16,
+                        },
+                    ),
+                    None => (false, CtNat::Apply),
+                };
+                nat::track(ctx, i, env, nat_zone(u), commit, nat);
                 continue;
             }
             let action = match key.ethertype {
