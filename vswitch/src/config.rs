@@ -78,6 +78,7 @@ use vswitch_pipeline::{Mac, PortId};
 mod checks;
 mod network;
 mod overlay;
+mod publish;
 pub use checks::{MAX_CONFIG_BYTES, MAX_INTERFACE_NAME};
 pub use network::{gateway_mac_of, NetworkConfig};
 pub use overlay::{

@@ -17,6 +17,9 @@
 //! masquerade = true           # with an uplink: sources leaving by it are translated to
 //!                             # the uplink's IPv4 address (default true when there is an uplink)
 //! nat_ports = "32768-60999"   # the source ports masquerade allocates (default)
+//! publish = [{ proto = "tcp", host_port = 8080, container = "10.1.0.2", container_port = 80 }]
+//!                             # ports of the uplink's address published to containers
+//!                             # (see config/publish.rs)
 //! ```
 //!
 //! The switch answers ARP (IPv6: neighbour solicitations) for the gateway,
@@ -63,6 +66,8 @@ pub struct NetworkConfig {
     pub masquerade: bool,
     /// The ports masquerade allocates, first and last.
     pub nat_ports: (u16, u16),
+    /// Its published ports.
+    pub publish: Vec<vswitch_pipeline::l3::Publish>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +86,8 @@ pub(super) struct RawNetwork {
     uplink: Option<Spanned<String>>,
     masquerade: Option<Spanned<bool>>,
     nat_ports: Option<Spanned<String>>,
+    #[serde(default)]
+    publish: Vec<super::publish::RawPublish>,
 }
 
 /// The MAC a network's gateway has unless configured: locally
@@ -119,6 +126,7 @@ impl Config {
                     .and_then(|u| self.uplinks.iter().position(|up| &up.port.name == u)),
                 masquerade: network.masquerade,
                 nat_ports: network.nat_ports,
+                publish: network.publish.clone(),
             })
             .collect()
     }
@@ -362,7 +370,9 @@ impl Validator<'_> {
                 }
             },
         };
+        let publish = self.publish(&raw.publish, field, (net, len), uplink.as_deref(), before)?;
         Ok(NetworkConfig {
+            publish,
             masquerade,
             nat_ports,
             name,
