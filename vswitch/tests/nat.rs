@@ -9,7 +9,9 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use vswitch::lab::gateway::{GatewayLab, LabOptions, OUTSIDE_SERVER, UPLINK_ADDRESS};
+use vswitch::lab::gateway::{
+    GatewayLab, LabOptions, OUTSIDE_ROUTER, OUTSIDE_SERVER, UPLINK_ADDRESS,
+};
 use vswitch::lab::traffic::ping_from;
 use vswitch_ports::netns::run_in_netns;
 use vswitch_ports::testing::require_netns;
@@ -18,13 +20,23 @@ const VSWITCHD: &str = env!("CARGO_BIN_EXE_vswitchd");
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn up(test: &str, switch: &str) -> Option<GatewayLab> {
+    up_with(
+        test,
+        LabOptions {
+            switch: switch.into(),
+            ..LabOptions::default()
+        },
+    )
+}
+
+/// The lab as `options` say, always without the outside's route back.
+fn up_with(test: &str, options: LabOptions) -> Option<GatewayLab> {
     if !require_netns(test) {
         return None;
     }
     let options = LabOptions {
         no_route_back: true,
-        switch: switch.into(),
-        ..LabOptions::default()
+        ..options
     };
     Some(
         GatewayLab::up_with(Path::new(VSWITCHD), options).unwrap_or_else(|e| panic!("{test}: {e}")),
@@ -41,12 +53,28 @@ fn evidence(lab: &GatewayLab) -> String {
 
 /// Container `from` connects to a TCP server in the outside at `port`
 /// and sends `message`, which comes back echoed: the address the server
-/// saw the connection from. Bounded by [`TIMEOUT`] each way.
+/// saw the connection from.
 fn tcp_echo(lab: &GatewayLab, from: &str, port: u16, message: &[u8]) -> Result<SocketAddr, String> {
+    let from = lab.container_named(from)?.netns.name();
     let addr = SocketAddr::from((OUTSIDE_SERVER, port));
-    let listener = run_in_netns(lab.outside.name(), || TcpListener::bind(addr))
+    tcp_echo_between(from, lab.outside.name(), addr, addr, message)
+}
+
+/// A client in namespace `from` connects to `to`, where a TCP server in
+/// namespace `server_ns` listening on `listen` accepts, and sends
+/// `message`, which comes back echoed: the address the server saw the
+/// connection from. Bounded by [`TIMEOUT`] each way.
+fn tcp_echo_between(
+    from: &str,
+    server_ns: &str,
+    listen: SocketAddr,
+    to: SocketAddr,
+    message: &[u8],
+) -> Result<SocketAddr, String> {
+    let addr = to;
+    let listener = run_in_netns(server_ns, || TcpListener::bind(listen))
         .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let server = std::thread::spawn(move || -> Result<SocketAddr, String> {
         let deadline = Instant::now() + TIMEOUT;
@@ -72,8 +100,7 @@ fn tcp_echo(lab: &GatewayLab, from: &str, port: u16, message: &[u8]) -> Result<S
             .map_err(|e| format!("server write: {e}"))?;
         Ok(peer)
     });
-    let netns = lab.container_named(from)?.netns.name().to_string();
-    let client = run_in_netns(&netns, || TcpStream::connect_timeout(&addr, TIMEOUT))
+    let client = run_in_netns(from, || TcpStream::connect_timeout(&addr, TIMEOUT))
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("{from}: cannot connect to {addr}: {e}"));
     let echoed = client.and_then(|mut conn| {
@@ -97,15 +124,28 @@ fn tcp_echo(lab: &GatewayLab, from: &str, port: u16, message: &[u8]) -> Result<S
 /// Container `from` sends a datagram to a UDP echo in the outside at
 /// `port`: the address the echo saw it from, after the echo came back.
 fn udp_echo(lab: &GatewayLab, from: &str, port: u16) -> Result<SocketAddr, String> {
+    let from = lab.container_named(from)?.netns.name();
     let addr = SocketAddr::from((OUTSIDE_SERVER, port));
-    let server = run_in_netns(lab.outside.name(), || UdpSocket::bind(addr))
+    udp_echo_between(from, lab.outside.name(), addr, addr)
+}
+
+/// A client in namespace `from` sends datagrams to `to`, where a UDP echo
+/// in namespace `server_ns` bound to `listen` answers: the address the
+/// echo saw them from, after an echo came back.
+fn udp_echo_between(
+    from: &str,
+    server_ns: &str,
+    listen: SocketAddr,
+    to: SocketAddr,
+) -> Result<SocketAddr, String> {
+    let addr = to;
+    let server = run_in_netns(server_ns, || UdpSocket::bind(listen))
         .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot bind {addr}: {e}"))?;
+        .map_err(|e| format!("cannot bind {listen}: {e}"))?;
     server
         .set_read_timeout(Some(Duration::from_millis(500)))
         .map_err(|e| e.to_string())?;
-    let netns = lab.container_named(from)?.netns.name().to_string();
-    let client = run_in_netns(&netns, || UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)))
+    let client = run_in_netns(from, || UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)))
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot bind in {from}: {e}"))?;
     client
@@ -210,4 +250,70 @@ fn a_full_conntrack_table_keeps_established_connections() {
         .map(|p| p["drop_reasons"]["ct_table_full"].as_u64().unwrap_or(0))
         .sum();
     assert!(full >= 1, "{}", evidence(&lab));
+}
+
+/// front publishes TCP 8080 and UDP 8081-8082 of the uplink's address to
+/// c1's 80 and 81-82.
+const PUBLISH: &str = r#"publish = [
+  { proto = "tcp", host_port = 8080, container = "10.1.0.2", container_port = 80 },
+  { proto = "udp", host_port = "8081-8082", container = "10.1.0.2", container_port = "81-82" },
+]"#;
+
+#[test]
+fn the_outside_reaches_a_container_by_a_published_port_tcp_and_udp() {
+    let test = "the_outside_reaches_a_container_by_a_published_port_tcp_and_udp";
+    let Some(lab) = up_with(
+        test,
+        LabOptions {
+            front: PUBLISH.into(),
+            ..LabOptions::default()
+        },
+    ) else {
+        return;
+    };
+    let c1 = lab.container_named("c1").unwrap();
+    let outside = lab.outside.name();
+    let listen = SocketAddr::from((c1.ip, 80));
+    let published = SocketAddr::from((UPLINK_ADDRESS, 8080));
+    // The client's address is kept: the container sees the outside's.
+    let peer = tcp_echo_between(
+        outside,
+        c1.netns.name(),
+        listen,
+        published,
+        b"published tcp",
+    )
+    .unwrap_or_else(|e| panic!("tcp: {e}{}", evidence(&lab)));
+    assert_eq!(peer.ip(), OUTSIDE_ROUTER, "{}", evidence(&lab));
+    let listen = SocketAddr::from((c1.ip, 82));
+    let published = SocketAddr::from((UPLINK_ADDRESS, 8082));
+    let peer = udp_echo_between(outside, c1.netns.name(), listen, published)
+        .unwrap_or_else(|e| panic!("udp: {e}{}", evidence(&lab)));
+    assert_eq!(peer.ip(), OUTSIDE_ROUTER);
+}
+
+#[test]
+fn hairpin_to_a_published_port_from_the_network_and_from_the_container_itself() {
+    let test = "hairpin_to_a_published_port_from_the_network_and_from_the_container_itself";
+    let Some(lab) = up_with(
+        test,
+        LabOptions {
+            front: PUBLISH.into(),
+            second_front: true,
+            ..LabOptions::default()
+        },
+    ) else {
+        return;
+    };
+    let c1 = lab.container_named("c1").unwrap();
+    let published = SocketAddr::from((UPLINK_ADDRESS, 8080));
+    for from in ["c4", "c1"] {
+        let client = lab.container_named(from).unwrap().netns.name();
+        let listen = SocketAddr::from((c1.ip, 80));
+        let peer = tcp_echo_between(client, c1.netns.name(), listen, published, b"hairpin")
+            .unwrap_or_else(|e| panic!("{from}: {e}{}", evidence(&lab)));
+        // Answers must come back through the switch: the server sees the
+        // gateway.
+        assert_eq!(peer.ip(), c1.gateway, "{from}{}", evidence(&lab));
+    }
 }

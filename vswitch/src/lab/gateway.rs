@@ -49,6 +49,8 @@ pub struct LabOptions {
     pub switch: String,
     /// Lines added to front's `[[network]]` table (`publish = [...]`).
     pub front: String,
+    /// A second container in front: c4, 10.1.0.3.
+    pub second_front: bool,
 }
 
 /// A container of the lab.
@@ -118,7 +120,11 @@ impl GatewayLab {
         };
         lab.outside_link()?;
         for (i, network) in ["front", "back", "iso"].into_iter().enumerate() {
-            let container = lab.container(i, network)?;
+            let container = lab.container(i + 1, network, i as u8 + 1, 2)?;
+            lab.containers.push(container);
+        }
+        if lab.options.second_front {
+            let container = lab.container(4, "front", 1, 3)?;
             lab.containers.push(container);
         }
         let core = vswitch_ports::cpu::available_cores()
@@ -175,9 +181,16 @@ impl GatewayLab {
         no_tx_offload(out, "eth0")
     }
 
-    /// Container `c{i+1}` in `network` (10.{i+1}.0.0/24).
-    fn container(&self, i: usize, network: &'static str) -> Result<Container, String> {
-        let name = format!("c{}", i + 1);
+    /// Container `c{n}` in `network` (10.{third}.0.0/24), host `host`
+    /// of its subnet.
+    fn container(
+        &self,
+        n: usize,
+        network: &'static str,
+        third: u8,
+        host: u8,
+    ) -> Result<Container, String> {
+        let name = format!("c{n}");
         let netns = NetNs::create(&unique_name(&format!("gw{name}")))
             .map_err(err("cannot create a container namespace"))?;
         disable_ipv6(netns.name())?;
@@ -199,8 +212,7 @@ impl GatewayLab {
         self.host
             .ip(&["link", "set", &port, "up"])
             .map_err(err("cannot bring a container's host end up"))?;
-        let third = i as u8 + 1;
-        let ip = Ipv4Addr::new(10, third, 0, 2);
+        let ip = Ipv4Addr::new(10, third, 0, host);
         let gateway = Ipv4Addr::new(10, third, 0, 1);
         let cidr = format!("{ip}/24");
         let via = gateway.to_string();
@@ -215,7 +227,7 @@ impl GatewayLab {
         }
         no_tx_offload(netns.name(), "eth0")?;
         enable_ipv6(netns.name(), "eth0")?;
-        let ip6 = Ipv6Addr::new(0xfd00, u16::from(third), 0, 0, 0, 0, 0, 2);
+        let ip6 = Ipv6Addr::new(0xfd00, u16::from(third), 0, 0, 0, 0, 0, u16::from(host));
         let gateway6 = Ipv6Addr::new(0xfd00, u16::from(third), 0, 0, 0, 0, 0, 1);
         let cidr6 = format!("{ip6}/64");
         let via6 = gateway6.to_string();
@@ -250,13 +262,21 @@ impl GatewayLab {
             self.options.switch,
             self.uplink,
         );
-        for c in &self.containers {
-            text += &format!(
-                "\n[[bridge]]\nname = {:?}\n[[bridge.port]]\nname = {:?}\ntype = \"afxdp\"\noptions = {{ interface = {:?} }}\n",
-                c.network, c.name, c.port
-            );
-        }
-        for c in &self.containers {
+        // One bridge and network each, with every container of it as a
+        // port (the first container of a network describes it).
+        let first_of_network = self
+            .containers
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| self.containers[..*i].iter().all(|o| o.network != c.network));
+        for (_, c) in first_of_network {
+            text += &format!("\n[[bridge]]\nname = {:?}\n", c.network);
+            for member in self.containers.iter().filter(|m| m.network == c.network) {
+                text += &format!(
+                    "[[bridge.port]]\nname = {:?}\ntype = \"afxdp\"\noptions = {{ interface = {:?} }}\n",
+                    member.name, member.port
+                );
+            }
             let front = format!("\nuplink = \"up0\"\n{}", self.options.front);
             let (routes, uplink) = match c.network {
                 "front" => ("[\"back\"]", front.as_str()),
