@@ -117,8 +117,9 @@ pub enum CtNat {
     Publish {
         /// The network's index in the datapath.
         network: u16,
-        /// The range's index in the network's `publish`.
-        rule: u16,
+        /// The range's index in the network's `publish` (a network has
+        /// at most 256: checked by the datapath).
+        rule: u8,
     },
     /// As `Publish`, for a connection from inside network `network`
     /// itself (hairpin): its source is translated to the network's
@@ -127,8 +128,9 @@ pub enum CtNat {
     Hairpin {
         /// The network's index in the datapath.
         network: u16,
-        /// The range's index in the network's `publish`.
-        rule: u16,
+        /// The range's index in the network's `publish` (a network has
+        /// at most 256: checked by the datapath).
+        rule: u8,
     },
 }
 

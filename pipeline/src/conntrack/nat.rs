@@ -18,12 +18,12 @@
 
 use std::net::Ipv4Addr;
 
-use super::packet::{self, Tuple};
+use super::packet::{self, Kind, Tuple};
 use super::table::ConnTable;
 use super::track::Verdict;
 use crate::context::ct_state;
 use crate::flow::Parsed;
-use crate::wire::checksum::{update_u16, update_u32};
+use crate::wire::checksum::{internet_checksum, update_u16, update_u32};
 use crate::wire::{icmpv4, ip_proto, ipv4, read_u16, tcp, udp, write_u16};
 
 /// Ports tried for one new connection before it is refused: Linux's
@@ -125,14 +125,13 @@ impl ConnTable {
         if nat == NatRequest::None || probe || verdict.result.is_err() {
             return (verdict, None);
         }
-        let layout = &parsed.layout;
-        let translation = self.apply_nat(
-            frame,
-            layout.l3 as usize,
-            layout.l4 as usize,
-            &tuple,
-            verdict.state,
-        );
+        let (l3, l4) = (parsed.layout.l3 as usize, parsed.layout.l4 as usize);
+        let translation = match kind {
+            Kind::IcmpError(quoted) if verdict.state & ct_state::RELATED != 0 => {
+                self.apply_nat_related(frame, l3, l4, &tuple, &quoted)
+            }
+            _ => self.apply_nat(frame, l3, l4, &tuple, verdict.state),
+        };
         (verdict, translation)
     }
 
@@ -215,10 +214,89 @@ impl ConnTable {
             to_src: (v4(&want.src), want.src_port),
             to_dst: (v4(&want.dst), want.dst_port),
         };
-        rewrite(frame, l3, l4, tuple.proto, &translation, found.reply);
+        rewrite(frame, l3, l4, tuple.proto, &translation, found.reply, true);
         Some(translation)
     }
 }
+
+impl ConnTable {
+    /// Rewrites the ICMP error `frame` (outer tuple `outer`, quoting a
+    /// packet of tuple `quoted`) by the translation of the connection it
+    /// is RELATED to, as Linux's `nf_nat_icmp_reply_translation`: the
+    /// outer destination (and the source, when the error comes from the
+    /// quoted packet's destination itself) as a packet of the connection
+    /// going the error's way; the quoted header as its sender sent it.
+    pub(crate) fn apply_nat_related(
+        &self,
+        frame: &mut [u8],
+        l3: usize,
+        l4: usize,
+        outer: &Tuple,
+        quoted: &Tuple,
+    ) -> Option<Translation> {
+        if outer.ipv6 {
+            return None;
+        }
+        let found = self.find(&self.key(&quoted.reversed()))?;
+        let (original, reply, ..) = self.snapshot(found.index as usize)?;
+        if reply == original.reversed() {
+            return None;
+        }
+        let want = if found.reply { original } else { reply }.reversed();
+        let to_src = if outer.src == quoted.dst {
+            want.src
+        } else {
+            outer.src
+        };
+        let translation = Translation {
+            src: (v4(&outer.src), 0),
+            dst: (v4(&outer.dst), 0),
+            to_src: (v4(&to_src), 0),
+            to_dst: (v4(&want.dst), 0),
+        };
+        // The outer header: addresses only (ICMP has no pseudo-header).
+        rewrite(frame, l3, l4, ip_proto::ICMP, &translation, false, true);
+        // The quoted packet, as its sender sent it.
+        let inner_l3 = l4 + QUOTE_OFFSET;
+        let inner_ihl = usize::from(frame.get(inner_l3)? & 0x0f) * 4;
+        let inner_l4 = inner_l3 + inner_ihl;
+        let inner = Translation {
+            src: (v4(&quoted.src), quoted.src_port),
+            dst: (v4(&quoted.dst), quoted.dst_port),
+            to_src: (v4(&want.dst), want.dst_port),
+            to_dst: (v4(&want.src), want.src_port),
+        };
+        let quoted_len = frame.len().saturating_sub(inner_l4);
+        // The quoted L4 checksum is updated when it was quoted (UDP's is in
+        // the first 8 bytes; TCP's only when 18 bytes are).
+        let inner_sum_quoted = match quoted.proto {
+            ip_proto::TCP => quoted_len >= tcp::field::CHECKSUM.end,
+            ip_proto::UDP => quoted_len >= udp::field::CHECKSUM.end,
+            _ => true,
+        };
+        let proto = quoted.proto;
+        rewrite(
+            frame,
+            inner_l3,
+            inner_l4,
+            proto,
+            &inner,
+            true,
+            inner_sum_quoted,
+        );
+        // The error's own checksum covers the quoted packet: summed anew.
+        let end =
+            (l3 + usize::from(read_u16(frame, l3 + ipv4::field::LENGTH.start))).min(frame.len());
+        let sum_at = l4 + icmpv4::field::CHECKSUM.start;
+        write_u16(frame, sum_at, 0);
+        let sum = internet_checksum(frame.get(l4..end)?);
+        write_u16(frame, sum_at, sum);
+        Some(translation)
+    }
+}
+
+/// Where an ICMP error's quoted packet starts.
+const QUOTE_OFFSET: usize = 8;
 
 /// The addresses and ports a frame had and was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,10 +334,20 @@ fn v4(addr: &[u8; 16]) -> Ipv4Addr {
 
 /// Writes `t` into the IPv4 frame: addresses (IPv4 header checksum and
 /// the TCP/UDP pseudo-header sum), ports or the echo identifier (L4
-/// checksum). `reply`: the frame is an echo reply, whose identifier is
-/// its "destination port".
-fn rewrite(frame: &mut [u8], l3: usize, l4: usize, proto: u8, t: &Translation, reply: bool) {
+/// checksum, unless `l4_checksum` is false: a quoted header cut before
+/// it). `reply`: the frame is an echo reply, whose identifier is its
+/// "destination port".
+fn rewrite(
+    frame: &mut [u8],
+    l3: usize,
+    l4: usize,
+    proto: u8,
+    t: &Translation,
+    reply: bool,
+    l4_checksum: bool,
+) {
     let l4_sum = match proto {
+        _ if !l4_checksum => None,
         ip_proto::TCP => Some(l4 + tcp::field::CHECKSUM.start),
         // A zero UDP checksum over IPv4 means "none" and stays so.
         ip_proto::UDP if read_u16(frame, l4 + udp::field::CHECKSUM.start) != 0 => {

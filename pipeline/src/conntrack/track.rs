@@ -137,10 +137,14 @@ impl ConnTable {
     ) -> Verdict {
         if let Kind::IcmpError(quoted) = kind {
             // The error travels against the quoted packet: towards its
-            // sender.
-            return match self.find_live(&self.key(&quoted), quoted.proto, now, probe) {
+            // sender. The quoted packet is looked up reversed, as the
+            // tuple of a packet in the error's own direction (as Linux
+            // does): with NAT the error's sender saw the quoted packet
+            // translated, as the reverse of the other direction's tuple.
+            let key = self.key(&quoted.reversed());
+            return match self.find_live(&key, quoted.proto, now, probe) {
                 Some(found) => {
-                    Verdict::of(ct_state::RELATED | if found.reply { 0 } else { ct_state::REPLY })
+                    Verdict::of(ct_state::RELATED | if found.reply { ct_state::REPLY } else { 0 })
                 }
                 None => self.invalid(InvalidReason::IcmpUnrelated, probe),
             };

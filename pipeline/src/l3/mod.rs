@@ -123,6 +123,10 @@ impl NetworkSpec {
     }
 }
 
+/// The most published ranges a network has (a ct action names one in a
+/// byte).
+pub const MAX_PUBLISHED: usize = 256;
+
 /// The ports masquerade allocates unless configured: Linux's default
 /// `net.ipv4.ip_local_port_range`.
 pub const DEFAULT_NAT_PORTS: (u16, u16) = (32768, 60999);
@@ -287,6 +291,12 @@ pub(crate) fn build_networks(
         }
         if net.uplink.is_some_and(|u| u >= spec.uplinks.len()) {
             return Err(SpecError(format!("network {} names no uplink", net.name)));
+        }
+        if net.publish.len() > MAX_PUBLISHED {
+            return Err(SpecError(format!(
+                "network {} publishes more than {MAX_PUBLISHED} ranges",
+                net.name
+            )));
         }
         if net.routes_to.iter().any(|r| *r >= spec.networks.len()) {
             return Err(SpecError(format!(

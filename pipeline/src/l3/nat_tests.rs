@@ -303,3 +303,63 @@ fn hairpin_to_a_published_port_comes_back_through_the_gateway() {
         assert_eq!(&back[0].1[..6], &mac);
     }
 }
+
+/// An ICMP port unreachable from `from` to `to` quoting the IPv4 packet
+/// of `frame` (its header and 8 bytes, as RFC 792 asks at least).
+fn port_unreachable(from: [u8; 4], to: [u8; 4], frame: &[u8]) -> Vec<u8> {
+    let quoted = &frame[14..14 + 28];
+    let mut f = vec![0u8; 14 + 20 + 8 + quoted.len()];
+    f[..6].copy_from_slice(&UPLINK_MAC);
+    f[6..12].copy_from_slice(&ROUTER_MAC);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    crate::wire::Ipv4Repr {
+        src_addr: from,
+        dst_addr: to,
+        protocol: crate::wire::ip_proto::ICMP,
+        payload_len: 8 + quoted.len() as u16,
+        ttl: 64,
+        tos: 0,
+        ident: 11,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+    }
+    .emit(&mut Ipv4Packet::new_unchecked(&mut f[14..]))
+    .unwrap();
+    f[34] = 3;
+    f[35] = 3;
+    f[42..].copy_from_slice(quoted);
+    Icmpv4Packet::new_unchecked(&mut f[34..]).fill_checksum();
+    f
+}
+
+#[test]
+fn an_icmp_error_about_a_translated_packet_is_translated_back_outer_and_quoted() {
+    let (mut h, _table) = nat_harness((40000, 40009), 64);
+    let out = send(&mut h, C1, &datagram(GW_A, MAC1, H1, 5000, OUTSIDE, 53), 2);
+    let (_, port, ..) = udp_out(&out, UP);
+    let error = port_unreachable(OUTSIDE, UPLINK_ADDR, &out[0].1);
+    let back = send(&mut h, UP, &error, 2);
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert_eq!(back[0].0, C1);
+    let ip = Ipv4Packet::new_checked(&back[0].1[14..]).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (OUTSIDE, H1));
+    let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
+    assert!(
+        icmp.verify_checksum(),
+        "the error's checksum covers the quote"
+    );
+    // The quote, as the container sent it.
+    let quoted = Ipv4Packet::new_unchecked(&ip.payload()[8..]);
+    assert!(quoted.verify_checksum());
+    assert_eq!((quoted.src_addr(), quoted.dst_addr()), (H1, OUTSIDE));
+    let udp = &ip.payload()[8 + 20..];
+    assert_eq!(u16::from_be_bytes([udp[0], udp[1]]), 5000);
+    assert_eq!(u16::from_be_bytes([udp[2], udp[3]]), 53);
+    // The quoted UDP checksum is the container's again: the one of the
+    // datagram it sent.
+    let sent = datagram(GW_A, MAC1, H1, 5000, OUTSIDE, 53);
+    assert_eq!(&udp[6..8], &sent[14 + 20 + 6..14 + 20 + 8]);
+    assert_ne!(port, 5000);
+}

@@ -255,7 +255,7 @@ fn from_network(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, n: u16) -
             true,
             CtNat::Hairpin {
                 network: n,
-                rule: rule as u16,
+                rule: rule as u8,
             },
         )
     } else if dst == spec.gateway && !spec.publish.is_empty() {

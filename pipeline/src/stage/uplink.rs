@@ -114,7 +114,7 @@ impl Stage for UplinkStage {
                         true,
                         CtNat::Publish {
                             network: network as u16,
-                            rule: rule as u16,
+                            rule: rule as u8,
                         },
                     ),
                     None => (false, CtNat::Apply),

@@ -63,6 +63,16 @@ impl Validator<'_> {
         before: &[NetworkConfig],
     ) -> Result<Vec<Publish>, ConfigError> {
         let mut rules: Vec<Publish> = Vec::new();
+        if let Some(extra) = raw.get(vswitch_pipeline::l3::MAX_PUBLISHED) {
+            return self.err(
+                extra.proto.span(),
+                &format!("{field}.publish"),
+                format!(
+                    "a network publishes at most {} ranges: merge ports into ranges",
+                    vswitch_pipeline::l3::MAX_PUBLISHED
+                ),
+            );
+        }
         for (r, raw) in raw.iter().enumerate() {
             let field = format!("{field}.publish[{r}]");
             let Some(uplink) =
