@@ -1,10 +1,13 @@
 //! Masquerade through `replay --trace`, into configs/nat.toml: a
 //! container's datagram leaves with the uplink's address and a port of the
-//! range, the answer comes back translated to the container (checksums
+//! range, the answer comes back translated to the container; a datagram
+//! to a published port goes to its container, the client's address kept,
+//! and the answer leaves from the published port (checksums
 //! checked with the wire parsers); a third connection to the same remote
 //! finds the two ports taken (`nat_ports_exhausted`), a connection to
 //! another remote reuses one; a full table refuses the next
-//! (`ct_table_full`); a stray datagram to the uplink's address belongs to
+//! (`ct_table_full`); an ICMP port unreachable from the server comes back
+//! translated, outer and quoted headers (RELATED); a stray datagram to the uplink's address belongs to
 //! no connection. Each decision is explained in the frame's trace, as the
 //! conntrack cases of Open vSwitch's system-traffic tests are.
 
@@ -15,7 +18,9 @@ use std::path::Path;
 use common::*;
 use vswitch::replay::{replay_traced, ReplayOptions, ReplaySummary};
 use vswitch_pipeline::wire::checksum::PseudoHeader;
-use vswitch_pipeline::wire::{arp, FrameBuilder, Ipv4Outer, Ipv4Packet, UdpPacket};
+use vswitch_pipeline::wire::{
+    arp, ip_proto, FrameBuilder, Icmpv4Packet, Ipv4Outer, Ipv4Packet, Ipv4Repr, UdpPacket,
+};
 
 const MAC1: [u8; 6] = [0x02, 0, 0, 0, 1, 2];
 const GW_FRONT: [u8; 6] = [0x02, 0x47, 0, 0, 0, 1];
@@ -234,5 +239,96 @@ fn a_full_table_refuses_a_new_connection_and_strays_find_none() {
     has(
         r.frame(8),
         &["ct zone 32768: +trk+new", "drop(nat_no_connection)"],
+    );
+}
+
+/// A port unreachable from the server about the translated datagram
+/// `sent` (its IPv4 header and 8 bytes quoted).
+fn port_unreachable(sent: &[u8]) -> Vec<u8> {
+    let quoted = &sent[14..14 + 28];
+    let mut f = vec![0u8; 14 + 20 + 8 + quoted.len()];
+    f[..6].copy_from_slice(&UPLINK_MAC);
+    f[6..12].copy_from_slice(&ROUTER_MAC);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    Ipv4Repr {
+        src_addr: SERVER,
+        dst_addr: UPLINK,
+        protocol: ip_proto::ICMP,
+        payload_len: 8 + quoted.len() as u16,
+        ttl: 64,
+        tos: 0,
+        ident: 11,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+    }
+    .emit(&mut Ipv4Packet::new_unchecked(&mut f[14..]))
+    .unwrap();
+    f[34] = 3;
+    f[35] = 3;
+    f[42..].copy_from_slice(quoted);
+    Icmpv4Packet::new_unchecked(&mut f[34..]).fill_checksum();
+    f
+}
+
+#[test]
+fn an_icmp_error_from_the_server_is_related_and_translated_back() {
+    let outs = vec![c1_arps(), (1.0, out(5000, SERVER))];
+    let first = run(&[("c1", outs.clone())]);
+    let sent = read_pcap(&first.dir.join("out").join("up.pcap"));
+    let r = run(&[
+        ("c1", outs),
+        ("up", vec![(1.5, port_unreachable(&sent[0]))]),
+    ]);
+    let back = read_pcap(&r.dir.join("out").join("c1.pcap"));
+    let error = back
+        .iter()
+        .find(|f| f[12..14] == [8, 0])
+        .expect("the error");
+    let ip = Ipv4Packet::new_checked(&error[14..]).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (SERVER, H1));
+    assert!(Icmpv4Packet::new_checked(ip.payload())
+        .unwrap()
+        .verify_checksum());
+    let quoted = Ipv4Packet::new_unchecked(&ip.payload()[8..]);
+    assert!(quoted.verify_checksum());
+    assert_eq!((quoted.src_addr(), quoted.dst_addr()), (H1, SERVER));
+    assert_eq!(&ip.payload()[28..30], &5000u16.to_be_bytes());
+    has(
+        r.frame(3),
+        &[
+            "ct(zone=32768,nat): track first",
+            "ct zone 32768: +trk+rel+rpl, nat 198.51.100.7:0 > 192.0.2.1:0 to 198.51.100.7:0 > 10.1.0.2:0",
+            "route 10.1.0.2: into network front",
+        ],
+    );
+}
+
+#[test]
+fn a_published_port_is_translated_to_the_container_and_its_answer_back() {
+    let client = ([203, 0, 113, 20], 6000);
+    let r = run(&[
+        (
+            "c1",
+            vec![c1_arps(), (2.0, udp((GW_FRONT, MAC1), (H1, 80), client))],
+        ),
+        (
+            "up",
+            vec![(1.0, udp((UPLINK_MAC, ROUTER_MAC), client, (UPLINK, 8080)))],
+        ),
+    ]);
+    assert_eq!(r.sent("c1"), vec![(client, (H1, 80))]);
+    assert_eq!(r.sent("up"), vec![((UPLINK, 8080), client)]);
+    has(
+        r.frame(2),
+        &[
+            "ct(zone=32768,commit,nat(publish=0.0)): track first",
+            "ct zone 32768: +trk+new, nat 203.0.113.20:6000 > 192.0.2.1:8080 to 203.0.113.20:6000 > 10.1.0.2:80",
+        ],
+    );
+    has(
+        r.frame(3),
+        &["ct zone 32768: +trk+est+rpl, nat 10.1.0.2:80 > 203.0.113.20:6000 to 192.0.2.1:8080 > 203.0.113.20:6000"],
     );
 }
