@@ -194,6 +194,22 @@ fn masquerade_takes_a_container_to_an_outside_with_no_route_back() {
     assert!((32768..=60999).contains(&peer.port()), "{peer}");
     let peer = udp_echo(&lab, "c1", 7002).unwrap_or_else(|e| panic!("udp: {e}{}", evidence(&lab)));
     assert_eq!(peer.ip(), UPLINK_ADDRESS);
+    // `vsctl conntrack-show` lists them with their translation; `stats`
+    // counts them; `conntrack-flush` removes them.
+    let show = vswitch::daemon::render("conntrack-show", &lab.request("conntrack-show").unwrap());
+    eprintln!("{show}");
+    let udp_reply = format!(
+        "> {OUTSIDE_SERVER}:7002 reply {OUTSIDE_SERVER}:7002 > {UPLINK_ADDRESS}:{0} replied [snat {UPLINK_ADDRESS}:{0}]",
+        peer.port()
+    );
+    assert!(show.contains("zone 32768 udp 10.1.0.2:"), "{show}");
+    assert!(show.contains(&udp_reply), "{show}");
+    assert!(show.contains("zone 32768 tcp 10.1.0.2:"), "{show}");
+    let stats = vswitch::daemon::render("stats", &lab.request("stats").unwrap());
+    assert!(stats.contains("conntrack: "), "{stats}");
+    let flushed = lab.request("conntrack-flush 32768").unwrap();
+    assert!(flushed["flushed"].as_u64().unwrap() >= 2, "{flushed}");
+    assert_eq!(lab.request("conntrack-show").unwrap()["entries"], 0);
 }
 
 #[test]
