@@ -123,6 +123,8 @@ drop_reasons! {
     /// A frame to an uplink's address that belongs to no translated
     /// connection.
     NatNoConnection = "nat_no_connection",
+    /// A frame between two containers of a network with `icc = false`.
+    IccDenied = "icc_denied",
 
     // --- tunnels (VXLAN, RFC 7348; Geneve, RFC 8926) and their uplink ---
     /// A VXLAN header cut short (fewer than 8 bytes after the UDP header).

@@ -333,3 +333,38 @@ fn hairpin_to_a_published_port_from_the_network_and_from_the_container_itself() 
         assert_eq!(peer.ip(), c1.gateway, "{from}{}", evidence(&lab));
     }
 }
+
+#[test]
+fn without_icc_containers_of_a_network_reach_only_the_gateway() {
+    let test = "without_icc_containers_of_a_network_reach_only_the_gateway";
+    let Some(lab) = up_with(
+        test,
+        LabOptions {
+            front: "icc = false".into(),
+            second_front: true,
+            ..LabOptions::default()
+        },
+    ) else {
+        return;
+    };
+    let (c1, c4) = (
+        lab.container_named("c1").unwrap(),
+        lab.container_named("c4").unwrap(),
+    );
+    let report = ping_from(c4.netns.name(), c4.gateway, 3).unwrap();
+    assert!(
+        report.received() > 0,
+        "{}{}",
+        report.summary(),
+        evidence(&lab)
+    );
+    let report = ping_from(c4.netns.name(), c1.ip, 2).unwrap();
+    assert_eq!(report.received(), 0, "{}", evidence(&lab));
+    let denied: u64 = lab.request("stats").unwrap()["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["drop_reasons"]["icc_denied"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(denied >= 1, "{}", evidence(&lab));
+}

@@ -51,6 +51,7 @@ fn network(name: &str, bridge: usize, vlan: u16, third: u8, mac: Mac) -> Network
         masquerade: false,
         nat_ports: crate::l3::DEFAULT_NAT_PORTS,
         publish: vec![],
+        icc: true,
     }
 }
 
@@ -475,4 +476,30 @@ fn routing_needs_both_networks_to_list_each_other() {
     let (_, icmp) = icmp_of(&out[0].1);
     assert_eq!((icmp.msg_type(), icmp.msg_code()), (3, 13));
     assert_eq!(drops(&h.stats, DropReason::RouteNotAllowed), 1);
+}
+
+#[test]
+fn without_icc_containers_reach_the_gateway_only() {
+    let mut spec = gateway_spec();
+    spec.networks[0].icc = false;
+    spec.networks[0].routes_to = vec![];
+    let mut h = harness_of(&spec);
+    // ARP for the gateway is answered, ARP for a neighbour is not.
+    assert_eq!(
+        send(&mut h, C1, &arp_request(MAC1, H1, [10, 1, 0, 1]), 1).len(),
+        1
+    );
+    let other: Mac = [0x02, 0, 0, 0, 1, 3];
+    assert!(send(&mut h, C1, &arp_request(MAC1, H1, [10, 1, 0, 3]), 1).is_empty());
+    // Frames to another container are dropped, cached or not.
+    for _ in 0..3 {
+        let f = udp(other, MAC1, H1, [10, 1, 0, 3], 64);
+        assert!(send(&mut h, C1, &f, 1).is_empty());
+    }
+    assert_eq!(drops(&h.stats, DropReason::IccDenied), 4);
+    // Through the gateway it goes on: here, a ping to it.
+    assert_eq!(
+        send(&mut h, C1, &ping(GW_A, MAC1, H1, [10, 1, 0, 1]), 1).len(),
+        1
+    );
 }

@@ -73,6 +73,9 @@ pub struct NetworkSpec {
     /// Ports of the uplink's addresses published to containers of the
     /// network (`docker run -p`).
     pub publish: Vec<Publish>,
+    /// Containers of the network may reach each other on L2 (Docker's
+    /// `enable_icc`); when false only the gateway is reachable.
+    pub icc: bool,
 }
 
 /// A published port range: new connections from outside to `host_ip` at

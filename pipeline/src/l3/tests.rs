@@ -17,6 +17,7 @@ fn spec(subnet: [u8; 4], len: u8) -> NetworkSpec {
         masquerade: false,
         nat_ports: crate::l3::DEFAULT_NAT_PORTS,
         publish: vec![],
+        icc: true,
     }
 }
 

@@ -17,6 +17,7 @@
 //! masquerade = true           # with an uplink: sources leaving by it are translated to
 //!                             # the uplink's IPv4 address (default true when there is an uplink)
 //! nat_ports = "32768-60999"   # the source ports masquerade allocates (default)
+//! icc = false                 # optional: no traffic between its containers (default true)
 //! publish = [{ proto = "tcp", host_port = 8080, container = "10.1.0.2", container_port = 80 }]
 //!                             # ports of the uplink's address published to containers
 //!                             # (see config/publish.rs)
@@ -68,6 +69,8 @@ pub struct NetworkConfig {
     pub nat_ports: (u16, u16),
     /// Its published ports.
     pub publish: Vec<vswitch_pipeline::l3::Publish>,
+    /// Its containers may reach each other.
+    pub icc: bool,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +91,7 @@ pub(super) struct RawNetwork {
     nat_ports: Option<Spanned<String>>,
     #[serde(default)]
     publish: Vec<super::publish::RawPublish>,
+    icc: Option<bool>,
 }
 
 /// The MAC a network's gateway has unless configured: locally
@@ -127,6 +131,7 @@ impl Config {
                 masquerade: network.masquerade,
                 nat_ports: network.nat_ports,
                 publish: network.publish.clone(),
+                icc: network.icc,
             })
             .collect()
     }
@@ -372,6 +377,7 @@ impl Validator<'_> {
         };
         let publish = self.publish(&raw.publish, field, (net, len), uplink.as_deref(), before)?;
         Ok(NetworkConfig {
+            icc: raw.icc.unwrap_or(true),
             publish,
             masquerade,
             nat_ports,

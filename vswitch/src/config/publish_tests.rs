@@ -78,6 +78,9 @@ publish = [
     let off = parse("uplink = \"up0\"\nmasquerade = false").unwrap();
     assert!(!off.datapath_spec().networks[0].masquerade);
     assert_eq!(off.datapath_spec().networks[0].nat_ports, DEFAULT_NAT_PORTS);
+    // Containers reach each other unless icc is off.
+    assert!(plain.datapath_spec().networks[0].icc);
+    assert!(!parse("icc = false").unwrap().datapath_spec().networks[0].icc);
 }
 
 #[test]
