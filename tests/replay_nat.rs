@@ -31,6 +31,9 @@ const UPLINK: [u8; 4] = [192, 0, 2, 1];
 const SERVER: [u8; 4] = [198, 51, 100, 7];
 const OTHER: [u8; 4] = [203, 0, 113, 9];
 
+/// An address and port.
+type Endpoint = ([u8; 4], u16);
+
 struct Run {
     summary: ReplaySummary,
     trace: String,
@@ -40,7 +43,7 @@ struct Run {
 impl Run {
     /// Source and destination (address, port) of the IPv4 frames `port`
     /// sent, their checksums checked.
-    fn sent(&self, port: &str) -> Vec<(([u8; 4], u16), ([u8; 4], u16))> {
+    fn sent(&self, port: &str) -> Vec<(Endpoint, Endpoint)> {
         read_pcap(&self.dir.join("out").join(format!("{port}.pcap")))
             .iter()
             .filter(|f| f[12..14] == [8, 0])
@@ -109,7 +112,7 @@ fn has(text: &str, lines: &[&str]) {
     }
 }
 
-fn udp(eth: ([u8; 6], [u8; 6]), src: ([u8; 4], u16), dst: ([u8; 4], u16)) -> Vec<u8> {
+fn udp(eth: ([u8; 6], [u8; 6]), src: Endpoint, dst: Endpoint) -> Vec<u8> {
     let mut buf = vec![0u8; 256];
     let end = buf.len();
     let built = FrameBuilder::new(&mut buf, end)
@@ -219,7 +222,7 @@ fn a_full_table_refuses_a_new_connection_and_strays_find_none() {
     // The ports the three connections get (the same in every replay:
     // the table's seed is fixed), to answer them: answered connections
     // are never evicted, so the table (3) is then full for good.
-    let ports: Vec<(([u8; 4], u16), ([u8; 4], u16))> = run(&[("c1", outs.clone())]).sent("up");
+    let ports: Vec<(Endpoint, Endpoint)> = run(&[("c1", outs.clone())]).sent("up");
     let mut answers: Capture = ports
         .iter()
         .map(|((_, port), (remote, _))| (1.5, answer(*remote, *port)))
