@@ -9,14 +9,16 @@
 //!
 //! The host is a namespace running one `vswitchd` (its own `--db` in the
 //! lab's directory); each container is a namespace whose eth0 is a veth to
-//! a bridge of its own, with default routes via its network's gateways
-//! (10.x.0.1 and fd00:x::1, the switch); IPv6 is on for eth0 alone
-//! (addresses without duplicate address detection), off elsewhere. Networks front and back route to each other;
-//! front leaves by the uplink (via 192.0.2.254, the outside namespace,
-//! which routes 10.1.0.0/24 back via 192.0.2.1: there is no NAT yet); iso
-//! routes nowhere. Front masquerades by default (its uplink makes it so);
-//! [`LabOptions`] can leave the outside without the route back, so that
-//! only the translation brings answers home. Names are unique per run; dropping the lab stops the
+//! a bridge of its network (one per network), with default routes via its
+//! network's gateways (10.x.0.1 and fd00:x::1, the switch); IPv6 is on for
+//! eth0 alone (addresses without duplicate address detection), off
+//! elsewhere. Networks front and back route to each other; front leaves
+//! by the uplink (via 192.0.2.254, the outside namespace, which routes
+//! 10.1.0.0/24 back via 192.0.2.1) and masquerades (its uplink makes it
+//! so); iso routes nowhere. [`LabOptions`] can leave the outside without
+//! the route back, so that only the translation brings answers home, add
+//! a second container to front (c4, 10.1.0.3), and add lines to the
+//! configuration. Names are unique per run; dropping the lab stops the
 //! daemon, then deletes the namespaces (and their links) and the files,
 //! also on a panic.
 
