@@ -98,6 +98,12 @@ fn a_scrape_has_named_labelled_counters_that_move() {
         "vswitch_worker_flow_cache_misses_total counter",
         "vswitch_worker_flow_cache_evictions_total counter",
         "vswitch_worker_rx_to_tx_seconds gauge",
+        "vswitch_conntrack_entries gauge",
+        "vswitch_conntrack_limit gauge",
+        "vswitch_conntrack_created_total counter",
+        "vswitch_conntrack_table_full_total counter",
+        "vswitch_conntrack_nat_ports_exhausted_total counter",
+        "vswitch_conntrack_invalid_total counter",
     ] {
         let name = family.split(' ').next().unwrap();
         assert!(
@@ -118,6 +124,9 @@ fn a_scrape_has_named_labelled_counters_that_move() {
     ] {
         assert!(sample(&first, series).unwrap() > 0.0, "{series}: {first}");
     }
+    // The tracker's table is there even where nothing is tracked.
+    assert_eq!(sample(&first, "vswitch_conntrack_limit"), Some(262144.0));
+    assert_eq!(sample(&first, "vswitch_conntrack_entries"), Some(0.0));
     // Every sample line is `name{labels} value` of a family declared above it.
     let mut declared = Vec::new();
     for line in first.lines().skip_while(|l| !l.is_empty()).skip(1) {

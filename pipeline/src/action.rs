@@ -87,12 +87,51 @@ pub enum Action {
         zone: u16,
         /// Commit a new connection to the table.
         commit: bool,
+        /// What NAT does to the frame.
+        nat: CtNat,
     },
     /// Apply the edits so far to the frame and run it through its port's
     /// stages again (with the context's tunnel and ct state).
     Recirculate,
     /// Drop the frame; nothing after this runs.
     Drop(DropReason),
+}
+
+/// The NAT part of a ct action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CtNat {
+    /// No translation.
+    #[default]
+    None,
+    /// Translate frames of connections that have a translation.
+    Apply,
+    /// As `Apply`, and a new connection gets its source translated to the
+    /// IPv4 address of network `network`'s uplink, with a port of the
+    /// network's `nat_ports` (masquerade).
+    Masquerade {
+        /// The network's index in the datapath.
+        network: u16,
+    },
+    /// As `Apply`, and a new connection gets its destination translated
+    /// by published range `rule` of network `network` (from outside).
+    Publish {
+        /// The network's index in the datapath.
+        network: u16,
+        /// The range's index in the network's `publish` (a network has
+        /// at most 256: checked by the datapath).
+        rule: u8,
+    },
+    /// As `Publish`, for a connection from inside network `network`
+    /// itself (hairpin): its source is translated to the network's
+    /// gateway too, so that the container's answer comes back through
+    /// the switch.
+    Hairpin {
+        /// The network's index in the datapath.
+        network: u16,
+        /// The range's index in the network's `publish` (a network has
+        /// at most 256: checked by the datapath).
+        rule: u8,
+    },
 }
 
 /// The ICMP messages a gateway sends about a frame.
@@ -277,8 +316,19 @@ impl core::fmt::Display for Action {
             Action::ResolveInNetwork { network } => write!(f, "resolve(network={network})"),
             Action::ResolveOnUplink { uplink } => write!(f, "resolve(uplink={uplink})"),
             Action::Decap => f.write_str("decap"),
-            Action::Ct { zone, commit } => {
-                write!(f, "ct(zone={zone}{})", if *commit { ",commit" } else { "" })
+            Action::Ct { zone, commit, nat } => {
+                write!(f, "ct(zone={zone}{}", if *commit { ",commit" } else { "" })?;
+                match nat {
+                    CtNat::None => f.write_str(")"),
+                    CtNat::Apply => f.write_str(",nat)"),
+                    CtNat::Masquerade { network } => write!(f, ",nat(masquerade={network}))"),
+                    CtNat::Publish { network, rule } => {
+                        write!(f, ",nat(publish={network}.{rule}))")
+                    }
+                    CtNat::Hairpin { network, rule } => {
+                        write!(f, ",nat(hairpin={network}.{rule}))")
+                    }
+                }
             }
             Action::Recirculate => f.write_str("recirculate"),
             Action::Drop(r) => write!(f, "drop({r})"),

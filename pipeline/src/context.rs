@@ -106,8 +106,8 @@ pub struct CtMeta {
     pub state: u8,
     /// The connection's mark.
     pub mark: u32,
-    /// True when NAT was applied to this frame.
-    pub nat_done: bool,
+    /// The translation NAT applied to this frame, if any.
+    pub nat: Option<crate::conntrack::Translation>,
 }
 
 /// The checksum state of a frame, as a port with offloads delivers it.

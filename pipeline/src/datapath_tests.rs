@@ -565,10 +565,19 @@ mod never_panics {
 struct MarkNew;
 
 impl crate::egress::ConnTracker for MarkNew {
-    fn track(&mut self, _frame: &mut [u8], ctx: &mut PacketCtx, zone: u16, _commit: bool) {
+    fn track(
+        &mut self,
+        _frame: &mut [u8],
+        ctx: &mut PacketCtx,
+        zone: u16,
+        _commit: bool,
+        _nat: crate::conntrack::NatRequest,
+        _now: u32,
+    ) -> Result<(), DropReason> {
         use crate::context::ct_state::{NEW, TRACKED};
         ctx.ct.zone = zone;
         ctx.ct.state = TRACKED | NEW;
+        Ok(())
     }
 }
 
@@ -590,6 +599,7 @@ impl Stage for CtThenOutput {
                 ctx.actions.push(Action::Ct {
                     zone: 7,
                     commit: true,
+                    nat: crate::action::CtNat::None,
                 });
             } else {
                 ctx.actions.push(Action::Output(1));

@@ -111,6 +111,20 @@ drop_reasons! {
     RecirculationLimit = "recirculation_limit",
     /// A ct action on a worker without a connection tracker.
     NoConntrack = "no_conntrack",
+    /// A new connection committed by a ct action while the connection
+    /// table was full and nothing in it could be evicted.
+    CtTableFull = "ct_table_full",
+    /// A new connection to translate (masquerade) for which no port of
+    /// the range was free towards its destination.
+    NatPortsExhausted = "nat_ports_exhausted",
+    /// A frame of a network with NAT that connection tracking found
+    /// INVALID (out of window, not starting a connection, ...).
+    CtInvalid = "ct_invalid",
+    /// A frame to an uplink's address that belongs to no translated
+    /// connection.
+    NatNoConnection = "nat_no_connection",
+    /// A frame between two containers of a network with `icc = false`.
+    IccDenied = "icc_denied",
 
     // --- tunnels (VXLAN, RFC 7348; Geneve, RFC 8926) and their uplink ---
     /// A VXLAN header cut short (fewer than 8 bytes after the UDP header).

@@ -7,7 +7,8 @@
 //! incremental checksum updates, RFC 1624). An action list of one `Output`
 //! is one copy.
 
-use crate::action::Action;
+use crate::action::{Action, CtNat};
+use crate::conntrack::{NatRequest, Snat};
 use crate::context::PacketCtx;
 use crate::datapath::{Datapath, PortRole};
 use crate::drop::DropReason;
@@ -358,15 +359,62 @@ pub enum Executed {
     Recirculate,
 }
 
-/// The connection tracker the `ct` action runs: one per worker (connections
-/// are steered so that both directions meet the same worker; see the
-/// README), so it needs no lock.
+/// The connection tracker the `ct` action runs: one handle per worker
+/// (the tracker's state may be shared between workers, as
+/// [`crate::conntrack::Conntrack`]'s is, without a lock).
 pub trait ConnTracker: Send {
     /// Looks the frame (`frame` holds the whole received buffer, the
-    /// current frame at `ctx.offset`) up in `zone`, committing a new
-    /// connection when `commit`; fills `ctx.ct` and may translate the frame
-    /// in place (NAT).
-    fn track(&mut self, frame: &mut [u8], ctx: &mut PacketCtx, zone: u16, commit: bool);
+    /// current frame at `ctx.offset`) up in `zone` at `now` (seconds, the
+    /// clock of learned state, which idle timeouts count in), committing a
+    /// new connection when `commit`; fills `ctx.ct` and may translate the
+    /// frame in place (NAT). `Err` drops the frame with that reason (a new
+    /// connection refused by a full table).
+    fn track(
+        &mut self,
+        frame: &mut [u8],
+        ctx: &mut PacketCtx,
+        zone: u16,
+        commit: bool,
+        nat: NatRequest,
+        now: u32,
+    ) -> Result<(), DropReason>;
+}
+
+/// What a ct action's NAT part asks of the tracker: a masquerade becomes
+/// the source translation to its network's uplink address and ports (no
+/// translation of new connections when the uplink has no IPv4 address), a
+/// published range the destination translation to its container (and, in
+/// a hairpin, the source translation to the network's gateway).
+fn nat_request(dp: &Datapath, ctx: &PacketCtx, nat: CtNat) -> NatRequest {
+    let spec_of = |n: u16| dp.network(n).map(|n| &n.spec);
+    let request = match nat {
+        CtNat::None => return NatRequest::None,
+        CtNat::Apply => None,
+        CtNat::Masquerade { network } => spec_of(network).and_then(|spec| {
+            let addr = spec
+                .uplink
+                .and_then(|u| dp.uplink(u as u16))
+                .and_then(|up| up.spec.ipv4())?;
+            Some(NatRequest::Snat(Snat {
+                addr,
+                ports: spec.nat_ports,
+            }))
+        }),
+        CtNat::Publish { network, rule } | CtNat::Hairpin { network, rule } => spec_of(network)
+            .and_then(|spec| {
+                let publish = spec.publish.get(rule as usize)?;
+                let port = publish.container_port_for(ctx.parsed.key.l4_dst);
+                let snat = matches!(nat, CtNat::Hairpin { .. }).then_some(Snat {
+                    addr: spec.gateway,
+                    ports: spec.nat_ports,
+                });
+                Some(NatRequest::Dnat {
+                    to: (publish.container, port),
+                    snat,
+                })
+            }),
+    };
+    request.unwrap_or(NatRequest::Apply)
 }
 
 /// Executes `actions` (the frame's list, or the flow cache's copy of it)
@@ -495,7 +543,7 @@ pub fn execute<T: TxSink>(
                 stats.rx(ctx.in_port, buf.len().saturating_sub(ctx.offset as usize));
                 return Executed::Recirculate;
             }
-            Action::Ct { zone, commit } => {
+            Action::Ct { zone, commit, nat } => {
                 let Some(tracker) = conntrack.take() else {
                     stats.drop(in_port, DropReason::NoConntrack);
                     return Executed::Done;
@@ -504,7 +552,11 @@ pub fn execute<T: TxSink>(
                     stats.drop(in_port, reason);
                     return Executed::Done;
                 }
-                tracker.track(buf, ctx, zone, commit);
+                let nat = nat_request(dp, ctx, nat);
+                if let Err(reason) = tracker.track(buf, ctx, zone, commit, nat, now) {
+                    stats.drop(in_port, reason);
+                    return Executed::Done;
+                }
                 return Executed::Recirculate;
             }
             Action::Recirculate => {

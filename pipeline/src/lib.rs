@@ -14,6 +14,7 @@
 
 pub mod action;
 pub mod burst;
+pub mod conntrack;
 pub mod context;
 pub mod datapath;
 pub mod drop;

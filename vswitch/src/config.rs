@@ -13,6 +13,8 @@
 //! idle_sleep_us = 200        # sleep: longest idle sleep
 //! log_level = "info"         # error | warn | info | debug (vswitchd --log-level overrides)
 //! metrics = "127.0.0.1:9477" # Prometheus endpoint, loopback only; off when absent
+//! conntrack_limit = 262144   # connections tracked at once (NAT), default 262144;
+//!                            # allocated at start, a change needs a restart
 //! control_socket = "/run/vswitch/vswitchd.sock"   # mode 0600, root's only
 //! control_group = "vswitch"  # optional: this group (a name, or a numeric
 //!                            # gid) may read (show, stats, ...) but not
@@ -77,6 +79,7 @@ mod bridge;
 mod checks;
 mod network;
 mod overlay;
+mod publish;
 pub use checks::{MAX_CONFIG_BYTES, MAX_INTERFACE_NAME};
 pub use network::{gateway_mac_of, NetworkConfig};
 pub use overlay::{
@@ -296,7 +299,12 @@ pub struct SwitchConfig {
     pub metrics: Option<std::net::SocketAddr>,
     /// The group whose members may read through the control socket.
     pub control_group: Option<ControlGroup>,
+    /// The most connections the connection tracker holds at once.
+    pub conntrack_limit: u32,
 }
+
+/// Default `conntrack_limit`: 40 MB of table (160 bytes a connection).
+pub const DEFAULT_CONNTRACK_LIMIT: u32 = 262_144;
 
 /// A group granted read-only access to the control socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,6 +334,7 @@ impl Default for SwitchConfig {
             log_level: log::LevelFilter::Info,
             metrics: None,
             control_group: None,
+            conntrack_limit: DEFAULT_CONNTRACK_LIMIT,
         }
     }
 }
@@ -559,6 +568,7 @@ struct RawSwitch {
     metrics: Option<Spanned<String>>,
     /// A group name or a numeric gid.
     control_group: Option<Spanned<toml::Value>>,
+    conntrack_limit: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -847,6 +857,13 @@ impl Validator<'_> {
             "batch size",
             switch.batch_size as u32,
         )? as usize;
+        switch.conntrack_limit = self.ranged_or(
+            &raw.conntrack_limit,
+            "switch.conntrack_limit",
+            1..16_777_217,
+            "connection limit",
+            DEFAULT_CONNTRACK_LIMIT,
+        )?;
         let max_us = self.ranged_or(
             &raw.idle_sleep_us,
             "switch.idle_sleep_us",

@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use serde::Serialize;
+use vswitch_pipeline::conntrack::{ConnTable, Conntrack, ConntrackConfig};
 use vswitch_pipeline::trace::{NoTrace, TraceLog, TraceSink};
 use vswitch_pipeline::{BurstRunner, Datapath, PortId, Stats};
 use vswitch_ports::cpu::cycles;
@@ -64,6 +67,42 @@ pub struct ReplaySummary {
     /// processing to the end of its transmit flush (one frame per burst:
     /// replay feeds frames one at a time, in timestamp order).
     pub latency: LatencySummary,
+    /// The connection tracker's counters at the end.
+    pub conntrack: ConntrackSummary,
+}
+
+/// What connection tracking did in a replay.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+pub struct ConntrackSummary {
+    /// Connections tracked at the end.
+    pub entries: u32,
+    /// Connections created.
+    pub created: u64,
+    /// Connections removed after their timeout.
+    pub expired: u64,
+    /// Early connections evicted to make room.
+    pub evicted: u64,
+    /// New connections refused by a full table.
+    pub table_full: u64,
+    /// New translated connections refused for want of a port.
+    pub nat_ports_exhausted: u64,
+    /// Frames found INVALID, all reasons.
+    pub invalid: u64,
+}
+
+impl ConntrackSummary {
+    /// From the tracker's counters.
+    pub fn new(c: &vswitch_pipeline::conntrack::ConntrackCounters) -> ConntrackSummary {
+        ConntrackSummary {
+            entries: c.entries,
+            created: c.created,
+            expired: c.expired,
+            evicted: c.evicted,
+            table_full: c.table_full,
+            nat_ports_exhausted: c.nat_ports_exhausted,
+            invalid: c.invalid.iter().sum(),
+        }
+    }
 }
 
 struct Input {
@@ -172,6 +211,11 @@ fn run(
     }
     let mut runner = BurstRunner::default();
     runner.trace_all = trace_text.is_some();
+    let conntrack = Arc::new(ConnTable::with_config(ConntrackConfig {
+        limit: config.switch.conntrack_limit,
+        ..ConntrackConfig::default()
+    }));
+    runner.set_conntrack(Box::new(Conntrack::new(Arc::clone(&conntrack))));
     let mut stats = Stats::new(datapath.port_count());
     let mut frames = 0u64;
     let mut swept_at = None;
@@ -189,6 +233,7 @@ fn run(
         let now = seconds(timestamp_ns);
         if swept_at != Some(now) {
             datapath.sweep_macs(now);
+            conntrack.sweep(now);
             swept_at = Some(now);
         }
         let input = &mut inputs[i];
@@ -240,6 +285,7 @@ fn run(
     let tsc_hz = cycles().wrapping_sub(started_cycles) as f64 / secs.max(1e-9);
     let mut summary = summarize(&datapath, &stats, frames, swept_at.unwrap_or(0));
     summary.latency = latency.summary(tsc_hz);
+    summary.conntrack = ConntrackSummary::new(&conntrack.counters());
     let json = serde_json::to_string_pretty(&summary)
         .map_err(|e| ReplayError(format!("cannot encode the summary: {e}")))?;
     let path = options.output_dir.join("summary.json");
@@ -295,5 +341,6 @@ fn summarize(datapath: &Datapath, stats: &Stats, frames: u64, now: u32) -> Repla
         ports,
         bridges,
         latency: LatencySummary::default(),
+        conntrack: ConntrackSummary::default(),
     }
 }

@@ -29,12 +29,12 @@ const MAC2_MOVED: Mac = [0x02, 0, 0, 0, 2, 0x22];
 pub(super) const GW_A: Mac = [0x02, 0x47, 0, 0, 0, 0xa];
 pub(super) const GW_B: Mac = [0x02, 0x47, 0, 0, 0, 0xb];
 pub(super) const GW_C: Mac = [0x02, 0x47, 0, 0, 0, 0xc];
-const UPLINK_MAC: Mac = [0x02, 0, 0, 0, 0xee, 1];
-const ROUTER_MAC: Mac = [0x02, 0, 0, 0, 0xee, 0xfe];
-const H1: [u8; 4] = [10, 1, 0, 2];
-const H2: [u8; 4] = [10, 2, 0, 2];
+pub(super) const UPLINK_MAC: Mac = [0x02, 0, 0, 0, 0xee, 1];
+pub(super) const ROUTER_MAC: Mac = [0x02, 0, 0, 0, 0xee, 0xfe];
+pub(super) const H1: [u8; 4] = [10, 1, 0, 2];
+pub(super) const H2: [u8; 4] = [10, 2, 0, 2];
 const H4: [u8; 4] = [10, 3, 0, 2];
-const OUTSIDE: [u8; 4] = [198, 51, 100, 7];
+pub(super) const OUTSIDE: [u8; 4] = [198, 51, 100, 7];
 
 fn network(name: &str, bridge: usize, vlan: u16, third: u8, mac: Mac) -> NetworkSpec {
     NetworkSpec {
@@ -48,6 +48,10 @@ fn network(name: &str, bridge: usize, vlan: u16, third: u8, mac: Mac) -> Network
         gateway6: None,
         routes_to: vec![],
         uplink: None,
+        masquerade: false,
+        nat_ports: crate::l3::DEFAULT_NAT_PORTS,
+        publish: vec![],
+        icc: true,
     }
 }
 
@@ -119,7 +123,7 @@ pub(super) fn drops(stats: &Stats, reason: DropReason) -> u64 {
 
 /// A UDP datagram from `src` to `dst` with TTL `ttl`, in a frame from
 /// `eth_src` to `eth_dst`, checksums filled.
-fn udp(eth_dst: Mac, eth_src: Mac, src: [u8; 4], dst: [u8; 4], ttl: u8) -> Vec<u8> {
+pub(super) fn udp(eth_dst: Mac, eth_src: Mac, src: [u8; 4], dst: [u8; 4], ttl: u8) -> Vec<u8> {
     let mut buf = vec![0u8; 256];
     let end = buf.len();
     let built = FrameBuilder::new(&mut buf, end)
@@ -142,7 +146,7 @@ fn udp(eth_dst: Mac, eth_src: Mac, src: [u8; 4], dst: [u8; 4], ttl: u8) -> Vec<u
 }
 
 /// An echo request (identifier 1) from `src` to `dst`.
-fn ping(eth_dst: Mac, eth_src: Mac, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+pub(super) fn ping(eth_dst: Mac, eth_src: Mac, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
     let mut f = vec![0u8; 14 + 20 + 16];
     f[..6].copy_from_slice(&eth_dst);
     f[6..12].copy_from_slice(&eth_src);
@@ -173,7 +177,7 @@ fn arp_request(from: Mac, sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
     buf[..len].to_vec()
 }
 
-fn arp_reply(from: Mac, sender: [u8; 4], to: Mac, target: [u8; 4]) -> Vec<u8> {
+pub(super) fn arp_reply(from: Mac, sender: [u8; 4], to: Mac, target: [u8; 4]) -> Vec<u8> {
     let mut buf = [0u8; 64];
     let len = arp::write_reply(&mut buf, from, sender, to, target).unwrap();
     buf[..len].to_vec()
@@ -185,7 +189,7 @@ fn arp_of(frame: &[u8]) -> ArpRepr {
 
 /// c1 asks for its gateway (teaching network a where c1 is), c2 answers
 /// the gateway's request for it: both hosts are then resolved.
-fn resolve_hosts(h: &mut Harness) {
+pub(super) fn resolve_hosts(h: &mut Harness) {
     assert_eq!(
         send(h, C1, &arp_request(MAC1, H1, [10, 1, 0, 1]), 1).len(),
         1
@@ -472,4 +476,30 @@ fn routing_needs_both_networks_to_list_each_other() {
     let (_, icmp) = icmp_of(&out[0].1);
     assert_eq!((icmp.msg_type(), icmp.msg_code()), (3, 13));
     assert_eq!(drops(&h.stats, DropReason::RouteNotAllowed), 1);
+}
+
+#[test]
+fn without_icc_containers_reach_the_gateway_only() {
+    let mut spec = gateway_spec();
+    spec.networks[0].icc = false;
+    spec.networks[0].routes_to = vec![];
+    let mut h = harness_of(&spec);
+    // ARP for the gateway is answered, ARP for a neighbour is not.
+    assert_eq!(
+        send(&mut h, C1, &arp_request(MAC1, H1, [10, 1, 0, 1]), 1).len(),
+        1
+    );
+    let other: Mac = [0x02, 0, 0, 0, 1, 3];
+    assert!(send(&mut h, C1, &arp_request(MAC1, H1, [10, 1, 0, 3]), 1).is_empty());
+    // Frames to another container are dropped, cached or not.
+    for _ in 0..3 {
+        let f = udp(other, MAC1, H1, [10, 1, 0, 3], 64);
+        assert!(send(&mut h, C1, &f, 1).is_empty());
+    }
+    assert_eq!(drops(&h.stats, DropReason::IccDenied), 4);
+    // Through the gateway it goes on: here, a ping to it.
+    assert_eq!(
+        send(&mut h, C1, &ping(GW_A, MAC1, H1, [10, 1, 0, 1]), 1).len(),
+        1
+    );
 }

@@ -24,6 +24,7 @@
 //!   ([`IcmpLimiter`]).
 
 pub(crate) mod egress;
+pub mod nat;
 pub(crate) mod route;
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +64,82 @@ pub struct NetworkSpec {
     /// Index (in [`crate::datapath::DatapathSpec::uplinks`]) of the uplink
     /// destinations outside every local network leave by.
     pub uplink: Option<usize>,
+    /// Sources of connections leaving by the uplink are translated to the
+    /// uplink's IPv4 address (Docker's `enable_ip_masquerade`).
+    pub masquerade: bool,
+    /// The source ports (ICMP echo identifiers) masquerade allocates,
+    /// first and last.
+    pub nat_ports: (u16, u16),
+    /// Ports of the uplink's addresses published to containers of the
+    /// network (`docker run -p`).
+    pub publish: Vec<Publish>,
+    /// Containers of the network may reach each other on L2 (Docker's
+    /// `enable_icc`); when false only the gateway is reachable.
+    pub icc: bool,
+}
+
+/// A published port range: new connections from outside to `host_ip` at
+/// a port of `host_ports` are sent to `container` at the port as far into
+/// its range (destination NAT), their source kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Publish {
+    /// TCP or UDP (the IP protocol number).
+    pub proto: u8,
+    /// The uplink address it is published on.
+    pub host_ip: Ipv4Addr,
+    /// First and last published port.
+    pub host_ports: (u16, u16),
+    /// The container's address.
+    pub container: Ipv4Addr,
+    /// The container port the first published port maps to.
+    pub container_port: u16,
+}
+
+impl Publish {
+    /// True if a frame of `proto` to `addr` at `port` is for this range.
+    pub fn matches(&self, proto: u8, addr: Ipv4Addr, port: u16) -> bool {
+        self.proto == proto
+            && self.host_ip == addr
+            && (self.host_ports.0..=self.host_ports.1).contains(&port)
+    }
+
+    /// The container port `host_port` maps to.
+    pub fn container_port_for(&self, host_port: u16) -> u16 {
+        self.container_port
+            .wrapping_add(host_port.wrapping_sub(self.host_ports.0))
+    }
+}
+
+impl NetworkSpec {
+    /// Connections from or to the network are tracked when they may be
+    /// translated.
+    pub fn needs_nat(&self) -> bool {
+        self.masquerade || !self.publish.is_empty()
+    }
+
+    /// The index of the published range a frame of `proto` to `addr` at
+    /// `port` is for.
+    pub fn published(&self, proto: u8, addr: Ipv4Addr, port: u16) -> Option<usize> {
+        self.publish
+            .iter()
+            .position(|p| p.matches(proto, addr, port))
+    }
+}
+
+/// The most published ranges a network has (a ct action names one in a
+/// byte).
+pub const MAX_PUBLISHED: usize = 256;
+
+/// The ports masquerade allocates unless configured: Linux's default
+/// `net.ipv4.ip_local_port_range`.
+pub const DEFAULT_NAT_PORTS: (u16, u16) = (32768, 60999);
+
+/// The conntrack zone of the connections that leave by uplink `u`
+/// translated: one per uplink (not per network), because replies come in
+/// on the uplink addressed to its address and must find their connection
+/// without knowing the network (as OVN's SNAT zone is the router's).
+pub fn nat_zone(uplink: u16) -> u16 {
+    0x8000 | uplink
 }
 
 impl NetworkSpec {
@@ -218,6 +295,12 @@ pub(crate) fn build_networks(
         if net.uplink.is_some_and(|u| u >= spec.uplinks.len()) {
             return Err(SpecError(format!("network {} names no uplink", net.name)));
         }
+        if net.publish.len() > MAX_PUBLISHED {
+            return Err(SpecError(format!(
+                "network {} publishes more than {MAX_PUBLISHED} ranges",
+                net.name
+            )));
+        }
         if net.routes_to.iter().any(|r| *r >= spec.networks.len()) {
             return Err(SpecError(format!(
                 "network {} routes to a network that is not there",
@@ -253,3 +336,6 @@ mod datapath_tests;
 
 #[cfg(test)]
 mod datapath6_tests;
+
+#[cfg(test)]
+mod nat_tests;

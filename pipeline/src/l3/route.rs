@@ -6,8 +6,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use super::nat::{self, NatStep};
 use super::Network;
-use crate::action::{Action, IcmpKind};
+use crate::action::{Action, CtNat, IcmpKind};
 use crate::context::PacketCtx;
 use crate::drop::DropReason;
 use crate::egress::VlanEdit;
@@ -118,6 +119,12 @@ pub(crate) fn gateway_of(env: &StageEnv<'_>, from: Source, addr: IpAddr) -> Opti
 /// answers an echo request to a gateway address, routes the rest, or
 /// drops it with an ICMP error where a router sends one.
 pub(crate) fn route_ip(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, from: Source) {
+    if let Source::Network(n) = from {
+        match from_network(ctx, i, env, n) {
+            NatStep::Tracking | NatStep::Dropped => return,
+            NatStep::Tracked | NatStep::Untracked => {}
+        }
+    }
     let key = ctx.parsed.key;
     let (_, dst) = addresses(ctx);
     if gateway_of(env, from, dst).is_some() {
@@ -223,6 +230,48 @@ pub(crate) fn route_ip(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, fr
             )
         }
     }
+}
+
+/// Connection tracking for IPv4 frames routed from network `n` when it
+/// translates addresses: to one of its published ports (hairpin: its
+/// destination and source translated), to its gateway (the answers of
+/// hairpin connections), or out by the uplink (masquerade, and the
+/// answers of published ports). Other frames are not tracked.
+fn from_network(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, n: u16) -> NatStep {
+    if ctx.ct.state != 0 {
+        return nat::verdict(ctx, i, env);
+    }
+    let key = ctx.parsed.key;
+    let Some(spec) = env.dp.network(n).map(|net| &net.spec) else {
+        return NatStep::Untracked;
+    };
+    let uplink = spec.uplink.filter(|_| spec.needs_nat());
+    let (Some(u), true) = (uplink, key.ethertype == ethertype::IPV4) else {
+        return NatStep::Untracked;
+    };
+    let dst = v4(&key.ip_dst);
+    let (commit, nat) = if let Some(rule) = spec.published(key.ip_proto, dst, key.l4_dst) {
+        (
+            true,
+            CtNat::Hairpin {
+                network: n,
+                rule: rule as u8,
+            },
+        )
+    } else if dst == spec.gateway && !spec.publish.is_empty() {
+        (false, CtNat::Apply)
+    } else if matches!(
+        lookup(env, Source::Network(n), IpAddr::V4(dst)),
+        Lookup::Uplink(..)
+    ) {
+        match spec.masquerade {
+            true => (true, CtNat::Masquerade { network: n }),
+            false => (false, CtNat::Apply),
+        }
+    } else {
+        return NatStep::Untracked;
+    };
+    nat::track(ctx, i, env, super::nat_zone(u as u16), commit, nat)
 }
 
 /// The next hop's MAC from its neighbour entry. A missing or unresolved

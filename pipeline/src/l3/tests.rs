@@ -14,6 +14,10 @@ fn spec(subnet: [u8; 4], len: u8) -> NetworkSpec {
         gateway6: None,
         routes_to: vec![],
         uplink: None,
+        masquerade: false,
+        nat_ports: crate::l3::DEFAULT_NAT_PORTS,
+        publish: vec![],
+        icc: true,
     }
 }
 

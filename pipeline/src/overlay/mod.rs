@@ -136,6 +136,14 @@ pub struct UplinkSpec {
 }
 
 impl UplinkSpec {
+    /// Its first IPv4 address: what masquerade translates sources to.
+    pub fn ipv4(&self) -> Option<std::net::Ipv4Addr> {
+        self.addresses.iter().find_map(|(a, _)| match a {
+            IpAddr::V4(a) => Some(*a),
+            IpAddr::V6(_) => None,
+        })
+    }
+
     /// True if `addr` is one of its VTEP addresses.
     #[inline]
     pub fn owns(&self, addr: IpAddr) -> bool {

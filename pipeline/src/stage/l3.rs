@@ -94,7 +94,7 @@ impl Gateway {
                 learn_neighbour(network, sender, sender_mac, for_gateway, env.now);
             }
             if !for_gateway {
-                return Verdict::Bridged;
+                return between_containers(ctx, i, env, network);
             }
             env.note(ctx, i, || TraceEvent::Stage("l3"));
             learn_source(ctx, i, bridge, env);
@@ -131,7 +131,7 @@ impl Gateway {
                 .get(ctx.parsed.layout.l4 as usize..)
                 .unwrap_or_default();
             let Some(answer) = neighbour_discovery(ctx, icmp, network, env.now) else {
-                return Verdict::Bridged;
+                return between_containers(ctx, i, env, network);
             };
             env.note(ctx, i, || TraceEvent::Stage("l3"));
             learn_source(ctx, i, bridge, env);
@@ -151,7 +151,7 @@ impl Gateway {
             return Verdict::Taken;
         }
         if key.eth_dst != spec.gateway_mac {
-            return Verdict::Bridged;
+            return between_containers(ctx, i, env, network);
         }
         env.note(ctx, i, || TraceEvent::Stage("l3"));
         learn_source(ctx, i, bridge, env);
@@ -164,6 +164,29 @@ impl Gateway {
         }
         Verdict::Taken
     }
+}
+
+/// A frame from one container of `network` to others (not for the
+/// gateway): the L2 bridge's, unless the network forbids traffic between
+/// its containers (`icc = false`).
+fn between_containers(
+    ctx: &mut PacketCtx,
+    i: usize,
+    env: &mut StageEnv<'_>,
+    network: &Network,
+) -> Verdict {
+    if network.spec.icc {
+        return Verdict::Bridged;
+    }
+    env.note(ctx, i, || TraceEvent::Stage("l3"));
+    env.note(ctx, i, || {
+        TraceEvent::Note(format!(
+            "network {}: no traffic between containers (icc = false)",
+            network.spec.name
+        ))
+    });
+    env.drop(ctx, i, DropReason::IccDenied);
+    Verdict::Taken
 }
 
 /// Learns from a neighbour solicitation or advertisement in `network`:

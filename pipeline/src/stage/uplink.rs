@@ -15,13 +15,14 @@
 use std::net::IpAddr;
 
 use super::{Stage, StageBurst, StageEnv};
-use crate::action::Action;
+use crate::action::{Action, CtNat};
 use crate::context::PacketCtx;
 use crate::datapath::PortRole;
 use crate::drop::DropReason;
 use crate::flow::is_multicast;
 use crate::flow_cache::KeyFields;
-use crate::l3::route;
+use crate::l3::nat::{self, NatStep};
+use crate::l3::{nat_zone, route};
 use crate::overlay::decap::key_addr;
 use crate::overlay::{arp_sender_mac, mac_to_word, Origin, Uplink};
 use crate::trace::TraceEvent;
@@ -79,8 +80,46 @@ impl Stage for UplinkStage {
                         && n.spec.contains_addr(route::addresses(ctx).1)
                 });
             if routed {
-                // The way back in to a network that leaves by this uplink.
+                // The way back in to a network that leaves by this uplink
+                // (translated back to it by the tracker, when masqueraded).
+                nat::note_verdict(ctx, i, env);
                 route::route_ip(ctx, i, env, route::Source::Uplink(u));
+                continue;
+            }
+            let to_translate = key.ethertype == ethertype::IPV4
+                && key.eth_dst == uplink.spec.mac
+                && uplink.spec.owns(route::addresses(ctx).1)
+                && dp
+                    .networks()
+                    .iter()
+                    .any(|n| n.spec.needs_nat() && n.spec.uplink == Some(u as usize));
+            if to_translate {
+                // To the uplink's address: a new connection to a published
+                // port, or an answer to a masqueraded one. Translated by
+                // the tracker, it comes here again addressed to the
+                // container and is routed in above.
+                if ctx.ct.state != 0 {
+                    if let NatStep::Tracked = nat::verdict(ctx, i, env) {
+                        env.drop(ctx, i, DropReason::NatNoConnection);
+                    }
+                    continue;
+                }
+                let dst = route::v4(&key.ip_dst);
+                let published = dp.networks().iter().enumerate().find_map(|(n, net)| {
+                    let rule = net.spec.published(key.ip_proto, dst, key.l4_dst)?;
+                    (net.spec.uplink == Some(u as usize)).then_some((n, rule))
+                });
+                let (commit, nat) = match published {
+                    Some((network, rule)) => (
+                        true,
+                        CtNat::Publish {
+                            network: network as u16,
+                            rule: rule as u8,
+                        },
+                    ),
+                    None => (false, CtNat::Apply),
+                };
+                nat::track(ctx, i, env, nat_zone(u), commit, nat);
                 continue;
             }
             let action = match key.ethertype {

@@ -60,6 +60,14 @@ enum Command {
         /// The bridge.
         bridge: String,
     },
+    /// The tracked connections: zone, protocol, both tuples, state, NAT,
+    /// age and expiry.
+    ConntrackShow,
+    /// Removes the tracked connections (of one zone, when given).
+    ConntrackFlush {
+        /// The zone (all when absent).
+        zone: Option<u16>,
+    },
     /// Which stages each port's frames meet, in order.
     DumpPipeline,
     /// Where a packet would go and why: every stage's decision for one
@@ -216,6 +224,10 @@ impl Command {
                 })
             }
             Command::DumpPipeline => return query(Request::DumpPipeline),
+            Command::ConntrackShow => return query(Request::ConntrackShow),
+            Command::ConntrackFlush { zone } => {
+                return query(Request::ConntrackFlush { zone: *zone })
+            }
             Command::Trace { bridge, flow } => {
                 return query(Request::Trace {
                     bridge: bridge.clone(),

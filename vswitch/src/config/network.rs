@@ -14,6 +14,13 @@
 //! routes_to = ["back"]        # networks it may route to: routed when both list each other
 //! uplink = "up0"              # optional: other destinations leave by this
 //!                             # [[uplink]], via its gateway; answers come back in on it
+//! masquerade = true           # with an uplink: sources leaving by it are translated to
+//!                             # the uplink's IPv4 address (default true when there is an uplink)
+//! nat_ports = "32768-60999"   # the source ports masquerade allocates (default)
+//! icc = false                 # optional: no traffic between its containers (default true)
+//! publish = [{ proto = "tcp", host_port = 8080, container = "10.1.0.2", container_port = 80 }]
+//!                             # ports of the uplink's address published to containers
+//!                             # (see config/publish.rs)
 //! ```
 //!
 //! The switch answers ARP (IPv6: neighbour solicitations) for the gateway,
@@ -56,6 +63,14 @@ pub struct NetworkConfig {
     pub routes_to: Vec<String>,
     /// The uplink other destinations leave by, by name.
     pub uplink: Option<String>,
+    /// Sources leaving by the uplink are translated to its address.
+    pub masquerade: bool,
+    /// The ports masquerade allocates, first and last.
+    pub nat_ports: (u16, u16),
+    /// Its published ports.
+    pub publish: Vec<vswitch_pipeline::l3::Publish>,
+    /// Its containers may reach each other.
+    pub icc: bool,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +87,11 @@ pub(super) struct RawNetwork {
     #[serde(default)]
     routes_to: Vec<Spanned<String>>,
     uplink: Option<Spanned<String>>,
+    masquerade: Option<Spanned<bool>>,
+    nat_ports: Option<Spanned<String>>,
+    #[serde(default)]
+    publish: Vec<super::publish::RawPublish>,
+    icc: Option<bool>,
 }
 
 /// The MAC a network's gateway has unless configured: locally
@@ -108,9 +128,20 @@ impl Config {
                     .uplink
                     .as_ref()
                     .and_then(|u| self.uplinks.iter().position(|up| &up.port.name == u)),
+                masquerade: network.masquerade,
+                nat_ports: network.nat_ports,
+                publish: network.publish.clone(),
+                icc: network.icc,
             })
             .collect()
     }
+}
+
+/// "32768-60999" (or one port, "40000"): first and last, both nonzero.
+fn parse_port_range(text: &str) -> Option<(u16, u16)> {
+    let (first, last) = text.split_once('-').unwrap_or((text, text));
+    let (first, last): (u16, u16) = (first.trim().parse().ok()?, last.trim().parse().ok()?);
+    (first >= 1 && first <= last).then_some((first, last))
 }
 
 /// "10.1.0.0/24".
@@ -318,7 +349,38 @@ impl Validator<'_> {
                 Some(u.get_ref().clone())
             }
         };
+        let masquerade =
+            match &raw.masquerade {
+                Some(m) if *m.get_ref() && uplink.is_none() => return self.err(
+                    m.span(),
+                    &format!("{field}.masquerade"),
+                    "masquerade translates what leaves by the uplink: name an uplink, or remove it",
+                ),
+                Some(m) => *m.get_ref(),
+                None => uplink.is_some(),
+            };
+        let nat_ports = match &raw.nat_ports {
+            None => vswitch_pipeline::l3::DEFAULT_NAT_PORTS,
+            Some(p) => match parse_port_range(p.get_ref()) {
+                Some(range) => range,
+                None => {
+                    return self.err(
+                        p.span(),
+                        &format!("{field}.nat_ports"),
+                        format!(
+                            "{:?} is not a port range: write \"FIRST-LAST\" with 1 <= FIRST <= LAST <= 65535, e.g. \"32768-60999\"",
+                            p.get_ref()
+                        ),
+                    )
+                }
+            },
+        };
+        let publish = self.publish(&raw.publish, field, (net, len), uplink.as_deref(), before)?;
         Ok(NetworkConfig {
+            icc: raw.icc.unwrap_or(true),
+            publish,
+            masquerade,
+            nat_ports,
             name,
             bridge: bridge.clone(),
             vlan,

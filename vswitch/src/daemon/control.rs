@@ -79,6 +79,13 @@ pub enum Request {
     },
     /// Each port's stages.
     DumpPipeline,
+    /// The tracked connections.
+    ConntrackShow,
+    /// Removes the tracked connections (of one zone, when given).
+    ConntrackFlush {
+        /// The zone.
+        zone: Option<u16>,
+    },
     /// Where a packet described in flow syntax, entering a bridge, would go.
     Trace {
         /// The bridge.
@@ -125,9 +132,13 @@ impl Request {
                 bridge: bridge.to_string(),
             },
             (Some("dump-pipeline"), None) => Request::DumpPipeline,
+            (Some("conntrack-show"), None) => Request::ConntrackShow,
+            (Some("conntrack-flush"), zone) => Request::ConntrackFlush {
+                zone: super::conntrack::parse_zone(line, zone)?,
+            },
             _ => {
                 return Err(ControlError(format!(
-                    "unknown command {line:?}: send a JSON request, or one of show, stats, pmd-stats, fdb-show <bridge>, fdb-flush <bridge>, tunnel-show, dump-pipeline, trace <bridge> <packet>, export"
+                    "unknown command {line:?}: send a JSON request, or one of show, stats, pmd-stats, fdb-show <bridge>, fdb-flush <bridge>, tunnel-show, dump-pipeline, conntrack-show, conntrack-flush [zone], trace <bridge> <packet>, export"
                 )))
             }
         };
@@ -151,8 +162,9 @@ impl Request {
             | Request::TunnelShow
             | Request::Export
             | Request::DumpPipeline
-            | Request::Trace { .. } => false,
-            Request::FdbFlush { .. } => true,
+            | Request::Trace { .. }
+            | Request::ConntrackShow => false,
+            Request::FdbFlush { .. } | Request::ConntrackFlush { .. } => true,
             Request::Transact { ops } => ops.iter().any(Op::writes),
         }
     }
@@ -170,6 +182,8 @@ impl Request {
             Request::FdbFlush { .. } => "fdb-flush",
             Request::DumpPipeline => "dump-pipeline",
             Request::Trace { .. } => "trace",
+            Request::ConntrackShow => "conntrack-show",
+            Request::ConntrackFlush { .. } => "conntrack-flush",
         }
     }
 }
@@ -192,6 +206,8 @@ pub(crate) fn answer(line: &str, access: &Access, shared: &Shared, now: u32) -> 
         Request::Trace { bridge, flow } => {
             super::probe::trace(shared, &bridge, &flow, now).map_err(ControlError)
         }
+        Request::ConntrackShow => Ok(super::conntrack::show(shared, now)),
+        Request::ConntrackFlush { zone } => Ok(super::conntrack::flush(shared, zone)),
     });
     match result {
         Ok(result) => json!({ "result": result }),
@@ -222,7 +238,7 @@ fn stats(shared: &Shared) -> Value {
             port
         })
         .collect();
-    json!({ "ports": ports })
+    json!({ "ports": ports, "conntrack": super::conntrack::counters_json(shared) })
 }
 
 fn pmd_stats(shared: &Shared) -> Value {
@@ -436,6 +452,8 @@ pub fn render(command: &str, v: &Value) -> String {
     match command.split_whitespace().next().unwrap_or("") {
         "trace" => super::probe::render_trace(o, v),
         "dump-pipeline" => super::probe::render_pipeline(o, v),
+        "conntrack-show" => super::conntrack::render_show(o, v),
+        "conntrack-flush" => super::conntrack::render_flush(o, v),
         "show" => {
             let _ = writeln!(
                 o,
@@ -484,6 +502,7 @@ pub fn render(command: &str, v: &Value) -> String {
                     let _ = writeln!(o, "{:>14}{cause} (kernel/device): {n}", "");
                 }
             }
+            super::conntrack::render_counters(o, &v["conntrack"]);
         }
         "pmd-stats" => {
             for w in v["workers"].as_array().into_iter().flatten() {

@@ -263,6 +263,65 @@ impl Exposition {
     }
 }
 
+/// The connection tracker's size and counters.
+fn conntrack_figures(e: &mut Exposition, shared: &Shared) {
+    let (limit, c) = super::conntrack::counters(shared);
+    for (name, help, value) in [
+        (
+            "vswitch_conntrack_entries",
+            "Connections tracked now.",
+            u64::from(c.entries),
+        ),
+        (
+            "vswitch_conntrack_limit",
+            "Connections the table holds at most.",
+            u64::from(limit),
+        ),
+    ] {
+        e.family(name, "gauge", help);
+        e.sample(name, &[], value);
+    }
+    for (name, help, value) in [
+        (
+            "vswitch_conntrack_created_total",
+            "Connections created.",
+            c.created,
+        ),
+        (
+            "vswitch_conntrack_expired_total",
+            "Connections removed after their timeout.",
+            c.expired,
+        ),
+        (
+            "vswitch_conntrack_evicted_total",
+            "Early connections evicted to make room.",
+            c.evicted,
+        ),
+        (
+            "vswitch_conntrack_table_full_total",
+            "New connections refused by a full table.",
+            c.table_full,
+        ),
+        (
+            "vswitch_conntrack_nat_ports_exhausted_total",
+            "New translated connections refused for want of a free port.",
+            c.nat_ports_exhausted,
+        ),
+    ] {
+        e.family(name, "counter", help);
+        e.sample(name, &[], value);
+    }
+    let name = "vswitch_conntrack_invalid_total";
+    e.family(
+        name,
+        "counter",
+        "Frames the tracker found invalid, by reason.",
+    );
+    for reason in vswitch_pipeline::conntrack::InvalidReason::ALL {
+        e.sample(name, &[("reason", reason.name())], c.invalid(*reason));
+    }
+}
+
 /// Every figure of the daemon, as Prometheus reads them.
 pub(crate) fn exposition(shared: &Shared) -> String {
     let mut e = Exposition { out: String::new() };
@@ -276,6 +335,8 @@ pub(crate) fn exposition(shared: &Shared) -> String {
         &[],
         format!("{:.3}", shared.started.elapsed().as_secs_f64()),
     );
+
+    conntrack_figures(&mut e, shared);
 
     let dp = shared.datapath();
     let infos = shared.port_infos();

@@ -9,6 +9,7 @@
 //! Once running, a port whose interface disappears goes down and is
 //! attached again when the interface returns ([`links`]).
 
+mod conntrack;
 mod control;
 mod control_server;
 mod handoff;
@@ -29,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use vswitch_pipeline::conntrack::{ConnTable, ConntrackConfig};
 use vswitch_pipeline::{Datapath, DatapathSpec, PortId, Stats};
 use vswitch_ports::{cpu, Port};
 
@@ -148,6 +150,9 @@ pub(crate) struct Shared {
     started: Instant,
     /// Names of the ports that are down (see [`links`]).
     down_ports: Mutex<std::collections::BTreeSet<String>>,
+    /// The connection tracker every worker shares: state apart from the
+    /// configuration, so configuration swaps keep it.
+    conntrack: Arc<ConnTable>,
 }
 
 impl Shared {
@@ -389,6 +394,11 @@ impl Daemon {
 
         let stop = Arc::new(AtomicBool::new(false));
         let clock = Arc::new(AtomicU32::new(0));
+        let conntrack = Arc::new(ConnTable::with_config(ConntrackConfig {
+            limit: config.switch.conntrack_limit,
+            seed,
+            ..ConntrackConfig::default()
+        }));
         let mut reports = Vec::new();
         let mut controls = Vec::new();
         let mut workers = Vec::new();
@@ -418,6 +428,7 @@ impl Daemon {
                 report,
                 control,
                 flow_cache_entries: FLOW_CACHE_ENTRIES,
+                conntrack: Arc::clone(&conntrack),
             });
         }
         // Start the threads; each pins itself and reports before polling.
@@ -481,6 +492,7 @@ impl Daemon {
             started: Instant::now(),
             down_ports: Mutex::default(),
             database: Mutex::new(None),
+            conntrack,
         });
         let mut daemon = Daemon {
             stop,
@@ -525,6 +537,7 @@ impl Daemon {
             self.shared.clock.store(now, Ordering::Relaxed);
             if last_sweep.elapsed() >= Duration::from_secs(1) {
                 self.shared.datapath().sweep_macs(now);
+                self.shared.conntrack.sweep(now);
                 last_sweep = Instant::now();
             }
             self.control.serve(&self.shared, now, CONTROL_TICK);

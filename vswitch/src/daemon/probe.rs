@@ -64,6 +64,10 @@ pub(crate) fn trace(shared: &Shared, bridge: &str, flow: &str, now: u32) -> Resu
     let mut runner = BurstRunner::new(1);
     runner.trace_all = true;
     runner.probe = true;
+    // A probe is judged by the tracker as a frame is, changing nothing.
+    runner.set_conntrack(Box::new(vswitch_pipeline::conntrack::Conntrack::new(
+        std::sync::Arc::clone(&shared.conntrack),
+    )));
     let mut log = TraceLog::default();
     let mut sink = Collected {
         slot: vec![0; FRAME_CAPACITY],

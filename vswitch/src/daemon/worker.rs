@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use vswitch_pipeline::conntrack::{ConnTable, Conntrack};
 use vswitch_pipeline::flow_cache::CacheCounters;
 use vswitch_pipeline::overlay::egress::resolve_neighbours;
 use vswitch_pipeline::trace::NoTrace;
@@ -160,6 +161,8 @@ pub struct Worker {
     pub control: Arc<WorkerControl>,
     /// Entries of its flow cache.
     pub flow_cache_entries: usize,
+    /// The connection table all workers share.
+    pub conntrack: Arc<ConnTable>,
 }
 
 /// How often a worker publishes its counters.
@@ -193,6 +196,7 @@ impl Worker {
     pub fn run(mut self) {
         let mut batch = RxBatch::new(self.batch_size);
         let mut runner = BurstRunner::new(self.flow_cache_entries);
+        runner.set_conntrack(Box::new(Conntrack::new(Arc::clone(&self.conntrack))));
         let mut stats = Stats::new(self.datapath.port_count());
         let mut loops = LoopCounters::default();
         let mut idle_streak = 0u32;

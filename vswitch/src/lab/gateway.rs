@@ -9,12 +9,16 @@
 //!
 //! The host is a namespace running one `vswitchd` (its own `--db` in the
 //! lab's directory); each container is a namespace whose eth0 is a veth to
-//! a bridge of its own, with default routes via its network's gateways
-//! (10.x.0.1 and fd00:x::1, the switch); IPv6 is on for eth0 alone
-//! (addresses without duplicate address detection), off elsewhere. Networks front and back route to each other;
-//! front leaves by the uplink (via 192.0.2.254, the outside namespace,
-//! which routes 10.1.0.0/24 back via 192.0.2.1: there is no NAT yet); iso
-//! routes nowhere. Names are unique per run; dropping the lab stops the
+//! a bridge of its network (one per network), with default routes via its
+//! network's gateways (10.x.0.1 and fd00:x::1, the switch); IPv6 is on for
+//! eth0 alone (addresses without duplicate address detection), off
+//! elsewhere. Networks front and back route to each other; front leaves
+//! by the uplink (via 192.0.2.254, the outside namespace, which routes
+//! 10.1.0.0/24 back via 192.0.2.1) and masquerades (its uplink makes it
+//! so); iso routes nowhere. [`LabOptions`] can leave the outside without
+//! the route back, so that only the translation brings answers home, add
+//! a second container to front (c4, 10.1.0.3), and add lines to the
+//! configuration. Names are unique per run; dropping the lab stops the
 //! daemon, then deletes the namespaces (and their links) and the files,
 //! also on a panic.
 
@@ -36,6 +40,20 @@ pub const UPLINK_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub const OUTSIDE_ROUTER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
 /// An address of the outside behind that router (on its loopback).
 pub const OUTSIDE_SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+
+/// How a lab differs from the default one.
+#[derive(Debug, Clone, Default)]
+pub struct LabOptions {
+    /// The outside has no route to 10.1.0.0/24: front reaches it by
+    /// masquerade alone.
+    pub no_route_back: bool,
+    /// Lines added to the `[switch]` table (`conntrack_limit = 4`).
+    pub switch: String,
+    /// Lines added to front's `[[network]]` table (`publish = [...]`).
+    pub front: String,
+    /// A second container in front: c4, 10.1.0.3.
+    pub second_front: bool,
+}
 
 /// A container of the lab.
 pub struct Container {
@@ -71,6 +89,7 @@ pub struct GatewayLab {
     uplink: String,
     socket: PathBuf,
     config: PathBuf,
+    options: LabOptions,
     dir: TempDir,
 }
 
@@ -78,6 +97,11 @@ impl GatewayLab {
     /// Builds the lab and starts `vswitchd` (the binary at `vswitchd`),
     /// waiting until it serves its control socket with XDP attached.
     pub fn up(vswitchd: &Path) -> Result<GatewayLab, String> {
+        GatewayLab::up_with(vswitchd, LabOptions::default())
+    }
+
+    /// [`GatewayLab::up`] as `options` say.
+    pub fn up_with(vswitchd: &Path, options: LabOptions) -> Result<GatewayLab, String> {
         let dir = TempDir::new("gw").map_err(|e| format!("cannot make a temp dir: {e}"))?;
         let host = NetNs::create(&unique_name("gwhost"))
             .map_err(err("cannot create the host namespace"))?;
@@ -91,13 +115,18 @@ impl GatewayLab {
             uplink: unique_name("gwul"),
             socket: dir.join("vswitchd.sock"),
             config: dir.join("gateway.toml"),
+            options,
             outside,
             host,
             dir,
         };
         lab.outside_link()?;
         for (i, network) in ["front", "back", "iso"].into_iter().enumerate() {
-            let container = lab.container(i, network)?;
+            let container = lab.container(i + 1, network, i as u8 + 1, 2)?;
+            lab.containers.push(container);
+        }
+        if lab.options.second_front {
+            let container = lab.container(4, "front", 1, 3)?;
             lab.containers.push(container);
         }
         let core = vswitch_ports::cpu::available_cores()
@@ -135,14 +164,18 @@ impl GatewayLab {
         let router = format!("{OUTSIDE_ROUTER}/24");
         let server = format!("{OUTSIDE_SERVER}/32");
         let via = UPLINK_ADDRESS.to_string();
+        let route_back = &["route", "add", "10.1.0.0/24", "via", &via][..];
         for args in [
             &["addr", "add", &router, "dev", "eth0"][..],
             &["link", "set", "eth0", "up"],
             &["link", "set", "lo", "up"],
             &["addr", "add", &server, "dev", "lo"],
-            // Back to front's containers through the switch: no NAT yet.
-            &["route", "add", "10.1.0.0/24", "via", &via],
-        ] {
+        ]
+        .into_iter()
+        // Back to front's containers through the switch, unless only
+        // masquerade is to bring answers back.
+        .chain((!self.options.no_route_back).then_some(route_back))
+        {
             self.outside
                 .ip(args)
                 .map_err(err(format!("cannot set up the outside ({args:?})")))?;
@@ -150,9 +183,16 @@ impl GatewayLab {
         no_tx_offload(out, "eth0")
     }
 
-    /// Container `c{i+1}` in `network` (10.{i+1}.0.0/24).
-    fn container(&self, i: usize, network: &'static str) -> Result<Container, String> {
-        let name = format!("c{}", i + 1);
+    /// Container `c{n}` in `network` (10.{third}.0.0/24), host `host`
+    /// of its subnet.
+    fn container(
+        &self,
+        n: usize,
+        network: &'static str,
+        third: u8,
+        host: u8,
+    ) -> Result<Container, String> {
+        let name = format!("c{n}");
         let netns = NetNs::create(&unique_name(&format!("gw{name}")))
             .map_err(err("cannot create a container namespace"))?;
         disable_ipv6(netns.name())?;
@@ -174,8 +214,7 @@ impl GatewayLab {
         self.host
             .ip(&["link", "set", &port, "up"])
             .map_err(err("cannot bring a container's host end up"))?;
-        let third = i as u8 + 1;
-        let ip = Ipv4Addr::new(10, third, 0, 2);
+        let ip = Ipv4Addr::new(10, third, 0, host);
         let gateway = Ipv4Addr::new(10, third, 0, 1);
         let cidr = format!("{ip}/24");
         let via = gateway.to_string();
@@ -190,7 +229,7 @@ impl GatewayLab {
         }
         no_tx_offload(netns.name(), "eth0")?;
         enable_ipv6(netns.name(), "eth0")?;
-        let ip6 = Ipv6Addr::new(0xfd00, u16::from(third), 0, 0, 0, 0, 0, 2);
+        let ip6 = Ipv6Addr::new(0xfd00, u16::from(third), 0, 0, 0, 0, 0, u16::from(host));
         let gateway6 = Ipv6Addr::new(0xfd00, u16::from(third), 0, 0, 0, 0, 0, 1);
         let cidr6 = format!("{ip6}/64");
         let via6 = gateway6.to_string();
@@ -218,21 +257,31 @@ impl GatewayLab {
     pub fn config_text(&self, core: usize) -> String {
         let mut text = format!(
             "# a gateway lab: three container networks and an uplink\n\
-             [switch]\nworkers = [{core}]\ncontrol_socket = {:?}\n\n\
+             [switch]\nworkers = [{core}]\ncontrol_socket = {:?}\n{}\n\
              [[uplink]]\nname = \"up0\"\ntype = \"afxdp\"\noptions = {{ interface = {:?} }}\n\
              addresses = [\"{UPLINK_ADDRESS}/24\"]\ngateway = \"{OUTSIDE_ROUTER}\"\n",
             self.socket.display().to_string(),
+            self.options.switch,
             self.uplink,
         );
-        for c in &self.containers {
-            text += &format!(
-                "\n[[bridge]]\nname = {:?}\n[[bridge.port]]\nname = {:?}\ntype = \"afxdp\"\noptions = {{ interface = {:?} }}\n",
-                c.network, c.name, c.port
-            );
-        }
-        for c in &self.containers {
+        // One bridge and network each, with every container of it as a
+        // port (the first container of a network describes it).
+        let first_of_network = self
+            .containers
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| self.containers[..*i].iter().all(|o| o.network != c.network));
+        for (_, c) in first_of_network {
+            text += &format!("\n[[bridge]]\nname = {:?}\n", c.network);
+            for member in self.containers.iter().filter(|m| m.network == c.network) {
+                text += &format!(
+                    "[[bridge.port]]\nname = {:?}\ntype = \"afxdp\"\noptions = {{ interface = {:?} }}\n",
+                    member.name, member.port
+                );
+            }
+            let front = format!("\nuplink = \"up0\"\n{}", self.options.front);
             let (routes, uplink) = match c.network {
-                "front" => ("[\"back\"]", "\nuplink = \"up0\""),
+                "front" => ("[\"back\"]", front.as_str()),
                 "back" => ("[\"front\"]", ""),
                 _ => ("[]", ""),
             };

@@ -1,0 +1,403 @@
+//! Network address translation on tracked connections, as Linux's and
+//! Open vSwitch's: the translation lives in the connection's two tuples.
+//!
+//! A new connection committed with a [`Snat`] gets, instead of its
+//! original tuple reversed, a reply tuple addressed to the translated
+//! source (the uplink's address and a port of the range), so replies find
+//! the connection by what they carry. Every later frame of the connection,
+//! either way, is rewritten from the two tuples: a frame in the original
+//! direction takes the reply tuple's destination as its source; a reply
+//! takes the original source as its destination. Checksums are updated
+//! incrementally (RFC 1624); an ICMP echo's identifier stands for its port.
+//!
+//! A port is free for a connection when no connection in the zone has
+//! the reply tuple it would make (same remote address and port, same
+//! protocol): the same port is reused towards different remotes, as
+//! Linux's `nf_nat_used_tuple` allows. Ports come back when their
+//! connection times out or is removed.
+
+use std::net::Ipv4Addr;
+
+use super::packet::{self, Kind, Tuple};
+use super::table::ConnTable;
+use super::track::Verdict;
+use crate::context::ct_state;
+use crate::flow::Parsed;
+use crate::wire::checksum::{internet_checksum, update_u16, update_u32};
+use crate::wire::{icmpv4, ip_proto, ipv4, read_u16, tcp, udp, write_u16};
+
+/// Ports tried for one new connection before it is refused: Linux's
+/// `nf_nat_l4proto_unique_tuple` gives up after 128 attempts too.
+pub const MAX_PORT_TRIES: u32 = 128;
+
+/// Source translation for a new connection: to `addr`, with a source port
+/// (an ICMP echo identifier) from `ports` (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snat {
+    /// The address sources are translated to.
+    pub addr: Ipv4Addr,
+    /// The first and last port to allocate.
+    pub ports: (u16, u16),
+}
+
+/// What a ct action asks of NAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NatRequest {
+    /// Nothing: the frame is tracked, not translated.
+    #[default]
+    None,
+    /// Translate frames of connections that have a translation; set up
+    /// none.
+    Apply,
+    /// As `Apply`, and a new connection committed gets its source
+    /// translated.
+    Snat(Snat),
+    /// As `Apply`, and a new connection committed gets its destination
+    /// translated to `to` (address, port), and its source by `snat` when
+    /// given.
+    Dnat {
+        /// The new destination.
+        to: (Ipv4Addr, u16),
+        /// The source translation too (hairpin).
+        snat: Option<Snat>,
+    },
+}
+
+impl NatRequest {
+    /// The translation a new connection gets, if any.
+    pub(crate) fn for_new(&self) -> Option<NewNat> {
+        match *self {
+            NatRequest::None | NatRequest::Apply => None,
+            NatRequest::Snat(snat) => Some(NewNat {
+                dnat: None,
+                snat: Some(snat),
+            }),
+            NatRequest::Dnat { to, snat } => Some(NewNat {
+                dnat: Some(to),
+                snat,
+            }),
+        }
+    }
+}
+
+/// The translation of a new connection: its destination, its source, or
+/// both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NewNat {
+    pub dnat: Option<(Ipv4Addr, u16)>,
+    pub snat: Option<Snat>,
+}
+
+/// Why no translation could be set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PortsExhausted;
+
+impl ConnTable {
+    /// [`ConnTable::track`] with NAT: judges the frame (a new connection
+    /// committed with [`NatRequest::Snat`] gets a translated reply tuple)
+    /// and, unless `nat` is `None` or this is a probe, rewrites the frame
+    /// by its connection's translation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn track_nat(
+        &self,
+        frame: &mut [u8],
+        parsed: &Parsed,
+        zone: u16,
+        commit: bool,
+        nat: NatRequest,
+        now: u32,
+        probe: bool,
+    ) -> (Verdict, Option<Translation>) {
+        let (tuple, kind) = match packet::read(frame, parsed, zone) {
+            Ok(read) => read,
+            Err(reason) => return (self.invalid(reason, probe), None),
+        };
+        let new_nat = nat.for_new();
+        let verdict = self.judge(
+            &tuple,
+            &self.key(&tuple),
+            kind,
+            commit,
+            now,
+            probe,
+            new_nat.as_ref(),
+        );
+        if nat == NatRequest::None || probe || verdict.result.is_err() {
+            return (verdict, None);
+        }
+        let (l3, l4) = (parsed.layout.l3 as usize, parsed.layout.l4 as usize);
+        let translation = match kind {
+            Kind::IcmpError(quoted) if verdict.state & ct_state::RELATED != 0 => {
+                self.apply_nat_related(frame, l3, l4, &tuple, &quoted)
+            }
+            _ => self.apply_nat(frame, l3, l4, &tuple, verdict.state),
+        };
+        (verdict, translation)
+    }
+
+    /// The reply tuple of a new connection `original` translated by
+    /// `nat`: replies come from the translated destination, and go to
+    /// the translated source, `snat.addr` at a port of the range that no
+    /// connection of the zone uses towards the same remote.
+    pub(crate) fn nat_reply(
+        &self,
+        original: &Tuple,
+        nat: &NewNat,
+    ) -> Result<Tuple, PortsExhausted> {
+        let mut reply = original.reversed();
+        if original.ipv6 {
+            return Ok(reply);
+        }
+        if let Some((addr, port)) = nat.dnat {
+            reply.src = [0; 16];
+            reply.src[..4].copy_from_slice(&addr.octets());
+            reply.src_port = port;
+        }
+        let Some(snat) = &nat.snat else {
+            // The destination alone: the connection is refused if another
+            // already answers from there to the same source.
+            return match self.find(&self.key(&reply)) {
+                None => Ok(reply),
+                Some(_) => Err(PortsExhausted),
+            };
+        };
+        reply.dst = [0; 16];
+        reply.dst[..4].copy_from_slice(&snat.addr.octets());
+        let (first, last) = (
+            snat.ports.0.min(snat.ports.1),
+            snat.ports.0.max(snat.ports.1),
+        );
+        let size = u32::from(last - first) + 1;
+        // Start where the original tuple hashes, so that connections spread
+        // over the range instead of crowding its first ports.
+        let start = (self.key(original).hash % u64::from(size)) as u32;
+        for k in 0..size.min(MAX_PORT_TRIES) {
+            let port = first + ((start + k) % size) as u16;
+            reply.dst_port = port;
+            if original.proto == ip_proto::ICMP {
+                // An echo's identifier is both "ports".
+                reply.src_port = port;
+            }
+            if self.find(&self.key(&reply)).is_none() {
+                return Ok(reply);
+            }
+        }
+        Err(PortsExhausted)
+    }
+
+    /// Rewrites `frame` (the current frame, parsed at `l3`/`l4`) by its
+    /// connection's translation, when it has one: what a frame of tuple
+    /// `tuple` with `state` bits becomes. Returns the translation applied
+    /// (`None`: none).
+    pub(crate) fn apply_nat(
+        &self,
+        frame: &mut [u8],
+        l3: usize,
+        l4: usize,
+        tuple: &Tuple,
+        state: u8,
+    ) -> Option<Translation> {
+        let tracked = ct_state::NEW | ct_state::ESTABLISHED;
+        if tuple.ipv6 || state & tracked == 0 || state & ct_state::INVALID != 0 {
+            return None;
+        }
+        let found = self.find(&self.key(tuple))?;
+        let (original, reply, ..) = self.snapshot(found.index as usize)?;
+        if reply == original.reversed() {
+            return None;
+        }
+        // What the frame must carry: the other tuple, reversed.
+        let want = if found.reply { original } else { reply }.reversed();
+        let translation = Translation {
+            src: (v4(&tuple.src), tuple.src_port),
+            dst: (v4(&tuple.dst), tuple.dst_port),
+            to_src: (v4(&want.src), want.src_port),
+            to_dst: (v4(&want.dst), want.dst_port),
+        };
+        rewrite(frame, l3, l4, tuple.proto, &translation, found.reply, true);
+        Some(translation)
+    }
+}
+
+impl ConnTable {
+    /// Rewrites the ICMP error `frame` (outer tuple `outer`, quoting a
+    /// packet of tuple `quoted`) by the translation of the connection it
+    /// is RELATED to, as Linux's `nf_nat_icmp_reply_translation`: the
+    /// outer destination (and the source, when the error comes from the
+    /// quoted packet's destination itself) as a packet of the connection
+    /// going the error's way; the quoted header as its sender sent it.
+    pub(crate) fn apply_nat_related(
+        &self,
+        frame: &mut [u8],
+        l3: usize,
+        l4: usize,
+        outer: &Tuple,
+        quoted: &Tuple,
+    ) -> Option<Translation> {
+        if outer.ipv6 {
+            return None;
+        }
+        let found = self.find(&self.key(&quoted.reversed()))?;
+        let (original, reply, ..) = self.snapshot(found.index as usize)?;
+        if reply == original.reversed() {
+            return None;
+        }
+        let want = if found.reply { original } else { reply }.reversed();
+        let to_src = if outer.src == quoted.dst {
+            want.src
+        } else {
+            outer.src
+        };
+        let translation = Translation {
+            src: (v4(&outer.src), 0),
+            dst: (v4(&outer.dst), 0),
+            to_src: (v4(&to_src), 0),
+            to_dst: (v4(&want.dst), 0),
+        };
+        // The outer header: addresses only (ICMP has no pseudo-header).
+        rewrite(frame, l3, l4, ip_proto::ICMP, &translation, false, true);
+        // The quoted packet, as its sender sent it.
+        let inner_l3 = l4 + QUOTE_OFFSET;
+        let inner_ihl = usize::from(frame.get(inner_l3)? & 0x0f) * 4;
+        let inner_l4 = inner_l3 + inner_ihl;
+        let inner = Translation {
+            src: (v4(&quoted.src), quoted.src_port),
+            dst: (v4(&quoted.dst), quoted.dst_port),
+            to_src: (v4(&want.dst), want.dst_port),
+            to_dst: (v4(&want.src), want.src_port),
+        };
+        let quoted_len = frame.len().saturating_sub(inner_l4);
+        // The quoted L4 checksum is updated when it was quoted (UDP's is in
+        // the first 8 bytes; TCP's only when 18 bytes are).
+        let inner_sum_quoted = match quoted.proto {
+            ip_proto::TCP => quoted_len >= tcp::field::CHECKSUM.end,
+            ip_proto::UDP => quoted_len >= udp::field::CHECKSUM.end,
+            _ => true,
+        };
+        let proto = quoted.proto;
+        rewrite(
+            frame,
+            inner_l3,
+            inner_l4,
+            proto,
+            &inner,
+            true,
+            inner_sum_quoted,
+        );
+        // The error's own checksum covers the quoted packet: summed anew.
+        let end =
+            (l3 + usize::from(read_u16(frame, l3 + ipv4::field::LENGTH.start))).min(frame.len());
+        let sum_at = l4 + icmpv4::field::CHECKSUM.start;
+        write_u16(frame, sum_at, 0);
+        let sum = internet_checksum(frame.get(l4..end)?);
+        write_u16(frame, sum_at, sum);
+        Some(translation)
+    }
+}
+
+/// Where an ICMP error's quoted packet starts.
+const QUOTE_OFFSET: usize = 8;
+
+/// The addresses and ports a frame had and was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Translation {
+    /// Source before.
+    pub src: (Ipv4Addr, u16),
+    /// Destination before.
+    pub dst: (Ipv4Addr, u16),
+    /// Source after.
+    pub to_src: (Ipv4Addr, u16),
+    /// Destination after.
+    pub to_dst: (Ipv4Addr, u16),
+}
+
+impl core::fmt::Display for Translation {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{}:{} > {}:{} to {}:{} > {}:{}",
+            self.src.0,
+            self.src.1,
+            self.dst.0,
+            self.dst.1,
+            self.to_src.0,
+            self.to_src.1,
+            self.to_dst.0,
+            self.to_dst.1
+        )
+    }
+}
+
+fn v4(addr: &[u8; 16]) -> Ipv4Addr {
+    Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3])
+}
+
+/// Writes `t` into the IPv4 frame: addresses (IPv4 header checksum and
+/// the TCP/UDP pseudo-header sum), ports or the echo identifier (L4
+/// checksum, unless `l4_checksum` is false: a quoted header cut before
+/// it). `reply`: the frame is an echo reply, whose identifier is its
+/// "destination port".
+fn rewrite(
+    frame: &mut [u8],
+    l3: usize,
+    l4: usize,
+    proto: u8,
+    t: &Translation,
+    reply: bool,
+    l4_checksum: bool,
+) {
+    let l4_sum = match proto {
+        _ if !l4_checksum => None,
+        ip_proto::TCP => Some(l4 + tcp::field::CHECKSUM.start),
+        // A zero UDP checksum over IPv4 means "none" and stays so.
+        ip_proto::UDP if read_u16(frame, l4 + udp::field::CHECKSUM.start) != 0 => {
+            Some(l4 + udp::field::CHECKSUM.start)
+        }
+        _ => None,
+    };
+    let ip_sum = l3 + ipv4::field::CHECKSUM.start;
+    for (old, new, at) in [
+        (t.src.0, t.to_src.0, ipv4::field::SRC_ADDR.start),
+        (t.dst.0, t.to_dst.0, ipv4::field::DST_ADDR.start),
+    ] {
+        if old == new {
+            continue;
+        }
+        let (old, new) = (u32::from(old), u32::from(new));
+        crate::wire::write_array(frame, l3 + at, new.to_be_bytes());
+        write_u16(frame, ip_sum, update_u32(read_u16(frame, ip_sum), old, new));
+        if let Some(c) = l4_sum {
+            write_u16(frame, c, update_u32(read_u16(frame, c), old, new));
+        }
+    }
+    match proto {
+        ip_proto::TCP | ip_proto::UDP => {
+            for (old, new, at) in [
+                (t.src.1, t.to_src.1, tcp::field::SRC_PORT.start),
+                (t.dst.1, t.to_dst.1, tcp::field::DST_PORT.start),
+            ] {
+                if old == new {
+                    continue;
+                }
+                write_u16(frame, l4 + at, new);
+                if let Some(c) = l4_sum {
+                    write_u16(frame, c, update_u16(read_u16(frame, c), old, new));
+                }
+            }
+        }
+        ip_proto::ICMP => {
+            let (old, new) = if reply {
+                (t.dst.1, t.to_dst.1)
+            } else {
+                (t.src.1, t.to_src.1)
+            };
+            if old != new {
+                let at = l4 + icmpv4::field::ECHO_IDENT.start;
+                let c = l4 + icmpv4::field::CHECKSUM.start;
+                write_u16(frame, at, new);
+                write_u16(frame, c, update_u16(read_u16(frame, c), old, new));
+            }
+        }
+        _ => {}
+    }
+}

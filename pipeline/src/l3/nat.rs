@@ -1,0 +1,104 @@
+//! Masquerade at the gateway: connections from a network leaving by its
+//! uplink are tracked in the uplink's NAT zone ([`super::nat_zone`]) and
+//! their source translated to the uplink's address; replies coming in on
+//! the uplink to that address are tracked in the same zone and translated
+//! back, then routed into the network (see [`crate::conntrack::nat`]).
+//!
+//! The ct action recirculates the frame, translated; the stages decide
+//! again on `ctx.ct.state`. Both passes may be cached: the first one's
+//! decision is the ct action alone (the tracker translates every frame
+//! itself), the second is keyed on the ct state and the translated
+//! addresses.
+
+use crate::action::{Action, CtNat};
+use crate::context::{ct_state, PacketCtx};
+use crate::drop::DropReason;
+use crate::stage::StageEnv;
+use crate::trace::TraceEvent;
+
+/// What the gateway does about NAT for a frame.
+pub(crate) enum NatStep {
+    /// Sent to the tracker first (a ct action pushed).
+    Tracking,
+    /// Dropped (INVALID).
+    Dropped,
+    /// Tracked (and translated when its connection is): route it on.
+    Tracked,
+    /// Not for the tracker.
+    Untracked,
+}
+
+/// The ct state bits as Open vSwitch prints them: "+trk+new".
+pub fn state_text(state: u8) -> String {
+    let names = [
+        (ct_state::NEW, "new"),
+        (ct_state::ESTABLISHED, "est"),
+        (ct_state::RELATED, "rel"),
+        (ct_state::REPLY, "rpl"),
+        (ct_state::INVALID, "inv"),
+    ];
+    let mut text = String::from(if state & ct_state::TRACKED != 0 {
+        "+trk"
+    } else {
+        "-trk"
+    });
+    for (bit, name) in names {
+        if state & bit != 0 {
+            text.push('+');
+            text.push_str(name);
+        }
+    }
+    text
+}
+
+/// Sends frame `i` through the tracker in `zone` with `nat` unless it has
+/// been already; after, notes the verdict and drops INVALID frames.
+pub(crate) fn track(
+    ctx: &mut PacketCtx,
+    i: usize,
+    env: &mut StageEnv<'_>,
+    zone: u16,
+    commit: bool,
+    nat: CtNat,
+) -> NatStep {
+    if ctx.ct.state == 0 {
+        let action = Action::Ct { zone, commit, nat };
+        env.note(ctx, i, || {
+            TraceEvent::Note(format!("{action}: track first"))
+        });
+        ctx.actions.push(action);
+        return NatStep::Tracking;
+    }
+    verdict(ctx, i, env)
+}
+
+/// After the tracker: notes its verdict on frame `i`, and drops it when
+/// INVALID.
+pub(crate) fn verdict(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) -> NatStep {
+    note_verdict(ctx, i, env);
+    if ctx.ct.state & ct_state::INVALID != 0 {
+        env.drop(ctx, i, DropReason::CtInvalid);
+        return NatStep::Dropped;
+    }
+    NatStep::Tracked
+}
+
+/// Traces what the tracker said of frame `i` (nothing before it met the
+/// tracker): the state bits and the translation applied.
+pub(crate) fn note_verdict(ctx: &PacketCtx, i: usize, env: &mut StageEnv<'_>) {
+    let (state, translation) = (ctx.ct.state, ctx.ct.nat);
+    if state == 0 {
+        return;
+    }
+    env.note(ctx, i, || {
+        let nat = match translation {
+            Some(t) => format!(", nat {t}"),
+            None => String::new(),
+        };
+        TraceEvent::Note(format!(
+            "ct zone {}: {}{nat}",
+            ctx.ct.zone,
+            state_text(state)
+        ))
+    });
+}
