@@ -161,6 +161,12 @@ fn isolated(lab: &OverlayLab) {
     let kernel_rx = lab.kernel_rx_packets("b-red").unwrap();
     let report = lab.ping_addr("a-blue", red_b, 3).unwrap();
     settle();
+    // The workers publish their counters in snapshots: on a loaded machine
+    // the ARP's crossing may show a moment late (bounded wait).
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while tx("b-blue") == blue_tx && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (blue_tx_after, red_tx_after) = (tx("b-blue"), tx("b-red"));
     let kernel_rx_after = lab.kernel_rx_packets("b-red").unwrap();
     let a_blue = lab.mac_of("a-blue").unwrap();
