@@ -1,12 +1,11 @@
-//! Steering: which worker owns a connection's state.
+//! A flow hash that is the same for both directions of a connection
+//! (source and destination swapped): what the overlay uses for the outer
+//! UDP source port (RFC 7348 section 5: a hash of the inner frame, so
+//! that routers spread flows and keep each flow's frames in order).
 //!
-//! Stateful stages (connection tracking, NAT) keep one connection's state
-//! in one worker, so that it needs no lock and stays in one core's cache.
-//! Both directions of a connection must therefore reach the same worker,
-//! whichever port and queue they arrive on: a frame is steered by a hash
-//! of its addresses and ports that does not change when source and
-//! destination are swapped. (NAT changes the reply's addresses; the NAT
-//! stage picks translated ports whose reply hashes to the same owner.)
+//! Connection state needs no steering: the tracker's table is shared by
+//! the workers and takes no lock (`crate::conntrack`), so the two
+//! directions of a connection may arrive on any worker.
 
 use crate::flow::FlowKey;
 
@@ -37,13 +36,6 @@ pub fn symmetric_hash(key: &FlowKey) -> u32 {
     }
     mix((u64::from(key.ip_proto) << 32) | (u64::from(p) << 16) | u64::from(q));
     (h ^ (h >> 32)) as u32
-}
-
-/// The worker of `workers` that owns the connection `key` belongs to.
-#[inline]
-pub fn owner(key: &FlowKey, workers: usize) -> usize {
-    // Multiply-shift maps the hash onto 0..workers without a division.
-    ((u64::from(symmetric_hash(key)) * workers.max(1) as u64) >> 32) as usize
 }
 
 fn order<'a, const N: usize>(x: &'a [u8; N], y: &'a [u8; N]) -> (&'a [u8; N], &'a [u8; N]) {
@@ -80,19 +72,17 @@ mod tests {
         fn both_directions_hash_alike(
             src in any::<[u8; 16]>(), dst in any::<[u8; 16]>(),
             sport in any::<u16>(), dport in any::<u16>(), proto in any::<u8>(),
-            workers in 1usize..64,
-        ) {
+) {
             let key = FlowKey { ip_src: src, ip_dst: dst, l4_src: sport, l4_dst: dport, ip_proto: proto, ..FlowKey::default() };
             prop_assert_eq!(symmetric_hash(&key), symmetric_hash(&reversed(&key)));
-            let w = owner(&key, workers);
-            prop_assert!(w < workers);
-            prop_assert_eq!(w, owner(&reversed(&key), workers));
         }
     }
 
     #[test]
-    fn connections_spread_over_workers() {
-        let mut per_worker = [0u32; 4];
+    fn connections_spread_over_the_hash() {
+        // Four buckets by the hash's top bits, as a router spreading the
+        // outer UDP source ports over four paths would.
+        let mut per_bucket = [0u32; 4];
         for i in 0..4000u32 {
             let mut key = FlowKey::default();
             key.ip_src[..4].copy_from_slice(&[10, 0, (i >> 8) as u8, i as u8]);
@@ -100,15 +90,15 @@ mod tests {
             key.l4_src = 1024 + i as u16;
             key.l4_dst = 80;
             key.ip_proto = 6;
-            per_worker[owner(&key, 4)] += 1;
+            per_bucket[(symmetric_hash(&key) >> 30) as usize] += 1;
         }
-        for n in per_worker {
-            assert!((800..1200).contains(&n), "{per_worker:?}");
+        for n in per_bucket {
+            assert!((800..1200).contains(&n), "{per_bucket:?}");
         }
     }
 
     #[test]
-    fn non_ip_frames_steer_by_mac_pair() {
+    fn non_ip_frames_hash_by_mac_pair() {
         let key = FlowKey {
             eth_src: [2, 0, 0, 0, 0, 1],
             eth_dst: [2, 0, 0, 0, 0, 2],
