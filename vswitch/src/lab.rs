@@ -7,9 +7,12 @@
 //! other end the container's eth0; with as many queues as the port has), or, for a `tap` port, the daemon
 //! creates the TAP inside the namespace as its eth0. Interface, namespace
 //! and socket names are made unique per run, so labs never collide. The
-//! container side gets its address, and TX checksum offload is turned off
-//! there (the switch forwards frames as they are, so checksums must be
-//! complete; see `vswitch_ports::ethtool`).
+//! container side gets its address. A TAP container keeps the kernel's
+//! default offloads: the TAP port takes its partial checksums and TCP
+//! super-frames and completes or segments them for ports that cannot.
+//! On a veth container TX checksum offload is turned off (AF_XDP cannot
+//! tell a partial checksum from a complete one; see
+//! `vswitch_ports::ethtool`).
 //!
 //! Dropping the lab stops the daemon first (detaching every XDP program),
 //! then removes the links and namespaces, also on a panic.
@@ -43,6 +46,9 @@ pub struct Container {
     pub ip: Ipv4Addr,
     /// The switch port it is plugged into.
     pub port: String,
+    /// True when its eth0 is a veth the switch drives with AF_XDP (TX
+    /// checksum offload off), false for a TAP (default offloads).
+    pub veth: bool,
 }
 
 /// Containers on a running daemon.
@@ -87,6 +93,7 @@ impl Lab {
                 .flat_map(|b| b.ports.iter_mut())
                 .find(|p| p.name == c.port)
                 .ok_or_else(|| format!("container {}: no port {}", c.name, c.port))?;
+            let veth = matches!(port.kind, PortKind::AfXdp { .. });
             match &mut port.kind {
                 PortKind::AfXdp {
                     interface, queues, ..
@@ -122,6 +129,7 @@ impl Lab {
                 netns,
                 ip,
                 port: c.port.clone(),
+                veth,
             });
         }
 
@@ -142,9 +150,11 @@ impl Lab {
             c.netns
                 .ip(&["link", "set", "eth0", "up"])
                 .map_err(err("cannot bring a container's eth0 up"))?;
-            run_in_netns(c.netns.name(), || disable_tx_checksum_offload("eth0"))
-                .and_then(|r| r)
-                .map_err(err("cannot turn off checksum offload"))?;
+            if c.veth {
+                run_in_netns(c.netns.name(), || disable_tx_checksum_offload("eth0"))
+                    .and_then(|r| r)
+                    .map_err(err("cannot turn off checksum offload"))?;
+            }
         }
         Ok(lab)
     }

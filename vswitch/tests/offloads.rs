@@ -1,0 +1,110 @@
+//! TCP through the switch with the containers' kernel offloads, as root:
+//! two TAP containers that keep their default offloads (partial checksums
+//! and TSO super-frames reach the switch whole), and an AF_XDP container
+//! (TX checksum offload off, as AF_XDP needs), on one bridge in the
+//! in-process daemon of `vswitch::lab`. Every stream is checked byte for
+//! byte by its receiver. The lab removes its namespaces and links on drop,
+//! also on failure. Not root: a skip line (a failure under CI).
+
+use std::time::Duration;
+
+use serde_json::Value;
+use vswitch::config::Config;
+use vswitch::daemon::request;
+use vswitch::lab::traffic::tcp_verified;
+use vswitch::lab::Lab;
+use vswitch_ports::testing::{require, require_netns};
+
+const CONFIG: &str = r#"
+[switch]
+workers = [1]
+idle = "adaptive"
+
+[[bridge]]
+name = "br0"
+
+[[bridge.port]]
+name = "t1"
+type = "tap"
+
+[[bridge.port]]
+name = "t2"
+type = "tap"
+
+[[bridge.port]]
+name = "x1"
+type = "afxdp"
+
+[[container]]
+name = "t1"
+port = "t1"
+address = "10.201.0.1/24"
+
+[[container]]
+name = "t2"
+port = "t2"
+address = "10.201.0.2/24"
+
+[[container]]
+name = "x1"
+port = "x1"
+address = "10.201.0.3/24"
+"#;
+
+/// 8 MiB: hundreds of 64 KiB super-frames.
+const BYTES: usize = 8 << 20;
+
+fn lab(test: &str) -> Option<Lab> {
+    if !require_netns(test)
+        || !require(
+            test,
+            "/dev/net/tun (`modprobe tun`)",
+            std::path::Path::new("/dev/net/tun").exists(),
+        )
+    {
+        return None;
+    }
+    let config = Config::parse(CONFIG, "offloads.toml").unwrap();
+    Some(Lab::up(&config).unwrap_or_else(|e| panic!("{test}: {e}")))
+}
+
+/// The daemon's counters, shown when a transfer fails.
+fn stats(lab: &Lab) -> Value {
+    request(lab.socket(), "stats").unwrap()
+}
+
+fn transfer(lab: &Lab, from: &str, to: &str) {
+    let (a, b) = (lab.container(from).unwrap(), lab.container(to).unwrap());
+    let report = tcp_verified(
+        a.netns.name(),
+        b.netns.name(),
+        b.ip,
+        BYTES,
+        Duration::from_secs(30),
+    )
+    .unwrap_or_else(|e| panic!("{from} -> {to}: {e}\nstats: {}", stats(lab)));
+    assert_eq!(report.bytes, BYTES);
+    println!(
+        "{from} -> {to}: {} bytes verified, {:.0} Mbit/s",
+        report.bytes,
+        report.mbit_per_s()
+    );
+}
+
+#[test]
+fn tcp_between_tap_containers_with_default_offloads() {
+    let Some(lab) = lab("tcp_between_tap_containers_with_default_offloads") else {
+        return;
+    };
+    transfer(&lab, "t1", "t2");
+    transfer(&lab, "t2", "t1");
+}
+
+#[test]
+fn tcp_between_a_tap_container_and_an_afxdp_container() {
+    let Some(lab) = lab("tcp_between_a_tap_container_and_an_afxdp_container") else {
+        return;
+    };
+    transfer(&lab, "t1", "x1");
+    transfer(&lab, "x1", "t1");
+}
