@@ -145,7 +145,9 @@ impl Drop for Reaped {
 fn iperf(client_ns: &str, server_ns: &str, server_ip: &str, seconds: u64) -> Result<f64, String> {
     let _server = Reaped(
         Command::new("ip")
-            .args(["netns", "exec", server_ns, "iperf3", "-s", "-1", "-B", server_ip])
+            .args([
+                "netns", "exec", server_ns, "iperf3", "-s", "-1", "-B", server_ip,
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -155,7 +157,9 @@ fn iperf(client_ns: &str, server_ns: &str, server_ip: &str, seconds: u64) -> Res
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let out = Command::new("ip")
-            .args(["netns", "exec", client_ns, "iperf3", "-c", server_ip, "-J", "-t"])
+            .args([
+                "netns", "exec", client_ns, "iperf3", "-c", server_ip, "-J", "-t",
+            ])
             .arg(seconds.to_string())
             .output()
             .map_err(|e| format!("cannot run iperf3 -c: {e}"))?;

@@ -27,8 +27,10 @@ fn super_frame(ipv6: bool, payload: &[u8], fin: bool) -> (Vec<u8>, PacketCtx) {
     }
     let mut frame = Vec::new();
     builder.write(&mut frame, payload).unwrap();
-    let mut ctx = PacketCtx::default();
-    ctx.parsed = parse(&frame).unwrap();
+    let mut ctx = PacketCtx {
+        parsed: parse(&frame).unwrap(),
+        ..PacketCtx::default()
+    };
     let l4 = ctx.parsed.layout.l4 as usize;
     let tcp_len = (frame.len() - l4) as u32;
     let pseudo = if ipv6 {
@@ -200,15 +202,17 @@ fn udp_super_frames_are_cut_into_datagrams() {
         .udp(1000, 2000)
         .write(&mut frame, &payload)
         .unwrap();
-    let mut ctx = PacketCtx::default();
-    ctx.parsed = parse(&frame).unwrap();
-    ctx.offload = Offload {
-        checksum: ChecksumState::Partial {
-            start: 34,
-            offset: 6,
+    let ctx = PacketCtx {
+        parsed: parse(&frame).unwrap(),
+        offload: Offload {
+            checksum: ChecksumState::Partial {
+                start: 34,
+                offset: 6,
+            },
+            gso: GsoType::Udp,
+            gso_size: 1472,
         },
-        gso: GsoType::Udp,
-        gso_size: 1472,
+        ..PacketCtx::default()
     };
     let segments = segment_all(&frame, &ctx, VlanEdit::Keep);
     assert_eq!(segments.len(), 3);
@@ -245,11 +249,15 @@ fn a_gso_type_that_is_not_the_frames_protocol_is_refused() {
     );
 }
 
+/// A frame a [`Sink`] was given: port, bytes, and offload state with the
+/// header length when the port takes offloads.
+type Sent = (PortId, Vec<u8>, Option<(Offload, u16)>);
+
 /// A sink with one port that takes offloads (0) and one that does not (1).
 #[derive(Default)]
 struct Sink {
     slot: Vec<u8>,
-    sent: Vec<(PortId, Vec<u8>, Option<(Offload, u16)>)>,
+    sent: Vec<Sent>,
 }
 
 impl TxSink for Sink {
