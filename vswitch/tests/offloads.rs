@@ -73,6 +73,21 @@ fn stats(lab: &Lab) -> Value {
     request(lab.socket(), "stats").unwrap()
 }
 
+/// Counter `field` of port `name`.
+fn counter(lab: &Lab, name: &str, field: &str) -> u64 {
+    let stats = stats(lab);
+    let port = stats["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no port {name} in {stats}"));
+    port[field].as_u64().unwrap_or(0)
+}
+
+/// Full-sized TCP segments `BYTES` takes on a 1500-byte MTU.
+const SEGMENTS: u64 = BYTES as u64 / 1448;
+
 fn transfer(lab: &Lab, from: &str, to: &str) {
     let (a, b) = (lab.container(from).unwrap(), lab.container(to).unwrap());
     let report = tcp_verified(
@@ -97,7 +112,18 @@ fn tcp_between_tap_containers_with_default_offloads() {
         return;
     };
     transfer(&lab, "t1", "t2");
+    // Super-frames crossed whole: far fewer frames than MTU-sized
+    // segments, none of them cut or completed by the switch.
+    let frames = counter(&lab, "t2", "tx_packets");
+    assert!(
+        frames < SEGMENTS / 2,
+        "{frames} frames to t2\n{}",
+        stats(&lab)
+    );
     transfer(&lab, "t2", "t1");
+    for port in ["t1", "t2"] {
+        assert_eq!(counter(&lab, port, "sw_segmented"), 0, "{}", stats(&lab));
+    }
 }
 
 #[test]
@@ -106,5 +132,12 @@ fn tcp_between_a_tap_container_and_an_afxdp_container() {
         return;
     };
     transfer(&lab, "t1", "x1");
+    // The TAP's super-frames were cut for the AF_XDP port.
+    let segmented = counter(&lab, "x1", "sw_segmented");
+    assert!(
+        segmented > SEGMENTS / 2,
+        "{segmented} segments\n{}",
+        stats(&lab)
+    );
     transfer(&lab, "x1", "t1");
 }
