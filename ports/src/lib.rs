@@ -13,6 +13,7 @@
 //! the project lives here only (rings, mmap, ioctls, bpf), each block with a
 //! `// SAFETY:` comment.
 
+pub mod afpacket;
 pub mod afxdp;
 pub mod cpu;
 pub mod ethtool;

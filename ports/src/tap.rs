@@ -12,17 +12,13 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::netns::run_in_netns;
-use crate::vnet::{VnetHeader, VNET_HDR_LEN};
-use crate::{Port, PortError, RxBatch, TxDone, Wakeup, FRAME_CAPACITY, SUPER_FRAME_CAPACITY};
+use crate::vnet::{read_frames, VnetHeader, VnetTxQueue, VNET_HDR_LEN, VNET_TX_QUEUE_FRAMES};
+use crate::{Port, PortError, RxBatch, TxDone, Wakeup};
 
 /// How many frames the transmit queue holds between flushes.
-pub const TAP_TX_QUEUE_FRAMES: usize = 256;
-
-/// Bytes of one transmit slot: a super-frame with two VLAN tags pushed.
-const TX_SLOT_LEN: usize = SUPER_FRAME_CAPACITY + 8;
+pub const TAP_TX_QUEUE_FRAMES: usize = VNET_TX_QUEUE_FRAMES;
 
 /// What the port asks the kernel to hand it: partial checksums, TCP
 /// super-frames (with ECN), and UDP super-frames where the kernel has USO
@@ -30,14 +26,6 @@ const TX_SLOT_LEN: usize = SUPER_FRAME_CAPACITY + 8;
 const OFFLOADS_WITH_USO: libc::c_uint = OFFLOADS_TCP | libc::TUN_F_USO4 | libc::TUN_F_USO6;
 const OFFLOADS_TCP: libc::c_uint =
     libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6 | libc::TUN_F_TSO_ECN;
-
-/// One frame of the transmit queue.
-#[derive(Clone, Copy, Default)]
-struct TxEntry {
-    start: u32,
-    len: u32,
-    vnet: VnetHeader,
-}
 
 /// A [`Port`] on a TAP device (`IFF_TAP | IFF_NO_PI | IFF_VNET_HDR`: whole
 /// Ethernet frames behind a virtio-net header), through a non-blocking
@@ -67,10 +55,7 @@ pub struct TapPort {
     name: String,
     fd: OwnedFd,
     offloads: libc::c_uint,
-    tx_buf: Box<[u8]>,
-    tx_queue: Box<[TxEntry]>,
-    tx_queued: usize,
-    tx_used: usize,
+    tx: VnetTxQueue,
     rx_oversize: u64,
     tx_refused: u64,
 }
@@ -110,11 +95,7 @@ impl TapPort {
             name,
             fd,
             offloads,
-            tx_buf: vec![0u8; TAP_TX_QUEUE_FRAMES * FRAME_CAPACITY + TX_SLOT_LEN]
-                .into_boxed_slice(),
-            tx_queue: vec![TxEntry::default(); TAP_TX_QUEUE_FRAMES].into_boxed_slice(),
-            tx_queued: 0,
-            tx_used: 0,
+            tx: VnetTxQueue::new(),
             rx_oversize: 0,
             tx_refused: 0,
         })
@@ -133,7 +114,7 @@ impl TapPort {
 
     /// How many frames wait in the transmit queue.
     pub fn tx_queued(&self) -> usize {
-        self.tx_queued
+        self.tx.queued()
     }
 
     /// True when the kernel hands this port UDP super-frames (USO) too.
@@ -257,13 +238,6 @@ fn open_tap(name: &str, place: &str) -> Result<(OwnedFd, String), PortError> {
     Ok((fd, String::from_utf8_lossy(&actual).into_owned()))
 }
 
-/// Now, in nanoseconds since the Unix epoch.
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 impl Port for TapPort {
     fn name(&self) -> &str {
         &self.name
@@ -274,73 +248,18 @@ impl Port for TapPort {
     /// first. An error after some frames were read ends the burst with
     /// those frames; the next poll meets it again.
     fn rx_burst(&mut self, batch: &mut RxBatch) -> Result<usize, PortError> {
-        let mut received = 0;
-        let mut timestamp_ns = None;
-        let mut header = [0u8; VNET_HDR_LEN];
-        // Catches the byte past SUPER_FRAME_CAPACITY: a read that fills
-        // it was of a longer frame, cut short.
-        let mut overflow = [0u8; 1];
-        while let Some(slot) = batch.next_super_slot() {
-            let iov = [
-                libc::iovec {
-                    iov_base: header.as_mut_ptr().cast(),
-                    iov_len: header.len(),
-                },
-                libc::iovec {
-                    iov_base: slot.as_mut_ptr().cast(),
-                    iov_len: slot.len(),
-                },
-                libc::iovec {
-                    iov_base: overflow.as_mut_ptr().cast(),
-                    iov_len: overflow.len(),
-                },
-            ];
-            // SAFETY: every iovec points to a writable buffer of the stated
-            // length (`header`, the batch slot, `overflow`), alive and not
-            // otherwise borrowed during the call; `self.fd` is open.
-            let n =
-                unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_ptr(), iov.len() as libc::c_int) };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                match err.kind() {
-                    io::ErrorKind::WouldBlock => break,
-                    io::ErrorKind::Interrupted => continue,
-                    _ if received > 0 => break,
-                    _ => {
-                        return Err(PortError::io(
-                            format!("cannot read from TAP device {}", self.name),
-                            err,
-                        ))
-                    }
-                }
-            }
-            let Some(len) = (n as usize).checked_sub(VNET_HDR_LEN) else {
-                break;
-            };
-            if len == 0 {
-                continue;
-            }
-            if len > SUPER_FRAME_CAPACITY {
-                self.rx_oversize += 1;
-                continue;
-            }
-            let vnet = VnetHeader::parse(&header).unwrap_or_default();
-            batch.commit_offloaded(len, *timestamp_ns.get_or_insert_with(now_ns), vnet);
-            received += 1;
-        }
-        Ok(received)
+        let name = &self.name;
+        read_frames(&self.fd, batch, &mut self.rx_oversize, || {
+            format!("cannot read from TAP device {name}")
+        })
     }
 
     fn tx_slot(&mut self) -> Option<&mut [u8]> {
-        if self.tx_queued == TAP_TX_QUEUE_FRAMES {
-            return None;
-        }
-        self.tx_buf
-            .get_mut(self.tx_used..self.tx_used + TX_SLOT_LEN)
+        self.tx.slot()
     }
 
-    fn tx_commit(&mut self, len: usize, timestamp_ns: u64) {
-        self.tx_commit_offloaded(len, timestamp_ns, VnetHeader::default());
+    fn tx_commit(&mut self, len: usize, _timestamp_ns: u64) {
+        self.tx.commit(len, VnetHeader::default());
     }
 
     fn tx_offloads(&self) -> bool {
@@ -348,64 +267,16 @@ impl Port for TapPort {
     }
 
     fn tx_commit_offloaded(&mut self, len: usize, _timestamp_ns: u64, vnet: VnetHeader) {
-        let Some(entry) = self.tx_queue.get_mut(self.tx_queued) else {
-            return;
-        };
-        let len = len.min(TX_SLOT_LEN);
-        *entry = TxEntry {
-            start: self.tx_used as u32,
-            len: len as u32,
-            vnet,
-        };
-        self.tx_queued += 1;
-        self.tx_used += len.next_multiple_of(64);
+        self.tx.commit(len, vnet);
     }
 
     /// One write per frame, behind its virtio-net header; see [`TapPort`]
     /// for what happens to frames the device does not take.
     fn tx_flush(&mut self) -> TxDone {
-        let mut done = TxDone::default();
-        let mut next = 0;
-        while next < self.tx_queued {
-            let entry = self.tx_queue[next];
-            let start = entry.start as usize;
-            let frame = self
-                .tx_buf
-                .get(start..start + entry.len as usize)
-                .unwrap_or(&[]);
-            let header = entry.vnet.to_bytes();
-            let iov = [
-                libc::iovec {
-                    iov_base: header.as_ptr() as *mut libc::c_void,
-                    iov_len: header.len(),
-                },
-                libc::iovec {
-                    iov_base: frame.as_ptr() as *mut libc::c_void,
-                    iov_len: frame.len(),
-                },
-            ];
-            // SAFETY: both iovecs point to readable buffers of the stated
-            // lengths (`header`, the queued frame), alive during the call;
-            // writev() does not write through them; `self.fd` is open.
-            let n = unsafe {
-                libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), iov.len() as libc::c_int)
-            };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                if err.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                let name = &self.name;
-                done.add_refused(|| {
-                    PortError::io(format!("TAP device {name} refused a frame"), err)
-                });
-            } else {
-                done.add_sent(frame.len());
-            }
-            next += 1;
-        }
-        self.tx_queued = 0;
-        self.tx_used = 0;
+        let name = &self.name;
+        let done = self
+            .tx
+            .flush(&self.fd, || format!("TAP device {name} refused a frame"));
         self.tx_refused += done.refused;
         done
     }

@@ -1,7 +1,8 @@
 //! TCP through the switch with the containers' kernel offloads, as root:
-//! two TAP containers that keep their default offloads (partial checksums
-//! and TSO super-frames reach the switch whole), and an AF_XDP container
-//! (TX checksum offload off, as AF_XDP needs), on one bridge in the
+//! two TAP containers and two veth containers on AF_PACKET ports that keep
+//! their default offloads (partial checksums and TSO super-frames reach
+//! the switch whole), and an AF_XDP container (TX checksum offload off, as
+//! AF_XDP needs), on one bridge in the
 //! in-process daemon of `vswitch::lab`. Every stream is checked byte for
 //! byte by its receiver. The lab removes its namespaces and links on drop,
 //! also on failure. Not root: a skip line (a failure under CI).
@@ -35,6 +36,14 @@ type = "tap"
 name = "x1"
 type = "afxdp"
 
+[[bridge.port]]
+name = "p1"
+type = "afpacket"
+
+[[bridge.port]]
+name = "p2"
+type = "afpacket"
+
 [[container]]
 name = "t1"
 port = "t1"
@@ -49,6 +58,16 @@ address = "10.201.0.2/24"
 name = "x1"
 port = "x1"
 address = "10.201.0.3/24"
+
+[[container]]
+name = "p1"
+port = "p1"
+address = "10.201.0.4/24"
+
+[[container]]
+name = "p2"
+port = "p2"
+address = "10.201.0.5/24"
 "#;
 
 /// 8 MiB: hundreds of 64 KiB super-frames.
@@ -140,4 +159,25 @@ fn tcp_between_a_tap_container_and_an_afxdp_container() {
         stats(&lab)
     );
     transfer(&lab, "x1", "t1");
+}
+
+#[test]
+fn tcp_between_afpacket_containers_keeps_super_frames() {
+    let Some(lab) = lab("tcp_between_afpacket_containers_keeps_super_frames") else {
+        return;
+    };
+    transfer(&lab, "p1", "p2");
+    let frames = counter(&lab, "p2", "tx_packets");
+    assert!(
+        frames < SEGMENTS / 2,
+        "{frames} frames to p2\n{}",
+        stats(&lab)
+    );
+    transfer(&lab, "p2", "p1");
+    transfer(&lab, "t1", "p1");
+    transfer(&lab, "p2", "t2");
+    transfer(&lab, "p1", "x1");
+    for port in ["t1", "t2", "p1", "p2"] {
+        assert_eq!(counter(&lab, port, "sw_segmented"), 0, "{}", stats(&lab));
+    }
 }
