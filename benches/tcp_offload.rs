@@ -9,10 +9,13 @@
 //!   default offloads (TSO, checksum offload on);
 //! - `vswitchd tap-tap`: two TAP containers of `vswitch::lab`, default
 //!   offloads: super-frames and partial checksums cross the switch whole;
+//! - `vswitchd afpacket-afpacket`: two veth containers on AF_PACKET ports,
+//!   default offloads;
 //! - `vswitchd afxdp-afxdp`: two veth containers on AF_XDP ports, TX
 //!   checksum offload off inside them (what AF_XDP needs);
-//! - `vswitchd tap-afxdp`: a TAP container sending to an AF_XDP one: the
-//!   switch segments the TAP's super-frames in software.
+//! - `vswitchd tap-afpacket`: a TAP container to an AF_PACKET one;
+//! - `vswitchd tap-afxdp`, `afxdp-tap`: a TAP container to an AF_XDP one
+//!   (the switch segments the TAP's super-frames in software), and back.
 //!
 //! Each run is `iperf3 -c` for [`SECONDS`] (`TCP_SECONDS` in the
 //! environment changes it) from the first container to an `iperf3 -s` in
@@ -57,7 +60,9 @@ fn main() {
     run("linux-bridge", bridge_run(seconds));
     for (label, first, second) in [
         ("vswitchd tap-tap", "tap", "tap"),
+        ("vswitchd afpacket-afpacket", "afpacket", "afpacket"),
         ("vswitchd afxdp-afxdp", "afxdp", "afxdp"),
+        ("vswitchd tap-afpacket", "tap", "afpacket"),
         ("vswitchd tap-afxdp", "tap", "afxdp"),
         ("vswitchd afxdp-tap", "afxdp", "tap"),
     ] {
@@ -67,9 +72,9 @@ fn main() {
     }
     let bridge = runs.first().map_or(f64::NAN, |r| r.1);
     println!();
-    println!("{:<24} {:>10} {:>12}", "switch", "Gbit/s", "vs bridge");
+    println!("{:<28} {:>10} {:>12}", "switch", "Gbit/s", "vs bridge");
     for (label, gbit) in &runs {
-        println!("{label:<24} {gbit:>10.2} {:>11.2}x", gbit / bridge);
+        println!("{label:<28} {gbit:>10.2} {:>11.2}x", gbit / bridge);
     }
 }
 
