@@ -172,9 +172,9 @@ impl BurstRunner {
             let ts = timestamps.get(i).copied().unwrap_or(0);
             ctx.reset(in_port, ts, self.trace_all);
             ctx.probe = self.probe;
-            if let Some(offload) = offloads.get(i) {
-                ctx.offload = *offload;
-            }
+        }
+        for (ctx, offload) in self.ctxs.iter_mut().zip(offloads) {
+            ctx.offload = *offload;
         }
         stats.rx_many(in_port, n as u64, bytes);
         let generation = dp.state_generation();

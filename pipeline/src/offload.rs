@@ -28,7 +28,7 @@ const TCP_CWR: u8 = 0x80;
 /// segmentation. The check every output makes first.
 #[inline(always)]
 pub fn is_plain(offload: &Offload) -> bool {
-    offload.checksum == ChecksumState::Complete && offload.gso == GsoType::None
+    matches!(offload.checksum, ChecksumState::Complete) && matches!(offload.gso, GsoType::None)
 }
 
 /// Folds the sum from `start` to the end of `frame` into the checksum

@@ -259,7 +259,7 @@ pub(crate) fn read_frames(
             continue;
         }
         let vnet = VnetHeader::parse(&header).unwrap_or_default();
-        batch.commit_offloaded(len, *timestamp_ns.get_or_insert_with(now_ns), vnet);
+        batch.commit_super(len, *timestamp_ns.get_or_insert_with(now_ns), vnet);
         received += 1;
     }
     Ok(received)

@@ -339,8 +339,9 @@ pub fn forward_burst(
             n += 1;
         }
         let times = timestamps.get(first..).unwrap_or_default();
+        // Empty when the whole batch is plain (every AF_XDP burst).
         let headers = vnet.get(first..first + n).unwrap_or_default();
-        if headers.iter().all(VnetHeader::is_plain) {
+        if headers.is_empty() {
             runner.process(dp, in_port, &mut slots[..n], times, now, tx, stats, sink);
         } else {
             for (offload, header) in offloads.iter_mut().zip(headers) {
