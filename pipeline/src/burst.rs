@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use crate::context::PacketCtx;
+use crate::context::{Offload, PacketCtx};
 use crate::datapath::{Datapath, PortRole};
 use crate::drop::DropReason;
 use crate::egress::{execute, output_only, ConnTracker, Executed, TxSink};
@@ -124,9 +124,29 @@ impl BurstRunner {
         stats: &mut Stats,
         sink: &mut dyn TraceSink,
     ) {
+        self.process_offloaded(dp, in_port, frames, timestamps, &[], now, tx, stats, sink);
+    }
+
+    /// [`BurstRunner::process`] for frames that came with offload state
+    /// (`offloads[i]` for frame `i`; frames past its end are plain): a
+    /// port with virtio-net headers.
+    #[allow(clippy::too_many_arguments)]
+    pub fn process_offloaded<T: TxSink>(
+        &mut self,
+        dp: &Datapath,
+        in_port: PortId,
+        frames: &mut [&mut [u8]],
+        timestamps: &[u64],
+        offloads: &[Offload],
+        now: u32,
+        tx: &mut T,
+        stats: &mut Stats,
+        sink: &mut dyn TraceSink,
+    ) {
         for (k, chunk) in frames.chunks_mut(MAX_BURST).enumerate() {
             let times = timestamps.get(k * MAX_BURST..).unwrap_or_default();
-            self.process_burst(dp, in_port, chunk, times, now, tx, stats, sink);
+            let offloads = offloads.get(k * MAX_BURST..).unwrap_or_default();
+            self.process_burst(dp, in_port, chunk, times, offloads, now, tx, stats, sink);
         }
     }
 
@@ -138,6 +158,7 @@ impl BurstRunner {
         in_port: PortId,
         frames: &mut [&mut [u8]],
         timestamps: &[u64],
+        offloads: &[Offload],
         now: u32,
         tx: &mut T,
         stats: &mut Stats,
@@ -151,6 +172,9 @@ impl BurstRunner {
             let ts = timestamps.get(i).copied().unwrap_or(0);
             ctx.reset(in_port, ts, self.trace_all);
             ctx.probe = self.probe;
+        }
+        for (ctx, offload) in self.ctxs.iter_mut().zip(offloads) {
+            ctx.offload = *offload;
         }
         stats.rx_many(in_port, n as u64, bytes);
         let generation = dp.state_generation();

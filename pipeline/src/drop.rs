@@ -207,6 +207,10 @@ drop_reasons! {
     TxQueueFull = "tx_queue_full",
     /// The frame does not fit the output buffer after egress edits.
     TxFrameTooLong = "tx_frame_too_long",
+    /// The frame's partial checksum or segmentation offload does not fit
+    /// its headers (offsets past the frame, a GSO type that is not its
+    /// protocol, a segment size of 0), so it cannot be completed.
+    BadOffload = "bad_offload",
     /// The output port refused the frame (a TAP write failed, the device
     /// is gone, an inbox of another worker was full): counted per frame.
     TxError = "tx_error",

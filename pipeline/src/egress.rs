@@ -9,13 +9,14 @@
 
 use crate::action::{Action, CtNat};
 use crate::conntrack::{NatRequest, Snat};
-use crate::context::PacketCtx;
+use crate::context::{Offload, PacketCtx};
 use crate::datapath::{Datapath, PortRole};
 use crate::drop::DropReason;
 use crate::flow::Mac;
 use crate::l3::egress::{answer_gateway_neighbour, icmp_reply, resolve_in_network};
 use crate::l3::route::addresses as route_addresses;
 use crate::mac_table::PortId;
+use crate::offload::{emit_offloaded, is_plain, settle_in_place};
 use crate::overlay::egress::{answer_neighbour, next_hop_mac, replicate, to_vtep, Outgoing};
 use crate::stats::Stats;
 use crate::wire::checksum::{update_u16, update_u32};
@@ -33,6 +34,26 @@ pub trait TxSink {
     fn slot(&mut self, port: PortId) -> Option<&mut [u8]>;
     /// Queues the first `len` bytes of the buffer last lent for `port`.
     fn commit(&mut self, port: PortId, len: usize, timestamp_ns: u64);
+    /// True when `port` takes frames with partial checksums and GSO
+    /// super-frames as they are (slots of 64 KiB, offload state passed to
+    /// [`TxSink::commit_offload`]). Other ports are given complete frames.
+    fn takes_offload(&self, _port: PortId) -> bool {
+        false
+    }
+    /// [`TxSink::commit`] of a frame with `offload` state, whose headers
+    /// (up to the L4 payload) take `header_len` bytes; only for ports that
+    /// [`TxSink::takes_offload`].
+    fn commit_offload(
+        &mut self,
+        port: PortId,
+        len: usize,
+        timestamp_ns: u64,
+        offload: Offload,
+        header_len: u16,
+    ) {
+        let _ = (offload, header_len);
+        self.commit(port, len, timestamp_ns);
+    }
 }
 
 /// A VLAN change relative to the received frame's outer tag.
@@ -134,6 +155,19 @@ pub struct FieldEdits {
     dec_ttl: bool,
 }
 
+/// No field rewritten: a constant, so that passing it by reference costs
+/// no stack copy per frame.
+const NO_FIELD_EDITS: FieldEdits = FieldEdits {
+    any: false,
+    eth_src: None,
+    eth_dst: None,
+    ipv4_src: None,
+    ipv4_dst: None,
+    l4_src: None,
+    l4_dst: None,
+    dec_ttl: false,
+};
+
 /// The edits accumulated so far while executing a list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Edits {
@@ -144,6 +178,14 @@ pub struct Edits {
     /// The tunnel and remote VTEP slot outputs encapsulate the frame
     /// towards.
     pub encap: Option<(u16, u16)>,
+}
+
+impl FieldEdits {
+    /// True when some field is rewritten.
+    #[inline(always)]
+    pub(crate) fn any(&self) -> bool {
+        self.any
+    }
 }
 
 impl Edits {
@@ -257,7 +299,7 @@ pub fn write_vlan(
 
 /// Patches `fields` into `out` (a frame written from one with context
 /// `ctx`, whose headers moved by `shift` bytes), updating checksums.
-fn patch_fields(
+pub(crate) fn patch_fields(
     out: &mut [u8],
     ctx: &PacketCtx,
     shift: isize,
@@ -452,6 +494,11 @@ pub fn execute<T: TxSink>(
             Action::Output(port) => {
                 match edits.encap {
                     Some((tunnel, vtep)) => {
+                        if let Err(reason) = settle_in_place(buf, ctx) {
+                            stats.drop(in_port, reason);
+                            return Executed::Done;
+                        }
+                        let frame = buf.get(ctx.offset as usize..).unwrap_or_default();
                         let out = outgoing(frame, ctx, &edits, now);
                         to_vtep(dp, &out, tunnel, vtep, tx, stats)
                     }
@@ -464,6 +511,11 @@ pub fn execute<T: TxSink>(
                     stats.drop(in_port, DropReason::TunnelSplitHorizon);
                     return Executed::Done;
                 }
+                if let Err(reason) = settle_in_place(buf, ctx) {
+                    stats.drop(in_port, reason);
+                    return Executed::Done;
+                }
+                let frame = buf.get(ctx.offset as usize..).unwrap_or_default();
                 let out = outgoing(frame, ctx, &edits, now);
                 if replicate(dp, &out, tunnel, tx, stats) == 0 {
                     stats.drop(in_port, DropReason::TunnelNoRemotes);
@@ -496,6 +548,15 @@ pub fn execute<T: TxSink>(
                 }
             }
             Action::Flood(group) => {
+                if !is_plain(&ctx.offload)
+                    && dp.flood_members(group).iter().any(|m| m.tunnel.is_some())
+                {
+                    if let Err(reason) = settle_in_place(buf, ctx) {
+                        stats.drop(in_port, reason);
+                        return Executed::Done;
+                    }
+                }
+                let frame = buf.get(ctx.offset as usize..).unwrap_or_default();
                 for member in dp.flood_members(group) {
                     // Split horizon: what came out of a tunnel is flooded
                     // to local ports only.
@@ -548,7 +609,9 @@ pub fn execute<T: TxSink>(
                     stats.drop(in_port, DropReason::NoConntrack);
                     return Executed::Done;
                 };
-                if let Err(reason) = apply_in_place(buf, ctx, &edits) {
+                if let Err(reason) =
+                    settle_in_place(buf, ctx).and_then(|()| apply_in_place(buf, ctx, &edits))
+                {
                     stats.drop(in_port, reason);
                     return Executed::Done;
                 }
@@ -560,7 +623,9 @@ pub fn execute<T: TxSink>(
                 return Executed::Recirculate;
             }
             Action::Recirculate => {
-                if let Err(reason) = apply_in_place(buf, ctx, &edits) {
+                if let Err(reason) =
+                    settle_in_place(buf, ctx).and_then(|()| apply_in_place(buf, ctx, &edits))
+                {
                     stats.drop(in_port, reason);
                     return Executed::Done;
                 }
@@ -611,7 +676,7 @@ pub fn output_only<T: TxSink>(
         frame,
         ctx,
         VlanEdit::Keep,
-        &FieldEdits::default(),
+        &NO_FIELD_EDITS,
         *port,
         tx,
         stats,
@@ -674,6 +739,10 @@ fn emit<T: TxSink>(
     tx: &mut T,
     stats: &mut Stats,
 ) {
+    if !is_plain(&ctx.offload) {
+        emit_offloaded(frame, ctx, vlan, fields, port, tx, stats);
+        return;
+    }
     let Some(slot) = tx.slot(port) else {
         stats.drop(port, DropReason::TxQueueFull);
         return;

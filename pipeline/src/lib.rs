@@ -23,6 +23,7 @@ pub mod flow;
 pub mod flow_cache;
 pub mod l3;
 pub mod mac_table;
+pub mod offload;
 pub mod overlay;
 pub mod parse;
 pub mod stage;

@@ -15,6 +15,12 @@ pub struct PortCounters {
     pub tx_packets: u64,
     /// Bytes transmitted.
     pub tx_bytes: u64,
+    /// Frames out of this port whose partial checksum the switch
+    /// completed, because the port cannot take it.
+    pub sw_checksum: u64,
+    /// Segments this port sent that the switch cut from super-frames,
+    /// because the port cannot take them.
+    pub sw_segmented: u64,
     /// Drops by reason: frames that came in on this port (pipeline drops)
     /// or were meant to go out of it (transmit drops).
     pub drops: [u64; DropReason::COUNT],
@@ -27,6 +33,8 @@ impl Default for PortCounters {
             rx_bytes: 0,
             tx_packets: 0,
             tx_bytes: 0,
+            sw_checksum: 0,
+            sw_segmented: 0,
             drops: [0; DropReason::COUNT],
         }
     }
@@ -53,6 +61,8 @@ impl PortCounters {
         self.rx_bytes += other.rx_bytes;
         self.tx_packets += other.tx_packets;
         self.tx_bytes += other.tx_bytes;
+        self.sw_checksum += other.sw_checksum;
+        self.sw_segmented += other.sw_segmented;
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += b;
         }
@@ -99,6 +109,22 @@ impl Stats {
         if let Some(p) = self.ports.get_mut(port as usize) {
             p.tx_packets += 1;
             p.tx_bytes += bytes as u64;
+        }
+    }
+
+    /// Counts `frames` whose checksum was completed for `port`.
+    #[inline]
+    pub fn sw_checksum(&mut self, port: PortId, frames: u64) {
+        if let Some(p) = self.ports.get_mut(port as usize) {
+            p.sw_checksum += frames;
+        }
+    }
+
+    /// Counts `segments` cut from super-frames for `port`.
+    #[inline]
+    pub fn sw_segmented(&mut self, port: PortId, segments: u64) {
+        if let Some(p) = self.ports.get_mut(port as usize) {
+            p.sw_segmented += segments;
         }
     }
 

@@ -13,6 +13,7 @@
 //! the project lives here only (rings, mmap, ioctls, bpf), each block with a
 //! `// SAFETY:` comment.
 
+pub mod afpacket;
 pub mod afxdp;
 pub mod cpu;
 pub mod ethtool;
@@ -25,13 +26,15 @@ pub mod pmtu;
 pub mod tap;
 pub mod testing;
 pub mod unix_socket;
+pub mod vnet;
 pub mod wait;
 
 mod batch;
 mod error;
 
-pub use batch::{RxBatch, FRAME_CAPACITY};
+pub use batch::{RxBatch, BATCH_SUPER_FRAMES, FRAME_CAPACITY, SUPER_FRAME_CAPACITY};
 pub use error::PortError;
+pub use vnet::VnetHeader;
 
 /// What became of transmitted frames, as one [`Port::tx_flush`] reports it.
 /// Each frame committed with [`Port::tx_commit`] is counted exactly once,
@@ -118,6 +121,22 @@ pub trait Port: Send {
     /// received, for ports that record it (pcap); others ignore it. Queued
     /// is not sent: the frame's outcome comes in a later [`TxDone`].
     fn tx_commit(&mut self, len: usize, timestamp_ns: u64);
+
+    /// True when the port takes frames with partial checksums and GSO
+    /// super-frames ([`Port::tx_commit_offloaded`]), with slots of
+    /// [`SUPER_FRAME_CAPACITY`] bytes. Ports that do not (the default)
+    /// are given complete frames of at most [`FRAME_CAPACITY`]: the
+    /// pipeline completes checksums and segments super-frames for them.
+    fn tx_offloads(&self) -> bool {
+        false
+    }
+
+    /// [`Port::tx_commit`] for a frame whose offload state is `vnet`
+    /// (only called when [`Port::tx_offloads`] is true).
+    fn tx_commit_offloaded(&mut self, len: usize, timestamp_ns: u64, vnet: VnetHeader) {
+        let _ = vnet;
+        self.tx_commit(len, timestamp_ns);
+    }
 
     /// Hands every queued frame to the device and reports the outcome of
     /// the frames finished since the previous flush. A port may be flushed

@@ -27,7 +27,7 @@
 //!
 //! [[bridge.port]]
 //! name = "c1"
-//! type = "afxdp"             # afxdp | tap | pcap | null
+//! type = "afxdp"             # afxdp | afpacket | tap | pcap | null
 //! vlan = 10                  # access port on VLAN 10
 //! mac_limit = 256            # learned MACs on this port, default: the bridge's
 //! options = { interface = "veth-c1" }
@@ -166,6 +166,13 @@ pub enum PortKind {
         /// RX and TX ring size (power of two; default 2048).
         ring_size: u32,
     },
+    /// An AF_PACKET socket with virtio-net headers on a Linux interface
+    /// (a veth): keeps the container's offloads (TSO super-frames,
+    /// partial checksums) at one system call per frame.
+    AfPacket {
+        /// Interface name (default: the port name).
+        interface: String,
+    },
     /// A TAP device.
     Tap {
         /// Device name (default: the port name).
@@ -194,6 +201,7 @@ impl PortKind {
     pub fn type_name(&self) -> &'static str {
         match self {
             PortKind::AfXdp { .. } => "afxdp",
+            PortKind::AfPacket { .. } => "afpacket",
             PortKind::Tap { .. } => "tap",
             PortKind::Pcap { .. } => "pcap",
             PortKind::Null => "null",
@@ -204,7 +212,9 @@ impl PortKind {
     /// The Linux interface the port uses, if any.
     pub fn interface(&self) -> Option<&str> {
         match self {
-            PortKind::AfXdp { interface, .. } | PortKind::Tap { interface, .. } => Some(interface),
+            PortKind::AfXdp { interface, .. }
+            | PortKind::AfPacket { interface }
+            | PortKind::Tap { interface, .. } => Some(interface),
             _ => None,
         }
     }
@@ -788,8 +798,8 @@ impl Validator<'_> {
                 .flat_map(|b| b.ports.iter())
                 .find(|p| &p.name == c.port.get_ref());
             match port.map(|p| &p.kind) {
-                Some(PortKind::AfXdp { .. } | PortKind::Tap { .. }) => {}
-                Some(_) => return self.err(c.port.span(), &format!("{field}.port"), format!("port {:?} is not an afxdp or tap port: a container plugs into one of those", c.port.get_ref())),
+                Some(PortKind::AfXdp { .. } | PortKind::AfPacket { .. } | PortKind::Tap { .. }) => {}
+                Some(_) => return self.err(c.port.span(), &format!("{field}.port"), format!("port {:?} is not an afxdp, afpacket or tap port: a container plugs into one of those", c.port.get_ref())),
                 None => return self.err(c.port.span(), &format!("{field}.port"), format!("no port {:?} in any bridge", c.port.get_ref())),
             }
             if containers.iter().any(|o| &o.port == c.port.get_ref()) {

@@ -3,8 +3,13 @@
 //! exercises the code that runs live.
 
 use vswitch_pipeline::burst::{BurstRunner, MAX_BURST};
+use vswitch_pipeline::context::{ChecksumState, GsoType, Offload};
 use vswitch_pipeline::trace::TraceSink;
 use vswitch_pipeline::{Datapath, DropReason, PortId, Stats, TxSink};
+use vswitch_ports::vnet::{
+    VnetHeader, VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_TCPV6,
+    VNET_GSO_UDP, VNET_GSO_UDP_L4,
+};
 use vswitch_ports::{Port, PortError, RxBatch, TxDone, FRAME_CAPACITY};
 
 /// The ports a worker transmits on, indexed by [`PortId`] (`None` for ids
@@ -161,11 +166,16 @@ impl TxPorts {
     fn queue(&mut self, out: PortId, len: usize, timestamp_ns: u64) {
         if let Some(Some(port)) = self.ports.get_mut(out as usize) {
             port.tx_commit(len, timestamp_ns);
-            if let Some(flag) = self.has_pending.get_mut(out as usize) {
-                if !*flag {
-                    *flag = true;
-                    self.pending.push(out);
-                }
+            self.mark_pending(out);
+        }
+    }
+
+    #[inline(always)]
+    fn mark_pending(&mut self, out: PortId) {
+        if let Some(flag) = self.has_pending.get_mut(out as usize) {
+            if !*flag {
+                *flag = true;
+                self.pending.push(out);
             }
         }
     }
@@ -230,6 +240,76 @@ impl TxSink for TxPorts {
     fn commit(&mut self, port: PortId, len: usize, timestamp_ns: u64) {
         self.queue(port, len, timestamp_ns);
     }
+
+    fn takes_offload(&self, port: PortId) -> bool {
+        self.get(port).is_some_and(|p| p.tx_offloads())
+    }
+
+    fn commit_offload(
+        &mut self,
+        port: PortId,
+        len: usize,
+        timestamp_ns: u64,
+        offload: Offload,
+        header_len: u16,
+    ) {
+        if let Some(Some(p)) = self.ports.get_mut(port as usize) {
+            p.tx_commit_offloaded(len, timestamp_ns, vnet_header(&offload, header_len));
+        }
+        self.mark_pending(port);
+    }
+}
+
+/// The pipeline's offload state of a frame a port received with virtio-net
+/// header `vnet`. A GSO type the pipeline does not know (legacy UFO) is
+/// taken as none: such a frame goes out as it is, or is refused.
+fn offload_of(vnet: &VnetHeader) -> Offload {
+    let checksum = if vnet.flags & VNET_F_NEEDS_CSUM != 0 {
+        ChecksumState::Partial {
+            start: vnet.csum_start,
+            offset: vnet.csum_offset,
+        }
+    } else {
+        ChecksumState::Complete
+    };
+    let gso = match vnet.gso_type & !VNET_GSO_ECN {
+        VNET_GSO_TCPV4 => GsoType::Tcpv4,
+        VNET_GSO_TCPV6 => GsoType::Tcpv6,
+        VNET_GSO_UDP_L4 | VNET_GSO_UDP => GsoType::Udp,
+        _ => GsoType::None,
+    };
+    Offload {
+        checksum,
+        gso,
+        gso_size: vnet.gso_size,
+    }
+}
+
+/// The virtio-net header of a frame sent with `offload` state, whose
+/// headers take `header_len` bytes.
+fn vnet_header(offload: &Offload, header_len: u16) -> VnetHeader {
+    let (flags, csum_start, csum_offset) = match offload.checksum {
+        ChecksumState::Partial { start, offset } => (VNET_F_NEEDS_CSUM, start, offset),
+        ChecksumState::Complete => (0, 0, 0),
+    };
+    let gso_type = match offload.gso {
+        GsoType::None => VNET_GSO_NONE,
+        GsoType::Tcpv4 => VNET_GSO_TCPV4,
+        GsoType::Tcpv6 => VNET_GSO_TCPV6,
+        GsoType::Udp => VNET_GSO_UDP_L4,
+    };
+    VnetHeader {
+        flags,
+        gso_type,
+        hdr_len: header_len,
+        gso_size: if gso_type == VNET_GSO_NONE {
+            0
+        } else {
+            offload.gso_size
+        },
+        csum_start,
+        csum_offset,
+    }
 }
 
 /// Runs a received burst through the pipeline: `runner` holds the
@@ -246,8 +326,9 @@ pub fn forward_burst(
     stats: &mut Stats,
     sink: &mut dyn TraceSink,
 ) {
-    let (frames, timestamps) = batch.frames_mut();
+    let (frames, timestamps, vnet) = batch.frames_mut();
     let mut slots: [&mut [u8]; MAX_BURST] = core::array::from_fn(|_| &mut [][..]);
+    let mut offloads = [Offload::default(); MAX_BURST];
     let mut frames = frames.peekable();
     let mut first = 0;
     // A batch may be larger than the pipeline's burst: in bursts, in order.
@@ -258,7 +339,27 @@ pub fn forward_burst(
             n += 1;
         }
         let times = timestamps.get(first..).unwrap_or_default();
-        runner.process(dp, in_port, &mut slots[..n], times, now, tx, stats, sink);
+        // Empty when the whole batch is plain (every AF_XDP burst).
+        let headers = vnet.get(first..first + n).unwrap_or_default();
+        if headers.is_empty() {
+            runner.process(dp, in_port, &mut slots[..n], times, now, tx, stats, sink);
+        } else {
+            for (offload, header) in offloads.iter_mut().zip(headers) {
+                *offload = offload_of(header);
+            }
+            let offloads = &offloads[..n];
+            runner.process_offloaded(
+                dp,
+                in_port,
+                &mut slots[..n],
+                times,
+                offloads,
+                now,
+                tx,
+                stats,
+                sink,
+            );
+        }
         first += n;
     }
 }

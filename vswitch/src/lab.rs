@@ -3,13 +3,16 @@
 //!
 //! [`Lab::up`] takes a configuration with `[[container]]` entries and, for
 //! each, creates a network namespace and plugs it into its port: a veth
-//! pair for an `afxdp` port (the host end becomes the port's interface, the
+//! pair for an `afxdp` or `afpacket` port (the host end becomes the port's interface, the
 //! other end the container's eth0; with as many queues as the port has), or, for a `tap` port, the daemon
 //! creates the TAP inside the namespace as its eth0. Interface, namespace
 //! and socket names are made unique per run, so labs never collide. The
-//! container side gets its address, and TX checksum offload is turned off
-//! there (the switch forwards frames as they are, so checksums must be
-//! complete; see `vswitch_ports::ethtool`).
+//! container side gets its address. A TAP container keeps the kernel's
+//! default offloads: the TAP port takes its partial checksums and TCP
+//! super-frames and completes or segments them for ports that cannot.
+//! On a veth container TX checksum offload is turned off (AF_XDP cannot
+//! tell a partial checksum from a complete one; see
+//! `vswitch_ports::ethtool`).
 //!
 //! Dropping the lab stops the daemon first (detaching every XDP program),
 //! then removes the links and namespaces, also on a panic.
@@ -43,6 +46,10 @@ pub struct Container {
     pub ip: Ipv4Addr,
     /// The switch port it is plugged into.
     pub port: String,
+    /// True when its eth0 is a veth the switch drives with AF_XDP, which
+    /// needs TX checksum offload off; false for AF_PACKET and TAP ports
+    /// (the kernel's default offloads).
+    pub checksum_offload_off: bool,
 }
 
 /// Containers on a running daemon.
@@ -59,6 +66,23 @@ pub struct Lab {
 
 fn err(context: &str) -> impl Fn(vswitch_ports::PortError) -> String + '_ {
     move |e| format!("{context}: {e}")
+}
+
+/// Creates a veth pair with `queues` queues whose peer becomes eth0 of
+/// namespace `netns`, brings the host end up, keeps the pair in `veths`
+/// and returns the host end's name.
+fn plug_veth(netns: &NetNs, queues: u32, veths: &mut Vec<Veth>) -> Result<String, String> {
+    let host = unique_name("vh");
+    let peer = unique_name("vp");
+    let veth = Veth::create_with_queues(&host, &peer, Some(netns), queues)
+        .map_err(err("cannot create a veth pair"))?;
+    veths.push(veth);
+    netns
+        .ip(&["link", "set", &peer, "name", "eth0"])
+        .map_err(err("cannot rename the container's link"))?;
+    vswitch_ports::netns::ip(&["link", "set", &host, "up"])
+        .map_err(err("cannot bring the host end up"))?;
+    Ok(host)
 }
 
 impl Lab {
@@ -87,21 +111,15 @@ impl Lab {
                 .flat_map(|b| b.ports.iter_mut())
                 .find(|p| p.name == c.port)
                 .ok_or_else(|| format!("container {}: no port {}", c.name, c.port))?;
+            let checksum_offload_off = matches!(port.kind, PortKind::AfXdp { .. });
             match &mut port.kind {
                 PortKind::AfXdp {
                     interface, queues, ..
                 } => {
-                    let host = unique_name("vh");
-                    let peer = unique_name("vp");
-                    let veth = Veth::create_with_queues(&host, &peer, Some(&netns), *queues)
-                        .map_err(err("cannot create a veth pair"))?;
-                    veths.push(veth);
-                    netns
-                        .ip(&["link", "set", &peer, "name", "eth0"])
-                        .map_err(err("cannot rename the container's link"))?;
-                    vswitch_ports::netns::ip(&["link", "set", &host, "up"])
-                        .map_err(err("cannot bring the host end up"))?;
-                    *interface = host;
+                    *interface = plug_veth(&netns, *queues, &mut veths)?;
+                }
+                PortKind::AfPacket { interface } => {
+                    *interface = plug_veth(&netns, 1, &mut veths)?;
                 }
                 PortKind::Tap {
                     interface,
@@ -112,7 +130,7 @@ impl Lab {
                 }
                 _ => {
                     return Err(format!(
-                        "container {}: port {} is neither afxdp nor tap",
+                        "container {}: port {} is not an afxdp, afpacket or tap port",
                         c.name, c.port
                     ))
                 }
@@ -122,6 +140,7 @@ impl Lab {
                 netns,
                 ip,
                 port: c.port.clone(),
+                checksum_offload_off,
             });
         }
 
@@ -142,9 +161,11 @@ impl Lab {
             c.netns
                 .ip(&["link", "set", "eth0", "up"])
                 .map_err(err("cannot bring a container's eth0 up"))?;
-            run_in_netns(c.netns.name(), || disable_tx_checksum_offload("eth0"))
-                .and_then(|r| r)
-                .map_err(err("cannot turn off checksum offload"))?;
+            if c.checksum_offload_off {
+                run_in_netns(c.netns.name(), || disable_tx_checksum_offload("eth0"))
+                    .and_then(|r| r)
+                    .map_err(err("cannot turn off checksum offload"))?;
+            }
         }
         Ok(lab)
     }

@@ -19,6 +19,10 @@ pub struct PortSummary {
     pub tx_packets: u64,
     /// Bytes sent.
     pub tx_bytes: u64,
+    /// Frames sent whose partial checksum the switch completed.
+    pub sw_checksum: u64,
+    /// Segments sent that the switch cut from super-frames.
+    pub sw_segmented: u64,
     /// All drops counted against the port.
     pub drops: u64,
     /// Drops by reason name.
@@ -33,6 +37,8 @@ impl PortSummary {
             rx_bytes: c.rx_bytes,
             tx_packets: c.tx_packets,
             tx_bytes: c.tx_bytes,
+            sw_checksum: c.sw_checksum,
+            sw_segmented: c.sw_segmented,
             drops: c.total_drops(),
             drop_reasons: c
                 .drop_reasons()

@@ -228,6 +228,7 @@ impl Validator<'_> {
         let kind = raw.kind.get_ref().as_str();
         let allowed: &[&str] = match kind {
             "afxdp" => &["interface", "queues", "mode", "zero_copy", "ring_size"],
+            "afpacket" => &["interface"],
             "tap" => &["interface", "netns"],
             "pcap" => &["input", "loop", "output"],
             "null" => &[],
@@ -248,7 +249,7 @@ impl Validator<'_> {
                     raw.kind.span(),
                     &format!("{field}.type"),
                     format!(
-                        "unknown port type {other:?}: use afxdp, tap, pcap, null, vxlan or geneve"
+                        "unknown port type {other:?}: use afxdp, afpacket, tap, pcap, null, vxlan or geneve"
                     ),
                 );
             }
@@ -310,6 +311,9 @@ impl Validator<'_> {
                     Some(n) => n,
                     None => 2048,
                 },
+            },
+            "afpacket" => PortKind::AfPacket {
+                interface: opts.string("interface")?.unwrap_or(default_interface),
             },
             "tap" => PortKind::Tap {
                 interface: opts.string("interface")?.unwrap_or(default_interface),

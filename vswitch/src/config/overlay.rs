@@ -4,7 +4,7 @@
 //! ```toml
 //! [[uplink]]                  # a port outside the bridges, to the underlay
 //! name = "up0"
-//! type = "afxdp"              # afxdp | tap | pcap | null, options as for bridge ports
+//! type = "afxdp"              # afxdp | afpacket | tap | pcap | null, options as for bridge ports
 //! options = { interface = "eth1" }
 //! addresses = ["10.200.0.1/24", "fd00:200::1/64"]  # VTEP addresses and on-link subnets
 //! gateway = "10.200.0.254"    # optional: next hop for remote VTEPs off those subnets

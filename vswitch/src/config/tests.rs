@@ -158,7 +158,7 @@ fn switch_and_containers() {
         ("[switch]\nbatch_size=0", "batch size 0 is outside"),
         (
             "[[container]]\nname=\"c\"\nport=\"p\"\naddress=\"10.0.0.1/24\"",
-            "not an afxdp or tap port",
+            "not an afxdp, afpacket or tap port",
         ),
         (
             "[[container]]\nname=\"c\"\nport=\"q\"\naddress=\"10.0.0.1/24\"",
@@ -441,4 +441,31 @@ fn control_group_by_name_or_gid() {
         e.contains("switch.control_group: true is not a group"),
         "{e}"
     );
+}
+
+#[test]
+fn afpacket_ports_take_an_interface() {
+    let config = parse(
+        "[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"p\"\ntype=\"afpacket\"\n\
+         options={interface=\"veth-p\"}\n[[bridge.port]]\nname=\"q\"\ntype=\"afpacket\"\n",
+    )
+    .unwrap();
+    let kinds: Vec<&PortKind> = config.bridges[0].ports.iter().map(|p| &p.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            &PortKind::AfPacket {
+                interface: "veth-p".into()
+            },
+            &PortKind::AfPacket {
+                interface: "q".into()
+            }
+        ]
+    );
+    assert_eq!(kinds[0].type_name(), "afpacket");
+    let e = error(
+        "[[bridge]]\nname=\"br\"\n[[bridge.port]]\nname=\"p\"\ntype=\"afpacket\"\n\
+         options={queues=2}\n",
+    );
+    assert!(e.contains("queues"), "{e}");
 }

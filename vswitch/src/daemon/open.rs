@@ -2,6 +2,7 @@
 //! says it is attached to.
 
 use vswitch_pipeline::PortId;
+use vswitch_ports::afpacket::AfPacketPort;
 use vswitch_ports::afxdp::{AfXdpConfig, AfXdpPort, XdpMode, ZeroCopy};
 use vswitch_ports::memory::MemoryPort;
 use vswitch_ports::pcap::{PcapPort, PcapReader, PcapWriter};
@@ -58,6 +59,13 @@ pub(crate) fn open_port(id: PortId, port: &PortConfig) -> Result<OpenPort, Strin
                     .map(|p| Box::new(p) as Box<dyn Port>)
                     .collect(),
                 detail,
+            )
+        }
+        PortKind::AfPacket { interface } => {
+            let port = AfPacketPort::open(interface).map_err(|e| format!("{what}: {e}"))?;
+            (
+                vec![Box::new(port)],
+                format!("{interface}, AF_PACKET with offloads"),
             )
         }
         PortKind::Tap { interface, netns } => {

@@ -1,0 +1,183 @@
+//! TCP throughput between two containers: the Linux bridge with the
+//! kernel's default offloads against vswitchd, per container port type,
+//! in the same run (issue 12, item 6).
+//!
+//! Runs, each with its own namespaces (every name from `unique_name`,
+//! every piece removed on drop, also on a panic or an error):
+//!
+//! - `linux-bridge`: two namespaces on veth pairs enslaved to a bridge,
+//!   default offloads (TSO, checksum offload on);
+//! - `vswitchd tap-tap`: two TAP containers of `vswitch::lab`, default
+//!   offloads: super-frames and partial checksums cross the switch whole;
+//! - `vswitchd afpacket-afpacket`: two veth containers on AF_PACKET ports,
+//!   default offloads;
+//! - `vswitchd afxdp-afxdp`: two veth containers on AF_XDP ports, TX
+//!   checksum offload off inside them (what AF_XDP needs);
+//! - `vswitchd tap-afpacket`: a TAP container to an AF_PACKET one;
+//! - `vswitchd tap-afxdp`, `afxdp-tap`: a TAP container to an AF_XDP one
+//!   (the switch segments the TAP's super-frames in software), and back.
+//!
+//! Each run is `iperf3 -c` for [`SECONDS`] (`TCP_SECONDS` in the
+//! environment changes it) from the first container to an `iperf3 -s` in
+//! the second; the benchmark prints Gbit/s and the ratio to the bridge.
+//! Needs root and iperf3 (`apt-get install iperf3`); prints a skip line
+//! otherwise. One vswitchd worker, on core 1.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vswitch::config::Config;
+use vswitch::lab::Lab;
+use vswitch_ports::netns::{ip, is_root, unique_name, LinuxBridge, NetNs, Veth};
+
+/// How long each run sends, by default.
+const SECONDS: u64 = 10;
+
+fn main() {
+    if !is_root() {
+        println!("tcp_offload: skipped (needs root: network namespaces, TAP, XDP)");
+        return;
+    }
+    if Command::new("iperf3").arg("--version").output().is_err() {
+        println!("tcp_offload: skipped (needs iperf3: apt-get install iperf3)");
+        return;
+    }
+    let seconds = std::env::var("TCP_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SECONDS);
+    let mut runs: Vec<(String, f64)> = Vec::new();
+    let mut run = |label: &str, result: Result<f64, String>| match result {
+        Ok(gbit) => {
+            println!("tcp_offload: {label}: {gbit:.2} Gbit/s");
+            runs.push((label.to_string(), gbit));
+        }
+        Err(e) => {
+            eprintln!("tcp_offload: {label}: failed: {e}");
+            std::process::exit(1);
+        }
+    };
+    run("linux-bridge", bridge_run(seconds));
+    for (label, first, second) in [
+        ("vswitchd tap-tap", "tap", "tap"),
+        ("vswitchd afpacket-afpacket", "afpacket", "afpacket"),
+        ("vswitchd afxdp-afxdp", "afxdp", "afxdp"),
+        ("vswitchd tap-afpacket", "tap", "afpacket"),
+        ("vswitchd tap-afxdp", "tap", "afxdp"),
+        ("vswitchd afxdp-tap", "afxdp", "tap"),
+    ] {
+        // Ports released a moment ago may be busy for about a second.
+        std::thread::sleep(Duration::from_secs(1));
+        run(label, lab_run(first, second, seconds));
+    }
+    let bridge = runs.first().map_or(f64::NAN, |r| r.1);
+    println!();
+    println!("{:<28} {:>10} {:>12}", "switch", "Gbit/s", "vs bridge");
+    for (label, gbit) in &runs {
+        println!("{label:<28} {gbit:>10.2} {:>11.2}x", gbit / bridge);
+    }
+}
+
+/// The Linux bridge between two namespaces, default offloads.
+fn bridge_run(seconds: u64) -> Result<f64, String> {
+    let err = |what: &'static str| move |e: vswitch_ports::PortError| format!("{what}: {e}");
+    let c1 = NetNs::create(&unique_name("tob1")).map_err(err("cannot create a namespace"))?;
+    let c2 = NetNs::create(&unique_name("tob2")).map_err(err("cannot create a namespace"))?;
+    let a = Veth::create(&unique_name("toa"), &unique_name("top"), Some(&c1))
+        .map_err(err("cannot create a veth pair"))?;
+    let b = Veth::create(&unique_name("tob"), &unique_name("top"), Some(&c2))
+        .map_err(err("cannot create a veth pair"))?;
+    for (ns, veth, addr) in [(&c1, &a, "10.203.0.1/24"), (&c2, &b, "10.203.0.2/24")] {
+        ns.ip(&["link", "set", veth.peer(), "name", "eth0"])
+            .and_then(|_| ns.ip(&["addr", "add", addr, "dev", "eth0"]))
+            .and_then(|_| ns.ip(&["link", "set", "eth0", "up"]))
+            .and_then(|_| ip(&["link", "set", veth.host(), "up"]))
+            .map_err(err("cannot set up a veth pair"))?;
+    }
+    let _bridge = LinuxBridge::create("tobr", a.host(), b.host()).map_err(|e| e.to_string())?;
+    iperf(c1.name(), c2.name(), "10.203.0.2", seconds)
+}
+
+/// vswitchd (in-process, one worker on core 1) with two containers on
+/// ports of kinds `first` and `second`.
+fn lab_run(first: &str, second: &str, seconds: u64) -> Result<f64, String> {
+    let config = format!(
+        r#"
+[switch]
+workers = [1]
+idle = "adaptive"
+
+[[bridge]]
+name = "br0"
+
+[[bridge.port]]
+name = "c1"
+type = "{first}"
+
+[[bridge.port]]
+name = "c2"
+type = "{second}"
+
+[[container]]
+name = "c1"
+port = "c1"
+address = "10.204.0.1/24"
+
+[[container]]
+name = "c2"
+port = "c2"
+address = "10.204.0.2/24"
+"#
+    );
+    let config = Config::parse(&config, "tcp_offload.toml").map_err(|e| e.to_string())?;
+    let lab = Lab::up(&config)?;
+    let (a, b) = (lab.container("c1")?, lab.container("c2")?);
+    iperf(a.netns.name(), b.netns.name(), "10.204.0.2", seconds)
+}
+
+/// A process killed and reaped on drop.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `iperf3 -c` from `client_ns` to an `iperf3 -s` in `server_ns` on
+/// `server_ip` for `seconds`; the receiver's Gbit/s.
+fn iperf(client_ns: &str, server_ns: &str, server_ip: &str, seconds: u64) -> Result<f64, String> {
+    let _server = Reaped(
+        Command::new("ip")
+            .args([
+                "netns", "exec", server_ns, "iperf3", "-s", "-1", "-B", server_ip,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start iperf3 -s: {e}"))?,
+    );
+    // The server needs a moment to listen; the client retries, bounded.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", client_ns, "iperf3", "-c", server_ip, "-J", "-t",
+            ])
+            .arg(seconds.to_string())
+            .output()
+            .map_err(|e| format!("cannot run iperf3 -c: {e}"))?;
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if let Some(bps) = report["end"]["sum_received"]["bits_per_second"].as_f64() {
+            return Ok(bps / 1e9);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "iperf3 -c {server_ip} failed: {}",
+                report["error"].as_str().unwrap_or("no report")
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

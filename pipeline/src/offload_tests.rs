@@ -1,0 +1,343 @@
+//! Software checksum completion and segmentation, checked against
+//! etherparse's parsers and checksums.
+
+use super::*;
+use crate::context::{ChecksumState, GsoType, Offload, PacketCtx};
+use crate::parse::parse;
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use proptest::prelude::*;
+
+const SRC4: [u8; 4] = [10, 0, 0, 1];
+const DST4: [u8; 4] = [10, 0, 0, 2];
+const SRC6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+const DST6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+/// A TCP super-frame as a kernel with TSO hands it over: complete IP
+/// header, the TCP checksum field holding only the pseudo-header sum.
+fn super_frame(ipv6: bool, payload: &[u8], fin: bool) -> (Vec<u8>, PacketCtx) {
+    let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let builder = if ipv6 {
+        builder.ipv6(SRC6, DST6, 64)
+    } else {
+        builder.ipv4(SRC4, DST4, 64)
+    };
+    let mut builder = builder.tcp(40000, 5201, 0xffff_f000, 512).ack(77).psh();
+    if fin {
+        builder = builder.fin();
+    }
+    let mut frame = Vec::new();
+    builder.write(&mut frame, payload).unwrap();
+    let mut ctx = PacketCtx {
+        parsed: parse(&frame).unwrap(),
+        ..PacketCtx::default()
+    };
+    let l4 = ctx.parsed.layout.l4 as usize;
+    let tcp_len = (frame.len() - l4) as u32;
+    let pseudo = if ipv6 {
+        PseudoHeader::Ipv6 {
+            src: SRC6,
+            dst: DST6,
+        }
+    } else {
+        PseudoHeader::Ipv4 {
+            src: SRC4,
+            dst: DST4,
+        }
+    };
+    write_u16(&mut frame, l4 + 16, pseudo.sum(ip_proto::TCP, tcp_len));
+    ctx.offload = Offload {
+        checksum: ChecksumState::Partial {
+            start: l4 as u16,
+            offset: 16,
+        },
+        gso: if ipv6 { GsoType::Tcpv6 } else { GsoType::Tcpv4 },
+        gso_size: 1448,
+    };
+    (frame, ctx)
+}
+
+/// Checks one segment with etherparse; returns its sequence number,
+/// payload, and FIN, PSH flags.
+fn check_segment(seg: &[u8], ipv6: bool) -> (u32, Vec<u8>, bool, bool) {
+    let sliced = SlicedPacket::from_ethernet(seg).expect("etherparse parses the segment");
+    let (src4, dst4, src6, dst6) = match &sliced.net {
+        Some(NetSlice::Ipv4(ip)) => {
+            assert!(!ipv6);
+            let header = ip.header().to_header();
+            assert_eq!(header.header_checksum, header.calc_header_checksum());
+            assert_eq!(header.total_len as usize, seg.len() - 14);
+            (header.source, header.destination, [0; 16], [0; 16])
+        }
+        Some(NetSlice::Ipv6(ip)) => {
+            assert!(ipv6);
+            let header = ip.header();
+            assert_eq!(header.payload_length() as usize, seg.len() - 14 - 40);
+            ([0; 4], [0; 4], header.source(), header.destination())
+        }
+        other => panic!("not IP: {other:?}"),
+    };
+    let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else {
+        panic!("not TCP");
+    };
+    let want = if ipv6 {
+        tcp.calc_checksum_ipv6(src6, dst6).unwrap()
+    } else {
+        tcp.calc_checksum_ipv4(src4, dst4).unwrap()
+    };
+    assert_eq!(tcp.checksum(), want, "TCP checksum");
+    assert!(parse(seg).is_ok(), "the switch's own parser takes it");
+    (
+        tcp.sequence_number(),
+        tcp.payload().to_vec(),
+        tcp.fin(),
+        tcp.psh(),
+    )
+}
+
+fn segment_all(frame: &[u8], ctx: &PacketCtx, vlan: VlanEdit) -> Vec<Vec<u8>> {
+    let segments = Segments::new(frame, ctx).unwrap();
+    (0..segments.count())
+        .map(|i| {
+            let mut slot = vec![0u8; 4096];
+            let len = segments.write(i, false, vlan, &mut slot).unwrap();
+            slot.truncate(len);
+            slot
+        })
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn segments_reassemble_to_the_payload_and_verify(
+        ipv6 in any::<bool>(),
+        fin in any::<bool>(),
+        len in 1usize..20_000,
+        mss in 1u16..2000,
+        seed in any::<u8>(),
+    ) {
+        let payload: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
+        let (frame, mut ctx) = super_frame(ipv6, &payload, fin);
+        ctx.offload.gso_size = mss;
+        let segments = segment_all(&frame, &ctx, VlanEdit::Keep);
+        prop_assert_eq!(segments.len(), len.div_ceil(mss as usize));
+        let mut reassembled = Vec::new();
+        let mut ids = Vec::new();
+        for (i, seg) in segments.iter().enumerate() {
+            let (seq, data, seg_fin, psh) = check_segment(seg, ipv6);
+            let last = i + 1 == segments.len();
+            prop_assert_eq!(seq, 0xffff_f000u32.wrapping_add((i * mss as usize) as u32));
+            prop_assert!(data.len() <= mss as usize);
+            prop_assert_eq!((seg_fin, psh), (fin && last, last));
+            if !ipv6 {
+                ids.push(u16::from_be_bytes([seg[18], seg[19]]));
+            }
+            reassembled.extend_from_slice(&data);
+        }
+        prop_assert_eq!(reassembled, payload);
+        for pair in ids.windows(2) {
+            prop_assert_eq!(pair[1], pair[0].wrapping_add(1));
+        }
+    }
+
+    #[test]
+    fn completing_a_partial_checksum_verifies(ipv6 in any::<bool>(), len in 1usize..3000) {
+        let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let (mut frame, ctx) = super_frame(ipv6, &payload, false);
+        let ChecksumState::Partial { start, offset } = ctx.offload.checksum else {
+            unreachable!()
+        };
+        complete_checksum(&mut frame, start as usize, offset as usize).unwrap();
+        let (_, data, _, _) = check_segment(&frame, ipv6);
+        prop_assert_eq!(data, payload);
+    }
+
+    #[test]
+    fn bad_offload_state_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        start in any::<u16>(),
+        offset in any::<u16>(),
+        mss in any::<u16>(),
+    ) {
+        let mut frame = bytes;
+        let _ = complete_checksum(&mut frame, start as usize, offset as usize);
+        let mut ctx = PacketCtx::default();
+        if let Ok(parsed) = parse(&frame) {
+            ctx.parsed = parsed;
+        }
+        for gso in [GsoType::Tcpv4, GsoType::Tcpv6, GsoType::Udp] {
+            ctx.offload = Offload { checksum: ChecksumState::Complete, gso, gso_size: mss };
+            if let Ok(segments) = Segments::new(&frame, &ctx) {
+                let mut slot = vec![0u8; 4096];
+                for i in 0..segments.count().min(8) {
+                    let _ = segments.write(i, false, VlanEdit::Push(5), &mut slot);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_pushed_vlan_tag_is_in_every_segment() {
+    let payload = vec![0xabu8; 5000];
+    let (frame, ctx) = super_frame(false, &payload, false);
+    let segments = segment_all(&frame, &ctx, VlanEdit::Push(42));
+    assert_eq!(segments.len(), 4);
+    for seg in &segments {
+        assert_eq!(seg[12..16], [0x81, 0, 0, 42]);
+        let parsed = parse(seg).unwrap();
+        assert_eq!(parsed.key.vlan, 42);
+        // The same segment without its tag verifies.
+        let mut untagged = seg[..12].to_vec();
+        untagged.extend_from_slice(&seg[16..]);
+        check_segment(&untagged, false);
+    }
+}
+
+#[test]
+fn udp_super_frames_are_cut_into_datagrams() {
+    let payload: Vec<u8> = (0..4000u32).map(|i| i as u8).collect();
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(SRC4, DST4, 64)
+        .udp(1000, 2000)
+        .write(&mut frame, &payload)
+        .unwrap();
+    let ctx = PacketCtx {
+        parsed: parse(&frame).unwrap(),
+        offload: Offload {
+            checksum: ChecksumState::Partial {
+                start: 34,
+                offset: 6,
+            },
+            gso: GsoType::Udp,
+            gso_size: 1472,
+        },
+        ..PacketCtx::default()
+    };
+    let segments = segment_all(&frame, &ctx, VlanEdit::Keep);
+    assert_eq!(segments.len(), 3);
+    let mut reassembled = Vec::new();
+    for seg in &segments {
+        let sliced = SlicedPacket::from_ethernet(seg).unwrap();
+        let Some(TransportSlice::Udp(udp)) = &sliced.transport else {
+            panic!("not UDP");
+        };
+        assert_eq!(udp.length() as usize, seg.len() - 34);
+        let want = udp
+            .to_header()
+            .calc_checksum_ipv4_raw(SRC4, DST4, udp.payload())
+            .unwrap();
+        assert_eq!(udp.checksum(), want);
+        reassembled.extend_from_slice(udp.payload());
+    }
+    assert_eq!(reassembled, payload);
+}
+
+#[test]
+fn a_gso_type_that_is_not_the_frames_protocol_is_refused() {
+    let (frame, mut ctx) = super_frame(false, &[1; 3000], false);
+    ctx.offload.gso = GsoType::Tcpv6;
+    assert_eq!(
+        Segments::new(&frame, &ctx).err(),
+        Some(DropReason::BadOffload)
+    );
+    ctx.offload.gso = GsoType::Tcpv4;
+    ctx.offload.gso_size = 0;
+    assert_eq!(
+        Segments::new(&frame, &ctx).err(),
+        Some(DropReason::BadOffload)
+    );
+}
+
+/// A frame a [`Sink`] was given: port, bytes, and offload state with the
+/// header length when the port takes offloads.
+type Sent = (PortId, Vec<u8>, Option<(Offload, u16)>);
+
+/// A sink with one port that takes offloads (0) and one that does not (1).
+#[derive(Default)]
+struct Sink {
+    slot: Vec<u8>,
+    sent: Vec<Sent>,
+}
+
+impl TxSink for Sink {
+    fn slot(&mut self, port: PortId) -> Option<&mut [u8]> {
+        self.slot = vec![0; if port == 0 { 70_000 } else { 4096 }];
+        Some(&mut self.slot)
+    }
+    fn commit(&mut self, port: PortId, len: usize, _timestamp_ns: u64) {
+        self.sent.push((port, self.slot[..len].to_vec(), None));
+    }
+    fn takes_offload(&self, port: PortId) -> bool {
+        port == 0
+    }
+    fn commit_offload(&mut self, port: PortId, len: usize, _ts: u64, offload: Offload, hdr: u16) {
+        self.sent
+            .push((port, self.slot[..len].to_vec(), Some((offload, hdr))));
+    }
+}
+
+#[test]
+fn egress_passes_super_frames_on_or_segments_them_and_counts() {
+    let (frame, ctx) = super_frame(true, &vec![7u8; 10_000], false);
+    let mut sink = Sink::default();
+    let mut stats = Stats::new(2);
+    let fields = FieldEdits::default();
+    emit_offloaded(
+        &frame,
+        &ctx,
+        VlanEdit::Push(9),
+        &fields,
+        0,
+        &mut sink,
+        &mut stats,
+    );
+    let (port, sent, offload) = &sink.sent[0];
+    assert_eq!((*port, sent.len()), (0, frame.len() + 4));
+    let (offload, header_len) = offload.unwrap();
+    assert_eq!(
+        offload.checksum,
+        ChecksumState::Partial {
+            start: 14 + 4 + 40,
+            offset: 16
+        }
+    );
+    assert_eq!(header_len, 14 + 4 + 40 + 20);
+    assert_eq!((offload.gso, offload.gso_size), (GsoType::Tcpv6, 1448));
+
+    sink.sent.clear();
+    emit_offloaded(
+        &frame,
+        &ctx,
+        VlanEdit::Keep,
+        &fields,
+        1,
+        &mut sink,
+        &mut stats,
+    );
+    assert_eq!(sink.sent.len(), 7);
+    assert!(sink
+        .sent
+        .iter()
+        .all(|(port, _, o)| *port == 1 && o.is_none()));
+    assert_eq!(stats.ports[1].sw_segmented, 7);
+
+    let mut small = ctx.clone();
+    small.offload.gso = GsoType::None;
+    let (mut one, _) = super_frame(true, &[3; 100], false);
+    small.parsed = parse(&one).unwrap();
+    sink.sent.clear();
+    emit_offloaded(
+        &one,
+        &small,
+        VlanEdit::Keep,
+        &fields,
+        1,
+        &mut sink,
+        &mut stats,
+    );
+    assert_eq!(stats.ports[1].sw_checksum, 1);
+    complete_checksum(&mut one, 54, 16).unwrap();
+    assert_eq!(sink.sent[0].1, one);
+    check_segment(&one, true);
+}
