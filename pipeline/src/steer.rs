@@ -68,15 +68,15 @@ mod tests {
     }
 
     proptest! {
-        #[test]
-        fn both_directions_hash_alike(
-            src in any::<[u8; 16]>(), dst in any::<[u8; 16]>(),
-            sport in any::<u16>(), dport in any::<u16>(), proto in any::<u8>(),
-) {
-            let key = FlowKey { ip_src: src, ip_dst: dst, l4_src: sport, l4_dst: dport, ip_proto: proto, ..FlowKey::default() };
-            prop_assert_eq!(symmetric_hash(&key), symmetric_hash(&reversed(&key)));
+            #[test]
+            fn both_directions_hash_alike(
+                src in any::<[u8; 16]>(), dst in any::<[u8; 16]>(),
+                sport in any::<u16>(), dport in any::<u16>(), proto in any::<u8>(),
+    ) {
+                let key = FlowKey { ip_src: src, ip_dst: dst, l4_src: sport, l4_dst: dport, ip_proto: proto, ..FlowKey::default() };
+                prop_assert_eq!(symmetric_hash(&key), symmetric_hash(&reversed(&key)));
+            }
         }
-    }
 
     #[test]
     fn connections_spread_over_the_hash() {

@@ -21,6 +21,7 @@ mod networks;
 mod open;
 mod probe;
 pub mod reconfigure;
+mod render;
 mod transact;
 mod worker;
 
@@ -34,10 +35,11 @@ use vswitch_pipeline::conntrack::{ConnTable, ConntrackConfig};
 use vswitch_pipeline::{Datapath, DatapathSpec, PortId, Stats};
 use vswitch_ports::{cpu, Port};
 
-pub use control::{call, render, request, ControlError, Request};
+pub use control::{call, request, ControlError, Request};
 use control_server::ControlServer;
 use handoff::{Mailboxes, RemotePort};
 use open::{open_port, OpenPort};
+pub use render::render;
 pub use worker::{LoopCounters, WorkerReport};
 use worker::{Worker, WorkerControl};
 
