@@ -90,6 +90,7 @@ fn setup(macs: u32) -> Setup {
                 vlan_mode: VlanMode::default(),
                 mac_limit: macs.max(2),
                 tunnel: None,
+                security: None,
             })
             .collect(),
         uplinks: vec![],

@@ -21,6 +21,7 @@ use crate::overlay::{Tunnel, TunnelSpec, Uplink, UplinkSpec, NEIGHBOUR_AGING_SEC
 use crate::stage::ingress::Ingress;
 use crate::stage::l2::L2Bridge;
 use crate::stage::l3::Gateway;
+use crate::stage::port_security::{PortSecurity, PortSecurityStage};
 use crate::stage::tunnel::{TunnelIn, TunnelOut};
 use crate::stage::uplink::UplinkStage;
 use crate::stage::Stage;
@@ -189,6 +190,8 @@ pub struct PortSpec {
     /// Set for a tunnel port: a port without a device whose frames are
     /// encapsulated towards remote VTEPs.
     pub tunnel: Option<TunnelSpec>,
+    /// Set for a port bound to its container's addresses.
+    pub security: Option<PortSecurity>,
 }
 
 /// Outer headers that [`crate::action::Action::Encap`] puts in front of a
@@ -463,7 +466,12 @@ impl Datapath {
                 role,
                 p.bridge as u16,
                 p.vlan_mode.clone(),
-                Self::chain(role, bridge_has_tunnels, bridge_has_networks),
+                Self::chain(
+                    role,
+                    bridge_has_tunnels,
+                    bridge_has_networks,
+                    p.security.as_ref(),
+                ),
             ));
         }
         for (u, uplink) in spec.uplinks.iter().enumerate() {
@@ -480,7 +488,7 @@ impl Datapath {
                 role,
                 NO_BRIDGE,
                 VlanMode::default(),
-                Self::chain(role, false, false),
+                Self::chain(role, false, false, None),
             ));
         }
 
@@ -536,12 +544,13 @@ impl Datapath {
         })
     }
 
-    /// The stages a port's frames meet, from its role and its bridge:
-    /// routing and policy stages join here the same way.
+    /// The stages a port's frames meet, from its role, its bridge and its
+    /// address binding: routing and policy stages join here the same way.
     fn chain(
         role: PortRole,
         bridge_has_tunnels: bool,
         bridge_has_networks: bool,
+        security: Option<&PortSecurity>,
     ) -> Box<[Arc<dyn Stage>]> {
         // The gateway runs the L2 bridge on what it does not route.
         let l2: Arc<dyn Stage> = if bridge_has_networks {
@@ -557,10 +566,17 @@ impl Datapath {
                 l2,
                 Arc::new(TunnelOut),
             ]),
-            PortRole::Bridge if bridge_has_tunnels => {
-                Box::new([Arc::new(Ingress), l2, Arc::new(TunnelOut)])
+            PortRole::Bridge => {
+                let mut chain: Vec<Arc<dyn Stage>> = vec![Arc::new(Ingress)];
+                if let Some(binding) = security {
+                    chain.push(Arc::new(PortSecurityStage::new(binding.clone())));
+                }
+                chain.push(l2);
+                if bridge_has_tunnels {
+                    chain.push(Arc::new(TunnelOut));
+                }
+                chain.into()
             }
-            PortRole::Bridge => Box::new([Arc::new(Ingress), l2]),
         }
     }
 

@@ -60,6 +60,7 @@ pub(crate) fn port(id: PortId, vlan_mode: VlanMode) -> PortSpec {
         vlan_mode,
         mac_limit: 1000,
         tunnel: None,
+        security: None,
     }
 }
 

@@ -82,6 +82,21 @@ drop_reasons! {
     /// The frame arrived on a port that belongs to no bridge.
     PortNotInBridge = "port_not_in_bridge",
 
+    // --- port security (ports bound to their container's addresses) ---
+    /// A source MAC other than the one the port is bound to.
+    SpoofedMac = "spoofed_mac",
+    /// An IPv4 or IPv6 source address the port is not bound to.
+    SpoofedIp = "spoofed_ip",
+    /// An ARP whose sender hardware or protocol address is not the port's.
+    SpoofedArp = "spoofed_arp",
+    /// A neighbour advertisement for an address that is not the port's, or
+    /// a neighbour-discovery link-layer address option that is not its MAC.
+    SpoofedNd = "spoofed_nd",
+    /// A DHCP or DHCPv6 server message from a port not allowed to send them.
+    DhcpServerDenied = "dhcp_server_denied",
+    /// An IPv6 router advertisement from a port not allowed to send them.
+    RouterAdvertisementDenied = "router_advertisement_denied",
+
     // --- L2 forwarding ---
     /// The destination was learned on the port the frame came in on.
     DestinationIsIngressPort = "destination_is_ingress_port",

@@ -388,6 +388,7 @@ mod tests {
                     vlan_mode: VlanMode::default(),
                     mac_limit: 1000,
                     tunnel: None,
+                    security: None,
                 })
                 .collect(),
             uplinks: vec![],

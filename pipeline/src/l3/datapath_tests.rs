@@ -63,6 +63,7 @@ fn port(id: PortId, bridge: usize, vlan_mode: VlanMode) -> PortSpec {
         vlan_mode,
         mac_limit: 1000,
         tunnel: None,
+        security: None,
     }
 }
 

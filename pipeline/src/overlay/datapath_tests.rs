@@ -48,6 +48,7 @@ fn overlay_spec(tunnel: TunnelSpec) -> DatapathSpec {
         vlan_mode: VlanMode::default(),
         mac_limit: 1000,
         tunnel,
+        security: None,
     };
     DatapathSpec {
         bridges: vec![BridgeSpec {

@@ -12,6 +12,7 @@
 pub mod ingress;
 pub mod l2;
 pub mod l3;
+pub mod port_security;
 pub mod tunnel;
 pub mod uplink;
 
