@@ -79,6 +79,7 @@ mod bridge;
 mod checks;
 mod network;
 mod overlay;
+mod port_security;
 mod publish;
 pub use checks::{MAX_CONFIG_BYTES, MAX_INTERFACE_NAME};
 pub use network::{gateway_mac_of, NetworkConfig};
@@ -231,6 +232,8 @@ pub struct PortConfig {
     pub vlan_mode: VlanMode,
     /// Learned MACs the port may hold at most.
     pub mac_limit: u32,
+    /// The container addresses the port is bound to, if it is.
+    pub security: Option<vswitch_pipeline::stage::port_security::PortSecurity>,
 }
 
 /// A validated static MAC entry.
@@ -515,6 +518,7 @@ impl Config {
                     vlan_mode: port.vlan_mode.clone(),
                     mac_limit: port.mac_limit,
                     tunnel,
+                    security: port.security.clone(),
                 });
             }
         }
@@ -617,6 +621,7 @@ struct RawPort {
     mac_limit: Option<Spanned<i64>>,
     #[serde(default)]
     options: BTreeMap<String, Spanned<toml::Value>>,
+    security: Option<Spanned<port_security::RawSecurity>>,
 }
 
 #[derive(Deserialize)]

@@ -22,6 +22,8 @@ mod ops;
 pub use ops::{Op, TableName};
 
 #[cfg(test)]
+mod port_security_tests;
+#[cfg(test)]
 mod tests;
 
 /// Where `vswitchd` keeps its database unless `--db` names another file.

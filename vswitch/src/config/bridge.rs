@@ -191,6 +191,12 @@ impl Validator<'_> {
             bridge_mac_limit,
         )?;
         let kind = self.kind(&raw, field)?;
+        let security = match &raw.security {
+            Some(security) => {
+                Some(self.port_security(security, &kind, &format!("{field}.security"))?)
+            }
+            None => None,
+        };
         if let Some(interface) = kind.interface() {
             // Where the name comes from: the option, or the port's name.
             let (span, at) = match raw.options.get("interface") {
@@ -221,6 +227,7 @@ impl Validator<'_> {
             kind,
             vlan_mode,
             mac_limit,
+            security,
         })
     }
 

@@ -143,6 +143,7 @@ impl Validator<'_> {
             native_vlan: None,
             mac_limit: None,
             options: raw.options,
+            security: None,
         };
         if matches!(raw.kind.get_ref().as_str(), "vxlan" | "geneve") {
             return self.err(
