@@ -268,7 +268,10 @@ fn spoofing_and_server_messages_are_dropped_with_their_reason() {
         ],
     );
     expect(9, &["allowed: IPv4 source bound to the port"]);
-    expect(10, &["allowed: neighbour discovery for the port's addresses"]);
+    expect(
+        10,
+        &["allowed: neighbour discovery for the port's addresses"],
+    );
     assert!(
         !frames[11].contains("port_security"),
         "c3 is not bound:\n{}",
