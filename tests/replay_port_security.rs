@@ -21,6 +21,9 @@ const IP1: [u8; 4] = [10, 1, 0, 1];
 const IP2: [u8; 4] = [10, 1, 0, 2];
 const IP6_1: [u8; 16] = [0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
 const IP6_2: [u8; 16] = [0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+/// Frames into one port, each with its time in seconds.
+type Capture = Vec<(f64, Vec<u8>)>;
+
 const ALL_NODES: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
 
 fn frame(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
@@ -122,7 +125,7 @@ fn router_advertisement(src: [u8; 6]) -> Vec<u8> {
 #[test]
 fn spoofing_and_server_messages_are_dropped_with_their_reason() {
     let offer = |src, ip| udp4([0xff; 6], src, ip, [255; 4], (67, 68));
-    let inputs: Vec<(&str, Vec<(f64, Vec<u8>)>)> = vec![
+    let inputs: Vec<(&str, Capture)> = vec![
         (
             "c1",
             vec![
