@@ -31,6 +31,7 @@
 //! complete, or closing); if there is none the frame is dropped and
 //! counted as `ct_table_full`. Connections already tracked keep working.
 
+pub mod frag;
 pub mod nat;
 mod packet;
 pub mod table;
