@@ -153,7 +153,7 @@ fn read_header(frame: &[u8], l3: usize, zone: u16) -> Result<Header, FragDrop> {
     }
     // RFC 791: every fragment but the last carries a multiple of 8 bytes;
     // an empty fragment carries nothing to reassemble.
-    if end == start || (more && (end - start) % 8 != 0) {
+    if end == start || (more && !(end - start).is_multiple_of(8)) {
         return Err(FragDrop::Malformed);
     }
     let key = DatagramKey {
