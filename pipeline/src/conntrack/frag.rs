@@ -27,6 +27,9 @@
 //! suggests 15 s) is dropped by [`FragTable::expire`] and counted as
 //! `frag_timeout` by the caller.
 
+use crate::context::CtMeta;
+use crate::drop::DropReason;
+use crate::mac_table::PortId;
 use crate::wire::{ipv4, read_array, read_u16, read_u8};
 
 /// The most fragments one datagram may be cut into (a 65,535-byte
@@ -57,6 +60,19 @@ pub enum FragDrop {
     Malformed,
     /// An exact copy of a fragment already held.
     Duplicate,
+}
+
+impl FragDrop {
+    /// The drop reason statistics count it under.
+    pub fn reason(self) -> DropReason {
+        match self {
+            FragDrop::Overlap => DropReason::FragOverlap,
+            FragDrop::TooBig => DropReason::FragTooBig,
+            FragDrop::TableFull => DropReason::FragTableFull,
+            FragDrop::Malformed => DropReason::FragMalformed,
+            FragDrop::Duplicate => DropReason::FragDuplicate,
+        }
+    }
 }
 
 /// What became of a fragment that was held.
@@ -92,9 +108,35 @@ struct Piece {
     end: u32,
 }
 
+/// What the tracker made of a whole datagram, for its fragments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// The port the fragments came in by.
+    pub in_port: PortId,
+    /// The datagram's ct state and translation, which every fragment
+    /// carries.
+    pub ct: CtMeta,
+    /// Why the datagram is dropped, if it is (a full conntrack table).
+    pub dropped: Option<DropReason>,
+}
+
+/// A whole datagram handed back to be sent on: its fragments, in the
+/// order they arrived, already translated.
+pub struct Reassembled<'a> {
+    /// What the tracker said.
+    pub verdict: Verdict,
+    /// The fragments' frames; the first `count` are used.
+    pub frames: [&'a mut [u8]; MAX_FRAGMENTS],
+    /// How many fragments.
+    pub count: usize,
+}
+
 struct Slot {
     in_use: bool,
+    /// Set once the datagram is whole and tracked, until it is sent.
+    verdict: Option<Verdict>,
     key: DatagramKey,
+    in_port: PortId,
     since: u32,
     /// The datagram's payload length, known once the last fragment came.
     total: Option<u32>,
@@ -180,7 +222,9 @@ impl FragTable {
         let slots = (0..datagrams.max(1))
             .map(|_| Slot {
                 in_use: false,
+                verdict: None,
                 key: DatagramKey::default(),
+                in_port: 0,
                 since: 0,
                 total: None,
                 covered: 0,
@@ -193,26 +237,33 @@ impl FragTable {
         FragTable { slots, timeout }
     }
 
-    /// Datagrams in progress.
+    /// Datagrams in progress (not yet whole).
     pub fn in_progress(&self) -> usize {
-        self.slots.iter().filter(|s| s.in_use).count()
+        self.slots
+            .iter()
+            .filter(|s| s.in_use && s.verdict.is_none())
+            .count()
     }
 
     /// Holds the IPv4 fragment `frame` (its IPv4 header at `l3`) of
-    /// `zone`, received at `now` (seconds). A datagram that times out is
-    /// not reclaimed here; the caller runs [`FragTable::expire`] first.
+    /// `zone`, received by `in_port` at `now` (seconds). A datagram that
+    /// times out is not reclaimed here; the caller runs
+    /// [`FragTable::expire`] first. A fragment that drops its datagram
+    /// leaves the fragments held before to [`FragTable::take_reassembled`],
+    /// marked dropped, so that each is counted.
     pub fn insert(
         &mut self,
         frame: &[u8],
         l3: usize,
         zone: u16,
+        in_port: PortId,
         now: u32,
     ) -> Result<FragHeld, FragDrop> {
         let header = read_header(frame, l3, zone)?;
         let index = match self
             .slots
             .iter()
-            .position(|s| s.in_use && s.key == header.key)
+            .position(|s| s.in_use && s.verdict.is_none() && s.key == header.key)
         {
             Some(index) => index,
             None => {
@@ -223,7 +274,9 @@ impl FragTable {
                     .ok_or(FragDrop::TableFull)?;
                 let slot = &mut self.slots[index];
                 slot.in_use = true;
+                slot.verdict = None;
                 slot.key = header.key;
+                slot.in_port = in_port;
                 slot.since = now;
                 slot.total = None;
                 slot.covered = 0;
@@ -236,7 +289,7 @@ impl FragTable {
         match outcome {
             Err(FragDrop::Duplicate) => Err(FragDrop::Duplicate),
             Err(reason) => {
-                self.slots[index].in_use = false;
+                self.slots[index].drop_all(reason.reason());
                 Err(reason)
             }
             Ok(true) => Ok(FragHeld::Complete(index)),
@@ -264,16 +317,70 @@ impl FragTable {
         }
     }
 
+    /// The frames of the whole datagram in `slot`, in arrival order, to
+    /// translate in place: (frame, its IPv4 header offset, the payload
+    /// offset in the datagram).
+    pub(crate) fn fragments_mut(
+        &mut self,
+        slot: usize,
+    ) -> impl Iterator<Item = (&mut [u8], usize, u32)> + '_ {
+        let slot = self.slots.get_mut(slot).filter(|s| s.in_use);
+        slot.into_iter().flat_map(|s| {
+            let mut rest: &mut [u8] = &mut s.store[..s.store_used];
+            s.pieces[..s.count].iter().map(move |p| {
+                let (frame, after) = core::mem::take(&mut rest).split_at_mut(p.frame_len as usize);
+                rest = after;
+                (frame, usize::from(p.l3), p.start)
+            })
+        })
+    }
+
+    /// Marks the whole datagram in `slot` tracked, to be sent on by
+    /// [`FragTable::take_reassembled`].
+    pub(crate) fn set_verdict(&mut self, slot: usize, verdict: Verdict) {
+        if let Some(s) = self.slots.get_mut(slot).filter(|s| s.in_use) {
+            s.verdict = Some(verdict);
+        }
+    }
+
+    /// A tracked datagram to send on, its slot freed (the frames stay
+    /// valid while borrowed: nothing can be held meanwhile).
+    pub fn take_reassembled(&mut self) -> Option<Reassembled<'_>> {
+        let s = self
+            .slots
+            .iter_mut()
+            .find(|s| s.in_use && s.verdict.is_some())?;
+        s.in_use = false;
+        let verdict = s.verdict.take()?;
+        let mut frames: [&mut [u8]; MAX_FRAGMENTS] = core::array::from_fn(|_| &mut [][..]);
+        let mut rest: &mut [u8] = &mut s.store[..s.store_used];
+        for (piece, frame) in s.pieces[..s.count].iter().zip(frames.iter_mut()) {
+            let (this, after) = core::mem::take(&mut rest).split_at_mut(piece.frame_len as usize);
+            *frame = this;
+            rest = after;
+        }
+        Some(Reassembled {
+            verdict,
+            frames,
+            count: s.count,
+        })
+    }
+
     /// Drops the partial datagrams older than the timeout at `now` and
-    /// returns how many (`frag_timeout`). Signed, as the tracker's
-    /// timeouts: a clock a second behind is not 136 years ahead.
+    /// returns how many fragments they held (each counted `frag_timeout`).
+    /// Signed, as the tracker's timeouts: a clock a second behind is not
+    /// 136 years ahead.
     pub fn expire(&mut self, now: u32) -> usize {
         let timeout = self.timeout.min(i32::MAX as u32) as i32;
         let mut expired = 0;
-        for slot in self.slots.iter_mut().filter(|s| s.in_use) {
+        for slot in self
+            .slots
+            .iter_mut()
+            .filter(|s| s.in_use && s.verdict.is_none())
+        {
             if now.wrapping_sub(slot.since) as i32 > timeout {
-                slot.in_use = false;
-                expired += 1;
+                expired += slot.count;
+                slot.drop_all(DropReason::FragTimeout);
             }
         }
         expired
@@ -281,6 +388,20 @@ impl FragTable {
 }
 
 impl Slot {
+    /// Gives up the datagram: its held fragments are handed back to be
+    /// counted as dropped for `reason`; an empty slot is just freed.
+    fn drop_all(&mut self, reason: DropReason) {
+        if self.count == 0 {
+            self.in_use = false;
+            return;
+        }
+        self.verdict = Some(Verdict {
+            in_port: self.in_port,
+            ct: CtMeta::default(),
+            dropped: Some(reason),
+        });
+    }
+
     /// Adds the fragment; true when the datagram is now whole.
     fn add(&mut self, frame: &[u8], l3: usize, header: &Header) -> Result<bool, FragDrop> {
         let (start, end) = (header.start, header.end);

@@ -2,10 +2,12 @@
 //! and the fragments it refuses.
 
 use super::frames::{ipv4, A, B};
-use crate::conntrack::frag::{FragDrop, FragHeld, FragTable, MAX_FRAGMENTS};
+use crate::conntrack::frag::{FragDrop, FragHeld, FragTable, Verdict, MAX_FRAGMENTS};
+use crate::drop::DropReason;
 use crate::wire::ip_proto;
 
 const L3: usize = 14;
+const PORT: u16 = 3;
 
 /// The fragment of datagram `ident` carrying `payload` at byte `offset`,
 /// with More Fragments when `more`.
@@ -37,9 +39,9 @@ fn held(table: &FragTable, slot: usize) -> Vec<(Vec<u8>, u32)> {
 fn fragments_in_order_make_the_datagram_whole() {
     let mut t = FragTable::new(4, 30);
     let [a, b, c] = three(7);
-    assert_eq!(t.insert(&a, L3, 0, 1), Ok(FragHeld::Waiting));
-    assert_eq!(t.insert(&b, L3, 0, 1), Ok(FragHeld::Waiting));
-    let Ok(FragHeld::Complete(slot)) = t.insert(&c, L3, 0, 1) else {
+    assert_eq!(t.insert(&a, L3, 0, PORT, 1), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&b, L3, 0, PORT, 1), Ok(FragHeld::Waiting));
+    let Ok(FragHeld::Complete(slot)) = t.insert(&c, L3, 0, PORT, 1) else {
         panic!("the last fragment completes the datagram");
     };
     assert_eq!(held(&t, slot), vec![(a, 0), (b, 16), (c, 32)]);
@@ -56,9 +58,9 @@ fn fragments_in_order_make_the_datagram_whole() {
 fn fragments_out_of_order_are_kept_in_arrival_order() {
     let mut t = FragTable::new(4, 30);
     let [a, b, c] = three(7);
-    assert_eq!(t.insert(&c, L3, 0, 1), Ok(FragHeld::Waiting));
-    assert_eq!(t.insert(&a, L3, 0, 1), Ok(FragHeld::Waiting));
-    let Ok(FragHeld::Complete(slot)) = t.insert(&b, L3, 0, 1) else {
+    assert_eq!(t.insert(&c, L3, 0, PORT, 1), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&a, L3, 0, PORT, 1), Ok(FragHeld::Waiting));
+    let Ok(FragHeld::Complete(slot)) = t.insert(&b, L3, 0, PORT, 1) else {
         panic!("the middle fragment completes the datagram");
     };
     assert_eq!(held(&t, slot), vec![(c, 32), (a, 0), (b, 16)]);
@@ -68,22 +70,38 @@ fn fragments_out_of_order_are_kept_in_arrival_order() {
 fn a_duplicate_fragment_is_dropped_alone() {
     let mut t = FragTable::new(4, 30);
     let [a, b, c] = three(7);
-    assert_eq!(t.insert(&a, L3, 0, 1), Ok(FragHeld::Waiting));
-    assert_eq!(t.insert(&a, L3, 0, 1), Err(FragDrop::Duplicate));
-    assert_eq!(t.insert(&b, L3, 0, 1), Ok(FragHeld::Waiting));
-    assert!(matches!(t.insert(&c, L3, 0, 1), Ok(FragHeld::Complete(_))));
+    assert_eq!(t.insert(&a, L3, 0, PORT, 1), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&a, L3, 0, PORT, 1), Err(FragDrop::Duplicate));
+    assert_eq!(t.insert(&b, L3, 0, PORT, 1), Ok(FragHeld::Waiting));
+    assert!(matches!(
+        t.insert(&c, L3, 0, PORT, 1),
+        Ok(FragHeld::Complete(_))
+    ));
 }
 
 #[test]
 fn an_overlapping_fragment_drops_the_datagram() {
     let mut t = FragTable::new(4, 30);
     let [a, _, c] = three(7);
-    assert_eq!(t.insert(&a, L3, 0, 1), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&a, L3, 0, PORT, 1), Ok(FragHeld::Waiting));
     let overlapping = fragment(7, 8, true, &[9; 16]);
-    assert_eq!(t.insert(&overlapping, L3, 0, 1), Err(FragDrop::Overlap));
+    assert_eq!(
+        t.insert(&overlapping, L3, 0, PORT, 1),
+        Err(FragDrop::Overlap)
+    );
     assert_eq!(t.in_progress(), 0, "the datagram is gone");
+    let dropped = t.take_reassembled().expect("the held fragment comes back");
+    assert_eq!(
+        (
+            dropped.verdict.dropped,
+            dropped.verdict.in_port,
+            dropped.count
+        ),
+        (Some(DropReason::FragOverlap), PORT, 1)
+    );
+    assert!(t.take_reassembled().is_none());
     // What comes after starts a new datagram that never completes.
-    assert_eq!(t.insert(&c, L3, 0, 1), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&c, L3, 0, PORT, 1), Ok(FragHeld::Waiting));
 }
 
 #[test]
@@ -91,7 +109,7 @@ fn a_datagram_past_65535_bytes_is_too_big() {
     let mut t = FragTable::new(4, 30);
     // 20 header bytes + 65,520 + 16 = 65,556.
     let last = fragment(7, 65_520, false, &[0; 16]);
-    assert_eq!(t.insert(&last, L3, 0, 1), Err(FragDrop::TooBig));
+    assert_eq!(t.insert(&last, L3, 0, PORT, 1), Err(FragDrop::TooBig));
     assert_eq!(t.in_progress(), 0);
 }
 
@@ -100,10 +118,10 @@ fn a_datagram_in_too_many_pieces_is_too_big() {
     let mut t = FragTable::new(4, 30);
     for piece in 0..MAX_FRAGMENTS as u32 {
         let f = fragment(7, piece * 8, true, &[0; 8]);
-        assert_eq!(t.insert(&f, L3, 0, 1), Ok(FragHeld::Waiting));
+        assert_eq!(t.insert(&f, L3, 0, PORT, 1), Ok(FragHeld::Waiting));
     }
     let one_more = fragment(7, MAX_FRAGMENTS as u32 * 8, false, &[0; 8]);
-    assert_eq!(t.insert(&one_more, L3, 0, 1), Err(FragDrop::TooBig));
+    assert_eq!(t.insert(&one_more, L3, 0, PORT, 1), Err(FragDrop::TooBig));
     assert_eq!(t.in_progress(), 0);
 }
 
@@ -111,11 +129,14 @@ fn a_datagram_in_too_many_pieces_is_too_big() {
 fn lengths_that_contradict_the_datagram_are_malformed() {
     let mut t = FragTable::new(4, 30);
     let odd = fragment(7, 0, true, &[0; 12]);
-    assert_eq!(t.insert(&odd, L3, 0, 1), Err(FragDrop::Malformed));
+    assert_eq!(t.insert(&odd, L3, 0, PORT, 1), Err(FragDrop::Malformed));
     let [_, _, c] = three(8);
-    assert_eq!(t.insert(&c, L3, 0, 1), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&c, L3, 0, PORT, 1), Ok(FragHeld::Waiting));
     let past_the_end = fragment(8, 40, true, &[0; 8]);
-    assert_eq!(t.insert(&past_the_end, L3, 0, 1), Err(FragDrop::Malformed));
+    assert_eq!(
+        t.insert(&past_the_end, L3, 0, PORT, 1),
+        Err(FragDrop::Malformed)
+    );
     assert_eq!(t.in_progress(), 0);
 }
 
@@ -123,14 +144,16 @@ fn lengths_that_contradict_the_datagram_are_malformed() {
 fn a_partial_datagram_expires_after_the_timeout() {
     let mut t = FragTable::new(4, 30);
     let [a, b, c] = three(7);
-    assert_eq!(t.insert(&a, L3, 0, 100), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&a, L3, 0, PORT, 100), Ok(FragHeld::Waiting));
     assert_eq!(t.expire(130), 0, "not yet: 30 s is the timeout");
     assert_eq!(t.expire(99), 0, "a clock behind does not expire it");
-    assert_eq!(t.expire(131), 1);
+    assert_eq!(t.expire(131), 1, "one fragment held");
     assert_eq!(t.in_progress(), 0);
+    let expired = t.take_reassembled().expect("counted as dropped");
+    assert_eq!(expired.verdict.dropped, Some(DropReason::FragTimeout));
     // The rest alone never completes it.
-    assert_eq!(t.insert(&b, L3, 0, 131), Ok(FragHeld::Waiting));
-    assert_eq!(t.insert(&c, L3, 0, 131), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&b, L3, 0, PORT, 131), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&c, L3, 0, PORT, 131), Ok(FragHeld::Waiting));
 }
 
 #[test]
@@ -139,24 +162,24 @@ fn a_full_table_refuses_new_datagrams_but_completes_held_ones() {
     let [a1, b1, c1] = three(1);
     let [a2, ..] = three(2);
     let [a3, ..] = three(3);
-    assert_eq!(t.insert(&a1, L3, 0, 1), Ok(FragHeld::Waiting));
-    assert_eq!(t.insert(&a2, L3, 0, 1), Ok(FragHeld::Waiting));
-    assert_eq!(t.insert(&a3, L3, 0, 1), Err(FragDrop::TableFull));
-    assert_eq!(t.insert(&b1, L3, 0, 1), Ok(FragHeld::Waiting));
-    let Ok(FragHeld::Complete(slot)) = t.insert(&c1, L3, 0, 1) else {
+    assert_eq!(t.insert(&a1, L3, 0, PORT, 1), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&a2, L3, 0, PORT, 1), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&a3, L3, 0, PORT, 1), Err(FragDrop::TableFull));
+    assert_eq!(t.insert(&b1, L3, 0, PORT, 1), Ok(FragHeld::Waiting));
+    let Ok(FragHeld::Complete(slot)) = t.insert(&c1, L3, 0, PORT, 1) else {
         panic!("a held datagram completes in a full table");
     };
     t.release(slot);
-    assert_eq!(t.insert(&a3, L3, 0, 1), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&a3, L3, 0, PORT, 1), Ok(FragHeld::Waiting));
 }
 
 #[test]
 fn the_same_ident_in_two_zones_is_two_datagrams() {
     let mut t = FragTable::new(4, 30);
     let [a, b, c] = three(7);
-    assert_eq!(t.insert(&a, L3, 1, 1), Ok(FragHeld::Waiting));
-    assert_eq!(t.insert(&b, L3, 2, 1), Ok(FragHeld::Waiting));
-    assert_eq!(t.insert(&c, L3, 1, 1), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&a, L3, 1, PORT, 1), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&b, L3, 2, PORT, 1), Ok(FragHeld::Waiting));
+    assert_eq!(t.insert(&c, L3, 1, PORT, 1), Ok(FragHeld::Waiting));
     assert_eq!(t.in_progress(), 2);
 }
 
@@ -166,10 +189,45 @@ fn padding_after_the_ip_packet_is_not_held() {
     let [a, b, mut c] = three(7);
     let exact = c.clone();
     c.extend_from_slice(&[0xee; 10]);
-    t.insert(&a, L3, 0, 1).unwrap();
-    t.insert(&b, L3, 0, 1).unwrap();
-    let Ok(FragHeld::Complete(slot)) = t.insert(&c, L3, 0, 1) else {
+    t.insert(&a, L3, 0, PORT, 1).unwrap();
+    t.insert(&b, L3, 0, PORT, 1).unwrap();
+    let Ok(FragHeld::Complete(slot)) = t.insert(&c, L3, 0, PORT, 1) else {
         panic!("complete");
     };
     assert_eq!(held(&t, slot)[2].0, exact);
+}
+
+#[test]
+fn a_tracked_datagram_is_handed_back_once_translated() {
+    let mut t = FragTable::new(4, 30);
+    let [a, b, c] = three(7);
+    t.insert(&b, L3, 0, PORT, 1).unwrap();
+    t.insert(&a, L3, 0, PORT, 1).unwrap();
+    let Ok(FragHeld::Complete(slot)) = t.insert(&c, L3, 0, PORT, 1) else {
+        panic!("complete");
+    };
+    let offsets: Vec<_> = t
+        .fragments_mut(slot)
+        .map(|(f, l3, o)| {
+            f[l3 + 12] = 99; // as a translation would
+            o
+        })
+        .collect();
+    assert_eq!(offsets, vec![16, 0, 32]);
+    assert!(t.take_reassembled().is_none(), "not before its verdict");
+    let verdict = Verdict {
+        in_port: PORT,
+        ct: Default::default(),
+        dropped: None,
+    };
+    t.set_verdict(slot, verdict);
+    let whole = t.take_reassembled().unwrap();
+    assert_eq!((whole.verdict, whole.count), (verdict, 3));
+    let mut expected = b.clone();
+    expected[L3 + 12] = 99;
+    assert_eq!(&*whole.frames[0], &expected[..]);
+    assert!(whole.frames[3].is_empty());
+    drop(whole);
+    assert!(t.take_reassembled().is_none(), "handed back once");
+    assert_eq!(t.in_progress(), 0);
 }
