@@ -4,7 +4,8 @@
 //! same translation (addresses in all, the port and the UDP checksum of
 //! the whole datagram in the first), in the order they came; the
 //! fragmented answer comes back translated, its fragments out of order;
-//! overlapping fragments are dropped with the datagram (`frag_overlap`).
+//! overlapping fragments are dropped with the datagram (`frag_overlap`);
+//! a datagram never whole times out (`frag_timeout`).
 
 mod common;
 
@@ -255,4 +256,34 @@ fn overlapping_fragments_are_dropped_with_their_datagram() {
         ],
     );
     assert_eq!(r.summary.conntrack.created, 0);
+}
+
+#[test]
+fn a_datagram_never_whole_times_out_after_30_seconds() {
+    let first = fragment(
+        &datagram((GW_FRONT, MAC1), (H1, 5000), (SERVER, 53), 41),
+        &CUTS,
+    )
+    .remove(0);
+    let later = fragment(
+        &datagram((GW_FRONT, MAC1), (H1, 5001), (SERVER, 53), 42),
+        &CUTS,
+    )
+    .remove(0);
+    let r = run(&[(
+        "c1",
+        vec![
+            c1_arps(),
+            (1.0, first.clone()),
+            (31.0, later.clone()),
+            (32.0, later),
+        ],
+    )]);
+    assert_eq!(r.drops("c1", "frag_timeout"), 1, "the first, at 32 s");
+    assert_eq!(r.drops("c1", "frag_duplicate"), 1, "the repeated later one");
+    has(
+        r.frame(4),
+        &["1 held fragments of the datagram dropped: frag_timeout"],
+    );
+    assert!(r.sent("up").is_empty());
 }

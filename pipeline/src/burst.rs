@@ -229,6 +229,9 @@ impl BurstRunner {
         stats: &mut Stats,
         sink: &mut dyn TraceSink,
     ) {
+        if !self.conntrack.as_ref().is_some_and(|t| t.has_reassembled()) {
+            return;
+        }
         let Some(mut tracker) = self.conntrack.take() else {
             return;
         };
@@ -256,7 +259,7 @@ impl BurstRunner {
             }
             for chunk in frames.chunks_mut(MAX_BURST) {
                 for ctx in self.ctxs.iter_mut().take(chunk.len()) {
-                    ctx.reset(verdict.in_port, 0, self.trace_all);
+                    ctx.reset(verdict.in_port, verdict.timestamp_ns, self.trace_all);
                     ctx.probe = self.probe;
                     ctx.ct = verdict.ct;
                     ctx.recirculations = 1;

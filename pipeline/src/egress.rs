@@ -428,6 +428,12 @@ pub trait ConnTracker: Send {
     fn reassembled(&mut self) -> Option<Reassembled<'_>> {
         None
     }
+
+    /// True when [`ConnTracker::reassembled`] has something: asked once
+    /// a burst, so that bursts without fragments pay one call.
+    fn has_reassembled(&self) -> bool {
+        false
+    }
 }
 
 /// What the tracker did with a frame.

@@ -113,6 +113,9 @@ struct Piece {
 pub struct Verdict {
     /// The port the fragments came in by.
     pub in_port: PortId,
+    /// When the fragment that completed the datagram was received (ns):
+    /// the time the fragments are sent with.
+    pub timestamp_ns: u64,
     /// The datagram's ct state and translation, which every fragment
     /// carries.
     pub ct: CtMeta,
@@ -163,6 +166,9 @@ pub struct Fragment<'a> {
 pub struct FragTable {
     slots: Vec<Slot>,
     timeout: u32,
+    /// Slots with a verdict, not yet handed back: zero is the common
+    /// case, which [`FragTable::has_reassembled`] answers at once.
+    handed: usize,
 }
 
 /// The facts of a fragment's IPv4 header.
@@ -234,7 +240,11 @@ impl FragTable {
                 store: vec![0u8; SLOT_BYTES].into_boxed_slice(),
             })
             .collect();
-        FragTable { slots, timeout }
+        FragTable {
+            slots,
+            timeout,
+            handed: 0,
+        }
     }
 
     /// Datagrams in progress (not yet whole).
@@ -289,7 +299,7 @@ impl FragTable {
         match outcome {
             Err(FragDrop::Duplicate) => Err(FragDrop::Duplicate),
             Err(reason) => {
-                self.slots[index].drop_all(reason.reason());
+                self.handed += self.slots[index].drop_all(reason.reason());
                 Err(reason)
             }
             Ok(true) => Ok(FragHeld::Complete(index)),
@@ -339,18 +349,29 @@ impl FragTable {
     /// [`FragTable::take_reassembled`].
     pub(crate) fn set_verdict(&mut self, slot: usize, verdict: Verdict) {
         if let Some(s) = self.slots.get_mut(slot).filter(|s| s.in_use) {
+            self.handed += usize::from(s.verdict.is_none());
             s.verdict = Some(verdict);
         }
+    }
+
+    /// True when [`FragTable::take_reassembled`] has a datagram to give.
+    #[inline(always)]
+    pub fn has_reassembled(&self) -> bool {
+        self.handed != 0
     }
 
     /// A tracked datagram to send on, its slot freed (the frames stay
     /// valid while borrowed: nothing can be held meanwhile).
     pub fn take_reassembled(&mut self) -> Option<Reassembled<'_>> {
+        if self.handed == 0 {
+            return None;
+        }
         let s = self
             .slots
             .iter_mut()
             .find(|s| s.in_use && s.verdict.is_some())?;
         s.in_use = false;
+        self.handed -= 1;
         let verdict = s.verdict.take()?;
         let mut frames: [&mut [u8]; MAX_FRAGMENTS] = core::array::from_fn(|_| &mut [][..]);
         let mut rest: &mut [u8] = &mut s.store[..s.store_used];
@@ -380,7 +401,7 @@ impl FragTable {
         {
             if now.wrapping_sub(slot.since) as i32 > timeout {
                 expired += slot.count;
-                slot.drop_all(DropReason::FragTimeout);
+                self.handed += slot.drop_all(DropReason::FragTimeout);
             }
         }
         expired
@@ -389,17 +410,20 @@ impl FragTable {
 
 impl Slot {
     /// Gives up the datagram: its held fragments are handed back to be
-    /// counted as dropped for `reason`; an empty slot is just freed.
-    fn drop_all(&mut self, reason: DropReason) {
+    /// counted as dropped for `reason` (returns 1), an empty slot is just
+    /// freed (returns 0).
+    fn drop_all(&mut self, reason: DropReason) -> usize {
         if self.count == 0 {
             self.in_use = false;
-            return;
+            return 0;
         }
         self.verdict = Some(Verdict {
             in_port: self.in_port,
+            timestamp_ns: 0,
             ct: CtMeta::default(),
             dropped: Some(reason),
         });
+        1
     }
 
     /// Adds the fragment; true when the datagram is now whole.

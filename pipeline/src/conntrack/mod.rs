@@ -415,6 +415,7 @@ impl Conntrack {
         };
         let mut verdict = frag::Verdict {
             in_port: ctx.in_port,
+            timestamp_ns: ctx.timestamp_ns,
             ct: CtMeta {
                 zone,
                 ..CtMeta::default()
@@ -480,6 +481,10 @@ impl ConnTracker for Conntrack {
         ctx.ct.state = verdict.state;
         ctx.ct.nat = translation;
         verdict.result.map(|()| Tracked::Recirculate)
+    }
+
+    fn has_reassembled(&self) -> bool {
+        self.frags.has_reassembled()
     }
 
     fn reassembled(&mut self) -> Option<Reassembled<'_>> {

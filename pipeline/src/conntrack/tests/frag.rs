@@ -215,12 +215,15 @@ fn a_tracked_datagram_is_handed_back_once_translated() {
         .collect();
     assert_eq!(offsets, vec![16, 0, 32]);
     assert!(t.take_reassembled().is_none(), "not before its verdict");
+    assert!(!t.has_reassembled());
     let verdict = Verdict {
         in_port: PORT,
+        timestamp_ns: 5,
         ct: Default::default(),
         dropped: None,
     };
     t.set_verdict(slot, verdict);
+    assert!(t.has_reassembled());
     let whole = t.take_reassembled().unwrap();
     assert_eq!((whole.verdict, whole.count), (verdict, 3));
     let mut expected = b.clone();
@@ -228,6 +231,7 @@ fn a_tracked_datagram_is_handed_back_once_translated() {
     assert_eq!(&*whole.frames[0], &expected[..]);
     assert!(whole.frames[3].is_empty());
     drop(whole);
+    assert!(!t.has_reassembled());
     assert!(t.take_reassembled().is_none(), "handed back once");
     assert_eq!(t.in_progress(), 0);
 }
