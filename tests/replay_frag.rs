@@ -131,10 +131,10 @@ fn fragment(frame: &[u8], cuts: &[(usize, usize)]) -> Vec<Vec<u8>> {
 const CUTS: [(usize, usize); 3] = [(0, 16), (16, 32), (32, 48)];
 
 /// The datagram the IPv4 fragments `frames` make, each fragment's header
-/// checksum checked: (source, destination, UDP packet, offsets in the
-/// order they came), its UDP checksum checked.
+/// checksum and the whole datagram's UDP checksum checked: its source,
+/// its destination, and the fragments' offsets in the order they came.
 fn reassemble(frames: &[Vec<u8>]) -> (Endpoint, Endpoint, Vec<u32>) {
-    let mut payload = vec![0u8; 48];
+    let mut payload = [0u8; 48];
     let mut offsets = Vec::new();
     let mut addrs = None;
     for f in frames {

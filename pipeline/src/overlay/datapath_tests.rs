@@ -283,7 +283,7 @@ fn tunnel_frames_that_are_wrong_are_dropped_with_their_reason() {
 /// `f` (an IPv4 frame) made a fragment: More Fragments, at byte `offset`.
 fn as_fragment(f: &[u8], offset: u16) -> Vec<u8> {
     let mut f = f.to_vec();
-    f[20..22].copy_from_slice(&(0x2000 | offset / 8).to_be_bytes());
+    f[20..22].copy_from_slice(&(0x2000 | (offset / 8)).to_be_bytes());
     Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
     f
 }

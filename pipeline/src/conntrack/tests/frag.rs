@@ -224,13 +224,14 @@ fn a_tracked_datagram_is_handed_back_once_translated() {
     };
     t.set_verdict(slot, verdict);
     assert!(t.has_reassembled());
-    let whole = t.take_reassembled().unwrap();
-    assert_eq!((whole.verdict, whole.count), (verdict, 3));
-    let mut expected = b.clone();
-    expected[L3 + 12] = 99;
-    assert_eq!(&*whole.frames[0], &expected[..]);
-    assert!(whole.frames[3].is_empty());
-    drop(whole);
+    {
+        let whole = t.take_reassembled().unwrap();
+        assert_eq!((whole.verdict, whole.count), (verdict, 3));
+        let mut expected = b.clone();
+        expected[L3 + 12] = 99;
+        assert_eq!(&*whole.frames[0], &expected[..]);
+        assert!(whole.frames[3].is_empty());
+    }
     assert!(!t.has_reassembled());
     assert!(t.take_reassembled().is_none(), "handed back once");
     assert_eq!(t.in_progress(), 0);
