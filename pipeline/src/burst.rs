@@ -178,6 +178,24 @@ impl BurstRunner {
         }
         stats.rx_many(in_port, n as u64, bytes);
         let generation = dp.state_generation();
+        self.run_passes(dp, frames, now, generation, tx, stats, sink);
+        self.send_reassembled(dp, now, generation, tx, stats, sink);
+    }
+
+    /// Runs `frames` (their contexts set) until none recirculates, or
+    /// drops those past the recirculation limit.
+    #[allow(clippy::too_many_arguments)]
+    fn run_passes<T: TxSink>(
+        &mut self,
+        dp: &Datapath,
+        frames: &mut [&mut [u8]],
+        now: u32,
+        generation: u64,
+        tx: &mut T,
+        stats: &mut Stats,
+        sink: &mut dyn TraceSink,
+    ) {
+        let n = frames.len().min(MAX_BURST);
         let mut pass: u64 = if n == 64 { u64::MAX } else { (1 << n) - 1 };
         let mut round = 0;
         while pass != 0 {
@@ -192,6 +210,64 @@ impl BurstRunner {
                 break;
             }
         }
+    }
+
+    /// Sends on the datagrams whose fragments the tracker held and made
+    /// whole: each fragment runs through the stages again as the frame
+    /// that completed the datagram would after its ct action, with the
+    /// datagram's ct state and translation. The fragments of a datagram
+    /// given up are counted as dropped. Bounded: each datagram is handed
+    /// back once, and none is held meanwhile (the tracker is out of the
+    /// runner, and tracked frames meet no ct action again).
+    #[allow(clippy::too_many_arguments)]
+    fn send_reassembled<T: TxSink>(
+        &mut self,
+        dp: &Datapath,
+        now: u32,
+        generation: u64,
+        tx: &mut T,
+        stats: &mut Stats,
+        sink: &mut dyn TraceSink,
+    ) {
+        if !self.conntrack.as_ref().is_some_and(|t| t.has_reassembled()) {
+            return;
+        }
+        let Some(mut tracker) = self.conntrack.take() else {
+            return;
+        };
+        while let Some(mut datagram) = tracker.reassembled() {
+            let verdict = datagram.verdict;
+            let frames = &mut datagram.frames[..datagram.count];
+            trace(sink, self.trace_all, 0, || {
+                TraceEvent::Note(match verdict.dropped {
+                    Some(reason) => format!(
+                        "{} held fragments of the datagram dropped: {}",
+                        frames.len(),
+                        reason.name()
+                    ),
+                    None => format!(
+                        "datagram whole: its {} fragments go on, as received, tracked as one",
+                        frames.len()
+                    ),
+                })
+            });
+            if let Some(reason) = verdict.dropped {
+                for _ in 0..frames.len() {
+                    stats.drop(verdict.in_port, reason);
+                }
+                continue;
+            }
+            for chunk in frames.chunks_mut(MAX_BURST) {
+                for ctx in self.ctxs.iter_mut().take(chunk.len()) {
+                    ctx.reset(verdict.in_port, verdict.timestamp_ns, self.trace_all);
+                    ctx.probe = self.probe;
+                    ctx.ct = verdict.ct;
+                    ctx.recirculations = 1;
+                }
+                self.run_passes(dp, chunk, now, generation, tx, stats, sink);
+            }
+        }
+        self.conntrack = Some(tracker);
     }
 
     /// Steps 1 to 5 for the frames whose bit is set in `pass`; returns the

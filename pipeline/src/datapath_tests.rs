@@ -574,11 +574,11 @@ impl crate::egress::ConnTracker for MarkNew {
         _commit: bool,
         _nat: crate::conntrack::NatRequest,
         _now: u32,
-    ) -> Result<(), DropReason> {
+    ) -> Result<crate::egress::Tracked, DropReason> {
         use crate::context::ct_state::{NEW, TRACKED};
         ctx.ct.zone = zone;
         ctx.ct.state = TRACKED | NEW;
-        Ok(())
+        Ok(crate::egress::Tracked::Recirculate)
     }
 }
 

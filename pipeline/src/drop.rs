@@ -135,6 +135,22 @@ drop_reasons! {
     /// A frame of a network with NAT that connection tracking found
     /// INVALID (out of window, not starting a connection, ...).
     CtInvalid = "ct_invalid",
+    /// An IPv4 fragment overlapping another of its datagram: the whole
+    /// datagram is dropped (see `conntrack::frag`).
+    FragOverlap = "frag_overlap",
+    /// An IPv4 fragment that would make its datagram longer than 65,535
+    /// bytes or cut into more than 64 fragments.
+    FragTooBig = "frag_too_big",
+    /// An IPv4 fragment of a new datagram while the worker holds as many
+    /// partial datagrams as it may.
+    FragTableFull = "frag_table_full",
+    /// A fragment of a datagram not whole within the timeout (30 s).
+    FragTimeout = "frag_timeout",
+    /// An IPv4 fragment whose lengths contradict its datagram's (a
+    /// non-last fragment not a multiple of 8 bytes, two different ends).
+    FragMalformed = "frag_malformed",
+    /// An exact copy of a fragment already held.
+    FragDuplicate = "frag_duplicate",
     /// A frame to an uplink's address that belongs to no translated
     /// connection.
     NatNoConnection = "nat_no_connection",

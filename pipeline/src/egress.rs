@@ -8,6 +8,7 @@
 //! is one copy.
 
 use crate::action::{Action, CtNat};
+use crate::conntrack::frag::Reassembled;
 use crate::conntrack::{NatRequest, Snat};
 use crate::context::{Offload, PacketCtx};
 use crate::datapath::{Datapath, PortRole};
@@ -410,7 +411,7 @@ pub trait ConnTracker: Send {
     /// clock of learned state, which idle timeouts count in), committing a
     /// new connection when `commit`; fills `ctx.ct` and may translate the
     /// frame in place (NAT). `Err` drops the frame with that reason (a new
-    /// connection refused by a full table).
+    /// connection refused by a full table, a fragment refused).
     fn track(
         &mut self,
         frame: &mut [u8],
@@ -419,7 +420,30 @@ pub trait ConnTracker: Send {
         commit: bool,
         nat: NatRequest,
         now: u32,
-    ) -> Result<(), DropReason>;
+    ) -> Result<Tracked, DropReason>;
+
+    /// A datagram whose fragments the tracker held, now whole and tracked
+    /// (or given up), to send on (or count as dropped); `None` when there
+    /// is none. The runner asks after every burst.
+    fn reassembled(&mut self) -> Option<Reassembled<'_>> {
+        None
+    }
+
+    /// True when [`ConnTracker::reassembled`] has something: asked once
+    /// a burst, so that bursts without fragments pay one call.
+    fn has_reassembled(&self) -> bool {
+        false
+    }
+}
+
+/// What the tracker did with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracked {
+    /// Tracked: it runs through the stages again, `ctx.ct` filled.
+    Recirculate,
+    /// Held, an IPv4 fragment: it goes on with its datagram, from
+    /// [`ConnTracker::reassembled`].
+    Held,
 }
 
 /// What a ct action's NAT part asks of the tracker: a masquerade becomes
@@ -616,11 +640,14 @@ pub fn execute<T: TxSink>(
                     return Executed::Done;
                 }
                 let nat = nat_request(dp, ctx, nat);
-                if let Err(reason) = tracker.track(buf, ctx, zone, commit, nat, now) {
-                    stats.drop(in_port, reason);
-                    return Executed::Done;
-                }
-                return Executed::Recirculate;
+                return match tracker.track(buf, ctx, zone, commit, nat, now) {
+                    Ok(Tracked::Recirculate) => Executed::Recirculate,
+                    Ok(Tracked::Held) => Executed::Done,
+                    Err(reason) => {
+                        stats.drop(in_port, reason);
+                        Executed::Done
+                    }
+                };
             }
             Action::Recirculate => {
                 if let Err(reason) =

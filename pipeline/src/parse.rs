@@ -221,7 +221,13 @@ fn parse_l4(
             header_len
         }
         ip_proto::UDP => {
-            udp::check_len(segment)?;
+            // A first fragment's UDP Length counts the whole datagram,
+            // which the fragment does not hold: only its header must be.
+            if key.ip_frag == IpFrag::First {
+                udp::check_header(segment)?;
+            } else {
+                udp::check_len(segment)?;
+            }
             key.l4_src = read_u16(segment, udp::field::SRC_PORT.start);
             key.l4_dst = read_u16(segment, udp::field::DST_PORT.start);
             udp::HEADER_LEN

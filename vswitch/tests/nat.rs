@@ -126,17 +126,18 @@ fn tcp_echo_between(
 fn udp_echo(lab: &GatewayLab, from: &str, port: u16) -> Result<SocketAddr, String> {
     let from = lab.container_named(from)?.netns.name();
     let addr = SocketAddr::from((OUTSIDE_SERVER, port));
-    udp_echo_between(from, lab.outside.name(), addr, addr)
+    udp_echo_between(from, lab.outside.name(), addr, addr, b"ping")
 }
 
-/// A client in namespace `from` sends datagrams to `to`, where a UDP echo
+/// A client in namespace `from` sends `message` to `to`, where a UDP echo
 /// in namespace `server_ns` bound to `listen` answers: the address the
-/// echo saw them from, after an echo came back.
+/// echo saw it from, after the echo came back whole.
 fn udp_echo_between(
     from: &str,
     server_ns: &str,
     listen: SocketAddr,
     to: SocketAddr,
+    message: &[u8],
 ) -> Result<SocketAddr, String> {
     let addr = to;
     let server = run_in_netns(server_ns, || UdpSocket::bind(listen))
@@ -152,15 +153,21 @@ fn udp_echo_between(
         .set_read_timeout(Some(Duration::from_millis(500)))
         .map_err(|e| e.to_string())?;
     // The first datagram of a path may go to ARP: a few tries.
+    let mut buf = vec![0u8; 65_536];
     for _ in 0..6 {
-        client.send_to(b"ping", addr).map_err(|e| e.to_string())?;
-        let mut buf = [0u8; 16];
+        client.send_to(message, addr).map_err(|e| e.to_string())?;
         let Ok((n, peer)) = server.recv_from(&mut buf) else {
             continue;
         };
+        if &buf[..n] != message {
+            return Err(format!(
+                "the echo got {n} bytes, not the {} sent",
+                message.len()
+            ));
+        }
         server.send_to(&buf[..n], peer).map_err(|e| e.to_string())?;
         if let Ok((n, _)) = client.recv_from(&mut buf) {
-            if &buf[..n] == b"ping" {
+            if &buf[..n] == message {
                 return Ok(peer);
             }
         }
@@ -303,7 +310,7 @@ fn the_outside_reaches_a_container_by_a_published_port_tcp_and_udp() {
     assert_eq!(peer.ip(), OUTSIDE_ROUTER, "{}", evidence(&lab));
     let listen = SocketAddr::from((c1.ip, 82));
     let published = SocketAddr::from((UPLINK_ADDRESS, 8082));
-    let peer = udp_echo_between(outside, c1.netns.name(), listen, published)
+    let peer = udp_echo_between(outside, c1.netns.name(), listen, published, b"ping")
         .unwrap_or_else(|e| panic!("udp: {e}{}", evidence(&lab)));
     assert_eq!(peer.ip(), OUTSIDE_ROUTER);
 }
@@ -367,4 +374,48 @@ fn without_icc_containers_of_a_network_reach_only_the_gateway() {
         .map(|p| p["drop_reasons"]["icc_denied"].as_u64().unwrap_or(0))
         .sum();
     assert!(denied >= 1, "{}", evidence(&lab));
+}
+
+/// A 4000-byte datagram, which the container's kernel cuts into three
+/// fragments (MTU 1500), crosses masquerade whole, and the echo's answer,
+/// fragmented by the outside's kernel, comes back whole: the switch holds
+/// the fragments of each until the datagram is whole, translates them
+/// alike and sends them on.
+#[test]
+fn a_fragmented_udp_datagram_crosses_masquerade_both_ways() {
+    let Some(lab) = up("a_fragmented_udp_datagram_crosses_masquerade_both_ways", "") else {
+        return;
+    };
+    ping_outside(&lab);
+    let message: Vec<u8> = (0..4000u32).map(|i| (i % 251) as u8).collect();
+    let from = lab.container_named("c1").unwrap().netns.name();
+    let addr = SocketAddr::from((OUTSIDE_SERVER, 7003));
+    let peer = udp_echo_between(from, lab.outside.name(), addr, addr, &message)
+        .unwrap_or_else(|e| panic!("udp: {e}{}", evidence(&lab)));
+    assert_eq!(peer.ip(), UPLINK_ADDRESS, "{}", evidence(&lab));
+    let stats = lab.request("stats").unwrap().to_string();
+    assert!(!stats.contains("frag_"), "no fragment refused: {stats}");
+    // Both kernels put datagrams together: fragments crossed each way.
+    for ns in [from, lab.outside.name()] {
+        assert!(
+            reassembled(ns) > 0,
+            "{ns} reassembled nothing{}",
+            evidence(&lab)
+        );
+    }
+}
+
+/// IP datagrams the kernel of namespace `ns` reassembled (`ReasmOKs` of
+/// /proc/net/snmp).
+fn reassembled(ns: &str) -> u64 {
+    let snmp = run_in_netns(ns, || std::fs::read_to_string("/proc/thread-self/net/snmp"))
+        .unwrap()
+        .unwrap();
+    let mut ip = snmp.lines().filter(|l| l.starts_with("Ip: "));
+    let (names, values) = (ip.next().unwrap(), ip.next().unwrap());
+    let at = names
+        .split_whitespace()
+        .position(|n| n == "ReasmOKs")
+        .unwrap();
+    values.split_whitespace().nth(at).unwrap().parse().unwrap()
 }

@@ -13,8 +13,10 @@
 //! [`tcp`]), UDP, and ICMP/ICMPv6 echo by identifier, over IPv4 and IPv6,
 //! each in a 16-bit zone. ICMP errors (destination unreachable, time
 //! exceeded, parameter problem; ICMPv6's errors) are RELATED to the
-//! connection of the packet they quote and change nothing. Fragments,
-//! other protocols and other ICMP messages are INVALID for now.
+//! connection of the packet they quote and change nothing. IPv4
+//! fragments are held until their datagram is whole, which is then
+//! tracked once and its translation applied to every fragment ([`frag`]).
+//! IPv6 fragments, other protocols and other ICMP messages are INVALID.
 //!
 //! The state bits follow Open vSwitch (`ct_state`): every tracked frame
 //! gets TRACKED; a frame of a connection not in the table, or in the
@@ -31,6 +33,7 @@
 //! complete, or closing); if there is none the frame is dropped and
 //! counted as `ct_table_full`. Connections already tracked keep working.
 
+pub mod frag;
 pub mod nat;
 mod packet;
 pub mod table;
@@ -46,10 +49,12 @@ pub use table::ConnTable;
 pub use tcp::{TcpState, Window};
 pub use track::Verdict;
 
-use crate::context::PacketCtx;
-use crate::egress::ConnTracker;
-use crate::wire::ip_proto;
+use crate::context::{CtMeta, PacketCtx};
+use crate::egress::{ConnTracker, Tracked};
+use crate::flow::IpFrag;
+use crate::wire::{ethernet, ip_proto};
 use crate::DropReason;
+use frag::{FragDrop, FragHeld, FragTable, Reassembled};
 use table::State;
 
 macro_rules! invalid_reasons {
@@ -78,7 +83,8 @@ macro_rules! invalid_reasons {
 invalid_reasons! {
     /// Not an IPv4 or IPv6 packet.
     NotIp = "not_ip",
-    /// An IP fragment (fragments are not reassembled yet).
+    /// An IP fragment judged alone: an IPv6 fragment (not reassembled),
+    /// or an IPv4 fragment probed by a trace.
     Fragment = "fragment",
     /// A protocol the tracker does not follow.
     UnsupportedProtocol = "unsupported_protocol",
@@ -353,17 +359,96 @@ impl ConnTable {
     }
 }
 
+/// IPv4 datagrams a worker reassembles at once (about 70 KiB each, all
+/// allocated with its handle).
+pub const FRAG_DATAGRAMS: usize = 32;
+
+/// Seconds a partial datagram is kept (Linux's `ipfrag_time`).
+pub const FRAG_TIMEOUT: u32 = 30;
+
 /// A worker's handle on the shared table: what [`crate::BurstRunner`]'s
-/// `ct` action calls.
-#[derive(Clone)]
+/// `ct` action calls. It holds the worker's own IPv4 fragments in
+/// progress ([`frag`]).
 pub struct Conntrack {
     table: Arc<ConnTable>,
+    frags: FragTable,
+}
+
+impl Clone for Conntrack {
+    /// Another handle on the same table, with fragment buffers of its own.
+    fn clone(&self) -> Conntrack {
+        Conntrack::new(Arc::clone(&self.table))
+    }
 }
 
 impl Conntrack {
     /// A handle on `table`.
     pub fn new(table: Arc<ConnTable>) -> Conntrack {
-        Conntrack { table }
+        Conntrack {
+            table,
+            frags: FragTable::new(FRAG_DATAGRAMS, FRAG_TIMEOUT),
+        }
+    }
+
+    /// Holds the IPv4 fragment of `ctx`; once its datagram is whole,
+    /// tracks it by its first fragment (which holds the L4 header) and
+    /// gives every fragment the same translation.
+    fn hold(
+        &mut self,
+        frame: &[u8],
+        ctx: &PacketCtx,
+        zone: u16,
+        commit: bool,
+        nat: NatRequest,
+        now: u32,
+    ) -> Result<Tracked, DropReason> {
+        self.frags.expire(now);
+        let current = frame.get(ctx.offset as usize..).unwrap_or_default();
+        let l3 = usize::from(ctx.parsed.layout.l3);
+        let slot = match self
+            .frags
+            .insert(current, l3, zone, ctx.in_port, now)
+            .map_err(FragDrop::reason)?
+        {
+            FragHeld::Waiting => return Ok(Tracked::Held),
+            FragHeld::Complete(slot) => slot,
+        };
+        let mut verdict = frag::Verdict {
+            in_port: ctx.in_port,
+            timestamp_ns: ctx.timestamp_ns,
+            ct: CtMeta {
+                zone,
+                ..CtMeta::default()
+            },
+            dropped: None,
+        };
+        for (first, _, offset) in self.frags.fragments_mut(slot) {
+            if offset != 0 {
+                continue;
+            }
+            match crate::parse::parse(first) {
+                Ok(mut parsed) => {
+                    // The first fragment stands for its whole datagram.
+                    parsed.key.ip_frag = IpFrag::None;
+                    let (judged, translation) = self
+                        .table
+                        .track_nat(first, &parsed, zone, commit, nat, now, false);
+                    verdict.ct.state = judged.state;
+                    verdict.ct.nat = translation;
+                    verdict.dropped = judged.result.err();
+                }
+                Err(reason) => verdict.dropped = Some(reason),
+            }
+        }
+        if let Some(translation) = verdict.ct.nat {
+            for (later, l3, offset) in self.frags.fragments_mut(slot) {
+                if offset != 0 {
+                    nat::rewrite_addresses(later, l3, &translation);
+                }
+            }
+        }
+        self.frags.set_verdict(slot, verdict);
+        Ok(Tracked::Held)
     }
 
     /// The table.
@@ -381,7 +466,13 @@ impl ConnTracker for Conntrack {
         commit: bool,
         nat: NatRequest,
         now: u32,
-    ) -> Result<(), DropReason> {
+    ) -> Result<Tracked, DropReason> {
+        // Probes (`vsctl trace`) hold nothing: a probed fragment is
+        // INVALID, as the tracker cannot judge a fragment alone.
+        let key = &ctx.parsed.key;
+        if key.ip_frag != IpFrag::None && key.ethertype == ethernet::ethertype::IPV4 && !ctx.probe {
+            return self.hold(frame, ctx, zone, commit, nat, now);
+        }
         let current = frame.get_mut(ctx.offset as usize..).unwrap_or_default();
         let (verdict, translation) =
             self.table
@@ -389,7 +480,15 @@ impl ConnTracker for Conntrack {
         ctx.ct.zone = zone;
         ctx.ct.state = verdict.state;
         ctx.ct.nat = translation;
-        verdict.result
+        verdict.result.map(|()| Tracked::Recirculate)
+    }
+
+    fn has_reassembled(&self) -> bool {
+        self.frags.has_reassembled()
+    }
+
+    fn reassembled(&mut self) -> Option<Reassembled<'_>> {
+        self.frags.take_reassembled()
     }
 }
 

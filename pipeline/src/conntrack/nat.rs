@@ -332,6 +332,12 @@ fn v4(addr: &[u8; 16]) -> Ipv4Addr {
     Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3])
 }
 
+/// Writes the addresses of `t` into the IPv4 header at `l3` (and its
+/// checksum): a later fragment, which carries no L4 header.
+pub(crate) fn rewrite_addresses(frame: &mut [u8], l3: usize, t: &Translation) {
+    rewrite(frame, l3, 0, 0, t, false, false);
+}
+
 /// Writes `t` into the IPv4 frame: addresses (IPv4 header checksum and
 /// the TCP/UDP pseudo-header sum), ports or the echo identifier (L4
 /// checksum, unless `l4_checksum` is false: a quoted header cut before

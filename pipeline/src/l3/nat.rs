@@ -13,8 +13,10 @@
 use crate::action::{Action, CtNat};
 use crate::context::{ct_state, PacketCtx};
 use crate::drop::DropReason;
+use crate::flow::IpFrag;
 use crate::stage::StageEnv;
 use crate::trace::TraceEvent;
+use crate::wire::ethernet::ethertype::IPV4;
 
 /// What the gateway does about NAT for a frame.
 pub(crate) enum NatStep {
@@ -66,6 +68,12 @@ pub(crate) fn track(
         env.note(ctx, i, || {
             TraceEvent::Note(format!("{action}: track first"))
         });
+        if ctx.parsed.key.ip_frag != IpFrag::None && ctx.parsed.key.ethertype == IPV4 && !ctx.probe
+        {
+            env.note(ctx, i, || {
+                TraceEvent::Note("an IPv4 fragment: held until its datagram is whole".into())
+            });
+        }
         ctx.actions.push(action);
         return NatStep::Tracking;
     }

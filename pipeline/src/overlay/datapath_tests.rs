@@ -281,6 +281,32 @@ fn tunnel_frames_that_are_wrong_are_dropped_with_their_reason() {
     );
 }
 
+/// `f` (an IPv4 frame) made a fragment: More Fragments, at byte `offset`.
+fn as_fragment(f: &[u8], offset: u16) -> Vec<u8> {
+    let mut f = f.to_vec();
+    f[20..22].copy_from_slice(&(0x2000 | (offset / 8)).to_be_bytes());
+    Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
+    f
+}
+
+#[test]
+fn outer_fragments_for_a_tunnel_are_dropped_and_others_left_to_the_uplink() {
+    let mut h = harness(TunnelKind::Vxlan, vec![]);
+    let to_tunnel = vxlan_from_remote(&frame(A, B, None), 42);
+    // A first fragment to the tunnel's port, and a later one (no ports)
+    // to the tunnel's address.
+    for f in [as_fragment(&to_tunnel, 0), as_fragment(&to_tunnel, 64)] {
+        assert!(send(&mut h, UP, &f, 1).is_empty());
+    }
+    assert_eq!(drops(&h.stats, DropReason::TunnelOuterFragment), 2);
+    // A first fragment to another port is no tunnel's: a masqueraded
+    // datagram's answer would be.
+    let other = encapsulated(&[0; 16], &[], REMOTE, 5353, false);
+    assert!(send(&mut h, UP, &as_fragment(&other, 0), 1).is_empty());
+    assert_eq!(drops(&h.stats, DropReason::TunnelOuterFragment), 2);
+    assert_eq!(drops(&h.stats, DropReason::UplinkNotForUs), 1);
+}
+
 #[test]
 fn the_uplink_answers_arp_for_its_vtep_address_only() {
     let mut h = harness(TunnelKind::Vxlan, vec![]);

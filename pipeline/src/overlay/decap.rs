@@ -85,17 +85,21 @@ fn check(
     if key.ip_proto != ip_proto::UDP || !uplink.spec.owns(dst) {
         return Err(DropReason::UplinkNotForUs);
     }
-    if key.ip_frag != IpFrag::None {
-        return Err(DropReason::TunnelOuterFragment);
-    }
+    // A later fragment has no ports: to a tunnel's address, it is taken
+    // as the tunnel's. Fragments for no tunnel (a masqueraded datagram's
+    // answer) are not tunnel traffic.
+    let later = key.ip_frag == IpFrag::Later;
     let mut candidates = uplink
         .tunnels
         .iter()
         .filter_map(|&t| dp.tunnel(t))
-        .filter(|t| t.spec.udp_port == key.l4_dst && t.spec.local == dst);
+        .filter(|t| (later || t.spec.udp_port == key.l4_dst) && t.spec.local == dst);
     let Some(kind) = candidates.clone().next().map(|t| t.spec.kind) else {
         return Err(DropReason::UplinkNotForUs);
     };
+    if key.ip_frag != IpFrag::None {
+        return Err(DropReason::TunnelOuterFragment);
+    }
     let l3_end = (layout.l3_end as usize).min(frame.len());
     let datagram = frame.get(layout.l4 as usize..l3_end).unwrap_or_default();
     let udp = UdpPacket::new_unchecked(datagram);

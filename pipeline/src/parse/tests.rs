@@ -286,6 +286,23 @@ mod unit {
     }
 
     #[test]
+    fn ipv4_first_fragment_of_a_longer_udp_datagram_keeps_l4() {
+        // UDP Length 4008: the datagram the fragment is the start of.
+        let mut frame = patched(&UDP_FRAME, 20, &[0x20, 0x00]);
+        frame[38..40].copy_from_slice(&4008u16.to_be_bytes());
+        let parsed = parse(&frame).unwrap();
+        assert_eq!(parsed.key.ip_frag, IpFrag::First);
+        assert_eq!((parsed.key.l4_dst, parsed.layout.payload), (53, 42));
+        // Its header must still be whole and sane.
+        frame[38..40].copy_from_slice(&7u16.to_be_bytes());
+        assert_eq!(parse(&frame), Err(DropReason::UdpBadHeader));
+        // Unfragmented, the same Length is past the packet.
+        let mut whole = UDP_FRAME.to_vec();
+        whole[38..40].copy_from_slice(&4008u16.to_be_bytes());
+        assert_eq!(parse(&whole), Err(DropReason::UdpBadHeader));
+    }
+
+    #[test]
     fn ipv4_later_fragment_has_no_l4() {
         for flags_offset in [[0x00, 0xb9], [0x20, 0xb9]] {
             let frame = patched(&UDP_FRAME, 20, &flags_offset);

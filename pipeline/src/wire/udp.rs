@@ -28,6 +28,17 @@ pub mod field {
 /// Length of the header.
 pub const HEADER_LEN: usize = field::CHECKSUM.end;
 
+/// Checks that `segment` holds a UDP header whose Length is at least the
+/// header's: for a first fragment, which holds only part of its datagram.
+pub fn check_header(segment: &[u8]) -> Result<(), DropReason> {
+    if segment.len() < HEADER_LEN
+        || usize::from(read_u16(segment, field::LENGTH.start)) < HEADER_LEN
+    {
+        return Err(DropReason::UdpBadHeader);
+    }
+    Ok(())
+}
+
 /// The length rule of a UDP datagram, shared by [`UdpPacket::check_len`]
 /// and the fast path; on success, the Length field.
 ///

@@ -1,5 +1,6 @@
 mod concurrency;
 mod datapath;
+mod frag;
 mod frames;
 mod other;
 mod props;
