@@ -9,10 +9,7 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
-use vswitch::replay::{replay_traced, ReplayOptions, ReplaySummary};
 use vswitch_pipeline::wire::checksum::PseudoHeader;
 use vswitch_pipeline::wire::{arp, FrameBuilder, Ipv4Outer, Ipv4Packet, UdpPacket};
 
@@ -25,13 +22,7 @@ const UPLINK: [u8; 4] = [192, 0, 2, 1];
 const SERVER: [u8; 4] = [198, 51, 100, 7];
 
 type Endpoint = ([u8; 4], u16);
-type Capture = Vec<(f64, Vec<u8>)>;
-
-struct Run {
-    summary: ReplaySummary,
-    trace: String,
-    dir: TempDir,
-}
+type Run = TracedRun;
 
 impl Run {
     fn sent(&self, port: &str) -> Vec<Vec<u8>> {
@@ -40,49 +31,10 @@ impl Run {
             .filter(|f| f[12..14] == [8, 0])
             .collect()
     }
-
-    fn frame(&self, n: usize) -> &str {
-        self.trace
-            .split("frame ")
-            .filter(|f| !f.is_empty())
-            .nth(n - 1)
-            .unwrap_or_else(|| panic!("no frame {n} in\n{}", self.trace))
-    }
-
-    fn drops(&self, port: &str, reason: &str) -> u64 {
-        self.summary.ports[port]
-            .drop_reasons
-            .get(reason)
-            .copied()
-            .unwrap_or(0)
-    }
 }
 
 fn run(inputs: &[(&str, Capture)]) -> Run {
-    let dir = TempDir::new("replay-frag").unwrap();
-    let mut files = Vec::new();
-    for (port, frames) in inputs {
-        let path = dir.join(&format!("in-{port}.pcap"));
-        write_pcap(&path, frames);
-        files.push((port.to_string(), path));
-    }
-    let (summary, trace) = replay_traced(&ReplayOptions {
-        config: Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/nat.toml"),
-        inputs: files,
-        output_dir: dir.join("out"),
-    })
-    .unwrap();
-    Run {
-        summary,
-        trace,
-        dir,
-    }
-}
-
-fn has(text: &str, lines: &[&str]) {
-    for line in lines {
-        assert!(text.contains(line), "missing {line:?} in\n{text}");
-    }
+    TracedRun::replay("nat.toml", inputs)
 }
 
 /// A whole UDP datagram of 40 payload bytes, may be fragmented.

@@ -7,10 +7,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use common::*;
-use vswitch::replay::{replay_traced, ReplayOptions, ReplaySummary};
 use vswitch_pipeline::wire::checksum::PseudoHeader;
 use vswitch_pipeline::wire::{
     arp, ArpPacket, ArpRepr, FrameBuilder, Icmpv4Packet, Ipv4Outer, Ipv4Packet, UdpPacket,
@@ -24,67 +21,16 @@ const H1: [u8; 4] = [10, 1, 0, 2];
 const H2: [u8; 4] = [10, 2, 0, 2];
 const H3: [u8; 4] = [10, 3, 0, 2];
 
-struct Run {
-    summary: ReplaySummary,
-    trace: String,
-    dir: TempDir,
-}
+type Run = TracedRun;
 
 impl Run {
     fn sent(&self, port: &str) -> Vec<Vec<u8>> {
         read_pcap(&self.dir.join("out").join(format!("{port}.pcap")))
     }
-
-    /// The trace of frame `n` (from 1).
-    fn frame(&self, n: usize) -> &str {
-        self.trace
-            .split("frame ")
-            .filter(|f| !f.is_empty())
-            .nth(n - 1)
-            .unwrap_or_else(|| panic!("no frame {n} in\n{}", self.trace))
-    }
-
-    fn drops(&self, port: &str, reason: &str) -> u64 {
-        self.summary.ports[port]
-            .drop_reasons
-            .get(reason)
-            .copied()
-            .unwrap_or(0)
-    }
 }
-
-fn config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/gateway.toml")
-}
-
-/// Frames into one port, each with its time in seconds.
-type Capture = Vec<(f64, Vec<u8>)>;
 
 fn run(inputs: &[(&str, Capture)]) -> Run {
-    let dir = TempDir::new("replay-gateway").unwrap();
-    let mut files = Vec::new();
-    for (port, frames) in inputs {
-        let path = dir.join(&format!("in-{port}.pcap"));
-        write_pcap(&path, frames);
-        files.push((port.to_string(), path));
-    }
-    let (summary, trace) = replay_traced(&ReplayOptions {
-        config: config(),
-        inputs: files,
-        output_dir: dir.join("out"),
-    })
-    .unwrap();
-    Run {
-        summary,
-        trace,
-        dir,
-    }
-}
-
-fn has(text: &str, lines: &[&str]) {
-    for line in lines {
-        assert!(text.contains(line), "missing {line:?} in\n{text}");
-    }
+    TracedRun::replay("gateway.toml", inputs)
 }
 
 fn arp_request(from: [u8; 6], sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {

@@ -13,10 +13,7 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
-use vswitch::replay::{replay_traced, ReplayOptions, ReplaySummary};
 use vswitch_pipeline::wire::checksum::PseudoHeader;
 use vswitch_pipeline::wire::{
     arp, ip_proto, FrameBuilder, Icmpv4Packet, Ipv4Outer, Ipv4Packet, Ipv4Repr, UdpPacket,
@@ -34,11 +31,7 @@ const OTHER: [u8; 4] = [203, 0, 113, 9];
 /// An address and port.
 type Endpoint = ([u8; 4], u16);
 
-struct Run {
-    summary: ReplaySummary,
-    trace: String,
-    dir: TempDir,
-}
+type Run = TracedRun;
 
 impl Run {
     /// Source and destination (address, port) of the IPv4 frames `port`
@@ -63,53 +56,10 @@ impl Run {
             })
             .collect()
     }
-
-    /// The trace of frame `n` (from 1).
-    fn frame(&self, n: usize) -> &str {
-        self.trace
-            .split("frame ")
-            .filter(|f| !f.is_empty())
-            .nth(n - 1)
-            .unwrap_or_else(|| panic!("no frame {n} in\n{}", self.trace))
-    }
-
-    fn drops(&self, port: &str, reason: &str) -> u64 {
-        self.summary.ports[port]
-            .drop_reasons
-            .get(reason)
-            .copied()
-            .unwrap_or(0)
-    }
 }
-
-/// Frames into one port, each with its time in seconds.
-type Capture = Vec<(f64, Vec<u8>)>;
 
 fn run(inputs: &[(&str, Capture)]) -> Run {
-    let dir = TempDir::new("replay-nat").unwrap();
-    let mut files = Vec::new();
-    for (port, frames) in inputs {
-        let path = dir.join(&format!("in-{port}.pcap"));
-        write_pcap(&path, frames);
-        files.push((port.to_string(), path));
-    }
-    let (summary, trace) = replay_traced(&ReplayOptions {
-        config: Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/nat.toml"),
-        inputs: files,
-        output_dir: dir.join("out"),
-    })
-    .unwrap();
-    Run {
-        summary,
-        trace,
-        dir,
-    }
-}
-
-fn has(text: &str, lines: &[&str]) {
-    for line in lines {
-        assert!(text.contains(line), "missing {line:?} in\n{text}");
-    }
+    TracedRun::replay("nat.toml", inputs)
 }
 
 fn udp(eth: ([u8; 6], [u8; 6]), src: Endpoint, dst: Endpoint) -> Vec<u8> {

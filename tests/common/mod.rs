@@ -82,3 +82,70 @@ pub fn shared_pcap_dir(test: &str) -> Option<PathBuf> {
     );
     require(test, &needs, dir.is_dir()).then_some(dir)
 }
+
+/// Frames into one port, each with its time in seconds.
+pub type Capture = Vec<(f64, Vec<u8>)>;
+
+/// A traced replay of captures into `configs/<config>`: its summary, its
+/// trace, and the directory holding its outputs.
+pub struct TracedRun {
+    pub summary: vswitch::replay::ReplaySummary,
+    pub trace: String,
+    pub dir: TempDir,
+}
+
+impl TracedRun {
+    /// Replays `inputs` (port, frames) through `configs/<config>`, traced.
+    pub fn replay(config: &str, inputs: &[(&str, Capture)]) -> TracedRun {
+        let dir = TempDir::new("replay").unwrap();
+        let mut files = Vec::new();
+        for (port, frames) in inputs {
+            let path = dir.join(&format!("in-{port}.pcap"));
+            write_pcap(&path, frames);
+            files.push((port.to_string(), path));
+        }
+        let (summary, trace) = vswitch::replay::replay_traced(&vswitch::replay::ReplayOptions {
+            config: Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("configs")
+                .join(config),
+            inputs: files,
+            output_dir: dir.join("out"),
+        })
+        .unwrap();
+        TracedRun {
+            summary,
+            trace,
+            dir,
+        }
+    }
+
+    /// The frames port `port` sent.
+    pub fn sent_frames(&self, port: &str) -> Vec<Vec<u8>> {
+        read_pcap(&self.dir.join("out").join(format!("{port}.pcap")))
+    }
+
+    /// The trace of frame `n` (from 1).
+    pub fn frame(&self, n: usize) -> &str {
+        self.trace
+            .split("frame ")
+            .filter(|f| !f.is_empty())
+            .nth(n - 1)
+            .unwrap_or_else(|| panic!("no frame {n} in\n{}", self.trace))
+    }
+
+    /// Frames dropped on `port` for `reason`.
+    pub fn drops(&self, port: &str, reason: &str) -> u64 {
+        self.summary.ports[port]
+            .drop_reasons
+            .get(reason)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// Asserts that `text` holds every one of `lines`.
+pub fn has(text: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}
