@@ -74,6 +74,7 @@ pub(crate) fn spec(ports: Vec<PortSpec>) -> DatapathSpec {
         ports,
         uplinks: vec![],
         networks: vec![],
+        acls: vec![],
     }
 }
 

@@ -392,6 +392,7 @@ mod tests {
                 .collect(),
             uplinks: vec![],
             networks: vec![],
+            acls: vec![],
         };
         let dp = Datapath::new(&spec, 1).unwrap();
         let mut tx = TxPorts::new(vec![

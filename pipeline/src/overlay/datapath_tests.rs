@@ -67,6 +67,7 @@ fn overlay_spec(tunnel: TunnelSpec) -> DatapathSpec {
             static_neighbours: vec![],
         }],
         networks: vec![],
+        acls: vec![],
     }
 }
 
