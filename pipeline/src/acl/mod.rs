@@ -103,6 +103,25 @@ impl IpBlock {
     }
 }
 
+/// Who a rule's peer may be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// An address inside the block.
+    Block(IpBlock),
+    /// The endpoint of one of these ports (sorted): a label selector the
+    /// configuration resolved.
+    Ports(Vec<PortId>),
+}
+
+impl Peer {
+    fn matches(&self, addr: &[u8; 16], ipv6: bool, port: PortId) -> bool {
+        match self {
+            Peer::Block(block) => block.contains(addr, ipv6),
+            Peer::Ports(ports) => ports.binary_search(&port).is_ok(),
+        }
+    }
+}
+
 /// One rule, as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleSpec {
@@ -113,7 +132,7 @@ pub struct RuleSpec {
     /// What it does when it matches.
     pub action: RuleAction,
     /// The peers it matches (any of them); empty: every peer.
-    pub peers: Vec<IpBlock>,
+    pub peers: Vec<Peer>,
     /// The IP protocol it matches; `None`: every protocol.
     pub proto: Option<u8>,
     /// The destination ports it matches, first and last (TCP, UDP and
@@ -122,14 +141,15 @@ pub struct RuleSpec {
 }
 
 impl RuleSpec {
-    /// True if the rule matches a frame with `key` seen in its direction.
-    fn matches(&self, key: &FlowKey) -> bool {
+    /// True if the rule matches a frame with `key` seen in its direction,
+    /// `peer` the port on the other side.
+    fn matches(&self, key: &FlowKey, peer_port: PortId) -> bool {
         let ipv6 = key.ethertype == ethertype::IPV6;
         let peer = match self.direction {
             Direction::Ingress => &key.ip_src,
             Direction::Egress => &key.ip_dst,
         };
-        if !self.peers.is_empty() && !self.peers.iter().any(|b| b.contains(peer, ipv6)) {
+        if !self.peers.is_empty() && !self.peers.iter().any(|p| p.matches(peer, ipv6, peer_port)) {
             return false;
         }
         if self.proto.is_some_and(|p| p != key.ip_proto) {
@@ -215,12 +235,20 @@ impl PortAcl {
         }
     }
 
-    /// Decides a frame with `key` in `direction`; `count` is false for a
-    /// probe (a trace), which neither counts nor logs.
-    pub fn decide(&self, direction: Direction, key: &FlowKey, now: u32, count: bool) -> Decision {
+    /// Decides a frame with `key` in `direction`, from or to the endpoint
+    /// of `peer`; `count` is false for a probe (a trace) and for a
+    /// frame's second pass, which neither count nor log.
+    pub fn decide(
+        &self,
+        direction: Direction,
+        key: &FlowKey,
+        peer: PortId,
+        now: u32,
+        count: bool,
+    ) -> Decision {
         let mut logged = false;
         for (index, rule) in self.rules.iter().enumerate() {
-            if rule.spec.direction != direction || !rule.spec.matches(key) {
+            if rule.spec.direction != direction || !rule.spec.matches(key, peer) {
                 continue;
             }
             if count {

@@ -93,21 +93,23 @@ fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
     };
     let count = !ctx.probe && ctx.ct.state == 0;
     let (now, in_port) = (env.now, ctx.in_port);
-    let rulings: Vec<Ruling<'_>> = dp
-        .acl(in_port)
-        .map(|acl| (acl, Direction::Egress))
-        .into_iter()
-        .chain(
-            out.iter()
-                .filter_map(|p| dp.acl(*p))
-                .map(|acl| (acl, Direction::Ingress)),
-        )
-        .map(|(acl, direction)| Ruling {
-            acl,
-            direction,
-            decision: acl.decide(direction, &key, now, count),
-        })
-        .collect();
+    // Egress of the input port towards each output port, ingress of each
+    // output port from the input port.
+    let egress = dp.acl(in_port);
+    let mut rulings: Vec<Ruling<'_>> = Vec::new();
+    for &to in &out {
+        let sides = [
+            egress.map(|acl| (acl, Direction::Egress, to)),
+            dp.acl(to).map(|acl| (acl, Direction::Ingress, in_port)),
+        ];
+        for (acl, direction, peer) in sides.into_iter().flatten() {
+            rulings.push(Ruling {
+                acl,
+                direction,
+                decision: acl.decide(direction, &key, peer, now, count),
+            });
+        }
+    }
     if rulings.is_empty() {
         return;
     }

@@ -43,10 +43,10 @@ fn web_acl() -> PortAclSpec {
     PortAclSpec {
         port: 1,
         rules: vec![RuleSpec {
-            peers: vec![IpBlock {
+            peers: vec![Peer::Block(IpBlock {
                 cidr: prefix([10, 0, 0, 0], 24),
                 except: vec![prefix(IP_C, 32)],
-            }],
+            })],
             proto: Some(ip_proto::TCP),
             ports: Some((80, 81)),
             ..rule("web", Direction::Ingress, RuleAction::Allow)
@@ -185,10 +185,7 @@ fn rules_apply_in_order_and_log_rules_go_on() {
     acl.rules.insert(
         1,
         RuleSpec {
-            peers: vec![IpBlock {
-                cidr: prefix(IP_A, 32),
-                except: vec![],
-            }],
+            peers: vec![Peer::Ports(vec![0])],
             ..rule("block-a", Direction::Ingress, RuleAction::Deny)
         },
     );
