@@ -143,6 +143,8 @@ impl Validator<'_> {
             native_vlan: None,
             mac_limit: None,
             options: raw.options,
+            labels: None,
+            namespace: None,
         };
         if matches!(raw.kind.get_ref().as_str(), "vxlan" | "geneve") {
             return self.err(
