@@ -516,3 +516,7 @@ pub(super) fn acl_specs(
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "acl_tests.rs"]
+mod tests;
