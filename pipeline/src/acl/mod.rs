@@ -15,6 +15,7 @@
 //! error about one (`+rel`) passes whatever the rules say, so replies of
 //! an allowed connection flow back through a default deny.
 
+mod classifier;
 pub mod stage;
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -24,6 +25,7 @@ use crate::datapath::{DatapathSpec, SpecError};
 use crate::flow::FlowKey;
 use crate::mac_table::PortId;
 use crate::wire::ethernet::ethertype;
+use classifier::{Classifier, Probe};
 
 /// Which way a rule looks, from the port's endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +214,8 @@ pub struct PortAcl {
     pub port: PortId,
     /// The rules, in order.
     pub rules: Box<[Rule]>,
+    ingress: Classifier,
+    egress: Classifier,
     default_ingress_allow: bool,
     default_egress_allow: bool,
 }
@@ -219,17 +223,20 @@ pub struct PortAcl {
 impl PortAcl {
     /// Builds the ACL `spec` describes.
     pub fn new(spec: &PortAclSpec) -> PortAcl {
+        let rules: Box<[Rule]> = spec
+            .rules
+            .iter()
+            .map(|r| Rule {
+                spec: r.clone(),
+                hits: AtomicU64::new(0),
+                last_log: AtomicU32::new(u32::MAX),
+            })
+            .collect();
         PortAcl {
             port: spec.port,
-            rules: spec
-                .rules
-                .iter()
-                .map(|r| Rule {
-                    spec: r.clone(),
-                    hits: AtomicU64::new(0),
-                    last_log: AtomicU32::new(u32::MAX),
-                })
-                .collect(),
+            ingress: Classifier::new(&rules, |r| r.spec.direction == Direction::Ingress),
+            egress: Classifier::new(&rules, |r| r.spec.direction == Direction::Egress),
+            rules,
             default_ingress_allow: spec.default_ingress_allow,
             default_egress_allow: spec.default_egress_allow,
         }
@@ -247,34 +254,57 @@ impl PortAcl {
         count: bool,
     ) -> Decision {
         let mut logged = false;
-        for (index, rule) in self.rules.iter().enumerate() {
-            if rule.spec.direction != direction || !rule.spec.matches(key, peer) {
-                continue;
+        let ipv6 = key.ethertype == ethertype::IPV6;
+        let probe = Probe {
+            peer_addr: match direction {
+                Direction::Ingress => &key.ip_src,
+                Direction::Egress => &key.ip_dst,
+            },
+            ipv6,
+            proto: key.ip_proto,
+            port: has_ports(key.ip_proto).then_some(key.l4_dst),
+            peer_port: peer,
+        };
+        let classifier = match direction {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        };
+        // Rules outside the tables, tried in order: a log rule logs and
+        // goes on.
+        let decided = classifier.lookup(&probe, |index| {
+            let Some(rule) = self.rules.get(index as usize) else {
+                return false;
+            };
+            if !rule.spec.matches(key, peer) {
+                return false;
             }
+            if rule.spec.action != RuleAction::Log {
+                return true;
+            }
+            logged = true;
+            if count {
+                rule.hits.fetch_add(1, Ordering::Relaxed);
+                if rule.last_log.swap(now, Ordering::Relaxed) != now {
+                    log::info!(
+                        "acl port {} rule {} ({}): {}",
+                        self.port,
+                        rule.spec.name,
+                        direction.name(),
+                        key_text(key)
+                    );
+                }
+            }
+            false
+        });
+        if let Some(rule) = decided.and_then(|i| self.rules.get(i as usize)) {
             if count {
                 rule.hits.fetch_add(1, Ordering::Relaxed);
             }
-            match rule.spec.action {
-                RuleAction::Allow | RuleAction::Deny => {
-                    return Decision {
-                        allow: rule.spec.action == RuleAction::Allow,
-                        rule: Some(index),
-                        logged,
-                    }
-                }
-                RuleAction::Log => {
-                    logged = true;
-                    if count && rule.last_log.swap(now, Ordering::Relaxed) != now {
-                        log::info!(
-                            "acl port {} rule {} ({}): {}",
-                            self.port,
-                            rule.spec.name,
-                            direction.name(),
-                            key_text(key)
-                        );
-                    }
-                }
-            }
+            return Decision {
+                allow: rule.spec.action == RuleAction::Allow,
+                rule: decided.map(|i| i as usize),
+                logged,
+            };
         }
         let allow = match direction {
             Direction::Ingress => self.default_ingress_allow,

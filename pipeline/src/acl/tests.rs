@@ -245,3 +245,96 @@ fn two_acls_on_one_port_are_refused() {
     }];
     assert!(Datapath::new(&spec, 1).is_err());
 }
+
+mod classifier_agrees {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::flow::FlowKey;
+
+    fn block() -> impl Strategy<Value = Peer> {
+        (0u8..4, 24u8..=32, proptest::option::of(0u8..4)).prop_map(|(host, len, except)| {
+            let cidr = Prefix {
+                addr: IpAddr::V4(Ipv4Addr::from(
+                    u32::from_be_bytes([10, 0, 0, host]) & (u32::MAX << (32 - len)),
+                )),
+                len,
+            };
+            Peer::Block(IpBlock {
+                cidr,
+                except: except
+                    .map(|h| prefix([10, 0, 0, h], 32))
+                    .into_iter()
+                    .collect(),
+            })
+        })
+    }
+
+    fn rule_spec() -> impl Strategy<Value = RuleSpec> {
+        let peer = prop_oneof![
+            block(),
+            proptest::collection::vec(0u16..3, 0..3).prop_map(|mut p| {
+                p.sort_unstable();
+                p.dedup();
+                Peer::Ports(p)
+            })
+        ];
+        (
+            any::<bool>(),
+            0u8..3,
+            proptest::collection::vec(peer, 0..3),
+            proptest::option::of(prop_oneof![Just(6u8), Just(17u8)]),
+            proptest::option::of((78u16..82, prop_oneof![Just(0u16), Just(2), Just(100)])),
+        )
+            .prop_map(|(ingress, action, peers, proto, ports)| RuleSpec {
+                name: "r".into(),
+                direction: if ingress {
+                    Direction::Ingress
+                } else {
+                    Direction::Egress
+                },
+                action: [RuleAction::Allow, RuleAction::Deny, RuleAction::Log][action as usize],
+                peers,
+                proto,
+                ports: ports.map(|(first, width)| (first, first + width)),
+            })
+    }
+
+    /// First match in order, as the rules read.
+    fn reference(
+        rules: &[RuleSpec],
+        direction: Direction,
+        key: &FlowKey,
+        peer: PortId,
+    ) -> Option<usize> {
+        rules.iter().position(|r| {
+            r.direction == direction && r.action != RuleAction::Log && r.matches(key, peer)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn with_the_rules_in_order(
+            rules in proptest::collection::vec(rule_spec(), 0..40),
+            host in 0u8..5, proto in prop_oneof![Just(6u8), Just(17u8), Just(1u8)],
+            port in 76u16..84, peer in 0u16..4, ingress: bool,
+        ) {
+            let acl = PortAcl::new(&PortAclSpec {
+                port: 9,
+                rules: rules.clone(),
+                default_ingress_allow: false,
+                default_egress_allow: true,
+            });
+            let mut key = FlowKey::default();
+            key.ethertype = crate::wire::ethernet::ethertype::IPV4;
+            key.ip_proto = proto;
+            key.l4_dst = port;
+            let addr = [10, 0, 0, host];
+            key.ip_src[..4].copy_from_slice(&addr);
+            key.ip_dst[..4].copy_from_slice(&addr);
+            let direction = if ingress { Direction::Ingress } else { Direction::Egress };
+            let got = acl.decide(direction, &key, peer, 1, false).rule;
+            prop_assert_eq!(got, reference(&rules, direction, &key, peer));
+        }
+    }
+}
