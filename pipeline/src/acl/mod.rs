@@ -317,6 +317,14 @@ impl PortAcl {
         }
     }
 
+    /// True when connections no rule decides in `direction` are allowed.
+    pub fn default_allows(&self, direction: Direction) -> bool {
+        match direction {
+            Direction::Ingress => self.default_ingress_allow,
+            Direction::Egress => self.default_egress_allow,
+        }
+    }
+
     /// The name of rule `rule` (`default ingress` / `default egress` for
     /// `None`).
     pub fn rule_name(&self, rule: Option<usize>, direction: Direction) -> String {
