@@ -300,7 +300,7 @@ fn the_trace_names_the_rule_that_decided() {
     let config_path = dir.join("switch.toml");
     let policy = "[[policy]]\nname = \"deny-in\"\npod_selector = { role = \"db\" }\n";
     std::fs::write(&config_path, config(policy)).unwrap();
-    let frames = vec![
+    let frames = [
         (0.5, eth(BROADCAST, mac(1), None, 1)),
         (1.0, ipv4("frontend", "db", UDP, 7001, 53, false)),
     ];

@@ -143,12 +143,7 @@ fn a_deny_rule_blocks_new_connections_while_replies_of_allowed_ones_flow() {
         "{}",
         evidence(&lab)
     );
-    assert_eq!(
-        udp_echo(&lab, "c4", "c1", 7002).0,
-        false,
-        "{}",
-        evidence(&lab)
-    );
+    assert!(!udp_echo(&lab, "c4", "c1", 7002).0, "{}", evidence(&lab));
     let show = lab.request("acl-show").unwrap();
     let hits = show["acls"][0]["rules"][0]["hits"].as_u64().unwrap();
     assert!(
@@ -179,21 +174,11 @@ fn a_default_deny_acl_with_one_allow_rule_lets_exactly_that_through() {
     );
     // Another port in, and anything out: denied.
     assert!(!tcp_answered(&lab, "c4", "c1", 5202), "{}", evidence(&lab));
-    assert_eq!(
-        udp_echo(&lab, "c4", "c1", 7002).0,
-        false,
-        "{}",
-        evidence(&lab)
-    );
+    assert!(!udp_echo(&lab, "c4", "c1", 7002).0, "{}", evidence(&lab));
     assert!(
         !tcp_answered(&lab, "c1", "c4", TCP_PORT),
         "{}",
         evidence(&lab)
     );
-    assert_eq!(
-        udp_echo(&lab, "c1", "c4", 7001).0,
-        false,
-        "{}",
-        evidence(&lab)
-    );
+    assert!(!udp_echo(&lab, "c1", "c4", 7001).0, "{}", evidence(&lab));
 }

@@ -325,10 +325,12 @@ mod classifier_agrees {
                 default_ingress_allow: false,
                 default_egress_allow: true,
             });
-            let mut key = FlowKey::default();
-            key.ethertype = crate::wire::ethernet::ethertype::IPV4;
-            key.ip_proto = proto;
-            key.l4_dst = port;
+            let mut key = FlowKey {
+                ethertype: crate::wire::ethernet::ethertype::IPV4,
+                ip_proto: proto,
+                l4_dst: port,
+                ..FlowKey::default()
+            };
             let addr = [10, 0, 0, host];
             key.ip_src[..4].copy_from_slice(&addr);
             key.ip_dst[..4].copy_from_slice(&addr);

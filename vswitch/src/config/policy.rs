@@ -281,7 +281,9 @@ impl Validator<'_> {
                 }
             }
         }
-        let mut ports: Vec<(Option<u8>, Option<(u16, u16)>)> = Vec::new();
+        // (protocol, port range) per entry; `None`: any.
+        type Match = (Option<u8>, Option<(u16, u16)>);
+        let mut ports: Vec<Match> = Vec::new();
         for (p, entry) in rule.ports.iter().enumerate() {
             let at = format!("{field}.ports[{p}]");
             let proto = match &entry.protocol {
