@@ -11,7 +11,7 @@
 //! first depends on the key, the second on the key and the ct state.
 //!
 //! Only IP frames bridged between ports (output or flood) are concerned:
-//! ARP and neighbour discovery always pass, and routed frames are the
+//! ARP and neighbour discovery (ICMPv6 135, 136) always pass, and routed frames are the
 //! gateway's (which tracks them itself for NAT).
 
 use crate::acl::{Decision, Direction, PortAcl};
@@ -25,6 +25,7 @@ use crate::mac_table::PortId;
 use crate::stage::{Stage, StageBurst, StageEnv};
 use crate::trace::TraceEvent;
 use crate::wire::ethernet::ethertype;
+use crate::wire::ip_proto;
 
 /// The zones ACLs track connections in: `ACL_ZONE | network` for a
 /// network's VLAN, `ACL_ZONE | BRIDGE_ZONE | bridge` elsewhere (below
@@ -86,6 +87,13 @@ fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
     let dp = env.dp;
     let key = ctx.parsed.key;
     if key.ethertype != ethertype::IPV4 && key.ethertype != ethertype::IPV6 {
+        return;
+    }
+    // Neighbour discovery is IPv6's ARP (and no connection to track).
+    let neighbour_discovery = key.ethertype == ethertype::IPV6
+        && key.ip_proto == ip_proto::ICMPV6
+        && matches!(key.l4_src, 135 | 136);
+    if neighbour_discovery {
         return;
     }
     let Some(out) = out_ports(dp, ctx) else {

@@ -340,3 +340,19 @@ mod classifier_agrees {
         }
     }
 }
+
+#[test]
+fn neighbour_discovery_passes_a_default_deny() {
+    let mut h = harness(web_acl());
+    // A neighbour solicitation from A to B (ICMPv6 type 135).
+    let mut f = Vec::new();
+    f.extend_from_slice(&B);
+    f.extend_from_slice(&A);
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 24, ip_proto::ICMPV6, 255]);
+    f.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xa]);
+    f.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xb]);
+    f.extend_from_slice(&[135, 0, 0, 0, 0, 0, 0, 0]);
+    f.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xb]);
+    assert_eq!(outs(&mut h, 0, &f), [1]);
+    assert_eq!(denied(&h), 0);
+}
