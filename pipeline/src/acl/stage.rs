@@ -3,8 +3,10 @@
 //! the ports it goes out of decide whether its connection may start.
 //!
 //! First pass (the frame has not met the tracker): the rules decide from
-//! the flow key alone, and the frame's actions become one `ct` in the
-//! ACL zone of its network (or bridge), committing when allowed. Second
+//! the flow key alone. When they allow the frame and would allow its
+//! replies as well, it passes untracked (stateless, as its replies need
+//! no state); otherwise the frame's actions become one `ct` in the ACL
+//! zone of its network (or bridge), committing when allowed. Second
 //! pass, after recirculation: `+est` and `+rel` frames pass (a connection
 //! allowed before, or a reply of one), `+new` frames pass when the rules
 //! allowed them, `+inv` ones are dropped. Both passes are cacheable: the
@@ -19,6 +21,7 @@ use crate::action::{Action, CtNat};
 use crate::context::{ct_state, PacketCtx};
 use crate::datapath::Datapath;
 use crate::drop::DropReason;
+use crate::flow::FlowKey;
 use crate::flow_cache::KeyFields;
 use crate::l3::nat::state_text;
 use crate::mac_table::PortId;
@@ -128,6 +131,12 @@ fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
     let denied = rulings.iter().find(|r| !r.decision.allow);
     let state = ctx.ct.state;
     if state == 0 {
+        if denied.is_none() && replies_allowed(dp, &key, in_port, &out, now) {
+            env.note(ctx, i, || {
+                TraceEvent::Note("acl: the rules allow it and its replies: not tracked".into())
+            });
+            return;
+        }
         for r in &rulings {
             env.note(ctx, i, || {
                 TraceEvent::Note(format!(
@@ -173,6 +182,32 @@ fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
         });
         env.drop(ctx, i, DropReason::AclDenied);
     }
+}
+
+/// True when the rules would allow the replies of a frame with `key` from
+/// `in_port` to `out` as new connections too: then the frame needs no
+/// tracking (its replies pass anyway), as Open vSwitch's stateless ACLs.
+fn replies_allowed(
+    dp: &Datapath,
+    key: &FlowKey,
+    in_port: PortId,
+    out: &[PortId],
+    now: u32,
+) -> bool {
+    let mut reply = *key;
+    core::mem::swap(&mut reply.ip_src, &mut reply.ip_dst);
+    core::mem::swap(&mut reply.l4_src, &mut reply.l4_dst);
+    let back_in = dp.acl(in_port);
+    out.iter().all(|&from| {
+        let sides = [
+            dp.acl(from).map(|acl| (acl, Direction::Egress, in_port)),
+            back_in.map(|acl| (acl, Direction::Ingress, from)),
+        ];
+        sides
+            .into_iter()
+            .flatten()
+            .all(|(acl, direction, peer)| acl.decide(direction, &reply, peer, now, false).allow)
+    })
 }
 
 /// The zone frames of `vlan` on bridge `bridge` are tracked in.
