@@ -131,12 +131,6 @@ fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
     let denied = rulings.iter().find(|r| !r.decision.allow);
     let state = ctx.ct.state;
     if state == 0 {
-        if denied.is_none() && replies_allowed(dp, &key, in_port, &out, now) {
-            env.note(ctx, i, || {
-                TraceEvent::Note("acl: the rules allow it and its replies: not tracked".into())
-            });
-            return;
-        }
         for r in &rulings {
             env.note(ctx, i, || {
                 TraceEvent::Note(format!(
@@ -147,6 +141,12 @@ fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
                     if r.decision.allow { "allows" } else { "denies" }
                 ))
             });
+        }
+        if denied.is_none() && replies_allowed(dp, &key, in_port, &out, now) {
+            env.note(ctx, i, || {
+                TraceEvent::Note("acl: the rules allow it and its replies: not tracked".into())
+            });
+            return;
         }
         let zone = zone(dp, ctx.bridge, ctx.vlan);
         let action = Action::Ct {
