@@ -95,6 +95,7 @@ fn setup(macs: u32) -> Setup {
             .collect(),
         uplinks: vec![],
         networks: vec![],
+        acls: vec![],
     };
     let datapath = Datapath::new(&spec, 0x9e37).unwrap();
     let table = datapath.mac_table(0).unwrap();

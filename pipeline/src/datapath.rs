@@ -11,6 +11,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::acl::stage::AclStage;
+use crate::acl::{build_acls, PortAcl, PortAclSpec};
 use crate::drop::DropReason;
 use crate::flow::Mac;
 use crate::flow_cache::{KeyFields, KeyMask};
@@ -221,6 +223,8 @@ pub struct DatapathSpec {
     pub uplinks: Vec<UplinkSpec>,
     /// The container networks routed by the switch's gateways.
     pub networks: Vec<NetworkSpec>,
+    /// The ACLs of ports, at most one per port.
+    pub acls: Vec<PortAclSpec>,
 }
 
 impl DatapathSpec {
@@ -331,6 +335,8 @@ pub struct Datapath {
     tunnels: Box<[Tunnel]>,
     uplinks: Box<[Uplink]>,
     networks: Box<[Network]>,
+    /// Indexed by port id; `None` for ports without an ACL.
+    acls: Box<[Option<PortAcl>]>,
     spec: DatapathSpec,
 }
 
@@ -461,6 +467,11 @@ impl Datapath {
                 .iter()
                 .any(|o| o.bridge == p.bridge && o.tunnel.is_some());
             let bridge_has_networks = spec.networks.iter().any(|n| n.bridge == p.bridge);
+            let bridge_has_acls = spec.acls.iter().any(|a| {
+                spec.ports
+                    .iter()
+                    .any(|o| o.id == a.port && o.bridge == p.bridge)
+            });
             ports[p.id as usize] = Some(Port::new(
                 p.name.clone(),
                 role,
@@ -471,6 +482,7 @@ impl Datapath {
                     bridge_has_tunnels,
                     bridge_has_networks,
                     p.security.as_ref(),
+                    bridge_has_acls,
                 ),
             ));
         }
@@ -488,7 +500,7 @@ impl Datapath {
                 role,
                 NO_BRIDGE,
                 VlanMode::default(),
-                Self::chain(role, false, false, None),
+                Self::chain(role, false, false, None, false),
             ));
         }
 
@@ -540,6 +552,7 @@ impl Datapath {
             tunnels: tunnels.into(),
             uplinks: uplinks.into(),
             networks,
+            acls: build_acls(spec)?,
             spec: spec.clone(),
         })
     }
@@ -551,6 +564,7 @@ impl Datapath {
         bridge_has_tunnels: bool,
         bridge_has_networks: bool,
         security: Option<&PortSecurity>,
+        bridge_has_acls: bool,
     ) -> Box<[Arc<dyn Stage>]> {
         // The gateway runs the L2 bridge on what it does not route.
         let l2: Arc<dyn Stage> = if bridge_has_networks {
@@ -558,26 +572,28 @@ impl Datapath {
         } else {
             Arc::new(L2Bridge)
         };
-        match role {
-            PortRole::Uplink(_) => Box::new([Arc::new(UplinkStage)]),
-            PortRole::Tunnel(_) => Box::new([
-                Arc::new(TunnelIn),
-                Arc::new(Ingress),
-                l2,
-                Arc::new(TunnelOut),
-            ]),
+        let mut chain: Vec<Arc<dyn Stage>> = match role {
+            PortRole::Uplink(_) => return Box::new([Arc::new(UplinkStage)]),
+            PortRole::Tunnel(_) => vec![Arc::new(TunnelIn), Arc::new(Ingress), l2],
             PortRole::Bridge => {
                 let mut chain: Vec<Arc<dyn Stage>> = vec![Arc::new(Ingress)];
+                // Port security checks the sender before anything else.
                 if let Some(binding) = security {
                     chain.push(Arc::new(PortSecurityStage::new(binding.clone())));
                 }
                 chain.push(l2);
-                if bridge_has_tunnels {
-                    chain.push(Arc::new(TunnelOut));
-                }
-                chain.into()
+                chain
             }
+        };
+        // The ACLs decide once the bridge chose the output ports, before
+        // a tunnel's output becomes an encapsulation.
+        if bridge_has_acls {
+            chain.push(Arc::new(AclStage));
         }
+        if bridge_has_tunnels || matches!(role, PortRole::Tunnel(_)) {
+            chain.push(Arc::new(TunnelOut));
+        }
+        chain.into()
     }
 
     /// For each VLAN, the group of the ports of bridge `b` that carry it,
@@ -662,6 +678,12 @@ impl Datapath {
     #[inline(always)]
     pub fn network(&self, index: u16) -> Option<&Network> {
         self.networks.get(index as usize)
+    }
+
+    /// The ACL of port `id`, if it has one.
+    #[inline]
+    pub fn acl(&self, id: PortId) -> Option<&PortAcl> {
+        self.acls.get(id as usize)?.as_ref()
     }
 
     /// The networks.

@@ -75,6 +75,7 @@ pub(crate) fn spec(ports: Vec<PortSpec>) -> DatapathSpec {
         ports,
         uplinks: vec![],
         networks: vec![],
+        acls: vec![],
     }
 }
 

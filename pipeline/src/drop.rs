@@ -156,6 +156,8 @@ drop_reasons! {
     NatNoConnection = "nat_no_connection",
     /// A frame between two containers of a network with `icc = false`.
     IccDenied = "icc_denied",
+    /// A frame starting a connection the ACLs of its ports do not allow.
+    AclDenied = "acl_denied",
 
     // --- tunnels (VXLAN, RFC 7348; Geneve, RFC 8926) and their uplink ---
     /// A VXLAN header cut short (fewer than 8 bytes after the UDP header).

@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acl;
 pub mod action;
 pub mod burst;
 pub mod conntrack;

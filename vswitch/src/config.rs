@@ -75,10 +75,12 @@ use vswitch_pipeline::datapath::{
 use vswitch_pipeline::overlay::{TunnelKind, TunnelSpec, UplinkSpec};
 use vswitch_pipeline::{Mac, PortId};
 
+pub mod acl;
 mod bridge;
 mod checks;
 mod network;
 mod overlay;
+pub mod policy;
 mod port_security;
 mod publish;
 pub use checks::{MAX_CONFIG_BYTES, MAX_INTERFACE_NAME};
@@ -234,6 +236,10 @@ pub struct PortConfig {
     pub mac_limit: u32,
     /// The container addresses the port is bound to, if it is.
     pub security: Option<vswitch_pipeline::stage::port_security::PortSecurity>,
+    /// Its endpoint's labels, for ACL and policy selectors.
+    pub labels: acl::Labels,
+    /// Its endpoint's namespace, for policies.
+    pub namespace: String,
 }
 
 /// A validated static MAC entry.
@@ -376,6 +382,8 @@ pub struct Config {
     pub networks: Vec<NetworkConfig>,
     /// Example containers for the demo.
     pub containers: Vec<ContainerConfig>,
+    /// The ports' ACLs, one per port at most.
+    pub acls: Vec<acl::AclConfig>,
 }
 
 impl Config {
@@ -540,6 +548,7 @@ impl Config {
             });
         }
         spec.networks = self.network_specs();
+        spec.acls = acl::acl_specs(&self.acls, |name| ids.get(name).copied());
         spec
     }
 }
@@ -567,6 +576,16 @@ struct RawConfig {
         deserialize_with = "checks::container_tables"
     )]
     containers: Vec<RawContainer>,
+    #[serde(default, rename = "acl", deserialize_with = "checks::acl_tables")]
+    acls: Vec<acl::RawAcl>,
+    #[serde(
+        default,
+        rename = "namespace",
+        deserialize_with = "checks::namespace_tables"
+    )]
+    namespaces: Vec<policy::RawNamespace>,
+    #[serde(default, rename = "policy", deserialize_with = "checks::policy_tables")]
+    policies: Vec<policy::RawPolicy>,
 }
 
 #[derive(Deserialize)]
@@ -622,6 +641,8 @@ struct RawPort {
     #[serde(default)]
     options: BTreeMap<String, Spanned<toml::Value>>,
     security: Option<Spanned<port_security::RawSecurity>>,
+    labels: Option<Spanned<acl::Labels>>,
+    namespace: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -832,7 +853,11 @@ impl Validator<'_> {
         }
         self.check_tunnels_distinct(&bridges)?;
         let networks = self.networks(raw.networks, &bridges)?;
+        let mut acls = self.acls(raw.acls, &bridges, &networks)?;
+        let from_policies = self.policies(raw.namespaces, raw.policies, &bridges, &acls)?;
+        acls.extend(from_policies);
         Ok(Config {
+            acls,
             switch,
             bridges,
             networks,

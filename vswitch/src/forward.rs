@@ -393,6 +393,7 @@ mod tests {
                 .collect(),
             uplinks: vec![],
             networks: vec![],
+            acls: vec![],
         };
         let dp = Datapath::new(&spec, 1).unwrap();
         let mut tx = TxPorts::new(vec![

@@ -97,6 +97,7 @@ pub(super) fn gateway_spec() -> DatapathSpec {
             static_neighbours: vec![],
         }],
         networks: vec![a, b, c],
+        acls: vec![],
     }
 }
 

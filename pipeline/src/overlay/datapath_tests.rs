@@ -68,6 +68,7 @@ fn overlay_spec(tunnel: TunnelSpec) -> DatapathSpec {
             static_neighbours: vec![],
         }],
         networks: vec![],
+        acls: vec![],
     }
 }
 

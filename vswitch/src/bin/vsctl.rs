@@ -63,6 +63,8 @@ enum Command {
     /// The tracked connections: zone, protocol, both tuples, state, NAT,
     /// age and expiry.
     ConntrackShow,
+    /// Each port's ACL: its defaults and its rules with their hit counts.
+    AclShow,
     /// Removes the tracked connections (of one zone, when given).
     ConntrackFlush {
         /// The zone (all when absent).
@@ -225,6 +227,7 @@ impl Command {
             }
             Command::DumpPipeline => return query(Request::DumpPipeline),
             Command::ConntrackShow => return query(Request::ConntrackShow),
+            Command::AclShow => return query(Request::AclShow),
             Command::ConntrackFlush { zone } => {
                 return query(Request::ConntrackFlush { zone: *zone })
             }

@@ -222,12 +222,25 @@ impl Validator<'_> {
                 );
             }
         }
+        let labels = match &raw.labels {
+            Some(labels) => {
+                self.labels(labels.get_ref(), labels.span(), &format!("{field}.labels"))?;
+                labels.get_ref().clone()
+            }
+            None => Default::default(),
+        };
         Ok(PortConfig {
             name,
             kind,
             vlan_mode,
             mac_limit,
             security,
+            labels,
+            namespace: raw
+                .namespace
+                .as_ref()
+                .map_or(super::policy::DEFAULT_NAMESPACE, |n| n.get_ref())
+                .to_string(),
         })
     }
 

@@ -180,6 +180,24 @@ pub(super) fn network_tables<'de, D: Deserializer<'de>>(
     table_array(d, "network")
 }
 
+pub(super) fn acl_tables<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<super::acl::RawAcl>, D::Error> {
+    table_array(d, "acl")
+}
+
+pub(super) fn namespace_tables<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<super::policy::RawNamespace>, D::Error> {
+    table_array(d, "namespace")
+}
+
+pub(super) fn policy_tables<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<super::policy::RawPolicy>, D::Error> {
+    table_array(d, "policy")
+}
+
 pub(super) fn container_tables<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Vec<super::RawContainer>, D::Error> {

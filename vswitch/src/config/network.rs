@@ -138,7 +138,7 @@ impl Config {
 }
 
 /// "32768-60999" (or one port, "40000"): first and last, both nonzero.
-fn parse_port_range(text: &str) -> Option<(u16, u16)> {
+pub(super) fn parse_port_range(text: &str) -> Option<(u16, u16)> {
     let (first, last) = text.split_once('-').unwrap_or((text, text));
     let (first, last): (u16, u16) = (first.trim().parse().ok()?, last.trim().parse().ok()?);
     (first >= 1 && first <= last).then_some((first, last))

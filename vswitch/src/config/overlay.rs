@@ -144,6 +144,8 @@ impl Validator<'_> {
             mac_limit: None,
             options: raw.options,
             security: None,
+            labels: None,
+            namespace: None,
         };
         if matches!(raw.kind.get_ref().as_str(), "vxlan" | "geneve") {
             return self.err(

@@ -81,6 +81,8 @@ pub enum Request {
     DumpPipeline,
     /// The tracked connections.
     ConntrackShow,
+    /// Each port's ACL with the hits of its rules.
+    AclShow,
     /// Removes the tracked connections (of one zone, when given).
     ConntrackFlush {
         /// The zone.
@@ -133,12 +135,13 @@ impl Request {
             },
             (Some("dump-pipeline"), None) => Request::DumpPipeline,
             (Some("conntrack-show"), None) => Request::ConntrackShow,
+            (Some("acl-show"), None) => Request::AclShow,
             (Some("conntrack-flush"), zone) => Request::ConntrackFlush {
                 zone: super::conntrack::parse_zone(line, zone)?,
             },
             _ => {
                 return Err(ControlError(format!(
-                    "unknown command {line:?}: send a JSON request, or one of show, stats, pmd-stats, fdb-show <bridge>, fdb-flush <bridge>, tunnel-show, dump-pipeline, conntrack-show, conntrack-flush [zone], trace <bridge> <packet>, export"
+                    "unknown command {line:?}: send a JSON request, or one of show, stats, pmd-stats, fdb-show <bridge>, fdb-flush <bridge>, tunnel-show, dump-pipeline, conntrack-show, conntrack-flush [zone], acl-show, trace <bridge> <packet>, export"
                 )))
             }
         };
@@ -163,7 +166,8 @@ impl Request {
             | Request::Export
             | Request::DumpPipeline
             | Request::Trace { .. }
-            | Request::ConntrackShow => false,
+            | Request::ConntrackShow
+            | Request::AclShow => false,
             Request::FdbFlush { .. } | Request::ConntrackFlush { .. } => true,
             Request::Transact { ops } => ops.iter().any(Op::writes),
         }
@@ -183,6 +187,7 @@ impl Request {
             Request::DumpPipeline => "dump-pipeline",
             Request::Trace { .. } => "trace",
             Request::ConntrackShow => "conntrack-show",
+            Request::AclShow => "acl-show",
             Request::ConntrackFlush { .. } => "conntrack-flush",
         }
     }
@@ -207,6 +212,7 @@ pub(crate) fn answer(line: &str, access: &Access, shared: &Shared, now: u32) -> 
             super::probe::trace(shared, &bridge, &flow, now).map_err(ControlError)
         }
         Request::ConntrackShow => Ok(super::conntrack::show(shared, now)),
+        Request::AclShow => Ok(super::acl::show(&shared.datapath())),
         Request::ConntrackFlush { zone } => Ok(super::conntrack::flush(shared, zone)),
     });
     match result {
@@ -479,6 +485,7 @@ mod tests {
             "tunnel-show",
             "export",
             "dump-pipeline",
+            "acl-show",
             "trace br0 in_port=a",
         ] {
             assert!(!Request::parse(line).unwrap().writes(), "{line}");

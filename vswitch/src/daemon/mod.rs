@@ -9,6 +9,7 @@
 //! Once running, a port whose interface disappears goes down and is
 //! attached again when the interface returns ([`links`]).
 
+mod acl;
 mod conntrack;
 mod control;
 mod control_server;

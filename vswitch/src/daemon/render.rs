@@ -16,6 +16,7 @@ pub fn render(command: &str, v: &Value) -> String {
         "trace" => super::probe::render_trace(o, v),
         "dump-pipeline" => super::probe::render_pipeline(o, v),
         "conntrack-show" => super::conntrack::render_show(o, v),
+        "acl-show" => super::acl::render_show(o, v),
         "conntrack-flush" => super::conntrack::render_flush(o, v),
         "show" => {
             let _ = writeln!(
