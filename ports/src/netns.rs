@@ -77,6 +77,30 @@ impl NetNs {
         self.exec("ip", args)
     }
 
+    /// Creates a veth pair from inside this namespace: `host_end` stays
+    /// here, brought up, and its peer goes into `container` as
+    /// `container_end` (a container's eth0 joined to a switch host).
+    pub fn add_veth_into(
+        &self,
+        host_end: &str,
+        container: &NetNs,
+        container_end: &str,
+    ) -> Result<(), PortError> {
+        self.ip(&[
+            "link",
+            "add",
+            host_end,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            container_end,
+            "netns",
+            container.name(),
+        ])?;
+        self.ip(&["link", "set", host_end, "up"]).map(|_| ())
+    }
+
     /// Runs a program inside the namespace (`ip netns exec`).
     pub fn exec(&self, program: &str, args: &[&str]) -> Result<String, PortError> {
         let mut all = vec!["netns", "exec", &self.name, program];

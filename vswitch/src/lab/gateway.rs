@@ -142,24 +142,9 @@ impl GatewayLab {
 
     /// The uplink's veth: its switch end in the host, `eth0` in the outside.
     fn outside_link(&self) -> Result<(), String> {
-        let out = self.outside.name();
         self.host
-            .ip(&[
-                "link",
-                "add",
-                &self.uplink,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                out,
-            ])
+            .add_veth_into(&self.uplink, &self.outside, "eth0")
             .map_err(err("cannot create the uplink's veth pair"))?;
-        self.host
-            .ip(&["link", "set", &self.uplink, "up"])
-            .map_err(err("cannot bring the uplink up"))?;
         no_tx_offload(self.host.name(), &self.uplink)?;
         let router = format!("{OUTSIDE_ROUTER}/24");
         let server = format!("{OUTSIDE_SERVER}/32");
@@ -180,7 +165,7 @@ impl GatewayLab {
                 .ip(args)
                 .map_err(err(format!("cannot set up the outside ({args:?})")))?;
         }
-        no_tx_offload(out, "eth0")
+        no_tx_offload(self.outside.name(), "eth0")
     }
 
     /// Container `c{n}` in `network` (10.{third}.0.0/24), host `host`
@@ -198,22 +183,8 @@ impl GatewayLab {
         disable_ipv6(netns.name())?;
         let port = unique_name("gwvh");
         self.host
-            .ip(&[
-                "link",
-                "add",
-                &port,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                netns.name(),
-            ])
+            .add_veth_into(&port, &netns, "eth0")
             .map_err(err(format!("cannot create {name}'s veth pair")))?;
-        self.host
-            .ip(&["link", "set", &port, "up"])
-            .map_err(err("cannot bring a container's host end up"))?;
         let ip = Ipv4Addr::new(10, third, 0, host);
         let gateway = Ipv4Addr::new(10, third, 0, 1);
         let cidr = format!("{ip}/24");

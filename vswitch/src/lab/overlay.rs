@@ -431,22 +431,8 @@ impl OverlayLab {
         disable_ipv6(netns.name())?;
         let host_end = unique_name("vh");
         host.netns
-            .ip(&[
-                "link",
-                "add",
-                &host_end,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                netns.name(),
-            ])
+            .add_veth_into(&host_end, &netns, "eth0")
             .map_err(err(format!("cannot create {name}'s veth pair")))?;
-        host.netns
-            .ip(&["link", "set", &host_end, "up"])
-            .map_err(err("cannot bring a container's host end up"))?;
         let ip = net.address(i);
         let mtu = self.spec.container_mtu.to_string();
         let cidr = format!("{ip}/24");
