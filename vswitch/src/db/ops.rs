@@ -446,6 +446,32 @@ fn remove_referring(table: &mut Table, key: &str, field: &str, name: &str) {
 }
 
 /// Leaves out a list of records that became empty, as a file would.
+/// Appends a new record named `name` to the document's `key` array (a
+/// top-level table: bridge, uplink, network), refused if one exists.
+fn add_record(
+    doc: &mut Table,
+    table: TableName,
+    key: &str,
+    name: &str,
+    settings: &Table,
+) -> Result<(), String> {
+    if position(array(doc, key), name).is_some() {
+        return Err(format!("{key} {name:?} already exists"));
+    }
+    let record = new_record(table, name, settings)?;
+    array_mut(doc, key)?.push(record);
+    Ok(())
+}
+
+/// Removes the record named `name` from the document's `key` array and
+/// returns it; the array goes when it is left empty.
+fn remove_record(doc: &mut Table, key: &str, name: &str) -> Result<Value, String> {
+    let i = index(doc, key, name)?;
+    let removed = array_mut(doc, key)?.remove(i);
+    drop_if_empty(doc, key);
+    Ok(removed)
+}
+
 fn drop_if_empty(table: &mut Table, key: &str) {
     if table
         .get(key)
@@ -467,16 +493,10 @@ impl Op {
     pub fn apply(&self, doc: &mut Table) -> Result<Json, String> {
         match self {
             Op::AddBr { bridge, settings } => {
-                if position(array(doc, "bridge"), bridge).is_some() {
-                    return Err(format!("bridge {bridge:?} already exists"));
-                }
-                let record = new_record(TableName::Bridge, bridge, settings)?;
-                array_mut(doc, "bridge")?.push(record);
+                add_record(doc, TableName::Bridge, "bridge", bridge, settings)?;
             }
             Op::DelBr { bridge } => {
-                let b = index(doc, "bridge", bridge)?;
-                let removed = array_mut(doc, "bridge")?.remove(b);
-                drop_if_empty(doc, "bridge");
+                let removed = remove_record(doc, "bridge", bridge)?;
                 let ports = removed.get("port").and_then(Value::as_array);
                 for port in ports.into_iter().flatten().filter_map(name_of) {
                     remove_referring(doc, "container", "port", port);
@@ -511,28 +531,16 @@ impl Op {
                 remove_referring(doc, "container", "port", port);
             }
             Op::AddUplink { uplink, settings } => {
-                if position(array(doc, "uplink"), uplink).is_some() {
-                    return Err(format!("uplink {uplink:?} already exists"));
-                }
-                let record = new_record(TableName::Uplink, uplink, settings)?;
-                array_mut(doc, "uplink")?.push(record);
+                add_record(doc, TableName::Uplink, "uplink", uplink, settings)?;
             }
             Op::DelUplink { uplink } => {
-                let u = index(doc, "uplink", uplink)?;
-                array_mut(doc, "uplink")?.remove(u);
-                drop_if_empty(doc, "uplink");
+                remove_record(doc, "uplink", uplink)?;
             }
             Op::AddNetwork { network, settings } => {
-                if position(array(doc, "network"), network).is_some() {
-                    return Err(format!("network {network:?} already exists"));
-                }
-                let record = new_record(TableName::Network, network, settings)?;
-                array_mut(doc, "network")?.push(record);
+                add_record(doc, TableName::Network, "network", network, settings)?;
             }
             Op::DelNetwork { network } => {
-                let n = index(doc, "network", network)?;
-                array_mut(doc, "network")?.remove(n);
-                drop_if_empty(doc, "network");
+                remove_record(doc, "network", network)?;
             }
             Op::Set {
                 table,
