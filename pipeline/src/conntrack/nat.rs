@@ -138,11 +138,15 @@ impl ConnTable {
     /// The reply tuple of a new connection `original` translated by
     /// `nat`: replies come from the translated destination, and go to
     /// the translated source, `snat.addr` at a port of the range that no
-    /// connection of the zone uses towards the same remote.
+    /// connection of the zone uses towards the same remote. `retry` counts
+    /// the ports lost to racing workers ([`super::table::InsertError::ReplyTaken`]):
+    /// each moves the search on by a step of the original tuple's own, so
+    /// that two racers do not pick the same next port.
     pub(crate) fn nat_reply(
         &self,
         original: &Tuple,
         nat: &NewNat,
+        retry: u32,
     ) -> Result<Tuple, PortsExhausted> {
         let mut reply = original.reversed();
         if original.ipv6 {
@@ -170,7 +174,9 @@ impl ConnTable {
         let size = u32::from(last - first) + 1;
         // Start where the original tuple hashes, so that connections spread
         // over the range instead of crowding its first ports.
-        let start = (self.key(original).hash % u64::from(size)) as u32;
+        let hash = self.key(original).hash;
+        let step = (hash >> 32) as u32 | 1;
+        let start = ((hash % u64::from(size)) as u32).wrapping_add(retry.wrapping_mul(step)) % size;
         for k in 0..size.min(MAX_PORT_TRIES) {
             let port = first + ((start + k) % size) as u16;
             reply.dst_port = port;

@@ -86,7 +86,7 @@ impl Entry {
         }
     }
 
-    fn tuple_words(&self, reply: bool) -> [u64; TUPLE_WORDS] {
+    pub(crate) fn tuple_words(&self, reply: bool) -> [u64; TUPLE_WORDS] {
         let words = if reply { &self.reply } else { &self.original };
         core::array::from_fn(|i| words[i].load(Ordering::Relaxed))
     }
@@ -157,6 +157,11 @@ pub(crate) enum InsertError {
     /// Racing inserts of the same connection removed every copy this one
     /// could see while settling: look it up again.
     Raced,
+    /// Another connection stored the same translated reply tuple at the
+    /// same instant (two workers gave one NAT port to one remote): this
+    /// one was removed before any frame of it was translated; pick
+    /// another port.
+    ReplyTaken,
 }
 
 /// The shared table; see the module docs.
@@ -442,11 +447,14 @@ impl ConnTable {
     /// Stores a new connection and returns the entry that holds it: the
     /// new one, or the one a racing worker stored for the same connection.
     /// At the limit, first evicts from the original tuple's buckets (see
-    /// [`ConnTable::evict_for`]).
+    /// [`ConnTable::evict_for`]). `translated`: `reply` is not the reversed
+    /// `original` (NAT), so another connection may claim the same reply
+    /// tuple at the same instant; see [`InsertError::ReplyTaken`].
     pub(crate) fn insert(
         &self,
         original: &Tuple,
         reply: &Tuple,
+        translated: bool,
         state: State,
         windows: [Window; 2],
         now: u32,
@@ -496,8 +504,14 @@ impl ConnTable {
             release(&claims);
             return Err(InsertError::Full);
         }
+        if translated && self.reply_taken(&orig_words, &reply_words, reply_hash) {
+            self.remove(index, word);
+            release(&claims);
+            return Err(InsertError::ReplyTaken);
+        }
         bump(&self.counters.created);
-        // Settle a racing copy on the canonical tuple's slots.
+        // Settle a racing copy on the canonical tuple's slots (with NAT,
+        // another connection may share a tuple with this one: not a copy).
         let (canonical, canonical_hash) = if orig_words <= reply_words {
             (orig_words, orig_hash)
         } else {
@@ -515,6 +529,9 @@ impl ConnTable {
                 let Some(found) = self.read_slot(value, &canonical) else {
                     continue;
                 };
+                if !self.same_connection(found.index, &orig_words, &reply_words) {
+                    continue;
+                }
                 match winner {
                     None => winner = Some(found),
                     Some(_) => {
@@ -546,6 +563,46 @@ impl ConnTable {
             }),
             None => Err(InsertError::Raced),
         }
+    }
+
+    /// True if entry `index` is the connection of tuples `original` and
+    /// `reply`, stored from either direction.
+    fn same_connection(
+        &self,
+        index: u32,
+        original: &[u64; TUPLE_WORDS],
+        reply: &[u64; TUPLE_WORDS],
+    ) -> bool {
+        let entry = self.entry(index);
+        let (o, r) = (entry.tuple_words(false), entry.tuple_words(true));
+        (o == *original && r == *reply) || (o == *reply && r == *original)
+    }
+
+    /// True if another connection (not a copy of this one, which is
+    /// settled on the canonical tuple instead) holds `reply` (hashing to
+    /// `hash`) in either direction. Two workers translating two new
+    /// connections to the same port towards the same remote each check
+    /// after claiming their slots: the claims and these loads are SeqCst,
+    /// so the later of the two sees the other and yields (both may, and
+    /// both then pick another port); none of them has translated a frame
+    /// yet, so yielding breaks nothing.
+    fn reply_taken(
+        &self,
+        original: &[u64; TUPLE_WORDS],
+        reply: &[u64; TUPLE_WORDS],
+        hash: u64,
+    ) -> bool {
+        let check = Self::check(hash);
+        self.candidates(hash).into_iter().any(|bucket| {
+            bucket.slots.iter().any(|slot| {
+                let value = slot.load(Ordering::SeqCst);
+                value & SLOT_USED != 0
+                    && (value >> SLOT_CHECK_SHIFT) & SLOT_CHECK_MASK == check
+                    && self
+                        .read_slot(value, reply)
+                        .is_some_and(|found| !self.same_connection(found.index, original, reply))
+            })
+        })
     }
 
     /// Claims an empty slot for `value` in the emptier of `hash`'s buckets.

@@ -226,19 +226,20 @@ impl ConnTable {
             reply_seen: false,
             fins: 0,
         };
-        let reply = match nat.map(|nat| self.nat_reply(tuple, nat)) {
-            None => tuple.reversed(),
-            Some(Ok(reply)) => reply,
-            Some(Err(_)) => {
-                bump(&self.counters.nat_ports_exhausted);
-                return Verdict {
-                    state: ct_state::TRACKED | ct_state::NEW,
-                    result: Err(DropReason::NatPortsExhausted),
-                };
+        let exhausted = || {
+            bump(&self.counters.nat_ports_exhausted);
+            Verdict {
+                state: ct_state::TRACKED | ct_state::NEW,
+                result: Err(DropReason::NatPortsExhausted),
             }
         };
-        for _ in 0..UPDATE_TRIES {
-            match self.insert(tuple, &reply, state, windows, now) {
+        let mut reply = match nat.map(|nat| self.nat_reply(tuple, nat, 0)) {
+            None => tuple.reversed(),
+            Some(Ok(reply)) => reply,
+            Some(Err(_)) => return exhausted(),
+        };
+        for attempt in 1..=UPDATE_TRIES as u32 {
+            match self.insert(tuple, &reply, nat.is_some(), state, windows, now) {
                 // A racing worker stored this connection from its other
                 // direction first: this frame is its reply.
                 Ok(found) if found.reply => return self.racer_kept(found, kind, now),
@@ -255,7 +256,21 @@ impl ConnTable {
                         return self.racer_kept(found, kind, now);
                     }
                 }
+                Err(InsertError::ReplyTaken) => {
+                    if let Some(found) = self.find(key) {
+                        return self.racer_kept(found, kind, now);
+                    }
+                    match nat.map(|nat| self.nat_reply(tuple, nat, attempt)) {
+                        Some(Ok(next)) => reply = next,
+                        _ => return exhausted(),
+                    }
+                }
             }
+        }
+        if nat.is_some() {
+            // Never stored: sent on untranslated, it would leak the
+            // container's address.
+            return exhausted();
         }
         Verdict::of(ct_state::NEW)
     }
