@@ -507,11 +507,20 @@ impl Datapath {
         let mut flood_groups: Vec<Box<[FloodMember]>> = vec![Box::new([])];
         let mut bridges = Vec::with_capacity(spec.bridges.len());
         for (b, bridge) in spec.bridges.iter().enumerate() {
+            // Workers keep forwarding with the old configuration on the
+            // kept table meanwhile: static entries that stay are replaced
+            // in place (a moved one goes from its old port to its new one
+            // with no moment unknown, when its frames would be flooded),
+            // and only those gone from the new set are removed, last.
+            let mut gone_statics: Vec<&StaticMac> = Vec::new();
             let macs = match kept.bridges.get(&bridge.name) {
                 Some((table, old_statics)) => {
-                    for s in old_statics {
-                        table.remove_static(s.vlan, &s.mac);
-                    }
+                    gone_statics.extend(old_statics.iter().filter(|old| {
+                        !bridge
+                            .static_macs
+                            .iter()
+                            .any(|new| new.vlan == old.vlan && new.mac == old.mac)
+                    }));
                     Arc::clone(table)
                 }
                 None => Arc::new(MacTable::new(
@@ -532,11 +541,21 @@ impl Datapath {
                     )));
                 }
                 if !macs.insert_static(s.vlan, &s.mac, s.port) {
-                    return Err(SpecError(format!(
-                        "too many static MACs in one hash bucket of bridge {}",
-                        bridge.name
-                    )));
+                    // The room gone entries hold, made first only when
+                    // it is needed.
+                    for g in gone_statics.drain(..) {
+                        macs.remove_static(g.vlan, &g.mac);
+                    }
+                    if !macs.insert_static(s.vlan, &s.mac, s.port) {
+                        return Err(SpecError(format!(
+                            "too many static MACs in one hash bucket of bridge {}",
+                            bridge.name
+                        )));
+                    }
                 }
+            }
+            for s in gone_statics {
+                macs.remove_static(s.vlan, &s.mac);
             }
             let flood_index = Self::flood_groups(spec, b, &tunnels, &mut flood_groups)?;
             bridges.push(Bridge {

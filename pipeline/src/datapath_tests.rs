@@ -355,6 +355,48 @@ fn cache_hits_keep_the_source_learned() {
     );
 }
 
+/// The spec of three ports with `statics` as (MAC, port).
+fn spec_with_statics(statics: &[(Mac, PortId)]) -> DatapathSpec {
+    let mut spec = spec((0..3).map(|i| port(i, VlanMode::default())).collect());
+    spec.bridges[0].static_macs = statics
+        .iter()
+        .map(|&(mac, port)| StaticMac { vlan: 0, mac, port })
+        .collect();
+    spec
+}
+
+/// A static MAC moved from one port to another by a rebuild is never
+/// unknown in the shared table meanwhile (workers still forwarding with
+/// the old configuration would flood its frames), and one the new
+/// configuration drops is removed.
+#[test]
+fn a_moved_static_mac_is_never_unknown_during_a_rebuild() {
+    let first = Datapath::new(&spec_with_statics(&[(A, 1), (C, 1)]), 42).unwrap();
+    let table = Arc::clone(first.mac_table(0).unwrap());
+    let rebuilding = std::sync::atomic::AtomicBool::new(true);
+    let mut current = first;
+    std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut unknown = 0u64;
+            while rebuilding.load(std::sync::atomic::Ordering::Relaxed) {
+                unknown += u64::from(table.lookup(0, &A, 0).is_none());
+            }
+            unknown
+        });
+        for round in 0..40u32 {
+            let to = if round % 2 == 0 { 2 } else { 1 };
+            current = current
+                .rebuild(&spec_with_statics(&[(A, to), (C, 1)]), 42)
+                .unwrap();
+        }
+        rebuilding.store(false, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(watcher.join().unwrap(), 0, "A was unknown during a move");
+    });
+    assert_eq!(table.lookup(0, &A, 0), Some(1));
+    let dropped = current.rebuild(&spec_with_statics(&[(A, 1)]), 42).unwrap();
+    assert_eq!(dropped.mac_table(0).unwrap().lookup(0, &C, 0), None);
+}
+
 #[test]
 fn rebuilt_datapath_keeps_learned_state_and_retire_flushes_gone_ports() {
     let mut h = Harness::new((0..3).map(|i| port(i, VlanMode::default())).collect());
