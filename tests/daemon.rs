@@ -167,7 +167,14 @@ fn configuration_swaps_under_traffic_lose_nothing_and_serve_nothing_stale() {
     // sent before the swap shows, then take the baseline.
     std::thread::sleep(Duration::from_millis(200));
     let (moved, _) = swap_counters(daemon.socket());
-    let (later, _) = wait_for(&|c| c.0 > moved.0 + 50_000);
+    // Until the cache has served frames of the new configuration too (a
+    // stale hit would send Y's frames to sink2), however slow the machine.
+    let hits = || {
+        let pmd = request(daemon.socket(), "pmd-stats").unwrap();
+        pmd["workers"][0]["flow_cache"]["hits"].as_u64().unwrap()
+    };
+    let hits_moved = hits();
+    let (later, _) = wait_for(&|c| c.0 > moved.0 + 50_000 && hits() > hits_moved + 50_000);
     assert_eq!(
         later.2, moved.2,
         "frames to Y still went to sink2: {moved:?} {later:?}"
@@ -181,10 +188,6 @@ fn configuration_swaps_under_traffic_lose_nothing_and_serve_nothing_stale() {
     assert_eq!(fdb["entries"].as_array().unwrap().len(), 1002, "{fdb}");
     let pmd = request(daemon.socket(), "pmd-stats").unwrap();
     assert_eq!(pmd["workers"][0]["reconfigurations"], 2, "{pmd}");
-    assert!(
-        pmd["workers"][0]["flow_cache"]["hits"].as_u64().unwrap() > 100_000,
-        "{pmd}"
-    );
 }
 
 #[test]
@@ -252,32 +255,33 @@ fn a_blocked_adaptive_worker_takes_a_configuration_update_at_once() {
     let daemon = Daemon::start(&quiet_config(&dir, &["a", "b"]))
         .and_then(Daemon::spawn)
         .unwrap();
-    let sleeps = |socket: &std::path::Path| {
+    let worker = |socket: &std::path::Path, counter: &str| {
         let pmd = request(socket, "pmd-stats").unwrap();
-        pmd["workers"][0]["sleeps"].as_u64().unwrap()
+        pmd["workers"][0][counter].as_u64().unwrap()
     };
+    let sleeps = |socket: &std::path::Path| worker(socket, "sleeps");
     let deadline = Instant::now() + Duration::from_secs(10);
     while sleeps(daemon.socket()) == 0 {
         assert!(Instant::now() < deadline, "the worker never blocked");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Blocked with nothing to wake it but its doorbell: an update that
-    // waited for the 1 s safety timeout would take about a second.
+    // Blocked with nothing to wake it but its doorbell. A wake-up by an
+    // event counts in `wakeups`; the 1 s safety timeout does not, so this
+    // tells the doorbell from the timeout however loaded the machine is.
     std::thread::sleep(Duration::from_millis(100));
-    let t0 = Instant::now();
+    let woken_before = worker(daemon.socket(), "wakeups");
     daemon
         .reconfigure(&quiet_config(&dir, &["a", "b", "c"]))
         .unwrap();
-    let took = t0.elapsed();
-    assert!(
-        took < Duration::from_millis(500),
-        "the blocked worker took {took:?} to apply the update: was it woken?"
-    );
     // Published before the worker blocks again.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let pmd = request(daemon.socket(), "pmd-stats").unwrap();
         if pmd["workers"][0]["reconfigurations"] == 1 {
+            assert!(
+                pmd["workers"][0]["wakeups"].as_u64().unwrap() > woken_before,
+                "the update was applied without a wake-up: not by the doorbell? {pmd}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "{pmd}");
