@@ -125,6 +125,13 @@ impl<'a> Segments<'a> {
         (self.end - self.payload).div_ceil(self.mss).max(1)
     }
 
+    /// The length of the largest segment before any VLAN edit: its
+    /// headers and at most one segment size of payload (what an MTU is
+    /// checked against).
+    pub fn largest_len(&self) -> usize {
+        self.payload + self.mss.min(self.end - self.payload)
+    }
+
     /// Writes segment `index` into `dst` with `vlan` done to its Ethernet
     /// header (the frame has an outer tag when `tagged`), every length and
     /// checksum right; returns its length.
@@ -290,4 +297,4 @@ pub(crate) fn emit_offloaded<T: TxSink>(
 
 #[cfg(test)]
 #[path = "offload_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -14,7 +14,7 @@ const DST6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
 
 /// A TCP super-frame as a kernel with TSO hands it over: complete IP
 /// header, the TCP checksum field holding only the pseudo-header sum.
-fn super_frame(ipv6: bool, payload: &[u8], fin: bool) -> (Vec<u8>, PacketCtx) {
+pub(crate) fn super_frame(ipv6: bool, payload: &[u8], fin: bool) -> (Vec<u8>, PacketCtx) {
     let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
     let builder = if ipv6 {
         builder.ipv6(SRC6, DST6, 64)
@@ -58,7 +58,7 @@ fn super_frame(ipv6: bool, payload: &[u8], fin: bool) -> (Vec<u8>, PacketCtx) {
 
 /// Checks one segment with etherparse; returns its sequence number,
 /// payload, and FIN, PSH flags.
-fn check_segment(seg: &[u8], ipv6: bool) -> (u32, Vec<u8>, bool, bool) {
+pub(crate) fn check_segment(seg: &[u8], ipv6: bool) -> (u32, Vec<u8>, bool, bool) {
     let sliced = SlicedPacket::from_ethernet(seg).expect("etherparse parses the segment");
     let (src4, dst4, src6, dst6) = match &sliced.net {
         Some(NetSlice::Ipv4(ip)) => {

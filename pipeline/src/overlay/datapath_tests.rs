@@ -8,9 +8,11 @@ use crate::datapath::{BridgeSpec, Datapath, DatapathSpec, PortSpec, VlanMode};
 use crate::drop::DropReason;
 use crate::flow::Mac;
 use crate::mac_table::PortId;
+use crate::offload::tests::{check_segment, super_frame};
 use crate::overlay::{GeneveOptionSpec, TunnelKind, TunnelSpec, UplinkSpec};
 use crate::parse::parse;
 use crate::stats::Stats;
+use crate::trace::NoTrace;
 use crate::wire::{arp, geneve, vxlan, FrameBuilder, Ipv4Outer, Ipv4Packet};
 
 const C1: PortId = 0;
@@ -639,4 +641,69 @@ fn a_flood_into_a_tunnel_gets_the_tunnel_ports_vlan_tagging() {
         &frame([0xff; 6], A, None)[..],
         "the access tunnel port's frame is untagged"
     );
+}
+
+/// A TCP super-frame from a container (TSO) flooded into the tunnel is cut
+/// in software into segments that fit the uplink's MTU once encapsulated,
+/// each encapsulated on its own with every checksum right; one too large
+/// for the MTU even as segments is refused as a frame would be.
+#[test]
+fn a_super_frame_into_a_tunnel_is_segmented_then_encapsulated() {
+    for ipv6 in [false, true] {
+        let mut h = harness(TunnelKind::Vxlan, vec![]);
+        resolve_remote(&mut h);
+        let payload: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+        let (frame, mut ctx) = super_frame(ipv6, &payload, true);
+        // 1,380 bytes of TCP payload a segment: 1,490 bytes of outer IPv6
+        // packet with VXLAN, within the uplink's 1,500.
+        ctx.offload.gso_size = 1380;
+        let mut sink = VecSink::new(2048);
+        let mut bytes = frame.clone();
+        h.runner.process_offloaded(
+            &h.dp,
+            C1,
+            &mut [&mut bytes[..]],
+            &[0],
+            &[ctx.offload],
+            2,
+            &mut sink,
+            &mut h.stats,
+            &mut NoTrace,
+        );
+        assert_eq!(sink.sent.len(), 4, "ipv6 {ipv6}");
+        let mut data = Vec::new();
+        for (i, (port, bytes)) in sink.sent.iter().enumerate() {
+            assert_eq!(*port, UP);
+            let ip = Ipv4Packet::new_checked(&bytes[14..]).unwrap();
+            assert!(ip.verify_checksum());
+            assert_eq!(usize::from(ip.total_len()), bytes.len() - 14);
+            assert!(bytes.len() - 14 <= 1500, "within the MTU");
+            let parsed = parse(bytes).unwrap();
+            let header = &bytes[parsed.layout.payload as usize..];
+            assert_eq!(vxlan::parse_header(header), Ok(42));
+            let (_, chunk, fin, _) = check_segment(&header[vxlan::HEADER_LEN..], ipv6);
+            assert_eq!(fin, i == 3, "FIN on the last segment only");
+            data.extend(chunk);
+        }
+        assert_eq!(data, payload);
+        let vx = &h.stats.ports[VX as usize];
+        assert_eq!((vx.sw_segmented, vx.tx_packets), (4, 1));
+
+        ctx.offload.gso_size = 1448;
+        let mut bytes = frame.clone();
+        sink.sent.clear();
+        h.runner.process_offloaded(
+            &h.dp,
+            C1,
+            &mut [&mut bytes[..]],
+            &[0],
+            &[ctx.offload],
+            2,
+            &mut sink,
+            &mut h.stats,
+            &mut NoTrace,
+        );
+        assert!(sink.sent.iter().all(|(port, _)| *port != UP));
+        assert_eq!(drops(&h.stats, DropReason::EncapTooBig), 1);
+    }
 }

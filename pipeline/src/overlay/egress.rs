@@ -6,11 +6,12 @@
 use std::net::IpAddr;
 
 use super::{word_to_mac, AddrEntry, Tunnel, Uplink, NEIGHBOUR_REFRESH_SECS};
-use crate::context::PacketCtx;
+use crate::context::{GsoType, PacketCtx};
 use crate::datapath::{Datapath, PortRole};
 use crate::drop::DropReason;
-use crate::egress::{into_slot, write_frame, FieldEdits, TxSink, VlanEdit};
+use crate::egress::{into_slot, patch_fields, write_frame, FieldEdits, TxSink, VlanEdit};
 use crate::flow::Mac;
+use crate::offload::Segments;
 use crate::stats::Stats;
 use crate::steer::symmetric_hash;
 use crate::wire::builder::{fix_outer_lengths, fix_template_lengths};
@@ -108,60 +109,122 @@ fn to_entry<T: TxSink>(
     let template = &tunnel.template;
     let head = template.header.len();
     // The outer IP packet: the headers after the outer Ethernet header,
-    // and the inner frame as it leaves.
+    // and the inner frame as it leaves (each segment of a super-frame,
+    // which is cut in software first: the uplink takes no offloads).
     let outer_overhead = head.saturating_sub(ETH_HEADER_LEN);
-    let ip_len = outer_overhead as isize + out.frame.len() as isize + out.vlan.growth();
+    let segments = match out.ctx.offload.gso {
+        GsoType::None => None,
+        _ => match Segments::new(out.frame, out.ctx) {
+            Ok(segments) => Some(segments),
+            Err(reason) => {
+                stats.drop(uplink_port, reason);
+                return;
+            }
+        },
+    };
+    let inner_len = match &segments {
+        Some(segments) => segments.largest_len(),
+        None => out.frame.len(),
+    };
+    let ip_len = outer_overhead as isize + inner_len as isize + out.vlan.growth();
     let mtu = usize::from(uplink.spec.mtu);
     if ip_len > mtu as isize {
         stats.drop(uplink_port, DropReason::EncapTooBig);
         too_big(out, mtu.saturating_sub(outer_overhead), tx, stats);
         return;
     }
-    let sent = into_slot(uplink_port, out.ctx.timestamp_ns, tx, stats, |slot| {
+    let encapsulate = |slot: &mut [u8], segment: Option<usize>| {
         let (outer, inner) = slot
             .split_at_mut_checked(head)
             .ok_or(DropReason::TxFrameTooLong)?;
         copy_header(outer, &template.header);
-        let len = head + write_frame(out.frame, out.ctx, out.vlan, out.fields, inner)?;
+        let inner_len = match (&segments, segment) {
+            (Some(segments), Some(index)) => {
+                let tagged = out.ctx.parsed.layout.vlan_tags > 0;
+                let len = segments.write(index, tagged, out.vlan, inner)?;
+                if out.fields.any() {
+                    let written = inner.get_mut(..len).ok_or(DropReason::TxFrameTooLong)?;
+                    patch_fields(written, out.ctx, out.vlan.growth(), out.fields)?;
+                }
+                len
+            }
+            _ => write_frame(out.frame, out.ctx, out.vlan, out.fields, inner)?,
+        };
+        let len = head + inner_len;
         let frame = slot.get_mut(..len).ok_or(DropReason::TxFrameTooLong)?;
-        if let Some(dst) = frame.get_mut(..6) {
-            dst.copy_from_slice(&mac);
-        }
-        let l3 = template.outer.l3;
-        match vtep.addr {
-            IpAddr::V4(a) if !template.outer.ipv6 => {
-                let at = l3 + ipv4::field::DST_ADDR.start;
-                if let Some(dst) = frame.get_mut(at..at + 4) {
-                    dst.copy_from_slice(&a.octets());
-                }
-            }
-            IpAddr::V6(a) if template.outer.ipv6 => {
-                // Destination Address: bytes 24 to 40 of the IPv6 header.
-                if let Some(dst) = frame.get_mut(l3 + 24..l3 + 40) {
-                    dst.copy_from_slice(&a.octets());
-                }
-            }
-            _ => return Err(DropReason::TunnelNoRemotes),
-        }
-        if let Some(at) = template.outer.udp {
-            // The dynamic range of RFC 6335, as Linux and Open vSwitch use.
-            let source = 0xc000 | (symmetric_hash(&out.ctx.parsed.key) as u16 & 0x3fff);
-            write_u16(frame, at + udp::field::SRC_PORT.start, source);
-        }
-        match template.ipv4_fixed_sum {
-            Some(fixed) => {
-                fix_template_lengths(frame, &template.outer, template.udp_checksum, fixed)
-            }
-            None => fix_outer_lengths(frame, &template.outer, template.udp_checksum),
-        }
-        .map_err(|_| DropReason::TxFrameTooLong)?;
+        fill_outer(frame, tunnel, &mac, vtep.addr, out)?;
         Ok(len)
-    });
-    if sent {
+    };
+    let sent = match &segments {
+        None => u64::from(into_slot(
+            uplink_port,
+            out.ctx.timestamp_ns,
+            tx,
+            stats,
+            |slot| encapsulate(slot, None),
+        )),
+        Some(segments) => {
+            let mut sent = 0;
+            for index in 0..segments.count() {
+                if !into_slot(uplink_port, out.ctx.timestamp_ns, tx, stats, |slot| {
+                    encapsulate(slot, Some(index))
+                }) {
+                    break;
+                }
+                sent += 1;
+            }
+            stats.sw_segmented(tunnel.port, sent);
+            sent
+        }
+    };
+    if sent > 0 {
         // The tunnel port counts what goes into the tunnel (the uplink
-        // counts it encapsulated).
+        // counts it encapsulated): one frame, as the port handed it over.
         stats.tx(tunnel.port, out.frame.len());
     }
+}
+
+/// Fills in the per-frame parts of an encapsulated `frame` whose outer
+/// headers are the tunnel's template: the next hop's MAC, the VTEP's
+/// address, the outer UDP source port (the inner flow's hash), lengths and
+/// checksums.
+fn fill_outer(
+    frame: &mut [u8],
+    tunnel: &Tunnel,
+    mac: &Mac,
+    vtep: IpAddr,
+    out: &Outgoing<'_>,
+) -> Result<(), DropReason> {
+    let template = &tunnel.template;
+    if let Some(dst) = frame.get_mut(..6) {
+        dst.copy_from_slice(mac);
+    }
+    let l3 = template.outer.l3;
+    match vtep {
+        IpAddr::V4(a) if !template.outer.ipv6 => {
+            let at = l3 + ipv4::field::DST_ADDR.start;
+            if let Some(dst) = frame.get_mut(at..at + 4) {
+                dst.copy_from_slice(&a.octets());
+            }
+        }
+        IpAddr::V6(a) if template.outer.ipv6 => {
+            // Destination Address: bytes 24 to 40 of the IPv6 header.
+            if let Some(dst) = frame.get_mut(l3 + 24..l3 + 40) {
+                dst.copy_from_slice(&a.octets());
+            }
+        }
+        _ => return Err(DropReason::TunnelNoRemotes),
+    }
+    if let Some(at) = template.outer.udp {
+        // The dynamic range of RFC 6335, as Linux and Open vSwitch use.
+        let source = 0xc000 | (symmetric_hash(&out.ctx.parsed.key) as u16 & 0x3fff);
+        write_u16(frame, at + udp::field::SRC_PORT.start, source);
+    }
+    match template.ipv4_fixed_sum {
+        Some(fixed) => fix_template_lengths(frame, &template.outer, template.udp_checksum, fixed),
+        None => fix_outer_lengths(frame, &template.outer, template.udp_checksum),
+    }
+    .map_err(|_| DropReason::TxFrameTooLong)
 }
 
 /// Copies the outer headers of a template: the lengths of VXLAN and
