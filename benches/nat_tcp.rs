@@ -80,7 +80,10 @@ fn main() {
     }
     let kernel = runs.first().map_or(f64::NAN, |r| r.1);
     println!();
-    println!("{:<28} {:>10} {:>12}", "masquerade by", "Gbit/s", "vs kernel");
+    println!(
+        "{:<28} {:>10} {:>12}",
+        "masquerade by", "Gbit/s", "vs kernel"
+    );
     for (label, gbit) in &runs {
         println!("{label:<28} {gbit:>10.2} {:>11.2}x", gbit / kernel);
     }
@@ -190,7 +193,8 @@ fn kernel_run(seconds: u64) -> Result<f64, String> {
             "masquerade",
         ],
     ] {
-        host.exec("nft", rule).map_err(err("cannot add nftables rules"))?;
+        host.exec("nft", rule)
+            .map_err(err("cannot add nftables rules"))?;
     }
     iperf(&container, &outside, seconds)
 }
@@ -268,7 +272,10 @@ address = "172.30.8.2/24"
     for command in ["stats", "pmd-stats"] {
         let answer = vswitch::daemon::request(lab.socket(), command)
             .map_err(|e| format!("vsctl {command}: {e}"))?;
-        shown += &format!("$ vsctl {command}\n{}", vswitch::daemon::render(command, &answer));
+        shown += &format!(
+            "$ vsctl {command}\n{}",
+            vswitch::daemon::render(command, &answer)
+        );
     }
     Ok((gbit, shown))
 }
