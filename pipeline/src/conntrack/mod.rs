@@ -49,7 +49,7 @@ pub use table::ConnTable;
 pub use tcp::{TcpState, Window};
 pub use track::Verdict;
 
-use crate::context::{CtMeta, PacketCtx};
+use crate::context::{ChecksumState, CtMeta, PacketCtx};
 use crate::egress::{ConnTracker, Tracked};
 use crate::flow::IpFrag;
 use crate::wire::{ethernet, ip_proto};
@@ -430,9 +430,12 @@ impl Conntrack {
                 Ok(mut parsed) => {
                     // The first fragment stands for its whole datagram.
                     parsed.key.ip_frag = IpFrag::None;
+                    // Held fragments have complete checksums: the ct
+                    // action settles a partial one before tracking.
+                    let complete = ChecksumState::Complete;
                     let (judged, translation) = self
                         .table
-                        .track_nat(first, &parsed, zone, commit, nat, now, false);
+                        .track_nat(first, &parsed, complete, zone, commit, nat, now, false);
                     verdict.ct.state = judged.state;
                     verdict.ct.nat = translation;
                     verdict.dropped = judged.result.err();
@@ -474,9 +477,19 @@ impl ConnTracker for Conntrack {
             return self.hold(frame, ctx, zone, commit, nat, now);
         }
         let current = frame.get_mut(ctx.offset as usize..).unwrap_or_default();
-        let (verdict, translation) =
-            self.table
-                .track_nat(current, &ctx.parsed, zone, commit, nat, now, ctx.probe);
+        // Only super-frames come here with a partial checksum: the ct
+        // action completes the others first (`settle_in_place`).
+        let checksum = ctx.offload.checksum;
+        let (verdict, translation) = self.table.track_nat(
+            current,
+            &ctx.parsed,
+            checksum,
+            zone,
+            commit,
+            nat,
+            now,
+            ctx.probe,
+        );
         ctx.ct.zone = zone;
         ctx.ct.state = verdict.state;
         ctx.ct.nat = translation;

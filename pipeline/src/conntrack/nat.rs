@@ -9,6 +9,11 @@
 //! direction takes the reply tuple's destination as its source; a reply
 //! takes the original source as its destination. Checksums are updated
 //! incrementally (RFC 1624); an ICMP echo's identifier stands for its port.
+//! A frame whose TCP/UDP checksum is partial (a super-frame a port handed
+//! over with its checksum offloaded) keeps it partial: its field holds the
+//! pseudo-header's sum, so an address changes it as a sum, and a port,
+//! summed with the rest when the checksum is completed, does not (as
+//! Linux's `inet_proto_csum_replace4` on CHECKSUM_PARTIAL).
 //!
 //! A port is free for a connection when no connection in the zone has
 //! the reply tuple it would make (same remote address and port, same
@@ -21,7 +26,7 @@ use std::net::Ipv4Addr;
 use super::packet::{self, Kind, Tuple};
 use super::table::ConnTable;
 use super::track::Verdict;
-use crate::context::ct_state;
+use crate::context::{ct_state, ChecksumState};
 use crate::flow::Parsed;
 use crate::wire::checksum::{internet_checksum, update_u16, update_u32};
 use crate::wire::{icmpv4, ip_proto, ipv4, read_u16, tcp, udp, write_u16};
@@ -96,12 +101,14 @@ impl ConnTable {
     /// [`ConnTable::track`] with NAT: judges the frame (a new connection
     /// committed with [`NatRequest::Snat`] gets a translated reply tuple)
     /// and, unless `nat` is `None` or this is a probe, rewrites the frame
-    /// by its connection's translation.
+    /// by its connection's translation, its L4 checksum updated as
+    /// `checksum` says it stands (complete, or partial).
     #[allow(clippy::too_many_arguments)]
     pub fn track_nat(
         &self,
         frame: &mut [u8],
         parsed: &Parsed,
+        checksum: ChecksumState,
         zone: u16,
         commit: bool,
         nat: NatRequest,
@@ -130,7 +137,13 @@ impl ConnTable {
             Kind::IcmpError(quoted) if verdict.state & ct_state::RELATED != 0 => {
                 self.apply_nat_related(frame, l3, l4, &tuple, &quoted)
             }
-            _ => self.apply_nat(frame, l3, l4, &tuple, verdict.state),
+            _ => {
+                let l4_sum = match checksum {
+                    ChecksumState::Complete => L4Sum::Complete,
+                    ChecksumState::Partial { .. } => L4Sum::Partial,
+                };
+                self.apply_nat(frame, l3, l4, &tuple, verdict.state, l4_sum)
+            }
         };
         (verdict, translation)
     }
@@ -191,10 +204,10 @@ impl ConnTable {
         Err(PortsExhausted)
     }
 
-    /// Rewrites `frame` (the current frame, parsed at `l3`/`l4`) by its
-    /// connection's translation, when it has one: what a frame of tuple
-    /// `tuple` with `state` bits becomes. Returns the translation applied
-    /// (`None`: none).
+    /// Rewrites `frame` (the current frame, parsed at `l3`/`l4`, its L4
+    /// checksum as `l4_sum` says) by its connection's translation, when it
+    /// has one: what a frame of tuple `tuple` with `state` bits becomes.
+    /// Returns the translation applied (`None`: none).
     pub(crate) fn apply_nat(
         &self,
         frame: &mut [u8],
@@ -202,6 +215,7 @@ impl ConnTable {
         l4: usize,
         tuple: &Tuple,
         state: u8,
+        l4_sum: L4Sum,
     ) -> Option<Translation> {
         let tracked = ct_state::NEW | ct_state::ESTABLISHED;
         if tuple.ipv6 || state & tracked == 0 || state & ct_state::INVALID != 0 {
@@ -220,7 +234,15 @@ impl ConnTable {
             to_src: (v4(&want.src), want.src_port),
             to_dst: (v4(&want.dst), want.dst_port),
         };
-        rewrite(frame, l3, l4, tuple.proto, &translation, found.reply, true);
+        rewrite(
+            frame,
+            l3,
+            l4,
+            tuple.proto,
+            &translation,
+            found.reply,
+            l4_sum,
+        );
         Some(translation)
     }
 }
@@ -261,7 +283,15 @@ impl ConnTable {
             to_dst: (v4(&want.dst), 0),
         };
         // The outer header: addresses only (ICMP has no pseudo-header).
-        rewrite(frame, l3, l4, ip_proto::ICMP, &translation, false, true);
+        rewrite(
+            frame,
+            l3,
+            l4,
+            ip_proto::ICMP,
+            &translation,
+            false,
+            L4Sum::Complete,
+        );
         // The quoted packet, as its sender sent it.
         let inner_l3 = l4 + QUOTE_OFFSET;
         let inner_ihl = usize::from(frame.get(inner_l3)? & 0x0f) * 4;
@@ -280,16 +310,13 @@ impl ConnTable {
             ip_proto::UDP => quoted_len >= udp::field::CHECKSUM.end,
             _ => true,
         };
+        let inner_sum = if inner_sum_quoted {
+            L4Sum::Complete
+        } else {
+            L4Sum::Absent
+        };
         let proto = quoted.proto;
-        rewrite(
-            frame,
-            inner_l3,
-            inner_l4,
-            proto,
-            &inner,
-            true,
-            inner_sum_quoted,
-        );
+        rewrite(frame, inner_l3, inner_l4, proto, &inner, true, inner_sum);
         // The error's own checksum covers the quoted packet: summed anew.
         let end =
             (l3 + usize::from(read_u16(frame, l3 + ipv4::field::LENGTH.start))).min(frame.len());
@@ -341,14 +368,26 @@ fn v4(addr: &[u8; 16]) -> Ipv4Addr {
 /// Writes the addresses of `t` into the IPv4 header at `l3` (and its
 /// checksum): a later fragment, which carries no L4 header.
 pub(crate) fn rewrite_addresses(frame: &mut [u8], l3: usize, t: &Translation) {
-    rewrite(frame, l3, 0, 0, t, false, false);
+    rewrite(frame, l3, 0, 0, t, false, L4Sum::Absent);
+}
+
+/// What the TCP/UDP checksum field of a frame to rewrite holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum L4Sum {
+    /// The checksum: updated for addresses and ports (RFC 1624).
+    Complete,
+    /// A partial checksum, the pseudo-header's sum (uncomplemented):
+    /// updated for addresses only, as a sum.
+    Partial,
+    /// Nothing to update: a quoted header cut before its checksum, or no
+    /// L4 header.
+    Absent,
 }
 
 /// Writes `t` into the IPv4 frame: addresses (IPv4 header checksum and
 /// the TCP/UDP pseudo-header sum), ports or the echo identifier (L4
-/// checksum, unless `l4_checksum` is false: a quoted header cut before
-/// it). `reply`: the frame is an echo reply, whose identifier is its
-/// "destination port".
+/// checksum), the TCP/UDP checksum updated as `l4_sum` says. `reply`: the
+/// frame is an echo reply, whose identifier is its "destination port".
 fn rewrite(
     frame: &mut [u8],
     l3: usize,
@@ -356,17 +395,19 @@ fn rewrite(
     proto: u8,
     t: &Translation,
     reply: bool,
-    l4_checksum: bool,
+    l4_sum: L4Sum,
 ) {
-    let l4_sum = match proto {
-        _ if !l4_checksum => None,
-        ip_proto::TCP => Some(l4 + tcp::field::CHECKSUM.start),
+    let sum_at = match (proto, l4_sum) {
+        (_, L4Sum::Absent) => None,
+        (ip_proto::TCP, _) => Some(l4 + tcp::field::CHECKSUM.start),
+        (ip_proto::UDP, L4Sum::Partial) => Some(l4 + udp::field::CHECKSUM.start),
         // A zero UDP checksum over IPv4 means "none" and stays so.
-        ip_proto::UDP if read_u16(frame, l4 + udp::field::CHECKSUM.start) != 0 => {
+        (ip_proto::UDP, _) if read_u16(frame, l4 + udp::field::CHECKSUM.start) != 0 => {
             Some(l4 + udp::field::CHECKSUM.start)
         }
         _ => None,
     };
+    let partial = l4_sum == L4Sum::Partial;
     let ip_sum = l3 + ipv4::field::CHECKSUM.start;
     for (old, new, at) in [
         (t.src.0, t.to_src.0, ipv4::field::SRC_ADDR.start),
@@ -378,8 +419,16 @@ fn rewrite(
         let (old, new) = (u32::from(old), u32::from(new));
         crate::wire::write_array(frame, l3 + at, new.to_be_bytes());
         write_u16(frame, ip_sum, update_u32(read_u16(frame, ip_sum), old, new));
-        if let Some(c) = l4_sum {
-            write_u16(frame, c, update_u32(read_u16(frame, c), old, new));
+        if let Some(c) = sum_at {
+            let field = read_u16(frame, c);
+            // A sum takes `new - old` where a checksum (its complement)
+            // takes `old - new`.
+            let updated = if partial {
+                !update_u32(!field, old, new)
+            } else {
+                update_u32(field, old, new)
+            };
+            write_u16(frame, c, updated);
         }
     }
     match proto {
@@ -392,7 +441,8 @@ fn rewrite(
                     continue;
                 }
                 write_u16(frame, l4 + at, new);
-                if let Some(c) = l4_sum {
+                // A partial checksum sums the ports when it is completed.
+                if let Some(c) = sum_at.filter(|_| !partial) {
                     write_u16(frame, c, update_u16(read_u16(frame, c), old, new));
                 }
             }

@@ -2,6 +2,7 @@ mod concurrency;
 mod datapath;
 mod frag;
 mod frames;
+mod nat;
 mod other;
 mod props;
 mod table;
