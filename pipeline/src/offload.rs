@@ -227,12 +227,18 @@ pub(crate) fn emit_offloaded<T: TxSink>(
     let tagged = ctx.parsed.layout.vlan_tags > 0;
     let shift = vlan.growth();
     let moved = |at: u16| (at as isize + shift) as u16;
-    if tx.takes_offload(port) && !fields.any() {
+    if tx.takes_offload(port) && (!fields.any() || fields.spares_l4_checksum()) {
         let Some(slot) = tx.slot(port) else {
             stats.drop(port, DropReason::TxQueueFull);
             return;
         };
-        match write_vlan(frame, tagged, vlan, slot) {
+        match write_vlan(frame, tagged, vlan, slot).and_then(|len| {
+            if fields.any() {
+                let out = slot.get_mut(..len).ok_or(DropReason::TxFrameTooLong)?;
+                patch_fields(out, ctx, shift, fields)?;
+            }
+            Ok(len)
+        }) {
             Ok(len) => {
                 let checksum = match ctx.offload.checksum {
                     ChecksumState::Partial { start, offset } => ChecksumState::Partial {

@@ -341,3 +341,65 @@ fn egress_passes_super_frames_on_or_segments_them_and_counts() {
     assert_eq!(sink.sent[0].1, one);
     check_segment(&one, true);
 }
+
+/// A routed super-frame (new MACs, TTL down by one) goes whole to a port
+/// that takes offloads: neither rewrite touches what the TCP checksum
+/// covers, so its partial checksum stays right; the IPv4 header checksum
+/// is updated. A rewrite of an address or port still has it segmented.
+#[test]
+fn a_routed_super_frame_goes_whole_to_a_port_that_takes_offloads() {
+    use crate::action::Action;
+    use crate::egress::Edits;
+    let (frame, ctx) = super_frame(false, &vec![5u8; 10_000], false);
+    let mut routed = Edits::default();
+    for action in [
+        Action::SetEthSrc([2, 0, 0, 0, 0, 0xaa]),
+        Action::SetEthDst([2, 0, 0, 0, 0, 0xbb]),
+        Action::DecTtl,
+    ] {
+        routed.add(action).unwrap();
+    }
+    let mut sink = Sink::default();
+    let mut stats = Stats::new(2);
+    emit_offloaded(
+        &frame,
+        &ctx,
+        VlanEdit::Keep,
+        &routed.fields,
+        0,
+        &mut sink,
+        &mut stats,
+    );
+    assert_eq!(sink.sent.len(), 1, "whole");
+    let (_, sent, offload) = &sink.sent[0];
+    let (offload, _) = offload.expect("with its offload state");
+    assert_eq!(
+        (offload.gso, offload.checksum),
+        (ctx.offload.gso, ctx.offload.checksum)
+    );
+    assert_eq!(&sent[..12], &[2, 0, 0, 0, 0, 0xbb, 2, 0, 0, 0, 0, 0xaa]);
+    assert_eq!(sent[14 + 8], 63, "TTL");
+    let ip = etherparse::Ipv4HeaderSlice::from_slice(&sent[14..]).unwrap();
+    assert_eq!(ip.header_checksum(), ip.to_header().calc_header_checksum());
+    assert_eq!(
+        &sent[34..],
+        &frame[34..],
+        "TCP header and payload as they were"
+    );
+    assert_eq!(stats.ports[0].sw_segmented, 0);
+
+    let mut translated = routed;
+    translated.add(Action::SetIpv4Src([192, 0, 2, 1])).unwrap();
+    sink.sent.clear();
+    emit_offloaded(
+        &frame,
+        &ctx,
+        VlanEdit::Keep,
+        &translated.fields,
+        0,
+        &mut sink,
+        &mut stats,
+    );
+    assert_eq!(sink.sent.len(), 7, "segmented");
+    assert_eq!(stats.ports[0].sw_segmented, 7);
+}

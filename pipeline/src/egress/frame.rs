@@ -134,6 +134,15 @@ impl FieldEdits {
     pub(crate) fn any(&self) -> bool {
         self.any
     }
+
+    /// True when no rewrite touches what the L4 checksum covers (MACs and
+    /// TTL only): a partial checksum stays right, a super-frame whole.
+    pub(crate) fn spares_l4_checksum(&self) -> bool {
+        self.ipv4_src.is_none()
+            && self.ipv4_dst.is_none()
+            && self.l4_src.is_none()
+            && self.l4_dst.is_none()
+    }
 }
 
 impl Edits {

@@ -10,6 +10,7 @@ use crate::conntrack::table::{InsertError, State};
 use crate::conntrack::track::Verdict;
 use crate::conntrack::{ConnTable, ConntrackConfig, NatRequest, Snat, TcpState, Tuple, Window};
 use crate::context::ct_state::{ESTABLISHED, INVALID, REPLY};
+use crate::context::ChecksumState;
 use crate::parse::parse;
 use crate::wire::ip_proto;
 use crate::wire::tcp::flags::{ACK, SYN};
@@ -119,7 +120,18 @@ fn masquerade(table: &ConnTable, frame: &mut [u8], ports: (u16, u16)) -> Verdict
         addr: Ipv4Addr::new(203, 0, 113, 1),
         ports,
     });
-    table.track_nat(frame, &parsed, 0, true, nat, 1, false).0
+    table
+        .track_nat(
+            frame,
+            &parsed,
+            ChecksumState::Complete,
+            0,
+            true,
+            nat,
+            1,
+            false,
+        )
+        .0
 }
 
 /// A 16-byte tuple address of an IPv4 address.
