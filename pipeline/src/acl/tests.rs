@@ -359,3 +359,6 @@ fn neighbour_discovery_passes_a_default_deny() {
 
 #[path = "routed_tests.rs"]
 mod routed;
+
+#[path = "ipv6_tests.rs"]
+mod ipv6;
