@@ -278,3 +278,50 @@ fn a_published_port_is_decided_on_the_container_address_and_port() {
     let acl = h.dp.acl(C1).unwrap();
     assert_eq!(acl.rules[0].hits.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn a_connection_the_nat_zone_does_not_take_is_tracked_by_the_acl() {
+    // Network a publishes a port but does not masquerade: what c1 starts
+    // towards the outside goes through the NAT tracker untranslated and
+    // uncommitted, and its answers come back routed to c1's address.
+    let takes_nothing_new = PortAclSpec {
+        port: C1,
+        rules: vec![],
+        default_ingress_allow: false,
+        default_egress_allow: true,
+    };
+    let (mut h, _) = routed_harness(vec![takes_nothing_new], |a| {
+        a.publish = vec![Publish {
+            proto: ip_proto::UDP,
+            host_ip: UPLINK_ADDR.into(),
+            host_ports: (8080, 8080),
+            container: H1.into(),
+            container_port: 80,
+        }];
+    });
+    let query = ipv4(GW_A, A, H1, OUTSIDE, ip_proto::UDP, &udp(5000, 53));
+    assert_eq!(outs(&mut h, C1, &query), [UP]);
+    let answer = ipv4(
+        UPLINK_MAC,
+        ROUTER_MAC,
+        OUTSIDE,
+        H1,
+        ip_proto::UDP,
+        &udp(53, 5000),
+    );
+    assert_eq!(
+        outs(&mut h, UP, &answer),
+        [C1],
+        "+est+rpl in the ACL's zone"
+    );
+    let stranger = ipv4(
+        UPLINK_MAC,
+        ROUTER_MAC,
+        OUTSIDE,
+        H1,
+        ip_proto::UDP,
+        &udp(53, 5001),
+    );
+    assert!(outs(&mut h, UP, &stranger).is_empty());
+    assert_eq!(denied(&h), 1);
+}

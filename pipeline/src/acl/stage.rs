@@ -172,14 +172,17 @@ fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
         Path::Elsewhere => return,
     };
     let state = ctx.ct.state;
+    let known = state & (ct_state::ESTABLISHED | ct_state::RELATED) != 0;
     // After the gateway's NAT tracker the frame is translated and its
-    // connection tracked: the rules decide it as the ACL's second pass.
-    let nat_tracked = state != 0 && is_nat_zone(ctx.ct.zone);
-    let first = state == 0;
+    // connection tracked there (a new one committed when translated):
+    // the rules decide it as the ACL's second pass. A new connection the
+    // NAT zone did not take (nothing to translate, or its commit
+    // withheld) is the ACL's to track, as an untranslated frame's.
+    let nat_zone = state != 0 && is_nat_zone(ctx.ct.zone);
+    let nat_holds = nat_zone && (known || ctx.ct.nat.is_some());
+    let first = state == 0 || (nat_zone && !nat_holds);
     // Hits count the decisions of new connections.
-    let decided_here =
-        first || (nat_tracked && state & (ct_state::ESTABLISHED | ct_state::RELATED) == 0);
-    let count = !ctx.probe && decided_here;
+    let count = !ctx.probe && (first || (nat_holds && !known));
     let (now, in_port) = (env.now, ctx.in_port);
     let rulings = rulings(dp, &key, in_port, &out, now, count);
     if rulings.is_empty() {
@@ -189,7 +192,7 @@ fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
     if rulings.iter().any(|r| r.decision.logged) {
         ctx.cacheable = false;
     }
-    if first || nat_tracked {
+    if first || nat_holds {
         for r in &rulings {
             note_ruling(ctx, i, env, r);
         }
@@ -220,7 +223,7 @@ fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
         return;
     }
     let zone = ctx.ct.zone;
-    if !nat_tracked {
+    if !nat_holds {
         env.note(ctx, i, || {
             TraceEvent::Note(format!("ct zone {zone}: {}", state_text(state)))
         });
