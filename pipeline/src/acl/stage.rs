@@ -293,8 +293,10 @@ fn before_nat(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, commit: boo
             key.ip_dst = [0; 16];
             key.ip_dst[..4].copy_from_slice(&publish.container.octets());
             key.l4_dst = publish.container_port_for(key.l4_dst);
-            // The container's port, where the bridge learned its MAC;
-            // not known yet: the decision waits for the second pass.
+            // The container's port, where the bridge learned its MAC
+            // (the uplink's decisions are not cached: no validity to
+            // keep). Not known yet: the commit stays, and the frame is
+            // decided after the tracker, once routed.
             let port = net
                 .state
                 .neighbours
