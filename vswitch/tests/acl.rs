@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use vswitch::lab::gateway::{GatewayLab, LabOptions, OUTSIDE_SERVER};
-use vswitch::lab::traffic::tcp_verified;
+use vswitch::lab::traffic::{ping_from, tcp_verified};
 use vswitch_ports::netns::run_in_netns;
 use vswitch_ports::testing::require_netns;
 
@@ -245,6 +245,11 @@ fn rules_decide_what_leaves_masqueraded_and_what_comes_in_by_the_uplink() {
     let Some(lab) = up(test, acl) else {
         return;
     };
+    // Pings first, until one comes back: the uplink's next hop resolved
+    // (echoes out are allowed, their replies pass as such).
+    let pinged = (0..3)
+        .any(|_| ping_from(ns(&lab, "c1"), OUTSIDE_SERVER, 3).is_ok_and(|r| r.received() > 0));
+    assert!(pinged, "ping c1 -> outside{}", evidence(&lab));
     // Out, translated, with the answers through the ingress deny.
     tcp_ok(&lab, "c1", "outside")
         .unwrap_or_else(|e| panic!("c1 -> outside tcp: {e}{}", evidence(&lab)));
