@@ -472,6 +472,9 @@ impl Datapath {
                     .iter()
                     .any(|o| o.id == a.port && o.bridge == p.bridge)
             });
+            // The gateway routes to ports of other bridges, whose ingress
+            // rules decide too.
+            let needs_acls = bridge_has_acls || (bridge_has_networks && !spec.acls.is_empty());
             ports[p.id as usize] = Some(Port::new(
                 p.name.clone(),
                 role,
@@ -482,7 +485,7 @@ impl Datapath {
                     bridge_has_tunnels,
                     bridge_has_networks,
                     p.security.as_ref(),
-                    bridge_has_acls,
+                    needs_acls,
                 ),
             ));
         }
@@ -500,7 +503,8 @@ impl Datapath {
                 role,
                 NO_BRIDGE,
                 VlanMode::default(),
-                Self::chain(role, false, false, None, false),
+                // What it routes in meets the ingress rules of the ports.
+                Self::chain(role, false, false, None, !spec.acls.is_empty()),
             ));
         }
 
@@ -583,7 +587,7 @@ impl Datapath {
         bridge_has_tunnels: bool,
         bridge_has_networks: bool,
         security: Option<&PortSecurity>,
-        bridge_has_acls: bool,
+        acls: bool,
     ) -> Box<[Arc<dyn Stage>]> {
         // The gateway runs the L2 bridge on what it does not route.
         let l2: Arc<dyn Stage> = if bridge_has_networks {
@@ -592,7 +596,7 @@ impl Datapath {
             Arc::new(L2Bridge)
         };
         let mut chain: Vec<Arc<dyn Stage>> = match role {
-            PortRole::Uplink(_) => return Box::new([Arc::new(UplinkStage)]),
+            PortRole::Uplink(_) => vec![Arc::new(UplinkStage)],
             PortRole::Tunnel(_) => vec![Arc::new(TunnelIn), Arc::new(Ingress), l2],
             PortRole::Bridge => {
                 let mut chain: Vec<Arc<dyn Stage>> = vec![Arc::new(Ingress)];
@@ -604,9 +608,10 @@ impl Datapath {
                 chain
             }
         };
-        // The ACLs decide once the bridge chose the output ports, before
-        // a tunnel's output becomes an encapsulation.
-        if bridge_has_acls {
+        // The ACLs decide once the bridge or the gateway chose the output
+        // ports (routed frames: the endpoint on each side is known only
+        // then), before a tunnel's output becomes an encapsulation.
+        if acls {
             chain.push(Arc::new(AclStage));
         }
         if bridge_has_tunnels || matches!(role, PortRole::Tunnel(_)) {

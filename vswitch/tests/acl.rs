@@ -1,7 +1,10 @@
-//! Stateful ACLs end to end, as root: the gateway lab
-//! (`vswitch::lab::gateway`) with two containers on network front, c1
-//! (10.1.0.2) and c4 (10.1.0.3), bridged to each other by the real
-//! `vswitchd`, an `[[acl]]` on c1's port. The containers' kernels are
+//! Stateful ACLs and NetworkPolicy end to end, as root: the gateway lab
+//! (`vswitch::lab::gateway`) with c1 (10.1.0.2) and c4 (10.1.0.3) on
+//! network front, bridged to each other by the real `vswitchd`, c2
+//! (10.2.0.2) on network back, routed to and from front, and the
+//! outside (198.51.100.1) behind the uplink, which front masquerades
+//! to; an `[[acl]]` on c1's port, or `[[policy]]` tables selecting the
+//! ports by the labels the lab gives them. The containers' kernels are
 //! the peers (TCP connections and UDP echoes). Everything a test creates
 //! is removed by the lab's guards, also on failure. Not root, or no `ip`:
 //! a skip line (a failure under CI).
@@ -10,8 +13,8 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
-use vswitch::lab::gateway::{GatewayLab, LabOptions};
-use vswitch::lab::traffic::tcp_verified;
+use vswitch::lab::gateway::{GatewayLab, LabOptions, OUTSIDE_SERVER};
+use vswitch::lab::traffic::{ping_from, tcp_verified};
 use vswitch_ports::netns::run_in_netns;
 use vswitch_ports::testing::require_netns;
 
@@ -20,12 +23,22 @@ const VSWITCHD: &str = env!("CARGO_BIN_EXE_vswitchd");
 const TCP_PORT: u16 = 5201;
 
 fn up(test: &str, acl: &str) -> Option<GatewayLab> {
+    up_labelled(test, acl, &[])
+}
+
+/// The lab with `tables` in its configuration and `labels` (container,
+/// inline table) on the containers' ports.
+fn up_labelled(test: &str, tables: &str, labels: &[(&str, &str)]) -> Option<GatewayLab> {
     if !require_netns(test) {
         return None;
     }
     let options = LabOptions {
         second_front: true,
-        switch: acl.to_string(),
+        switch: tables.to_string(),
+        port_lines: labels
+            .iter()
+            .map(|(name, labels)| (name.to_string(), format!("labels = {labels}")))
+            .collect(),
         ..LabOptions::default()
     };
     Some(
@@ -48,12 +61,20 @@ fn evidence(lab: &GatewayLab) -> String {
     )
 }
 
+/// The namespace of container `name`, or of the outside.
 fn ns<'a>(lab: &'a GatewayLab, name: &str) -> &'a str {
-    lab.container_named(name).unwrap().netns.name()
+    match name {
+        "outside" => lab.outside.name(),
+        _ => lab.container_named(name).unwrap().netns.name(),
+    }
 }
 
+/// The address of container `name`, or the outside's server.
 fn ip(lab: &GatewayLab, name: &str) -> Ipv4Addr {
-    lab.container_named(name).unwrap().ip
+    match name {
+        "outside" => OUTSIDE_SERVER,
+        _ => lab.container_named(name).unwrap().ip,
+    }
 }
 
 /// A TCP connection with the pattern from `from` to `to`, checked byte
@@ -180,5 +201,122 @@ fn a_default_deny_acl_with_one_allow_rule_lets_exactly_that_through() {
         "{}",
         evidence(&lab)
     );
+    assert!(!udp_echo(&lab, "c1", "c4", 7001).0, "{}", evidence(&lab));
+}
+
+#[test]
+fn a_deny_rule_blocks_routed_connections_from_another_network_while_replies_flow() {
+    let acl = "\n[[acl]]\nport = \"c1\"\n[[acl.rules]]\nname = \"no-back\"\ndirection = \"ingress\"\naction = \"deny\"\npeers = [{ cidr = \"10.2.0.0/24\" }]\n";
+    let test = "a_deny_rule_blocks_routed_connections_from_another_network_while_replies_flow";
+    let Some(lab) = up(test, acl) else {
+        return;
+    };
+    // c1 starts, through the gateway into back: c2's answers are routed
+    // back in as replies.
+    tcp_ok(&lab, "c1", "c2").unwrap_or_else(|e| panic!("c1 -> c2 tcp: {e}{}", evidence(&lab)));
+    assert_eq!(
+        udp_echo(&lab, "c1", "c2", 7001),
+        (true, true),
+        "{}",
+        evidence(&lab)
+    );
+    // c2 starts: denied, TCP and UDP; c4, bridged, is not in back.
+    assert!(
+        !tcp_answered(&lab, "c2", "c1", TCP_PORT),
+        "{}",
+        evidence(&lab)
+    );
+    assert!(!udp_echo(&lab, "c2", "c1", 7002).0, "{}", evidence(&lab));
+    tcp_ok(&lab, "c4", "c1").unwrap_or_else(|e| panic!("c4 -> c1 tcp: {e}{}", evidence(&lab)));
+    let show = lab.request("acl-show").unwrap();
+    let hits = show["acls"][0]["rules"][0]["hits"].as_u64().unwrap();
+    assert!(
+        hits >= 2,
+        "the deny rule decided the SYN and the datagram{}",
+        evidence(&lab)
+    );
+}
+
+#[test]
+fn rules_decide_what_leaves_masqueraded_and_what_comes_in_by_the_uplink() {
+    let acl = "\n[[acl]]\nport = \"c1\"\ndefault_ingress = \"deny\"\n\
+               [[acl.rules]]\nname = \"no-udp-out\"\ndirection = \"egress\"\naction = \"deny\"\nproto = \"udp\"\npeers = [{ cidr = \"198.51.100.0/24\" }]\n";
+    let test = "rules_decide_what_leaves_masqueraded_and_what_comes_in_by_the_uplink";
+    let Some(lab) = up(test, acl) else {
+        return;
+    };
+    // Pings first, until one comes back: the uplink's next hop resolved
+    // (echoes out are allowed, their replies pass as such).
+    let pinged = (0..3)
+        .any(|_| ping_from(ns(&lab, "c1"), OUTSIDE_SERVER, 3).is_ok_and(|r| r.received() > 0));
+    assert!(pinged, "ping c1 -> outside{}", evidence(&lab));
+    // Out, translated, with the answers through the ingress deny.
+    tcp_ok(&lab, "c1", "outside")
+        .unwrap_or_else(|e| panic!("c1 -> outside tcp: {e}{}", evidence(&lab)));
+    // UDP out: denied by the rule.
+    assert!(
+        !udp_echo(&lab, "c1", "outside", 7001).0,
+        "{}",
+        evidence(&lab)
+    );
+    // The outside routes to c1 without translation: denied coming in.
+    assert!(
+        !tcp_answered(&lab, "outside", "c1", TCP_PORT),
+        "{}",
+        evidence(&lab)
+    );
+    assert!(
+        !udp_echo(&lab, "outside", "c1", 7002).0,
+        "{}",
+        evidence(&lab)
+    );
+}
+
+#[test]
+fn a_default_deny_policy_with_one_allow_rule_lets_exactly_that_through() {
+    let policy = r#"
+[[policy]]
+name = "web"
+pod_selector = { app = "web" }
+policy_types = ["Ingress", "Egress"]
+
+[[policy.ingress]]
+from = [{ pod_selector = { app = "client" } }]
+ports = [{ protocol = "TCP", port = 5201 }, { protocol = "UDP", port = 7001 }]
+"#;
+    let labels = [
+        ("c1", r#"{ app = "web" }"#),
+        ("c2", r#"{ app = "client" }"#),
+        ("c4", r#"{ app = "other" }"#),
+    ];
+    let test = "a_default_deny_policy_with_one_allow_rule_lets_exactly_that_through";
+    let Some(lab) = up_labelled(test, policy, &labels) else {
+        return;
+    };
+    // The client, routed from back: TCP and UDP to the allowed ports,
+    // with the answers going out through the egress default deny.
+    tcp_ok(&lab, "c2", "c1").unwrap_or_else(|e| panic!("c2 -> c1 tcp: {e}{}", evidence(&lab)));
+    assert_eq!(
+        udp_echo(&lab, "c2", "c1", 7001),
+        (true, true),
+        "{}",
+        evidence(&lab)
+    );
+    // Other ports in; a bridged endpoint that is no client; anything c1
+    // starts (egress isolated, no rule): denied.
+    assert!(!tcp_answered(&lab, "c2", "c1", 5202), "{}", evidence(&lab));
+    assert!(!udp_echo(&lab, "c2", "c1", 7002).0, "{}", evidence(&lab));
+    assert!(
+        !tcp_answered(&lab, "c4", "c1", TCP_PORT),
+        "{}",
+        evidence(&lab)
+    );
+    assert!(!udp_echo(&lab, "c4", "c1", 7001).0, "{}", evidence(&lab));
+    assert!(
+        !tcp_answered(&lab, "c1", "c2", TCP_PORT),
+        "{}",
+        evidence(&lab)
+    );
+    assert!(!udp_echo(&lab, "c1", "c2", 7001).0, "{}", evidence(&lab));
     assert!(!udp_echo(&lab, "c1", "c4", 7001).0, "{}", evidence(&lab));
 }

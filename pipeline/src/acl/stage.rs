@@ -1,20 +1,32 @@
-//! The ACL stage: after the L2 bridge (or the gateway) chose where a
-//! frame goes, the egress rules of its input port and the ingress rules of
-//! the ports it goes out of decide whether its connection may start.
+//! The ACL stage: after the L2 bridge or the gateway chose where a frame
+//! goes, the egress rules of its input port and the ingress rules of the
+//! ports it goes out of decide whether its connection may start.
 //!
 //! First pass (the frame has not met the tracker): the rules decide from
 //! the flow key alone. When they allow the frame and would allow its
 //! replies as well, it passes untracked (stateless, as its replies need
 //! no state); otherwise the frame's actions become one `ct` in the ACL
-//! zone of its network (or bridge), committing when allowed. Second
-//! pass, after recirculation: `+est` and `+rel` frames pass (a connection
-//! allowed before, or a reply of one), `+new` frames pass when the rules
-//! allowed them, `+inv` ones are dropped. Both passes are cacheable: the
-//! first depends on the key, the second on the key and the ct state.
+//! zone of its network (or bridge; routed frames in [`ROUTED_ZONE`]),
+//! committing when allowed. Second pass, after recirculation: `+est` and
+//! `+rel` frames pass (a connection allowed before, or a reply of one),
+//! `+new` frames pass when the rules allowed them, `+inv` ones are
+//! dropped. Both passes are cacheable: the first depends on the key, the
+//! second on the key and the ct state.
 //!
-//! Only IP frames bridged between ports (output or flood) are concerned:
-//! ARP and neighbour discovery (ICMPv6 135, 136) always pass, and routed frames are the
-//! gateway's (which tracks them itself for NAT).
+//! Routed frames (between networks, to and from an uplink) are decided
+//! the same way once the gateway chose their output: the source port's
+//! egress rules and the destination port's ingress rules, an uplink being
+//! no endpoint. Frames the gateway translates are tracked in its NAT zone
+//! already, both ways, and decided after the translation (an ingress rule
+//! sees a published port's container address and port): the NAT zone's
+//! state is the connection's, and the NAT commit of a connection the
+//! rules deny is withheld beforehand, so that it leaves no entry whose
+//! replies would pass.
+//!
+//! ARP and neighbour discovery (ICMPv6 135, 136) always pass, and so do
+//! frames to the gateway itself (pings it answers).
+
+use std::net::IpAddr;
 
 use crate::acl::{Decision, Direction, PortAcl};
 use crate::action::{Action, CtNat};
@@ -25,6 +37,7 @@ use crate::flow::FlowKey;
 use crate::flow_cache::KeyFields;
 use crate::l3::nat::state_text;
 use crate::mac_table::PortId;
+use crate::overlay::word_to_mac;
 use crate::stage::{Stage, StageBurst, StageEnv};
 use crate::trace::TraceEvent;
 use crate::wire::ethernet::ethertype;
@@ -35,6 +48,15 @@ use crate::wire::ip_proto;
 /// the NAT zones, [`crate::l3::nat_zone`]).
 pub const ACL_ZONE: u16 = 0x4000;
 const BRIDGE_ZONE: u16 = 0x2000;
+/// The zone of routed connections: one for every network and uplink, as
+/// a routed connection's two directions come in on different networks
+/// (subnets do not overlap, so their addresses cannot clash).
+pub const ROUTED_ZONE: u16 = ACL_ZONE | BRIDGE_ZONE | (BRIDGE_ZONE - 1);
+
+/// True for the zones of [`crate::l3::nat_zone`].
+fn is_nat_zone(zone: u16) -> bool {
+    zone & 0x8000 != 0
+}
 
 /// The ACL stage.
 #[derive(Debug, Default)]
@@ -59,10 +81,19 @@ impl Stage for AclStage {
     }
 }
 
-/// The ports frame `ctx` leaves by, by its actions; `None` when it is not
-/// bridged (routed, answered by the gateway).
-fn out_ports(dp: &Datapath, ctx: &PacketCtx) -> Option<Vec<PortId>> {
-    let mut ports = Vec::new();
+/// Where a frame goes, by its actions.
+enum Path {
+    /// Out of these ports (`routed`: by the gateway, to its MAC).
+    Out { ports: Vec<PortId>, routed: bool },
+    /// To the tracker first, for the gateway's NAT.
+    Nat { commit: bool, nat: CtNat },
+    /// Nowhere a rule concerns (answered by the switch, dropped).
+    Elsewhere,
+}
+
+/// The path of frame `ctx`, from its actions.
+fn path(dp: &Datapath, ctx: &PacketCtx) -> Path {
+    let (mut ports, mut routed) = (Vec::new(), false);
     for action in ctx.actions.as_slice() {
         match *action {
             Action::Output(port) => ports.push(port),
@@ -73,10 +104,17 @@ fn out_ports(dp: &Datapath, ctx: &PacketCtx) -> Option<Vec<PortId>> {
                     .filter(|p| *p != ctx.in_port),
             ),
             Action::PushVlan(_) | Action::PopVlan | Action::SetVlanVid(_) => {}
-            _ => return None,
+            // The rewrite of a routed frame, and the neighbour requests
+            // that may go along.
+            Action::DecTtl | Action::SetEthSrc(_) | Action::SetEthDst(_) => routed = true,
+            Action::ResolveInNetwork { .. } | Action::ResolveOnUplink { .. } => {}
+            Action::Ct { zone, commit, nat } if is_nat_zone(zone) && ctx.ct.state == 0 => {
+                return Path::Nat { commit, nat };
+            }
+            _ => return Path::Elsewhere,
         }
     }
-    Some(ports)
+    Path::Out { ports, routed }
 }
 
 /// One direction's decision, with the ACL that made it.
@@ -84,6 +122,35 @@ struct Ruling<'a> {
     acl: &'a PortAcl,
     direction: Direction,
     decision: Decision,
+}
+
+/// The rulings on a frame with `key` from `in_port` to `out`: the egress
+/// rules of the input port towards each output port, the ingress rules of
+/// each output port from the input port.
+fn rulings<'a>(
+    dp: &'a Datapath,
+    key: &FlowKey,
+    in_port: PortId,
+    out: &[PortId],
+    now: u32,
+    count: bool,
+) -> Vec<Ruling<'a>> {
+    let egress = dp.acl(in_port);
+    let mut rulings = Vec::new();
+    for &to in out {
+        let sides = [
+            egress.map(|acl| (acl, Direction::Egress, to)),
+            dp.acl(to).map(|acl| (acl, Direction::Ingress, in_port)),
+        ];
+        for (acl, direction, peer) in sides.into_iter().flatten() {
+            rulings.push(Ruling {
+                acl,
+                direction,
+                decision: acl.decide(direction, key, peer, now, count),
+            });
+        }
+    }
+    rulings
 }
 
 fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
@@ -96,31 +163,28 @@ fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
     let neighbour_discovery = key.ethertype == ethertype::IPV6
         && key.ip_proto == ip_proto::ICMPV6
         && matches!(key.l4_src, 135 | 136);
-    if neighbour_discovery {
+    if neighbour_discovery || ctx.is_dropped() {
         return;
     }
-    let Some(out) = out_ports(dp, ctx) else {
-        return;
+    let (out, routed) = match path(dp, ctx) {
+        Path::Out { ports, routed } => (ports, routed),
+        Path::Nat { commit, nat } => return before_nat(ctx, i, env, commit, nat),
+        Path::Elsewhere => return,
     };
-    let count = !ctx.probe && ctx.ct.state == 0;
+    let state = ctx.ct.state;
+    let known = state & (ct_state::ESTABLISHED | ct_state::RELATED) != 0;
+    // After the gateway's NAT tracker the frame is translated and its
+    // connection tracked there (a new one committed when translated):
+    // the rules decide it as the ACL's second pass. A new connection the
+    // NAT zone did not take (nothing to translate, or its commit
+    // withheld) is the ACL's to track, as an untranslated frame's.
+    let nat_zone = state != 0 && is_nat_zone(ctx.ct.zone);
+    let nat_holds = nat_zone && (known || ctx.ct.nat.is_some());
+    let first = state == 0 || (nat_zone && !nat_holds);
+    // Hits count the decisions of new connections.
+    let count = !ctx.probe && (first || (nat_holds && !known));
     let (now, in_port) = (env.now, ctx.in_port);
-    // Egress of the input port towards each output port, ingress of each
-    // output port from the input port.
-    let egress = dp.acl(in_port);
-    let mut rulings: Vec<Ruling<'_>> = Vec::new();
-    for &to in &out {
-        let sides = [
-            egress.map(|acl| (acl, Direction::Egress, to)),
-            dp.acl(to).map(|acl| (acl, Direction::Ingress, in_port)),
-        ];
-        for (acl, direction, peer) in sides.into_iter().flatten() {
-            rulings.push(Ruling {
-                acl,
-                direction,
-                decision: acl.decide(direction, &key, peer, now, count),
-            });
-        }
-    }
+    let rulings = rulings(dp, &key, in_port, &out, now, count);
     if rulings.is_empty() {
         return;
     }
@@ -128,27 +192,24 @@ fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
     if rulings.iter().any(|r| r.decision.logged) {
         ctx.cacheable = false;
     }
-    let denied = rulings.iter().find(|r| !r.decision.allow);
-    let state = ctx.ct.state;
-    if state == 0 {
+    if first || nat_holds {
         for r in &rulings {
-            env.note(ctx, i, || {
-                TraceEvent::Note(format!(
-                    "acl port {} {}: rule {} {}",
-                    dp.port_name(r.acl.port).unwrap_or("?"),
-                    r.direction.name(),
-                    r.acl.rule_name(r.decision.rule, r.direction),
-                    if r.decision.allow { "allows" } else { "denies" }
-                ))
-            });
+            note_ruling(ctx, i, env, r);
         }
+    }
+    let denied = rulings.iter().find(|r| !r.decision.allow);
+    if first {
         if denied.is_none() && replies_allowed(dp, &key, in_port, &out, now) {
             env.note(ctx, i, || {
                 TraceEvent::Note("acl: the rules allow it and its replies: not tracked".into())
             });
             return;
         }
-        let zone = zone(dp, ctx.bridge, ctx.vlan);
+        let zone = if routed {
+            ROUTED_ZONE
+        } else {
+            zone(dp, ctx.bridge, ctx.vlan)
+        };
         let action = Action::Ct {
             zone,
             commit: denied.is_none(),
@@ -162,9 +223,11 @@ fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
         return;
     }
     let zone = ctx.ct.zone;
-    env.note(ctx, i, || {
-        TraceEvent::Note(format!("ct zone {zone}: {}", state_text(state)))
-    });
+    if !nat_holds {
+        env.note(ctx, i, || {
+            TraceEvent::Note(format!("ct zone {zone}: {}", state_text(state)))
+        });
+    }
     if state & ct_state::INVALID != 0 {
         env.drop(ctx, i, DropReason::CtInvalid);
     } else if state & (ct_state::ESTABLISHED | ct_state::RELATED) != 0 {
@@ -181,6 +244,95 @@ fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
             ))
         });
         env.drop(ctx, i, DropReason::AclDenied);
+    }
+}
+
+fn note_ruling(ctx: &PacketCtx, i: usize, env: &mut StageEnv<'_>, r: &Ruling<'_>) {
+    let dp = env.dp;
+    env.note(ctx, i, || {
+        TraceEvent::Note(format!(
+            "acl port {} {}: rule {} {}",
+            dp.port_name(r.acl.port).unwrap_or("?"),
+            r.direction.name(),
+            r.acl.rule_name(r.decision.rule, r.direction),
+            if r.decision.allow { "allows" } else { "denies" }
+        ))
+    });
+}
+
+/// A frame the gateway sends to its NAT tracker first, committing a new
+/// connection: when the rules would deny the new connection it is to
+/// open (masquerade: the container's egress; a published port: the
+/// container's ingress, after the translation), the commit is withheld,
+/// so that no NAT entry admits that connection's replies later. The
+/// frame itself is decided after the tracker (an established one passes).
+fn before_nat(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, commit: bool, nat: CtNat) {
+    if !commit {
+        return;
+    }
+    let dp = env.dp;
+    let mut key = ctx.parsed.key;
+    let (from, to) = match nat {
+        CtNat::Masquerade { network } => {
+            let uplink = dp
+                .network(network)
+                .and_then(|n| n.spec.uplink)
+                .and_then(|u| dp.uplink(u as u16));
+            match uplink {
+                Some(uplink) => (ctx.in_port, uplink.spec.id),
+                None => return,
+            }
+        }
+        CtNat::Publish { network, rule } => {
+            let Some(net) = dp.network(network) else {
+                return;
+            };
+            let Some(publish) = net.spec.publish.get(rule as usize) else {
+                return;
+            };
+            key.ip_dst = [0; 16];
+            key.ip_dst[..4].copy_from_slice(&publish.container.octets());
+            key.l4_dst = publish.container_port_for(key.l4_dst);
+            // The container's port, where the bridge learned its MAC
+            // (the uplink's decisions are not cached: no validity to
+            // keep). Not known yet: the commit stays, and the frame is
+            // decided after the tracker, once routed.
+            let port = net
+                .state
+                .neighbours
+                .find(IpAddr::V4(publish.container))
+                .filter(|e| e.value != 0)
+                .and_then(|e| {
+                    let bridge = dp.bridge(net.spec.bridge as u16)?;
+                    let mac = word_to_mac(e.value);
+                    bridge.macs.lookup_entry(net.spec.vlan, &mac, env.now)
+                });
+            match port {
+                Some(hit) => (ctx.in_port, hit.port),
+                None => return,
+            }
+        }
+        CtNat::None | CtNat::Apply | CtNat::Hairpin { .. } => return,
+    };
+    let rulings = rulings(dp, &key, from, &[to], env.now, false);
+    let Some(r) = rulings.iter().find(|r| !r.decision.allow) else {
+        return;
+    };
+    let rule = r.acl.rule_name(r.decision.rule, r.direction);
+    let port = dp.port_name(r.acl.port).unwrap_or("?").to_string();
+    let direction = r.direction.name();
+    env.note(ctx, i, || TraceEvent::Stage("acl"));
+    env.note(ctx, i, || {
+        TraceEvent::Note(format!(
+            "acl port {port} {direction}: rule {rule} would deny a new connection: not committed"
+        ))
+    });
+    let actions = ctx.actions;
+    for (index, action) in actions.as_slice().iter().enumerate() {
+        if let Action::Ct { zone, nat, .. } = *action {
+            let commit = false;
+            ctx.actions.set(index, Action::Ct { zone, commit, nat });
+        }
     }
 }
 

@@ -356,3 +356,9 @@ fn neighbour_discovery_passes_a_default_deny() {
     assert_eq!(outs(&mut h, 0, &f), [1]);
     assert_eq!(denied(&h), 0);
 }
+
+#[path = "routed_tests.rs"]
+mod routed;
+
+#[path = "ipv6_tests.rs"]
+mod ipv6;

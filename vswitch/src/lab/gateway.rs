@@ -18,8 +18,9 @@
 //! so); iso routes nowhere. [`LabOptions`] can leave the outside without
 //! the route back, so that only the translation brings answers home, add
 //! a second container to front (c4, 10.1.0.3), and add lines to the
-//! configuration. Names are unique per run; dropping the lab stops the
-//! daemon, then deletes the namespaces (and their links) and the files,
+//! configuration (also to a container's port: labels, a namespace).
+//! Names are unique per run; dropping the lab stops the daemon, then
+//! deletes the namespaces (and their links) and the files,
 //! also on a panic.
 
 use std::fs::File;
@@ -53,6 +54,9 @@ pub struct LabOptions {
     pub front: String,
     /// A second container in front: c4, 10.1.0.3.
     pub second_front: bool,
+    /// Lines added to a container's `[[bridge.port]]` table, by its name:
+    /// `("c1", "labels = { app = \"web\" }")` for `[[policy]]` selectors.
+    pub port_lines: Vec<(String, String)>,
 }
 
 /// A container of the lab.
@@ -249,6 +253,15 @@ impl GatewayLab {
                     "[[bridge.port]]\nname = {:?}\ntype = \"afxdp\"\noptions = {{ interface = {:?} }}\n",
                     member.name, member.port
                 );
+                for (_, line) in self
+                    .options
+                    .port_lines
+                    .iter()
+                    .filter(|(n, _)| *n == member.name)
+                {
+                    text += line;
+                    text += "\n";
+                }
             }
             let front = format!("\nuplink = \"up0\"\n{}", self.options.front);
             let (routes, uplink) = match c.network {
