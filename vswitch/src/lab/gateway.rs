@@ -149,6 +149,9 @@ impl GatewayLab {
         self.host
             .add_veth_into(&self.uplink, &self.outside, "eth0")
             .map_err(err("cannot create the uplink's veth pair"))?;
+        // The uplink's veth stands for a wire to a router: what crosses it
+        // has complete checksums, as a NIC puts them on the wire (the
+        // uplink is AF_XDP, which cannot tell a partial checksum).
         no_tx_offload(self.host.name(), &self.uplink)?;
         let router = format!("{OUTSIDE_ROUTER}/24");
         let server = format!("{OUTSIDE_SERVER}/32");
@@ -202,7 +205,8 @@ impl GatewayLab {
                 .ip(args)
                 .map_err(err(format!("cannot set up {name} ({args:?})")))?;
         }
-        no_tx_offload(netns.name(), "eth0")?;
+        // The container keeps the kernel's default offloads: its veth is an
+        // AF_PACKET port, which takes super-frames and partial checksums.
         enable_ipv6(netns.name(), "eth0")?;
         let ip6 = Ipv6Addr::new(0xfd00, u16::from(third), 0, 0, 0, 0, 0, u16::from(host));
         let gateway6 = Ipv6Addr::new(0xfd00, u16::from(third), 0, 0, 0, 0, 0, 1);
@@ -250,7 +254,7 @@ impl GatewayLab {
             text += &format!("\n[[bridge]]\nname = {:?}\n", c.network);
             for member in self.containers.iter().filter(|m| m.network == c.network) {
                 text += &format!(
-                    "[[bridge.port]]\nname = {:?}\ntype = \"afxdp\"\noptions = {{ interface = {:?} }}\n",
+                    "[[bridge.port]]\nname = {:?}\ntype = \"afpacket\"\noptions = {{ interface = {:?} }}\n",
                     member.name, member.port
                 );
                 for (_, line) in self
@@ -315,8 +319,8 @@ impl GatewayLab {
     }
 
     fn wait_until_ready(&mut self) -> Result<(), String> {
-        let mut interfaces = vec![self.uplink.clone()];
-        interfaces.extend(self.containers.iter().map(|c| c.port.clone()));
+        // The uplink is the one AF_XDP port (containers are on AF_PACKET).
+        let interfaces = [self.uplink.clone()];
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(Ok(Some(status))) = self.daemon.first_mut().map(|d| d.child.try_wait()) {
