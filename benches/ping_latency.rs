@@ -19,7 +19,9 @@
 //!
 //! The pinging thread runs on core 0, the worker on core 1. Needs root
 //! (namespaces, XDP); prints a skip line otherwise. `PING_SECONDS` in the
-//! environment changes how long each run pings.
+//! environment changes how long each run pings, `PING_POLICIES` which
+//! policies run, `PING_WORKER_CORE` the worker's core (0 puts it beside
+//! the pinger).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -42,7 +44,16 @@ const C1_IP: [u8; 4] = [10, 202, 0, 1];
 const C2_IP: [u8; 4] = [10, 202, 0, 2];
 
 const PING_CORE: usize = 0;
+/// The worker's core unless `PING_WORKER_CORE` names another (0: the
+/// pinger's own, to see what a cross-core wake-up costs).
 const WORKER_CORE: usize = 1;
+
+fn worker_core() -> usize {
+    std::env::var("PING_WORKER_CORE")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(WORKER_CORE)
+}
 
 fn main() {
     // `cargo bench` passes --bench; a filter argument selects nothing here.
@@ -51,9 +62,10 @@ fn main() {
         return;
     }
     let cores = available_cores();
-    if !cores.contains(&PING_CORE) || !cores.contains(&WORKER_CORE) {
+    if !cores.contains(&PING_CORE) || !cores.contains(&worker_core()) {
         println!(
-            "ping_latency: skipped (needs cores {PING_CORE} and {WORKER_CORE}; this process may use {cores:?})"
+            "ping_latency: skipped (needs cores {PING_CORE} and {}; this process may use {cores:?})",
+            worker_core()
         );
         return;
     }
@@ -114,9 +126,10 @@ fn run_benchmark() -> Result<(), String> {
     let (host_a, host_b) = (topology.a.host().to_string(), topology.b.host().to_string());
     println!(
         "ping_latency: containers {} and {}, host ends A={host_a} B={host_b}; \
-         {count} echo requests at 100/s per run, ping on core {PING_CORE}, worker on core {WORKER_CORE}",
+         {count} echo requests at 100/s per run, ping on core {PING_CORE}, worker on core {}",
         topology.c1.name(),
-        topology.c2.name()
+        topology.c2.name(),
+        worker_core()
     );
 
     let mut runs = Vec::new();
@@ -226,7 +239,7 @@ fn start_daemon(host_a: &str, host_b: &str, idle: &str) -> Result<BackgroundDaem
         "ping_latency",
         ["c1", "c2"],
         [host_a, host_b],
-        WORKER_CORE,
+        worker_core(),
         &lines,
     )
 }
