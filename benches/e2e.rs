@@ -11,9 +11,9 @@
 //! The generator is an AF_XDP socket on `gen0` that only transmits
 //! pre-built frames; the receiver is an AF_XDP socket on `sink0` that counts
 //! frames carrying a magic marker. The switch in the middle is first
-//! vswitchd (started in-process on A and B, once with each of `idle =
-//! "spin"`, `"adaptive"` and `"sleep"`), then a Linux bridge enslaving A
-//! and B.
+//! vswitchd (started in-process on A and B, with AF_XDP ports once with
+//! each of `idle = "spin"`, `"adaptive"` and `"sleep"`, then with AF_PACKET
+//! ports spinning), then a Linux bridge enslaving A and B.
 //!
 //! Before each run the sink sends one frame to the generator's MAC so that
 //! both switches learn the sink's MAC: the measured path is unicast
@@ -136,20 +136,23 @@ fn run_benchmark() -> Result<(), String> {
     );
 
     let mut results = Vec::new();
-    for idle in ["spin", "adaptive", "sleep"] {
+    // AF_XDP ports with each idle policy, then AF_PACKET ports (their mmap
+    // rings, slots sized for 64 KiB super-frames) spinning.
+    for (port_type, idle, label) in [
+        ("afxdp", "spin", "vswitchd (spin)"),
+        ("afxdp", "adaptive", "vswitchd (adaptive)"),
+        ("afxdp", "sleep", "vswitchd (sleep)"),
+        ("afpacket", "spin", "vswitchd afpacket (spin)"),
+    ] {
         let daemon = common::start_two_port_daemon(
+            port_type,
             "e2e",
             ["gen", "sink"],
             [&host_a, &host_b],
             WORKER_CORE,
             &format!("idle = \"{idle}\""),
         )?;
-        let result = measure(
-            &format!("vswitchd ({idle})"),
-            &topology,
-            &mut generator,
-            &mut receiver,
-        )?;
+        let result = measure(label, &topology, &mut generator, &mut receiver)?;
         match daemon_stats(daemon.socket()) {
             Ok(stats) => print!("{stats}"),
             Err(e) => println!("e2e: no daemon stats: {e}"),
@@ -428,7 +431,7 @@ fn print_report(results: &[RunResult]) {
     println!("machine: {nproc} cores, kernel {kernel}, {cpu}");
     for r in results {
         println!(
-            "{:<18} offered {:>5.2} Mpps  forwarded {:>5.2} Mpps  loss {:>5.1}%  ({} sent, {} received in {:.2} s)",
+            "{:<24} offered {:>5.2} Mpps  forwarded {:>5.2} Mpps  loss {:>5.1}%  ({} sent, {} received in {:.2} s)",
             r.label,
             r.offered_mpps(),
             r.forwarded_mpps(),
