@@ -20,23 +20,17 @@ fn receives_partial_checksums_from_a_veth_and_sends() {
     if !crate::testing::require_netns("receives_partial_checksums_from_a_veth_and_sends") {
         return;
     }
-    let ns = NetNs::create(&unique_name("vswap")).unwrap();
-    let veth = Veth::create(&unique_name("vah"), &unique_name("vap"), Some(&ns)).unwrap();
-    ns.ip(&["addr", "add", "10.209.0.1/24", "dev", veth.peer()])
-        .and_then(|_| ns.ip(&["link", "set", veth.peer(), "up"]))
-        .and_then(|_| crate::netns::ip(&["link", "set", veth.host(), "up"]))
-        .and_then(|_| {
-            ns.ip(&[
-                "neigh",
-                "add",
-                "10.209.0.2",
-                "lladdr",
-                "02:00:00:00:00:02",
-                "dev",
-                veth.peer(),
-            ])
-        })
-        .unwrap();
+    let (ns, veth) = veth_into_namespace(Some("10.209.0.1/24"));
+    ns.ip(&[
+        "neigh",
+        "add",
+        "10.209.0.2",
+        "lladdr",
+        "02:00:00:00:00:02",
+        "dev",
+        veth.peer(),
+    ])
+    .unwrap();
     let mut port = AfPacketPort::open(veth.host()).unwrap();
     run_in_netns(ns.name(), || {
         let socket = std::net::UdpSocket::bind("10.209.0.1:0").unwrap();
@@ -72,8 +66,8 @@ fn receives_partial_checksums_from_a_veth_and_sends() {
     assert_eq!((done.sent, done.refused), (1, 0), "{:?}", done.error);
 }
 
-/// A namespace behind a veth, both ends up; the namespace's end gets
-/// `address` when given.
+/// A namespace behind a veth, both ends up and sending; the namespace's
+/// end gets `address` when given.
 fn veth_into_namespace(address: Option<&str>) -> (NetNs, Veth) {
     let ns = NetNs::create(&unique_name("vswap")).unwrap();
     let veth = Veth::create(&unique_name("vah"), &unique_name("vap"), Some(&ns)).unwrap();
@@ -84,7 +78,29 @@ fn veth_into_namespace(address: Option<&str>) -> (NetNs, Veth) {
     ns.ip(&["link", "set", veth.peer(), "up"])
         .and_then(|_| crate::netns::ip(&["link", "set", veth.host(), "up"]))
         .unwrap();
+    wait_until_up(None, veth.host());
+    wait_until_up(Some(&ns), veth.peer());
     (ns, veth)
+}
+
+/// Waits (five seconds at most) until `interface`, in `ns` or here, is
+/// operational: the kernel drops what is sent on a link that was just
+/// set up until its link watcher has seen the carrier, within a second or
+/// so, and a test sending single frames would lose them.
+fn wait_until_up(ns: Option<&NetNs>, interface: &str) {
+    let args = ["-o", "link", "show", "dev", interface];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let shown = match ns {
+            Some(ns) => ns.ip(&args),
+            None => crate::netns::ip(&args),
+        };
+        if shown.is_ok_and(|line| line.contains("state UP")) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{interface} is not up after 5 s");
 }
 
 /// Queues a 60-byte frame of an experimental EtherType carrying `marker`.
@@ -212,18 +228,7 @@ fn a_down_interface_refuses_every_frame_and_the_ring_recovers() {
     assert_eq!((done.sent, done.refused), (0, 5), "{:?}", done.error);
     assert!(done.error.is_some());
     crate::netns::ip(&["link", "set", veth.host(), "up"]).unwrap();
-    // The kernel starts transmitting on it once its link watcher has seen
-    // the carrier (within a second or so).
-    let operstate = format!("/sys/class/net/{}/operstate", veth.host());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while std::fs::read_to_string(&operstate)
-        .unwrap_or_default()
-        .trim()
-        != "up"
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until_up(None, veth.host());
     // The socket kept the ENETDOWN of the interface going down and
     // refuses the next frame with it, as a write would; the rest go.
     for marker in 6..=8 {
