@@ -11,12 +11,12 @@
 //! The generator is an AF_XDP socket on `gen0` that only transmits
 //! pre-built frames; the receiver is an AF_XDP socket on `sink0` that counts
 //! frames carrying a magic marker. The switch in the middle is first
-//! vswitchd (started in-process on A and B, once with each of `idle =
-//! "spin"`, `"adaptive"` and `"sleep"`), then a Linux bridge enslaving A
-//! and B. Last, vswitchd again with `adaptive` and `spin`, the generator
-//! paced at half the rate `spin` forwarded: frames lost there and the
-//! switch's rx-to-tx p99 are what issue 13 asks of a switch below
-//! saturation.
+//! vswitchd (started in-process on A and B, with AF_XDP ports once with
+//! each of `idle = "spin"`, `"adaptive"` and `"sleep"`, then with AF_PACKET
+//! ports spinning), then a Linux bridge enslaving A and B. Last, vswitchd
+//! on AF_XDP again with `adaptive` and `spin`, the generator paced at half
+//! the rate `spin` forwarded: frames lost there and the switch's rx-to-tx
+//! p99 are what issue 13 asks of a switch below saturation.
 //!
 //! Before each run the sink sends one frame to the generator's MAC so that
 //! both switches learn the sink's MAC: the measured path is unicast
@@ -145,21 +145,23 @@ fn run_benchmark() -> Result<(), String> {
     );
 
     let mut results = Vec::new();
-    for idle in ["spin", "adaptive", "sleep"] {
+    // AF_XDP ports with each idle policy, then AF_PACKET ports (their mmap
+    // rings, slots sized for 64 KiB super-frames) spinning.
+    for (port_type, idle, label) in [
+        ("afxdp", "spin", "vswitchd (spin)"),
+        ("afxdp", "adaptive", "vswitchd (adaptive)"),
+        ("afxdp", "sleep", "vswitchd (sleep)"),
+        ("afpacket", "spin", "vswitchd afpacket (spin)"),
+    ] {
         let daemon = common::start_two_port_daemon(
+            port_type,
             "e2e",
             ["gen", "sink"],
             [&host_a, &host_b],
             WORKER_CORE,
             &format!("idle = \"{idle}\""),
         )?;
-        let result = measure(
-            &format!("vswitchd ({idle})"),
-            &topology,
-            &mut generator,
-            &mut receiver,
-            Pace::Full,
-        )?;
+        let result = measure(label, &topology, &mut generator, &mut receiver, Pace::Full)?;
         match daemon_stats(daemon.socket()) {
             Ok(stats) => print!("{stats}"),
             Err(e) => println!("e2e: no daemon stats: {e}"),
@@ -178,6 +180,7 @@ fn run_benchmark() -> Result<(), String> {
         let half = saturating / 2.0;
         for idle in ["adaptive", "spin"] {
             let daemon = common::start_two_port_daemon(
+                "afxdp",
                 "e2e",
                 ["gen", "sink"],
                 [&host_a, &host_b],
@@ -499,7 +502,7 @@ fn print_report(results: &[RunResult]) {
     println!("machine: {nproc} cores, kernel {kernel}, {cpu}");
     for r in results {
         println!(
-            "{:<18} offered {:>5.2} Mpps  forwarded {:>5.2} Mpps  loss {:>5.1}%  ({} sent, {} received in {:.2} s)",
+            "{:<24} offered {:>5.2} Mpps  forwarded {:>5.2} Mpps  loss {:>5.1}%  ({} sent, {} received in {:.2} s)",
             r.label,
             r.offered_mpps(),
             r.forwarded_mpps(),

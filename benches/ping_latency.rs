@@ -236,6 +236,7 @@ fn start_daemon(host_a: &str, host_b: &str, idle: &str) -> Result<BackgroundDaem
         _ => format!("idle = \"{idle}\""),
     };
     common::start_two_port_daemon(
+        "afxdp",
         "ping_latency",
         ["c1", "c2"],
         [host_a, host_b],

@@ -20,6 +20,8 @@
 //! Each run is `iperf3 -c` for [`SECONDS`] (`TCP_SECONDS` in the
 //! environment changes it) from the first container to an `iperf3 -s` in
 //! the second; the benchmark prints Gbit/s and the ratio to the bridge.
+//! `TCP_PAIRINGS` (for example `afpacket-afpacket,tap-tap`) runs only the
+//! vswitchd pairings it names, beside the bridge.
 //! Needs root and iperf3 (`apt-get install iperf3`); prints a skip line
 //! otherwise. One vswitchd worker, on core 1.
 
@@ -57,6 +59,11 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let pairings = std::env::var("TCP_PAIRINGS").unwrap_or_default();
+    let wanted = |first: &str, second: &str| {
+        let pairing = format!("{first}-{second}");
+        pairings.is_empty() || pairings.split(',').any(|p| p.trim() == pairing)
+    };
     run("linux-bridge", bridge_run(seconds));
     for (label, first, second) in [
         ("vswitchd tap-tap", "tap", "tap"),
@@ -66,6 +73,9 @@ fn main() {
         ("vswitchd tap-afxdp", "tap", "afxdp"),
         ("vswitchd afxdp-tap", "afxdp", "tap"),
     ] {
+        if !wanted(first, second) {
+            continue;
+        }
         // Ports released a moment ago may be busy for about a second.
         std::thread::sleep(Duration::from_secs(1));
         run(label, lab_run(first, second, seconds));

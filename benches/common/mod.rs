@@ -1,5 +1,5 @@
-//! What the end-to-end benches share: vswitchd with two AF_XDP ports on the
-//! host ends of two veths, one worker.
+//! What the end-to-end benches share: vswitchd with two AF_XDP (or
+//! AF_PACKET) ports on the host ends of two veths, one worker.
 
 use std::time::Duration;
 
@@ -7,12 +7,14 @@ use vswitch::config::Config;
 use vswitch::daemon::{BackgroundDaemon, Daemon};
 use vswitch_ports::netns::unique_name;
 
-/// Starts vswitchd in the background with ports `names` on interfaces
-/// `interfaces`, its worker on `core`, `switch_lines` added to its
-/// `[switch]` section (the idle policy); `bench` names it in messages and
-/// in its socket's name. A port released a moment ago can still be busy,
-/// so starting is retried, at most three times.
+/// Starts vswitchd in the background with ports of type `port_type`
+/// (`afxdp` or `afpacket`) named `names` on interfaces `interfaces`, its
+/// worker on `core`, `switch_lines` added to its `[switch]` section (the
+/// idle policy); `bench` names it in messages and in its socket's name. A
+/// port released a moment ago can still be busy, so starting is retried,
+/// at most three times.
 pub fn start_two_port_daemon(
+    port_type: &str,
     bench: &str,
     names: [&str; 2],
     interfaces: [&str; 2],
@@ -34,12 +36,12 @@ name = "br0"
 
 [[bridge.port]]
 name = "{a}"
-type = "afxdp"
+type = "{port_type}"
 options = {{ interface = "{ia}" }}
 
 [[bridge.port]]
 name = "{b}"
-type = "afxdp"
+type = "{port_type}"
 options = {{ interface = "{ib}" }}
 "#,
         socket.display()

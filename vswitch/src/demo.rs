@@ -1,6 +1,6 @@
 //! `vswitch demo`: the main job on a built-in default. Brings up the
 //! containers of a configuration (configs/demo.toml: two on veth pairs
-//! driven by AF_XDP, one on a TAP), pings every pair, sends a TCP stream
+//! driven by AF_PACKET, one on a TAP), pings every pair, sends a TCP stream
 //! across, prints what the switch saw, and tears everything down.
 //! [`overlay`] is `vswitch demo --overlay`: two hosts over VXLAN.
 

@@ -10,9 +10,10 @@
 //! container side gets its address. A TAP container keeps the kernel's
 //! default offloads: the TAP port takes its partial checksums and TCP
 //! super-frames and completes or segments them for ports that cannot.
-//! On a veth container TX checksum offload is turned off (AF_XDP cannot
-//! tell a partial checksum from a complete one; see
-//! `vswitch_ports::ethtool`).
+//! A veth container on an `afpacket` port keeps them too (the port's
+//! virtio-net headers carry them); on an `afxdp` port its TX checksum
+//! offload is turned off (AF_XDP cannot tell a partial checksum from a
+//! complete one; see `vswitch_ports::ethtool`).
 //!
 //! Dropping the lab stops the daemon first (detaching every XDP program),
 //! then removes the links and namespaces, also on a panic.

@@ -1,12 +1,13 @@
 //! Memory mappings owned by a value and unmapped when it drops: the UMEM
-//! area and the four rings of a socket.
+//! area and the four rings of a socket (and the rings of an AF_PACKET
+//! port).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 
 /// One `mmap` region, unmapped on drop.
-pub(super) struct MmapRegion {
+pub(crate) struct MmapRegion {
     start: NonNull<u8>,
     len: usize,
 }
@@ -18,7 +19,7 @@ unsafe impl Send for MmapRegion {}
 impl MmapRegion {
     /// Zeroed private memory of `len` bytes, populated up front so the
     /// data path never faults a page in.
-    pub(super) fn anonymous(len: usize) -> io::Result<MmapRegion> {
+    pub(crate) fn anonymous(len: usize) -> io::Result<MmapRegion> {
         Self::map(
             len,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
@@ -28,8 +29,9 @@ impl MmapRegion {
     }
 
     /// The ring of socket `fd` at page offset `offset` (one of the
-    /// `XDP_PGOFF_*` constants), `len` bytes long.
-    pub(super) fn socket_ring(fd: &OwnedFd, len: usize, offset: u64) -> io::Result<MmapRegion> {
+    /// `XDP_PGOFF_*` constants; 0 for a packet socket's rings), `len`
+    /// bytes long.
+    pub(crate) fn socket_ring(fd: &OwnedFd, len: usize, offset: u64) -> io::Result<MmapRegion> {
         let offset = libc::off_t::try_from(offset)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ring offset out of range"))?;
         Self::map(
@@ -69,11 +71,11 @@ impl MmapRegion {
         Ok(MmapRegion { start, len })
     }
 
-    pub(super) fn as_ptr(&self) -> *mut u8 {
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.start.as_ptr()
     }
 
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 }

@@ -90,7 +90,7 @@
 
 mod bpf;
 mod errors;
-mod mmap;
+pub(crate) mod mmap;
 mod ring;
 mod socket;
 mod umem;

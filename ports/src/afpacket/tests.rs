@@ -1,0 +1,309 @@
+//! Unit tests of the AF_PACKET port, as root on a veth into a namespace
+//! each test creates (removed on drop, also on failure).
+
+use super::*;
+use crate::netns::{run_in_netns, unique_name, NetNs, Veth};
+use crate::vnet::VNET_F_NEEDS_CSUM;
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_missing_interface_is_named() {
+    let err = AfPacketPort::open("vswnone0").err().unwrap().to_string();
+    assert!(err.contains("vswnone0"), "{err}");
+}
+
+/// A UDP datagram from a namespace behind a veth, with the kernel's
+/// default offloads, arrives with its checksum partial; a frame sent
+/// on the socket reaches the namespace.
+#[test]
+fn receives_partial_checksums_from_a_veth_and_sends() {
+    if !crate::testing::require_netns("receives_partial_checksums_from_a_veth_and_sends") {
+        return;
+    }
+    let (ns, veth) = veth_into_namespace(Some("10.209.0.1/24"));
+    ns.ip(&[
+        "neigh",
+        "add",
+        "10.209.0.2",
+        "lladdr",
+        "02:00:00:00:00:02",
+        "dev",
+        veth.peer(),
+    ])
+    .unwrap();
+    let mut port = AfPacketPort::open(veth.host()).unwrap();
+    run_in_netns(ns.name(), || {
+        let socket = std::net::UdpSocket::bind("10.209.0.1:0").unwrap();
+        socket.send_to(&[7u8; 1000], "10.209.0.2:9").unwrap();
+    })
+    .unwrap();
+    let mut batch = RxBatch::new(32);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut found = None;
+    while found.is_none() && Instant::now() < deadline {
+        batch.clear();
+        port.rx_burst(&mut batch).unwrap();
+        found = (0..batch.len())
+            .find(|&i| batch.frame(i).len() == 14 + 20 + 8 + 1000)
+            .map(|i| batch.vnet(i));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let vnet = found.expect("the datagram");
+    assert_eq!(
+        vnet.flags & VNET_F_NEEDS_CSUM,
+        VNET_F_NEEDS_CSUM,
+        "{vnet:?}"
+    );
+    assert_eq!((vnet.csum_start, vnet.csum_offset), (34, 6), "{vnet:?}");
+
+    let slot = port.tx_slot().unwrap();
+    slot[..6].fill(0xff);
+    slot[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    slot[12..14].copy_from_slice(&[0x88, 0xb5]);
+    slot[14..60].fill(0);
+    port.tx_commit(60, 0);
+    let done = port.tx_flush();
+    assert_eq!((done.sent, done.refused), (1, 0), "{:?}", done.error);
+}
+
+/// A namespace behind a veth, both ends up and sending; the namespace's
+/// end gets `address` when given.
+fn veth_into_namespace(address: Option<&str>) -> (NetNs, Veth) {
+    let ns = NetNs::create(&unique_name("vswap")).unwrap();
+    let veth = Veth::create(&unique_name("vah"), &unique_name("vap"), Some(&ns)).unwrap();
+    if let Some(address) = address {
+        ns.ip(&["addr", "add", address, "dev", veth.peer()])
+            .unwrap();
+    }
+    ns.ip(&["link", "set", veth.peer(), "up"])
+        .and_then(|_| crate::netns::ip(&["link", "set", veth.host(), "up"]))
+        .unwrap();
+    wait_until_up(None, veth.host());
+    wait_until_up(Some(&ns), veth.peer());
+    (ns, veth)
+}
+
+/// Waits (five seconds at most) until `interface`, in `ns` or here, is
+/// operational: the kernel drops what is sent on a link that was just
+/// set up until its link watcher has seen the carrier, within a second or
+/// so, and a test sending single frames would lose them.
+fn wait_until_up(ns: Option<&NetNs>, interface: &str) {
+    let args = ["-o", "link", "show", "dev", interface];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let shown = match ns {
+            Some(ns) => ns.ip(&args),
+            None => crate::netns::ip(&args),
+        };
+        if shown.is_ok_and(|line| line.contains("state UP")) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{interface} is not up after 5 s");
+}
+
+/// Queues a 60-byte frame of an experimental EtherType carrying `marker`.
+fn queue_marked(port: &mut AfPacketPort, marker: u8, vnet: VnetHeader) -> bool {
+    let Some(slot) = port.tx_slot() else {
+        return false;
+    };
+    slot[..6].fill(0xff);
+    slot[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    slot[12..14].copy_from_slice(&[0x88, 0xb5]);
+    slot[14..60].fill(marker);
+    port.tx_commit_offloaded(60, 0, vnet);
+    true
+}
+
+/// The markers of the experimental frames `port` receives within a second.
+fn markers_received(port: &mut AfPacketPort, want: usize) -> Vec<u8> {
+    let mut batch = RxBatch::new(32);
+    let mut markers = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while markers.len() < want && Instant::now() < deadline {
+        batch.clear();
+        port.rx_burst(&mut batch).unwrap();
+        markers.extend(
+            (0..batch.len())
+                .map(|i| batch.frame(i))
+                .filter(|f| f.len() >= 15 && f[12..14] == [0x88, 0xb5])
+                .map(|f| f[14]),
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    markers
+}
+
+/// A frame whose virtio-net header the kernel rejects (an unknown GSO
+/// type) is refused alone: the frames queued before and after it are sent
+/// and arrive.
+#[test]
+fn a_frame_the_kernel_refuses_is_refused_alone() {
+    if !crate::testing::require_netns("a_frame_the_kernel_refuses_is_refused_alone") {
+        return;
+    }
+    let (ns, veth) = veth_into_namespace(None);
+    let mut port = AfPacketPort::open(veth.host()).unwrap();
+    let peer = veth.peer().to_string();
+    let mut capture = run_in_netns(ns.name(), || AfPacketPort::open(&peer))
+        .unwrap()
+        .unwrap();
+    let bad = VnetHeader {
+        gso_type: 2,
+        gso_size: 10,
+        ..VnetHeader::default()
+    };
+    assert!(queue_marked(&mut port, 1, VnetHeader::default()));
+    assert!(queue_marked(&mut port, 2, bad));
+    assert!(queue_marked(&mut port, 3, VnetHeader::default()));
+    let done = port.tx_flush();
+    assert_eq!((done.sent, done.refused), (2, 1), "{:?}", done.error);
+    let error = done.error.expect("the refusal's reason").to_string();
+    assert!(error.contains(veth.host()), "{error}");
+    assert_eq!(markers_received(&mut capture, 2), [1, 3]);
+
+    // Two in a row, and a frame the ring wraps around to.
+    assert!(queue_marked(&mut port, 4, bad));
+    assert!(queue_marked(&mut port, 5, bad));
+    assert!(queue_marked(&mut port, 6, VnetHeader::default()));
+    let done = port.tx_flush();
+    assert_eq!((done.sent, done.refused), (1, 2), "{:?}", done.error);
+    assert_eq!(markers_received(&mut capture, 1), [6]);
+}
+
+/// Every slot of the transmit ring can be queued, then no more; one flush
+/// sends them all.
+#[test]
+fn the_transmit_ring_holds_its_slots_and_one_flush_sends_them() {
+    if !crate::testing::require_netns("the_transmit_ring_holds_its_slots_and_one_flush_sends_them")
+    {
+        return;
+    }
+    let (_ns, veth) = veth_into_namespace(None);
+    let mut port = AfPacketPort::open(veth.host()).unwrap();
+    let mut queued = 0;
+    while queue_marked(&mut port, 7, VnetHeader::default()) {
+        queued += 1;
+        assert!(queued <= TX_RING_SLOTS);
+    }
+    assert_eq!(queued, TX_RING_SLOTS);
+    let done = port.tx_flush();
+    assert_eq!(
+        (done.sent, done.refused),
+        (TX_RING_SLOTS as u64, 0),
+        "{:?}",
+        done.error
+    );
+    assert_eq!(done.sent_bytes, 60 * TX_RING_SLOTS as u64);
+    // The kernel gives the slots back once the peer has taken the frames.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while port.tx_slot().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(port.tx_slot().is_some());
+}
+
+/// An interface that is down takes nothing: every frame is refused with
+/// the kernel's reason, and once it is up the ring sends again. (A veth
+/// whose peer is down is different: the kernel takes the frames, reports
+/// success and drops them, as it does for a write.)
+#[test]
+fn a_down_interface_refuses_every_frame_and_the_ring_recovers() {
+    if !crate::testing::require_netns("a_down_interface_refuses_every_frame_and_the_ring_recovers")
+    {
+        return;
+    }
+    let (ns, veth) = veth_into_namespace(None);
+    let mut port = AfPacketPort::open(veth.host()).unwrap();
+    let peer = veth.peer().to_string();
+    let mut capture = run_in_netns(ns.name(), || AfPacketPort::open(&peer))
+        .unwrap()
+        .unwrap();
+    crate::netns::ip(&["link", "set", veth.host(), "down"]).unwrap();
+    for marker in 1..=5 {
+        assert!(queue_marked(&mut port, marker, VnetHeader::default()));
+    }
+    let done = port.tx_flush();
+    assert_eq!((done.sent, done.refused), (0, 5), "{:?}", done.error);
+    assert!(done.error.is_some());
+    crate::netns::ip(&["link", "set", veth.host(), "up"]).unwrap();
+    wait_until_up(None, veth.host());
+    // The socket kept the ENETDOWN of the interface going down and
+    // refuses the next frame with it, as a write would; the rest go.
+    for marker in 6..=8 {
+        assert!(queue_marked(&mut port, marker, VnetHeader::default()));
+    }
+    let done = port.tx_flush();
+    assert_eq!((done.sent, done.refused), (2, 1), "{:?}", done.error);
+    assert_eq!(markers_received(&mut capture, 2), [7, 8]);
+    for marker in 9..=10 {
+        assert!(queue_marked(&mut port, marker, VnetHeader::default()));
+    }
+    let done = port.tx_flush();
+    assert_eq!((done.sent, done.refused), (2, 0), "{:?}", done.error);
+    assert_eq!(markers_received(&mut capture, 2), [9, 10]);
+}
+
+/// A tagged frame from the namespace reaches the host's veth with its tag
+/// moved into the kernel's metadata (the receive path strips in-band
+/// tags before packet sockets see the frame); the port puts it back, and
+/// moves the partial checksum's start with it.
+#[test]
+fn a_vlan_tag_kept_apart_by_the_kernel_is_put_back() {
+    if !crate::testing::require_netns("a_vlan_tag_kept_apart_by_the_kernel_is_put_back") {
+        return;
+    }
+    let (ns, veth) = veth_into_namespace(None);
+    let mut port = AfPacketPort::open(veth.host()).unwrap();
+    let peer = veth.peer().to_string();
+    let mut sender = run_in_netns(ns.name(), || AfPacketPort::open(&peer))
+        .unwrap()
+        .unwrap();
+    // UDP in IPv4 in VLAN 7, its checksum left partial.
+    let mut frame = vec![0u8; 18 + 20 + 8 + 100];
+    frame[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    frame[12..18].copy_from_slice(&[0x81, 0x00, 0x00, 0x07, 0x08, 0x00]);
+    frame[18..20].copy_from_slice(&[0x45, 0]);
+    frame[20..22].copy_from_slice(&128u16.to_be_bytes());
+    frame[26..28].copy_from_slice(&[64, 17]);
+    frame[30..38].copy_from_slice(&[10, 209, 0, 1, 10, 209, 0, 2]);
+    frame[38..42].copy_from_slice(&[0x30, 0x39, 0, 9]);
+    frame[42..44].copy_from_slice(&108u16.to_be_bytes());
+    frame[46..].fill(7);
+    let partial = VnetHeader {
+        flags: VNET_F_NEEDS_CSUM,
+        csum_start: 38,
+        csum_offset: 6,
+        ..VnetHeader::default()
+    };
+    let slot = sender.tx_slot().unwrap();
+    slot[..frame.len()].copy_from_slice(&frame);
+    sender.tx_commit_offloaded(frame.len(), 0, partial);
+    let done = sender.tx_flush();
+    assert_eq!((done.sent, done.refused), (1, 0), "{:?}", done.error);
+
+    let mut batch = RxBatch::new(32);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut found = None;
+    while found.is_none() && Instant::now() < deadline {
+        batch.clear();
+        port.rx_burst(&mut batch).unwrap();
+        found = (0..batch.len())
+            .find(|&i| batch.frame(i).len() == frame.len())
+            .map(|i| (batch.frame(i).to_vec(), batch.vnet(i)));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (received, vnet) = found.expect("the tagged datagram");
+    assert_eq!(received[..46], frame[..46]);
+    assert_eq!(
+        (
+            vnet.flags & VNET_F_NEEDS_CSUM,
+            vnet.csum_start,
+            vnet.csum_offset
+        ),
+        (VNET_F_NEEDS_CSUM, 38, 6),
+        "{vnet:?}"
+    );
+}
