@@ -291,7 +291,7 @@ impl Worker {
                 idle_streak = 0;
                 sleep_us = 1;
                 if let Some(g) = &mut governor {
-                    g.busy();
+                    g.busy(work as u64);
                 }
             } else {
                 loops.idle_iterations += 1;
