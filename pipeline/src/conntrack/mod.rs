@@ -339,7 +339,7 @@ impl ConnTable {
     /// at a time (a connection created or removed during the walk may or
     /// may not be listed): a future `conntrack/show`.
     pub fn dump(&self, now: u32) -> impl Iterator<Item = ConnInfo> + '_ {
-        (0..self.entries.len()).filter_map(move |index| {
+        (0..self.touched()).filter_map(move |index| {
             let (original, reply, state, windows, created) = self.snapshot(index)?;
             let timeout = self.timeouts.timeout(original.proto, state);
             let idle = now.wrapping_sub(state.last_seen);

@@ -171,6 +171,11 @@ pub struct ConnTable {
     pub(crate) entries: Box<[Entry]>,
     /// Free stack head: ABA counter in bits 32..64, index + 1 below.
     free_head: AtomicU64,
+    /// One past the highest entry ever taken from the free stack: the
+    /// stack hands out low indices first and takes freed ones back on
+    /// top, so every live entry is below it and walks stop there (an idle
+    /// table of 262,144 entries is not read through every second).
+    touched: AtomicU32,
     len: AtomicU32,
     seed: u64,
     pub(crate) timeouts: Timeouts,
@@ -206,11 +211,17 @@ impl ConnTable {
             bucket_mask: buckets - 1,
             entries,
             free_head: AtomicU64::new(1),
+            touched: AtomicU32::new(0),
             len: AtomicU32::new(0),
             seed: seed | 1,
             timeouts,
             counters: Counters::default(),
         }
+    }
+
+    /// How many entries from the front may be live: walks stop there.
+    pub(crate) fn touched(&self) -> usize {
+        self.touched.load(Ordering::Relaxed) as usize
     }
 
     /// Entries the table can hold.
@@ -419,7 +430,10 @@ impl ConnTable {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Some(top - 1),
+                Ok(_) => {
+                    self.touched.fetch_max(top, Ordering::Relaxed);
+                    return Some(top - 1);
+                }
                 Err(current) => head = current,
             }
         }
@@ -717,7 +731,7 @@ impl ConnTable {
     /// and returns how many it removed.
     pub(crate) fn remove_where(&self, mut decide: impl FnMut(&Tuple, State) -> bool) -> usize {
         let mut removed = 0;
-        for (index, entry) in self.entries.iter().enumerate() {
+        for (index, entry) in self.entries.iter().enumerate().take(self.touched()) {
             let word = entry.state.load(Ordering::Acquire);
             if word & STATE_LIVE == 0 {
                 continue;

@@ -227,3 +227,24 @@ fn a_clock_a_second_behind_does_not_expire_connections() {
     assert_eq!(t.counters().created, 1);
     assert_eq!(t.sweep(99), 0);
 }
+
+/// Walks (the sweep, the dump) stop past the highest entry ever used: a
+/// table that held three connections is read three entries deep, however
+/// large, and freed entries are reused before new ones are touched.
+#[test]
+fn walks_stop_past_the_entries_ever_used() {
+    let t = table(100_000);
+    assert_eq!(t.touched(), 0);
+    for port in 0..3 {
+        assert!(run(&t, &out(port), 0, true, 1).result.is_ok());
+    }
+    assert_eq!((t.touched(), t.dump(1).count()), (3, 3));
+    assert_eq!(t.flush(None), 3);
+    for port in 10..12 {
+        assert!(run(&t, &out(port), 0, true, 2).result.is_ok());
+    }
+    assert_eq!((t.touched(), t.dump(2).count()), (3, 2));
+    // Expired ones are found by the sweep within those entries.
+    assert_eq!(t.sweep(2 + 3600), 2);
+    assert_eq!(t.len(), 0);
+}
