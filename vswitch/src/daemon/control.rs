@@ -268,6 +268,7 @@ fn pmd_stats(shared: &Shared) -> Value {
                 "blocked_us": loops.blocked_ns / 1000,
                 "sleeps": loops.sleeps,
                 "wakeups": loops.wakeups,
+                "quiet_us": loops.quiet_us,
                 "latency": w.latency,
                 "flow_cache": {
                     "hits": cache.hits,

@@ -98,11 +98,15 @@ pub fn render(command: &str, v: &Value) -> String {
                 };
                 let _ = writeln!(
                     o,
-                    "  idle: polling {:.3} s ({share:.1}%) blocked {:.3} s sleeps {} wakeups {}",
+                    "  idle: polling {:.3} s ({share:.1}%) blocked {:.3} s sleeps {} wakeups {}{}",
                     poll as f64 / 1e6,
                     blocked as f64 / 1e6,
                     w["sleeps"],
-                    w["wakeups"]
+                    w["wakeups"],
+                    match w["quiet_us"].as_u64() {
+                        Some(us) if us > 0 => format!(" quiet {us} us"),
+                        _ => String::new(),
+                    }
                 );
                 let l = &w["latency"];
                 let us = |v: &Value| {
@@ -243,7 +247,7 @@ mod tests {
     fn pmd_stats_text_shows_polling_blocked_and_wakeups() {
         let v = json!({"workers": [{
             "core": 1, "poll_us": 250_000, "blocked_us": 750_000,
-            "sleeps": 12, "wakeups": 11, "flow_cache": {},
+            "sleeps": 12, "wakeups": 11, "quiet_us": 400, "flow_cache": {},
             "latency": {"frames": 7, "p50_ns": 1500, "p99_ns": 20000, "p999_ns": null}
         }]});
         let text = render("pmd-stats", &v);
@@ -252,7 +256,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("idle: polling 0.250 s (25.0%) blocked 0.750 s sleeps 12 wakeups 11"),
+            text.contains(
+                "idle: polling 0.250 s (25.0%) blocked 0.750 s sleeps 12 wakeups 11 quiet 400 us"
+            ),
             "{text}"
         );
     }

@@ -55,6 +55,9 @@ pub struct LoopCounters {
     /// Times an adaptive worker was woken by an event (a frame, a
     /// hand-off, an update) rather than by its safety timeout.
     pub wakeups: u64,
+    /// An adaptive worker's quiet time before it blocks, in microseconds,
+    /// as wake-ups into backlogs have set it (0 for other policies).
+    pub quiet_us: u64,
 }
 
 /// What a worker publishes for the control thread.
@@ -221,6 +224,9 @@ impl Worker {
             Some(_) => self.blocker(),
             None => None,
         };
+        if let Some(g) = &governor {
+            loops.quiet_us = g.quiet_ns() / 1000;
+        }
         while !self.stop.load(Ordering::Relaxed) {
             let version = self.control.version.load(Ordering::Acquire);
             if version != seen_version {
@@ -324,6 +330,7 @@ impl Worker {
                         last_publish = Instant::now();
                         self.block(b, seen_version, &mut loops);
                         g.woke();
+                        loops.quiet_us = g.quiet_ns() / 1000;
                     }
                 }
             }
