@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use crate::context::Offload;
 use crate::datapath::tests::{frame, Harness, VecSink, A, B};
 use crate::datapath::{BridgeSpec, Datapath, DatapathSpec, PortSpec, VlanMode};
 use crate::drop::DropReason;
@@ -643,6 +644,25 @@ fn a_flood_into_a_tunnel_gets_the_tunnel_ports_vlan_tagging() {
     );
 }
 
+/// Sends `frame` in on the container port with `offload` state; what went
+/// out where.
+fn send_offloaded(h: &mut Harness, frame: &[u8], offload: Offload) -> Vec<(PortId, Vec<u8>)> {
+    let mut sink = VecSink::new(2048);
+    let mut bytes = frame.to_vec();
+    h.runner.process_offloaded(
+        &h.dp,
+        C1,
+        &mut [&mut bytes[..]],
+        &[0],
+        &[offload],
+        2,
+        &mut sink,
+        &mut h.stats,
+        &mut NoTrace,
+    );
+    sink.sent
+}
+
 /// A TCP super-frame from a container (TSO) flooded into the tunnel is cut
 /// in software into segments that fit the uplink's MTU once encapsulated,
 /// each encapsulated on its own with every checksum right; one too large
@@ -657,22 +677,10 @@ fn a_super_frame_into_a_tunnel_is_segmented_then_encapsulated() {
         // 1,380 bytes of TCP payload a segment: 1,490 bytes of outer IPv6
         // packet with VXLAN, within the uplink's 1,500.
         ctx.offload.gso_size = 1380;
-        let mut sink = VecSink::new(2048);
-        let mut bytes = frame.clone();
-        h.runner.process_offloaded(
-            &h.dp,
-            C1,
-            &mut [&mut bytes[..]],
-            &[0],
-            &[ctx.offload],
-            2,
-            &mut sink,
-            &mut h.stats,
-            &mut NoTrace,
-        );
-        assert_eq!(sink.sent.len(), 4, "ipv6 {ipv6}");
+        let sent = send_offloaded(&mut h, &frame, ctx.offload);
+        assert_eq!(sent.len(), 4, "ipv6 {ipv6}");
         let mut data = Vec::new();
-        for (i, (port, bytes)) in sink.sent.iter().enumerate() {
+        for (i, (port, bytes)) in sent.iter().enumerate() {
             assert_eq!(*port, UP);
             let ip = Ipv4Packet::new_checked(&bytes[14..]).unwrap();
             assert!(ip.verify_checksum());
@@ -690,20 +698,8 @@ fn a_super_frame_into_a_tunnel_is_segmented_then_encapsulated() {
         assert_eq!((vx.sw_segmented, vx.tx_packets), (4, 1));
 
         ctx.offload.gso_size = 1448;
-        let mut bytes = frame.clone();
-        sink.sent.clear();
-        h.runner.process_offloaded(
-            &h.dp,
-            C1,
-            &mut [&mut bytes[..]],
-            &[0],
-            &[ctx.offload],
-            2,
-            &mut sink,
-            &mut h.stats,
-            &mut NoTrace,
-        );
-        assert!(sink.sent.iter().all(|(port, _)| *port != UP));
+        let sent = send_offloaded(&mut h, &frame, ctx.offload);
+        assert!(sent.iter().all(|(port, _)| *port != UP));
         assert_eq!(drops(&h.stats, DropReason::EncapTooBig), 1);
     }
 }
