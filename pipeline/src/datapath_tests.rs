@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::action::Action;
+use crate::drop::DropReason;
 use crate::burst::BurstRunner;
 use crate::context::PacketCtx;
 use crate::egress::TxSink;

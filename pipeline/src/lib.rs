@@ -31,6 +31,7 @@ pub mod stage;
 pub mod stats;
 pub mod steer;
 pub mod trace;
+pub mod vlan;
 pub mod wire;
 
 pub use action::{Action, ActionList};
