@@ -3,9 +3,9 @@
 
 use super::*;
 use crate::action::Action;
-use crate::drop::DropReason;
 use crate::burst::BurstRunner;
 use crate::context::PacketCtx;
+use crate::drop::DropReason;
 use crate::egress::TxSink;
 use crate::stage::{StageBurst, StageEnv};
 use crate::stats::Stats;
