@@ -227,7 +227,7 @@ pub(crate) fn emit_offloaded<T: TxSink>(
     let tagged = ctx.parsed.layout.vlan_tags > 0;
     let shift = vlan.growth();
     let moved = |at: u16| (at as isize + shift) as u16;
-    if tx.takes_offload(port) && (!fields.any() || fields.spares_l4_checksum()) {
+    if tx.takes_offload(port) && fields.spares_l4_checksum() {
         let Some(slot) = tx.slot(port) else {
             stats.drop(port, DropReason::TxQueueFull);
             return;

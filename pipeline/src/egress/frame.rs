@@ -135,8 +135,9 @@ impl FieldEdits {
         self.any
     }
 
-    /// True when no rewrite touches what the L4 checksum covers (MACs and
-    /// TTL only): a partial checksum stays right, a super-frame whole.
+    /// True when no rewrite touches what the L4 checksum covers (none at
+    /// all, or MACs and TTL only): a partial checksum stays right, a
+    /// super-frame whole.
     pub(crate) fn spares_l4_checksum(&self) -> bool {
         self.ipv4_src.is_none()
             && self.ipv4_dst.is_none()
