@@ -153,23 +153,12 @@ fn run_benchmark() -> Result<(), String> {
         ("afxdp", "sleep", "vswitchd (sleep)"),
         ("afpacket", "spin", "vswitchd afpacket (spin)"),
     ] {
-        let daemon = common::start_two_port_daemon(
+        let vswitchd = Vswitchd {
             port_type,
-            "e2e",
-            ["gen", "sink"],
-            [&host_a, &host_b],
-            WORKER_CORE,
-            &format!("idle = \"{idle}\""),
-        )?;
-        let result = measure(label, &topology, &mut generator, &mut receiver, Pace::Full)?;
-        match daemon_stats(daemon.socket()) {
-            Ok(stats) => print!("{stats}"),
-            Err(e) => println!("e2e: no daemon stats: {e}"),
-        }
-        drop(daemon);
-        results.push(result);
-        // Re-binding right after a release can give EBUSY for about a second.
-        std::thread::sleep(Duration::from_secs(1));
+            idle,
+            label,
+        };
+        results.push(vswitchd.measure(&topology, &mut generator, &mut receiver, Pace::Full)?);
     }
 
     let saturating = results
@@ -177,30 +166,17 @@ fn run_benchmark() -> Result<(), String> {
         .find(|r| r.label == "vswitchd (spin)")
         .map_or(0.0, |r| r.received as f64 / r.seconds);
     if saturating > 0.0 {
-        let half = saturating / 2.0;
-        for idle in ["adaptive", "spin"] {
-            let daemon = common::start_two_port_daemon(
-                "afxdp",
-                "e2e",
-                ["gen", "sink"],
-                [&host_a, &host_b],
-                WORKER_CORE,
-                &format!("idle = \"{idle}\""),
-            )?;
-            let result = measure(
-                &format!("vswitchd ({idle}) at half rate"),
-                &topology,
-                &mut generator,
-                &mut receiver,
-                Pace::PerSecond(half),
-            )?;
-            match daemon_stats(daemon.socket()) {
-                Ok(stats) => print!("{stats}"),
-                Err(e) => println!("e2e: no daemon stats: {e}"),
-            }
-            drop(daemon);
-            results.push(result);
-            std::thread::sleep(Duration::from_secs(1));
+        for (idle, label) in [
+            ("adaptive", "vswitchd (adaptive) at half rate"),
+            ("spin", "vswitchd (spin) at half rate"),
+        ] {
+            let vswitchd = Vswitchd {
+                port_type: "afxdp",
+                idle,
+                label,
+            };
+            let pace = Pace::PerSecond(saturating / 2.0);
+            results.push(vswitchd.measure(&topology, &mut generator, &mut receiver, pace)?);
         }
     }
 
@@ -217,6 +193,44 @@ fn run_benchmark() -> Result<(), String> {
 
     print_report(&results);
     Ok(())
+}
+
+/// One vswitchd run: its port type, idle policy and the label it is
+/// reported under.
+struct Vswitchd {
+    port_type: &'static str,
+    idle: &'static str,
+    label: &'static str,
+}
+
+impl Vswitchd {
+    /// Starts vswitchd on the host ends, measures at `pace`, prints the
+    /// daemon's counters and stops it.
+    fn measure(
+        &self,
+        topology: &Topology,
+        generator: &mut AfXdpPort,
+        receiver: &mut AfXdpPort,
+        pace: Pace,
+    ) -> Result<RunResult, String> {
+        let daemon = common::start_two_port_daemon(
+            self.port_type,
+            "e2e",
+            ["gen", "sink"],
+            [topology.gen_veth.host(), topology.sink_veth.host()],
+            WORKER_CORE,
+            &format!("idle = \"{}\"", self.idle),
+        )?;
+        let result = measure(self.label, topology, generator, receiver, pace)?;
+        match daemon_stats(daemon.socket()) {
+            Ok(stats) => print!("{stats}"),
+            Err(e) => println!("e2e: no daemon stats: {e}"),
+        }
+        drop(daemon);
+        // Re-binding right after a release can give EBUSY for about a second.
+        std::thread::sleep(Duration::from_secs(1));
+        Ok(result)
+    }
 }
 
 fn build_topology() -> Result<Topology, String> {
