@@ -83,6 +83,19 @@ fn veth_into_namespace(address: Option<&str>) -> (NetNs, Veth) {
     (ns, veth)
 }
 
+/// A veth into a fresh namespace with a port on each end: the host end's,
+/// and one opened inside the namespace on its peer. The namespace and
+/// veth come back too, to live as long as the ports.
+fn port_pair() -> (NetNs, Veth, AfPacketPort, AfPacketPort) {
+    let (ns, veth) = veth_into_namespace(None);
+    let port = AfPacketPort::open(veth.host()).unwrap();
+    let peer = veth.peer().to_string();
+    let inside = run_in_netns(ns.name(), || AfPacketPort::open(&peer))
+        .unwrap()
+        .unwrap();
+    (ns, veth, port, inside)
+}
+
 /// Waits (five seconds at most) until `interface`, in `ns` or here, is
 /// operational: the kernel drops what is sent on a link that was just
 /// set up until its link watcher has seen the carrier, within a second or
@@ -143,12 +156,7 @@ fn a_frame_the_kernel_refuses_is_refused_alone() {
     if !crate::testing::require_netns("a_frame_the_kernel_refuses_is_refused_alone") {
         return;
     }
-    let (ns, veth) = veth_into_namespace(None);
-    let mut port = AfPacketPort::open(veth.host()).unwrap();
-    let peer = veth.peer().to_string();
-    let mut capture = run_in_netns(ns.name(), || AfPacketPort::open(&peer))
-        .unwrap()
-        .unwrap();
+    let (_ns, veth, mut port, mut capture) = port_pair();
     let bad = VnetHeader {
         gso_type: 2,
         gso_size: 10,
@@ -214,12 +222,7 @@ fn a_down_interface_refuses_every_frame_and_the_ring_recovers() {
     {
         return;
     }
-    let (ns, veth) = veth_into_namespace(None);
-    let mut port = AfPacketPort::open(veth.host()).unwrap();
-    let peer = veth.peer().to_string();
-    let mut capture = run_in_netns(ns.name(), || AfPacketPort::open(&peer))
-        .unwrap()
-        .unwrap();
+    let (_ns, veth, mut port, mut capture) = port_pair();
     crate::netns::ip(&["link", "set", veth.host(), "down"]).unwrap();
     for marker in 1..=5 {
         assert!(queue_marked(&mut port, marker, VnetHeader::default()));
@@ -254,12 +257,7 @@ fn a_vlan_tag_kept_apart_by_the_kernel_is_put_back() {
     if !crate::testing::require_netns("a_vlan_tag_kept_apart_by_the_kernel_is_put_back") {
         return;
     }
-    let (ns, veth) = veth_into_namespace(None);
-    let mut port = AfPacketPort::open(veth.host()).unwrap();
-    let peer = veth.peer().to_string();
-    let mut sender = run_in_netns(ns.name(), || AfPacketPort::open(&peer))
-        .unwrap()
-        .unwrap();
+    let (_ns, _veth, mut port, mut sender) = port_pair();
     // UDP in IPv4 in VLAN 7, its checksum left partial.
     let mut frame = vec![0u8; 18 + 20 + 8 + 100];
     frame[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
