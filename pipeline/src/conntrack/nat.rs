@@ -24,7 +24,7 @@
 use std::net::Ipv4Addr;
 
 use super::packet::{self, Kind, Tuple};
-use super::table::ConnTable;
+use super::table::{ConnTable, Found};
 use super::track::Verdict;
 use crate::context::{ct_state, ChecksumState};
 use crate::flow::Parsed;
@@ -120,7 +120,7 @@ impl ConnTable {
             Err(reason) => return (self.invalid(reason, probe), None),
         };
         let new_nat = nat.for_new();
-        let verdict = self.judge(
+        let (verdict, found) = self.judge(
             &tuple,
             &self.key(&tuple),
             kind,
@@ -142,7 +142,7 @@ impl ConnTable {
                     ChecksumState::Complete => L4Sum::Complete,
                     ChecksumState::Partial { .. } => L4Sum::Partial,
                 };
-                self.apply_nat(frame, l3, l4, &tuple, verdict.state, l4_sum)
+                self.apply_nat(frame, l3, l4, &tuple, found, verdict.state, l4_sum)
             }
         };
         (verdict, translation)
@@ -208,12 +208,14 @@ impl ConnTable {
     /// checksum as `l4_sum` says) by its connection's translation, when it
     /// has one: what a frame of tuple `tuple` with `state` bits becomes.
     /// Returns the translation applied (`None`: none).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn apply_nat(
         &self,
         frame: &mut [u8],
         l3: usize,
         l4: usize,
         tuple: &Tuple,
+        found: Option<Found>,
         state: u8,
         l4_sum: L4Sum,
     ) -> Option<Translation> {
@@ -221,8 +223,10 @@ impl ConnTable {
         if tuple.ipv6 || state & tracked == 0 || state & ct_state::INVALID != 0 {
             return None;
         }
-        let found = self.find(&self.key(tuple))?;
-        let (original, reply, ..) = self.snapshot(found.index as usize)?;
+        // The tracker found the connection of a frame that was not its
+        // first; a new one was stored after the lookup.
+        let found = found.or_else(|| self.find(&self.key(tuple)))?;
+        let (original, reply) = self.tuples(found.index as usize)?;
         if reply == original.reversed() {
             return None;
         }
@@ -266,7 +270,7 @@ impl ConnTable {
             return None;
         }
         let found = self.find(&self.key(&quoted.reversed()))?;
-        let (original, reply, ..) = self.snapshot(found.index as usize)?;
+        let (original, reply) = self.tuples(found.index as usize)?;
         if reply == original.reversed() {
             return None;
         }

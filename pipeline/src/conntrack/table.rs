@@ -748,19 +748,46 @@ impl ConnTable {
     /// state, windows and creation time; `None` if it is free or changed
     /// under the read.
     pub(crate) fn snapshot(&self, index: usize) -> Option<(Tuple, Tuple, State, [Window; 2], u32)> {
+        self.read_entry(index, |entry| {
+            (
+                Tuple::from_words(entry.tuple_words(false)),
+                Tuple::from_words(entry.tuple_words(true)),
+                entry.windows(),
+                entry.created.load(Ordering::Relaxed),
+            )
+        })
+        .map(|((original, reply, windows, created), state)| {
+            (original, reply, state, windows, created)
+        })
+    }
+
+    /// The original and reply tuples of the live entry `index`: what NAT
+    /// needs of it, read without the rest of [`ConnTable::snapshot`].
+    pub(crate) fn tuples(&self, index: usize) -> Option<(Tuple, Tuple)> {
+        self.read_entry(index, |entry| {
+            (
+                Tuple::from_words(entry.tuple_words(false)),
+                Tuple::from_words(entry.tuple_words(true)),
+            )
+        })
+        .map(|(tuples, _)| tuples)
+    }
+
+    /// Reads the live entry `index` with `read`, as a seqlock reader:
+    /// `None` when it is not live, or was removed (and perhaps reused)
+    /// while being read, so that what is returned belongs to one
+    /// connection. The state is the one read after.
+    fn read_entry<R>(&self, index: usize, read: impl FnOnce(&Entry) -> R) -> Option<(R, State)> {
         let entry = self.entries.get(index)?;
         let before = entry.state.load(Ordering::Acquire);
         if before & STATE_LIVE == 0 {
             return None;
         }
-        let original = Tuple::from_words(entry.tuple_words(false));
-        let reply = Tuple::from_words(entry.tuple_words(true));
-        let windows = entry.windows();
-        let created = entry.created.load(Ordering::Relaxed);
+        let value = read(entry);
         fence(Ordering::Acquire);
         let after = entry.state.load(Ordering::Relaxed);
         (after & STATE_LIVE != 0 && gen_of(after) == gen_of(before))
-            .then(|| (original, reply, State::decode(after), windows, created))
+            .then(|| (value, State::decode(after)))
     }
 }
 

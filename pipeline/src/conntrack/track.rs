@@ -80,6 +80,7 @@ impl ConnTable {
         match packet::read(frame, parsed, zone) {
             Ok((tuple, kind)) => {
                 self.judge(&tuple, &self.key(&tuple), kind, commit, now, probe, None)
+                    .0
             }
             Err(reason) => self.invalid(reason, probe),
         }
@@ -116,14 +117,17 @@ impl ConnTable {
         let judged = read.iter().zip(out.iter_mut());
         for (slot, verdict) in judged.take(frames.len().min(parsed.len())) {
             *verdict = match slot {
-                Ok((tuple, kind, key)) => self.judge(tuple, key, *kind, commit, now, probe, None),
+                Ok((tuple, kind, key)) => self.judge(tuple, key, *kind, commit, now, probe, None).0,
                 Err(reason) => self.invalid(*reason, probe),
             };
         }
     }
 
     /// Judges one frame of `tuple`; a new connection committed with
-    /// `nat` gets its addresses translated (see [`super::nat`]).
+    /// `nat` gets its addresses translated (see [`super::nat`]). Returns
+    /// with the verdict the live connection the frame belongs to when it
+    /// was found (not for a new one): the entry NAT reads next, so that it
+    /// need not look it up again.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn judge(
         &self,
@@ -134,7 +138,7 @@ impl ConnTable {
         now: u32,
         probe: bool,
         nat: Option<&NewNat>,
-    ) -> Verdict {
+    ) -> (Verdict, Option<Found>) {
         if let Kind::IcmpError(quoted) = kind {
             // The error travels against the quoted packet: towards its
             // sender. The quoted packet is looked up reversed, as the
@@ -142,23 +146,30 @@ impl ConnTable {
             // does): with NAT the error's sender saw the quoted packet
             // translated, as the reverse of the other direction's tuple.
             let key = self.key(&quoted.reversed());
-            return match self.find_live(&key, quoted.proto, now, probe) {
+            let verdict = match self.find_live(&key, quoted.proto, now, probe) {
                 Some(found) => {
                     Verdict::of(ct_state::RELATED | if found.reply { ct_state::REPLY } else { 0 })
                 }
                 None => self.invalid(InvalidReason::IcmpUnrelated, probe),
             };
+            return (verdict, None);
         }
         for _ in 0..UPDATE_TRIES {
             let Some(found) = self.find_live(key, tuple.proto, now, probe) else {
-                return self.new_connection(tuple, key, kind, commit, now, probe, nat);
+                return (
+                    self.new_connection(tuple, key, kind, commit, now, probe, nat),
+                    None,
+                );
             };
             match self.update(found, kind, now, probe) {
-                Outcome::Bits(bits) => return Verdict::of(bits),
-                Outcome::Invalid(reason) => return self.invalid(reason, probe),
+                Outcome::Bits(bits) => return (Verdict::of(bits), Some(found)),
+                Outcome::Invalid(reason) => return (self.invalid(reason, probe), None),
                 Outcome::Reopen => {
                     if probe || self.remove(found.index, found.word) {
-                        return self.new_connection(tuple, key, kind, commit, now, probe, nat);
+                        return (
+                            self.new_connection(tuple, key, kind, commit, now, probe, nat),
+                            None,
+                        );
                     }
                 }
                 Outcome::Retry => {}
@@ -166,14 +177,15 @@ impl ConnTable {
         }
         // Others kept changing the connection: judge on a fresh read
         // without writing.
-        match self.find_live(key, tuple.proto, now, true) {
+        let verdict = match self.find_live(key, tuple.proto, now, true) {
             Some(found) => match self.update(found, kind, now, true) {
                 Outcome::Bits(bits) => Verdict::of(bits),
                 Outcome::Invalid(reason) => self.invalid(reason, probe),
                 Outcome::Reopen | Outcome::Retry => Verdict::of(ct_state::NEW),
             },
             None => Verdict::of(ct_state::NEW),
-        }
+        };
+        (verdict, None)
     }
 
     pub(crate) fn invalid(&self, reason: InvalidReason, probe: bool) -> Verdict {
