@@ -134,7 +134,7 @@ fn a_fragmented_datagram_is_masqueraded_and_its_fragmented_answer_comes_back() {
     has(
         first.frame(2),
         &[
-            "ct(zone=32768,commit,nat(masquerade=0)): track first",
+            "ct(zone=32768,commit,nat(masquerade=0),continue): tracked on the way out",
             "an IPv4 fragment: held until its datagram is whole",
         ],
     );

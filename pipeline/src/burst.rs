@@ -20,11 +20,13 @@
 
 use std::sync::Arc;
 
+use crate::action::Action;
 use crate::context::{Offload, PacketCtx};
 use crate::datapath::{Datapath, PortRole};
 use crate::drop::DropReason;
 use crate::egress::{execute, output_only, ConnTracker, Executed, TxSink};
 use crate::flow_cache::{CacheKey, FlowCache, DEFAULT_CAPACITY};
+use crate::l3::nat::verdict_text;
 use crate::mac_table::PortId;
 use crate::overlay::decap::{decap_text, decapsulate, Decap};
 use crate::parse::parse_into;
@@ -448,6 +450,12 @@ impl BurstRunner {
                 ) == Executed::Recirculate
                 {
                     again |= 1 << i;
+                }
+                // The tracker's say on a frame it saw on the way out.
+                if ctx.trace && actions.as_slice().iter().any(Action::tracks_through) {
+                    if let Some(text) = verdict_text(ctx) {
+                        trace(sink, true, i, || TraceEvent::Note(text));
+                    }
                 }
             }
         }

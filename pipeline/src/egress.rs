@@ -10,7 +10,7 @@
 use crate::action::{Action, CtNat};
 use crate::conntrack::frag::Reassembled;
 use crate::conntrack::{NatRequest, Snat};
-use crate::context::{Offload, PacketCtx};
+use crate::context::{ct_state, Offload, PacketCtx};
 use crate::datapath::{Datapath, PortRole};
 use crate::drop::DropReason;
 use crate::flow::Mac;
@@ -299,18 +299,8 @@ pub fn execute<T: TxSink>(
                 return Executed::Recirculate;
             }
             Action::Ct { zone, commit, nat } => {
-                let Some(tracker) = conntrack.take() else {
-                    stats.drop(in_port, DropReason::NoConntrack);
-                    return Executed::Done;
-                };
-                if let Err(reason) =
-                    settle_in_place(buf, ctx).and_then(|()| apply_in_place(buf, ctx, &edits))
-                {
-                    stats.drop(in_port, reason);
-                    return Executed::Done;
-                }
-                let nat = nat_request(dp, ctx, nat);
-                return match tracker.track(buf, ctx, zone, commit, nat, now) {
+                let tracker = conntrack.take();
+                return match track(dp, ctx, buf, &edits, tracker, zone, commit, nat, now) {
                     Ok(Tracked::Recirculate) => Executed::Recirculate,
                     Ok(Tracked::Held) => Executed::Done,
                     Err(reason) => {
@@ -318,6 +308,24 @@ pub fn execute<T: TxSink>(
                         Executed::Done
                     }
                 };
+            }
+            Action::CtThrough { zone, nat } => {
+                let tracker = conntrack.take();
+                match track(dp, ctx, buf, &edits, tracker, zone, true, nat, now) {
+                    Ok(Tracked::Recirculate) if ctx.ct.state & ct_state::INVALID == 0 => {
+                        // Applied in place before the tracker.
+                        edits = Edits::default();
+                    }
+                    Ok(Tracked::Recirculate) => {
+                        stats.drop(in_port, DropReason::CtInvalid);
+                        return Executed::Done;
+                    }
+                    Ok(Tracked::Held) => return Executed::Done,
+                    Err(reason) => {
+                        stats.drop(in_port, reason);
+                        return Executed::Done;
+                    }
+                }
             }
             Action::Recirculate => {
                 if let Err(reason) =
@@ -352,6 +360,26 @@ pub fn execute<T: TxSink>(
         stats.drop(in_port, reason);
     }
     Executed::Done
+}
+
+/// The ct action's work for both its forms: completes the frame's
+/// checksum and applies `edits` in place, then runs it through `tracker`.
+#[allow(clippy::too_many_arguments)]
+fn track(
+    dp: &Datapath,
+    ctx: &mut PacketCtx,
+    buf: &mut [u8],
+    edits: &Edits,
+    tracker: Option<&mut (dyn ConnTracker + 'static)>,
+    zone: u16,
+    commit: bool,
+    nat: CtNat,
+    now: u32,
+) -> Result<Tracked, DropReason> {
+    let tracker = tracker.ok_or(DropReason::NoConntrack)?;
+    settle_in_place(buf, ctx).and_then(|()| apply_in_place(buf, ctx, edits))?;
+    let nat = nat_request(dp, ctx, nat);
+    tracker.track(buf, ctx, zone, commit, nat, now)
 }
 
 /// The common case, a list of one output of the frame as received: one

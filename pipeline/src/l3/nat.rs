@@ -8,7 +8,10 @@
 //! again on `ctx.ct.state`. Both passes may be cached: the first one's
 //! decision is the ct action alone (the tracker translates every frame
 //! itself), the second is keyed on the ct state and the translated
-//! addresses.
+//! addresses. Masquerade out of the uplink with no ACL on either port
+//! takes one pass instead ([`Action::CtThrough`]): its route does not
+//! depend on the translation, and nothing else reads the state but the
+//! INVALID check, which the action makes itself.
 
 use crate::action::{Action, CtNat};
 use crate::context::{ct_state, PacketCtx};
@@ -26,6 +29,9 @@ pub(crate) enum NatStep {
     Dropped,
     /// Tracked (and translated when its connection is): route it on.
     Tracked,
+    /// To be tracked on its way out: route it, with the ct action before
+    /// the output ([`Action::CtThrough`]).
+    Through(Action),
     /// Not for the tracker.
     Untracked,
 }
@@ -68,16 +74,21 @@ pub(crate) fn track(
         env.note(ctx, i, || {
             TraceEvent::Note(format!("{action}: track first"))
         });
-        if ctx.parsed.key.ip_frag != IpFrag::None && ctx.parsed.key.ethertype == IPV4 && !ctx.probe
-        {
-            env.note(ctx, i, || {
-                TraceEvent::Note("an IPv4 fragment: held until its datagram is whole".into())
-            });
-        }
+        note_fragment(ctx, i, env);
         ctx.actions.push(action);
         return NatStep::Tracking;
     }
     verdict(ctx, i, env)
+}
+
+/// Traces that the tracker will hold frame `i` (before it meets the
+/// tracker) when it is an IPv4 fragment.
+pub(crate) fn note_fragment(ctx: &PacketCtx, i: usize, env: &mut StageEnv<'_>) {
+    if ctx.parsed.key.ip_frag != IpFrag::None && ctx.parsed.key.ethertype == IPV4 && !ctx.probe {
+        env.note(ctx, i, || {
+            TraceEvent::Note("an IPv4 fragment: held until its datagram is whole".into())
+        });
+    }
 }
 
 /// After the tracker: notes its verdict on frame `i`, and drops it when
@@ -94,19 +105,25 @@ pub(crate) fn verdict(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) -> 
 /// Traces what the tracker said of frame `i` (nothing before it met the
 /// tracker): the state bits and the translation applied.
 pub(crate) fn note_verdict(ctx: &PacketCtx, i: usize, env: &mut StageEnv<'_>) {
+    if let Some(text) = verdict_text(ctx) {
+        env.note(ctx, i, || TraceEvent::Note(text));
+    }
+}
+
+/// What the tracker said of a frame, as trace shows it ("ct zone 32768:
+/// +trk+new, nat ..."); `None` before the frame met the tracker.
+pub(crate) fn verdict_text(ctx: &PacketCtx) -> Option<String> {
     let (state, translation) = (ctx.ct.state, ctx.ct.nat);
     if state == 0 {
-        return;
+        return None;
     }
-    env.note(ctx, i, || {
-        let nat = match translation {
-            Some(t) => format!(", nat {t}"),
-            None => String::new(),
-        };
-        TraceEvent::Note(format!(
-            "ct zone {}: {}{nat}",
-            ctx.ct.zone,
-            state_text(state)
-        ))
-    });
+    let nat = match translation {
+        Some(t) => format!(", nat {t}"),
+        None => String::new(),
+    };
+    Some(format!(
+        "ct zone {}: {}{nat}",
+        ctx.ct.zone,
+        state_text(state)
+    ))
 }

@@ -363,3 +363,54 @@ fn an_icmp_error_about_a_translated_packet_is_translated_back_outer_and_quoted()
     assert_eq!(&udp[6..8], &sent[14 + 20 + 6..14 + 20 + 8]);
     assert_ne!(port, 5000);
 }
+
+/// A TCP segment with ACK alone (no SYN: it opens no connection), in a
+/// frame from `eth_src` to `eth_dst`; the IPv4 checksum filled.
+fn tcp_ack(eth_dst: Mac, eth_src: Mac, src: [u8; 4], sport: u16, dst: [u8; 4]) -> Vec<u8> {
+    let mut f = vec![0u8; 54];
+    f[..6].copy_from_slice(&eth_dst);
+    f[6..12].copy_from_slice(&eth_src);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    f[14..26].copy_from_slice(&[0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0]);
+    f[26..30].copy_from_slice(&src);
+    f[30..34].copy_from_slice(&dst);
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&80u16.to_be_bytes());
+    f[46..48].copy_from_slice(&[0x50, 0x10]);
+    f[48..50].copy_from_slice(&65535u16.to_be_bytes());
+    let sum = crate::wire::checksum::internet_checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&sum.to_be_bytes());
+    f
+}
+
+#[test]
+fn masquerade_out_takes_one_pass_and_drops_what_the_tracker_finds_invalid() {
+    let (mut h, table) = nat_harness((40000, 40009), 64);
+    let frame = datagram(GW_A, MAC1, H1, 5000, OUTSIDE, 53);
+    let before = h.runner.cache.counters;
+    let (src, sport, ..) = udp_out(&send(&mut h, C1, &frame, 2), UP);
+    assert_eq!(src, UPLINK_ADDR);
+    // One decision, tracking included: no second pass after the tracker.
+    let first = h.runner.cache.counters;
+    assert_eq!(
+        (first.misses - before.misses, first.hits - before.hits),
+        (1, 0)
+    );
+    // The next frame: one cache hit, through the tracker, translated alike.
+    assert_eq!(
+        udp_out(&send(&mut h, C1, &frame, 3), UP),
+        (UPLINK_ADDR, sport, OUTSIDE, 53)
+    );
+    let second = h.runner.cache.counters;
+    assert_eq!(
+        (second.misses - first.misses, second.hits - first.hits),
+        (0, 1)
+    );
+    assert_eq!(table.counters().entries, 1);
+    // A segment that opens nothing is INVALID to the tracker: dropped on
+    // its way out, untranslated and unstored.
+    let ack = tcp_ack(GW_A, MAC1, H1, 5001, OUTSIDE);
+    assert!(send(&mut h, C1, &ack, 4).is_empty());
+    assert_eq!(drops(&h.stats, DropReason::CtInvalid), 1);
+    assert_eq!(table.counters().entries, 1);
+}

@@ -119,9 +119,11 @@ pub(crate) fn gateway_of(env: &StageEnv<'_>, from: Source, addr: IpAddr) -> Opti
 /// answers an echo request to a gateway address, routes the rest, or
 /// drops it with an ICMP error where a router sends one.
 pub(crate) fn route_ip(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, from: Source) {
+    let mut through = None;
     if let Source::Network(n) = from {
         match from_network(ctx, i, env, n) {
             NatStep::Tracking | NatStep::Dropped => return,
+            NatStep::Through(ct) => through = Some(ct),
             NatStep::Tracked | NatStep::Untracked => {}
         }
     }
@@ -191,6 +193,9 @@ pub(crate) fn route_ip(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, fr
                 return;
             };
             let tagged = ctx.parsed.layout.vlan_tags > 0;
+            if let Some(ct) = through {
+                ctx.actions.push(ct);
+            }
             ctx.actions.push(Action::DecTtl);
             ctx.actions.push(Action::SetEthSrc(uplink.spec.mac));
             ctx.actions.push(Action::SetEthDst(mac));
@@ -265,6 +270,18 @@ fn from_network(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, n: u16) -
         Lookup::Uplink(..)
     ) {
         match spec.masquerade {
+            true if masquerades_through(env, ctx, u as u16) => {
+                let zone = super::nat_zone(u as u16);
+                let ct = Action::CtThrough {
+                    zone,
+                    nat: CtNat::Masquerade { network: n },
+                };
+                env.note(ctx, i, || {
+                    TraceEvent::Note(format!("{ct}: tracked on the way out"))
+                });
+                nat::note_fragment(ctx, i, env);
+                return NatStep::Through(ct);
+            }
             true => (true, CtNat::Masquerade { network: n }),
             false => (false, CtNat::Apply),
         }
@@ -272,6 +289,15 @@ fn from_network(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, n: u16) -
         return NatStep::Untracked;
     };
     nat::track(ctx, i, env, super::nat_zone(u as u16), commit, nat)
+}
+
+/// True when a frame masqueraded out of uplink `u` needs no decision
+/// after the tracker but its INVALID check: no ACL on its input port or
+/// on the uplink reads its ct state ([`Action::CtThrough`]).
+fn masquerades_through(env: &StageEnv<'_>, ctx: &PacketCtx, u: u16) -> bool {
+    let dp = env.dp;
+    let uplink_acl = dp.uplink(u).is_some_and(|up| dp.acl(up.spec.id).is_some());
+    dp.acl(ctx.in_port).is_none() && !uplink_acl
 }
 
 /// The next hop's MAC from its neighbour entry. A missing or unresolved
