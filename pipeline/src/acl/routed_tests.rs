@@ -196,9 +196,15 @@ fn egress_rules_decide_what_leaves_by_the_uplink_and_replies_come_back() {
 fn masqueraded_connections_are_decided_and_denied_ones_leave_no_nat_entry() {
     let (mut h, table) = routed_harness(vec![c1_sends_dns_out_only()], |a| a.masquerade = true);
     let query = ipv4(GW_A, A, H1, OUTSIDE, ip_proto::UDP, &udp(5000, 53));
+    let misses = h.runner.cache.counters.misses;
     let out = h.send(C1, &query, 2);
     assert_eq!(out.len(), 1);
     assert_eq!((out[0].0, &out[0].1[26..30]), (UP, &UPLINK_ADDR[..]));
+    assert_eq!(
+        h.runner.cache.counters.misses - misses,
+        1,
+        "allowed as new: tracked on the way out, one pass"
+    );
     let sport = u16::from_be_bytes([out[0].1[34], out[0].1[35]]);
     let answer = ipv4(
         UPLINK_MAC,

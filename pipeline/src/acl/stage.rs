@@ -87,6 +87,9 @@ enum Path {
     Out { ports: Vec<PortId>, routed: bool },
     /// To the tracker first, for the gateway's NAT.
     Nat { commit: bool, nat: CtNat },
+    /// Through the gateway's NAT tracker on the way out of the uplink
+    /// ([`Action::CtThrough`]).
+    Through { zone: u16, nat: CtNat },
     /// Nowhere a rule concerns (answered by the switch, dropped).
     Elsewhere,
 }
@@ -111,6 +114,7 @@ fn path(dp: &Datapath, ctx: &PacketCtx) -> Path {
             Action::Ct { zone, commit, nat } if is_nat_zone(zone) && ctx.ct.state == 0 => {
                 return Path::Nat { commit, nat };
             }
+            Action::CtThrough { zone, nat } => return Path::Through { zone, nat },
             _ => return Path::Elsewhere,
         }
     }
@@ -169,6 +173,7 @@ fn decide(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>) {
     let (out, routed) = match path(dp, ctx) {
         Path::Out { ports, routed } => (ports, routed),
         Path::Nat { commit, nat } => return before_nat(ctx, i, env, commit, nat),
+        Path::Through { zone, nat } => return through_nat(ctx, i, env, zone, nat),
         Path::Elsewhere => return,
     };
     let state = ctx.ct.state;
@@ -258,6 +263,63 @@ fn note_ruling(ctx: &PacketCtx, i: usize, env: &mut StageEnv<'_>, r: &Ruling<'_>
             if r.decision.allow { "allows" } else { "denies" }
         ))
     });
+}
+
+/// A frame the gateway masquerades on its way out of the uplink, in one
+/// pass: kept so when the rules allow it as a new connection (its
+/// frames then pass whatever their state: the rules allow the new, the
+/// state the established). Otherwise it takes the two passes of
+/// [`before_nat`], whose second decides on the state: the NAT commit of
+/// a denied new connection is withheld, an established one passes. The
+/// rules read the destination and its port, which SNAT leaves alone.
+fn through_nat(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, zone: u16, nat: CtNat) {
+    let dp = env.dp;
+    let CtNat::Masquerade { network } = nat else {
+        return;
+    };
+    let Some(uplink) = dp
+        .network(network)
+        .and_then(|n| n.spec.uplink)
+        .and_then(|u| dp.uplink(u as u16))
+    else {
+        return;
+    };
+    let key = ctx.parsed.key;
+    let rulings = rulings(
+        dp,
+        &key,
+        ctx.in_port,
+        &[uplink.spec.id],
+        env.now,
+        !ctx.probe,
+    );
+    if rulings.is_empty() {
+        return;
+    }
+    env.note(ctx, i, || TraceEvent::Stage("acl"));
+    if rulings.iter().any(|r| r.decision.logged) {
+        ctx.cacheable = false;
+    }
+    for r in &rulings {
+        note_ruling(ctx, i, env, r);
+    }
+    if rulings.iter().all(|r| r.decision.allow) {
+        env.note(ctx, i, || {
+            TraceEvent::Note("acl: allowed new, so in any state: one pass".into())
+        });
+        return;
+    }
+    let action = Action::Ct {
+        zone,
+        commit: true,
+        nat,
+    };
+    env.note(ctx, i, || {
+        TraceEvent::Note(format!("acl: denied new: {action}, decided after it"))
+    });
+    ctx.actions.clear();
+    ctx.actions.push(action);
+    before_nat(ctx, i, env, true, nat);
 }
 
 /// A frame the gateway sends to its NAT tracker first, committing a new

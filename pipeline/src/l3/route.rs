@@ -270,7 +270,7 @@ fn from_network(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, n: u16) -
         Lookup::Uplink(..)
     ) {
         match spec.masquerade {
-            true if masquerades_through(env, ctx, u as u16) => {
+            true if masquerades_through(env, u as u16) => {
                 let zone = super::nat_zone(u as u16);
                 let ct = Action::CtThrough {
                     zone,
@@ -291,13 +291,13 @@ fn from_network(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, n: u16) -
     nat::track(ctx, i, env, super::nat_zone(u as u16), commit, nat)
 }
 
-/// True when a frame masqueraded out of uplink `u` needs no decision
-/// after the tracker but its INVALID check: no ACL on its input port or
-/// on the uplink reads its ct state ([`Action::CtThrough`]).
-fn masquerades_through(env: &StageEnv<'_>, ctx: &PacketCtx, u: u16) -> bool {
+/// True when a frame masqueraded out of uplink `u` may take one pass
+/// ([`Action::CtThrough`]): no ACL on the uplink reads its state (the
+/// ACL stage turns it back into two passes when its input port's rules
+/// would deny it).
+fn masquerades_through(env: &StageEnv<'_>, u: u16) -> bool {
     let dp = env.dp;
-    let uplink_acl = dp.uplink(u).is_some_and(|up| dp.acl(up.spec.id).is_some());
-    dp.acl(ctx.in_port).is_none() && !uplink_acl
+    dp.uplink(u).is_none_or(|up| dp.acl(up.spec.id).is_none())
 }
 
 /// The next hop's MAC from its neighbour entry. A missing or unresolved
