@@ -1,7 +1,9 @@
 //! Any frames on any ports through the whole pipeline, under each
 //! configuration in configs/: parse, flow cache, stages, action lists and
 //! egress into memory ports, as offline replay drives it (with tracing on
-//! for one input in four, so the trace path is fuzzed too). Never a panic.
+//! for one input in four, so the trace path is fuzzed too), with a
+//! connection tracker of a few entries for the ct actions of the gateway,
+//! NAT and ACL configurations. Never a panic.
 //!
 //! Input: one byte picks the configuration, then records of
 //! `[port] [seconds later] [length, 2 bytes LE] [frame]`; the port byte may
@@ -19,16 +21,17 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use vswitch::config::Config;
 use vswitch::forward::TxPorts;
+use vswitch_pipeline::conntrack::{ConnTable, Conntrack, ConntrackConfig};
 use vswitch_pipeline::trace::{NoTrace, TraceLog, TraceSink};
 use vswitch_pipeline::{BurstRunner, Datapath, PortId, Stats};
 use vswitch_ports::memory::MemoryPort;
 
-const CONFIGS: [(&str, &str); 7] = [
+const CONFIGS: [(&str, &str); 11] = [
     ("demo.toml", include_str!("../../configs/demo.toml")),
     (
         "overlay-host-a.toml",
@@ -48,6 +51,16 @@ const CONFIGS: [(&str, &str); 7] = [
     ),
     ("per-core.toml", include_str!("../../configs/per-core.toml")),
     ("vlans.toml", include_str!("../../configs/vlans.toml")),
+    ("gateway.toml", include_str!("../../configs/gateway.toml")),
+    ("nat.toml", include_str!("../../configs/nat.toml")),
+    (
+        "routed-policy.toml",
+        include_str!("../../configs/routed-policy.toml"),
+    ),
+    (
+        "port-security.toml",
+        include_str!("../../configs/port-security.toml"),
+    ),
 ];
 
 /// The largest MAC limit, per bridge and per port, of a fuzzed datapath.
@@ -96,10 +109,25 @@ fn max_aging_secs() -> u32 {
 /// Where the next input's clock starts (seconds, wrapping).
 static CLOCK: AtomicU32 = AtomicU32::new(0);
 
+/// The connections a fuzzed tracker holds: few, so that inputs reach a
+/// full table.
+const CONNTRACK_LIMIT: u32 = 16;
+
 thread_local! {
+    /// The tracker's table, flushed before each input.
+    static CONNTRACK: Arc<ConnTable> = Arc::new(ConnTable::with_config(ConntrackConfig {
+        limit: CONNTRACK_LIMIT,
+        ..ConntrackConfig::default()
+    }));
     /// One runner for every input (its flow cache emptied each time): a
-    /// fresh one per input spent most of the time allocating.
-    static RUNNER: RefCell<BurstRunner> = RefCell::new(BurstRunner::new(64));
+    /// fresh one per input spent most of the time allocating. Its ct
+    /// actions run the tracker (gateway, NAT and ACL configurations).
+    static RUNNER: RefCell<BurstRunner> = RefCell::new({
+        let mut runner = BurstRunner::new(64);
+        let table = CONNTRACK.with(Arc::clone);
+        runner.set_conntrack(Box::new(Conntrack::new(table)));
+        runner
+    });
 }
 
 fuzz_target!(|bytes: &[u8]| {
@@ -118,6 +146,7 @@ fuzz_target!(|bytes: &[u8]| {
         tx.insert(id, Box::new(MemoryPort::new(name)));
     }
     let mut stats = Stats::new(datapath.port_count());
+    CONNTRACK.with(|table| table.flush(None));
     RUNNER.with_borrow_mut(|runner| {
         runner.cache.clear();
         runner.trace_all = pick & 0xc0 == 0xc0;
