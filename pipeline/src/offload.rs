@@ -378,9 +378,7 @@ pub(crate) fn emit_offloaded<T: TxSink>(
 /// the kernel refuses one that does not (an AF_XDP ring would stop at it).
 fn checksum_in_frame(checksum: ChecksumState, len: usize) -> Result<(), DropReason> {
     match checksum {
-        ChecksumState::Partial { start, offset }
-            if start as usize + offset as usize + 2 > len =>
-        {
+        ChecksumState::Partial { start, offset } if start as usize + offset as usize + 2 > len => {
             Err(DropReason::BadOffload)
         }
         _ => Ok(()),

@@ -478,7 +478,9 @@ fn partial_udp_segments_complete_to_the_software_ones() {
     assert_eq!(software.len(), 3);
     for (i, want) in software.into_iter().enumerate() {
         let mut slot = vec![0u8; 4096];
-        let n = segments.write_partial(i, false, VlanEdit::Keep, &mut slot).unwrap();
+        let n = segments
+            .write_partial(i, false, VlanEdit::Keep, &mut slot)
+            .unwrap();
         slot.truncate(n);
         assert_eq!(completed(slot, checksum), want);
     }
@@ -538,7 +540,10 @@ fn a_super_frame_to_a_port_that_takes_checksums_only_keeps_them_partial() {
         (7, 7, 0)
     );
     assert_eq!(
-        (to_software_port.sw_segmented, to_software_port.csum_offloaded),
+        (
+            to_software_port.sw_segmented,
+            to_software_port.csum_offloaded
+        ),
         (7, 0)
     );
 }

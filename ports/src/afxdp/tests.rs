@@ -534,7 +534,13 @@ fn udp_with_partial_checksum(peer_mac: [u8; 6], dst_port: u16, payload: &[u8]) -
     f.extend_from_slice(&40000u16.to_be_bytes());
     f.extend_from_slice(&dst_port.to_be_bytes());
     f.extend_from_slice(&(udp_len as u16).to_be_bytes());
-    let pseudo = [&PORT_IP[..], &PEER_IP[..], &[0, 17], &(udp_len as u16).to_be_bytes()].concat();
+    let pseudo = [
+        &PORT_IP[..],
+        &PEER_IP[..],
+        &[0, 17],
+        &(udp_len as u16).to_be_bytes(),
+    ]
+    .concat();
     f.extend_from_slice(&(ones_sum(&pseudo) as u16).to_be_bytes());
     f.extend_from_slice(payload);
     f
@@ -588,13 +594,22 @@ fn a_partial_checksum_goes_out_with_a_tx_metadata_request() {
     }
     let lab = Lab::new();
     let mut port = AfXdpPort::open(&AfXdpConfig::new(lab.host())).expect("open AF_XDP port");
-    assert!(port.mode().tx_checksum, "kernel 6.8+ in copy mode: {}", port.mode());
+    assert!(
+        port.mode().tx_checksum,
+        "kernel 6.8+ in copy mode: {}",
+        port.mode()
+    );
     assert_eq!(port.tx_offloads(), TxOffloads::Checksum);
-    assert_eq!(port.tx_slot().map(|s| s.len()), Some(CHUNK_SIZE - TX_METADATA_LEN));
+    assert_eq!(
+        port.tx_slot().map(|s| s.len()),
+        Some(CHUNK_SIZE - TX_METADATA_LEN)
+    );
     let socket = run_in_netns(lab.ns.name(), || UdpSocket::bind("198.51.100.2:0"))
         .expect("enter namespace")
         .expect("UDP socket in the namespace");
-    socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let dst_port = socket.local_addr().unwrap().port();
     let frame = udp_with_partial_checksum(mac_in(&lab.ns, lab.veth.peer()), dst_port, b"txmd");
     let partial = VnetHeader {
@@ -616,7 +631,11 @@ fn a_partial_checksum_goes_out_with_a_tx_metadata_request() {
     while udp_checksum_errors(&lab.ns) == errors && start.elapsed() < WAIT {
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(udp_checksum_errors(&lab.ns), errors + 1, "sent as it is: bad");
+    assert_eq!(
+        udp_checksum_errors(&lab.ns),
+        errors + 1,
+        "sent as it is: bad"
+    );
 
     let outside = VnetHeader {
         csum_start: frame.len() as u16 - 1,

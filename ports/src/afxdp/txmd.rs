@@ -26,6 +26,14 @@ use std::io;
 /// 8-byte aligned as the struct needs.
 pub(super) const TX_METADATA_LEN: usize = 24;
 
+// xdp_umem_reg refuses a length that is not a multiple of 8 or not below
+// 256; libc has the 6.8 layout of the struct, which must fit too.
+const _: () = assert!(
+    TX_METADATA_LEN.is_multiple_of(8)
+        && TX_METADATA_LEN < 256
+        && TX_METADATA_LEN >= std::mem::size_of::<libc::xsk_tx_metadata>()
+);
+
 const FLAGS_AT: usize = 0;
 const CSUM_START_AT: usize = 8;
 const CSUM_OFFSET_AT: usize = 10;
@@ -60,9 +68,7 @@ pub(super) fn checksum_fits(len: usize, csum_start: u16, csum_offset: u16) -> bo
 /// `tx_metadata_len` but not its flag) answers EINVAL, and the port then
 /// works as it did without metadata. Returns whether metadata is on. Any
 /// other error, or a second refusal, is the caller's.
-pub(super) fn register_umem(
-    mut register: impl FnMut(bool) -> io::Result<()>,
-) -> io::Result<bool> {
+pub(super) fn register_umem(mut register: impl FnMut(bool) -> io::Result<()>) -> io::Result<bool> {
     match register(true) {
         Ok(()) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => register(false).map(|()| false),
@@ -73,16 +79,6 @@ pub(super) fn register_umem(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_metadata_area_fits_the_kernel_and_its_struct() {
-        // xdp_umem_reg refuses a length that is not a multiple of 8 or
-        // not below 256; libc has the 6.8 layout of the struct.
-        assert_eq!(TX_METADATA_LEN % 8, 0);
-        assert!(TX_METADATA_LEN < 256);
-        assert!(TX_METADATA_LEN >= std::mem::size_of::<libc::xsk_tx_metadata>());
-        assert_eq!(std::mem::align_of::<libc::xsk_tx_metadata>(), 8);
-    }
 
     #[test]
     fn a_checksum_request_is_the_kernel_struct_with_the_checksum_flag() {
@@ -124,7 +120,7 @@ mod tests {
             asked.push(metadata);
             Ok(())
         });
-        assert_eq!(on.unwrap(), true);
+        assert!(on.unwrap());
         assert_eq!(asked, [true]);
 
         asked.clear();
@@ -136,7 +132,7 @@ mod tests {
                 Ok(())
             }
         });
-        assert_eq!(on.unwrap(), false, "older kernel: no metadata, no error");
+        assert!(!on.unwrap(), "older kernel: no metadata, no error");
         assert_eq!(asked, [true, false]);
 
         // Other refusals (locked memory) are not retried.
