@@ -23,8 +23,8 @@
 //!   refilled on every call. Copying 64 to 1500 bytes is cheap next to what
 //!   the kernel spends per frame on a veth. It makes a system call only when
 //!   the fill ring's need-wakeup flag asks for one (zero-copy drivers).
-//! - `tx_slot` lends a whole free chunk, `tx_commit` puts its descriptor on
-//!   the TX ring, `tx_flush` publishes the ring and kicks the kernel with
+//! - `tx_slot` lends a free chunk (after its TX metadata area, when the
+//!   UMEM has one), `tx_commit` puts its descriptor on the TX ring, `tx_flush` publishes the ring and kicks the kernel with
 //!   one `sendto`. In copy mode the kernel moves at most 32 frames per call,
 //!   so the kick is repeated, bounded, while it makes progress. Sent chunks
 //!   come back through the completion ring, reaped on flush and when no
