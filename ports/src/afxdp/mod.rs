@@ -24,11 +24,12 @@
 //!   the kernel spends per frame on a veth. It makes a system call only when
 //!   the fill ring's need-wakeup flag asks for one (zero-copy drivers).
 //! - `tx_slot` lends a free chunk (after its TX metadata area, when the
-//!   UMEM has one), `tx_commit` puts its descriptor on the TX ring, `tx_flush` publishes the ring and kicks the kernel with
-//!   one `sendto`. In copy mode the kernel moves at most 32 frames per call,
-//!   so the kick is repeated, bounded, while it makes progress. Sent chunks
-//!   come back through the completion ring, reaped on flush and when no
-//!   chunk is free.
+//!   UMEM has one), `tx_commit` puts its descriptor on the TX ring,
+//!   `tx_flush` publishes the ring and kicks the kernel with one `sendto`.
+//!   In copy mode the kernel moves at most 32 frames per call, so the kick
+//!   is repeated, bounded, while it makes progress. Sent chunks come back
+//!   through the completion ring, reaped on flush and when no chunk is
+//!   free.
 //! - A frame is sent when its chunk comes back on the completion ring: the
 //!   kernel took the descriptor. Completions can come after the kick that
 //!   moved the frame, so a flush reports those reaped since the previous
@@ -37,18 +38,6 @@
 //!   on the TX ring for the next one: EAGAIN, EBUSY and ENOBUFS (a busy
 //!   device) silently, other errors (ENETDOWN with the interface down) in
 //!   the flush's error; they are sent when a later kick succeeds.
-//!
-//! - TX checksum offload (module `txmd`): the UMEM is registered with TX
-//!   metadata where the kernel takes it (6.8 and later; else without, as
-//!   before, and [`AfXdpMode`] says so). In copy mode the port then takes
-//!   frames with a partial checksum ([`TxOffloads::Checksum`]): each goes
-//!   with `XDP_TX_METADATA` in its descriptor and a checksum request in
-//!   the 24 bytes in front of it, which every TX frame leaves free (its
-//!   slot is 4072 bytes). The kernel builds a `CHECKSUM_PARTIAL` skb, so
-//!   the switch does not sum the payload of frames it forwards from
-//!   containers that offload checksums. Zero-copy sockets do not offer
-//!   it: a driver without the `tx-checksum` XSK feature ignores the
-//!   request, and that feature is not queried.
 //!
 //! No allocation and no system call per frame: at most one kick per burst
 //! (plus the 32-frame repeats of copy mode).
@@ -73,6 +62,17 @@
 //!   stays attached while any of them lives. Opening queues of the same
 //!   interface with separate `open` calls fails with [`PortError::InUse`]:
 //!   an interface takes one XDP program.
+//! - TX checksum offload (module `txmd`): the UMEM is registered with TX
+//!   metadata where the kernel takes it (6.8 and later; else without, as
+//!   before, and [`AfXdpMode`] says so). In copy mode the port then takes
+//!   frames with a partial checksum ([`TxOffloads::Checksum`]): each goes
+//!   with `XDP_TX_METADATA` in its descriptor and a checksum request in
+//!   the 24 bytes in front of it, which every TX frame leaves free (its
+//!   slot is 4072 bytes). The kernel builds a `CHECKSUM_PARTIAL` skb, so
+//!   the switch does not sum the payload of frames it forwards from
+//!   containers that offload checksums. Zero-copy sockets do not offer
+//!   it: a driver without the `tx-checksum` XSK feature ignores the
+//!   request, and that feature is not queried.
 //! - Ring sizes: any power of two the kernel accepts (default 2048 entries,
 //!   fill ring 4096: twice the RX ring, or frames are dropped as
 //!   `rx_fill_ring_empty_descs`).
