@@ -15,7 +15,9 @@
 //!   checksum offload off inside them (what AF_XDP needs);
 //! - `vswitchd tap-afpacket`: a TAP container to an AF_PACKET one;
 //! - `vswitchd tap-afxdp`, `afxdp-tap`: a TAP container to an AF_XDP one
-//!   (the switch segments the TAP's super-frames in software), and back.
+//!   (the switch segments the TAP's super-frames in software), and back;
+//! - `vswitchd afpacket-afxdp`: a veth container on AF_PACKET to an
+//!   AF_XDP one.
 //!
 //! Each run is `iperf3 -c` for [`SECONDS`] (`TCP_SECONDS` in the
 //! environment changes it) from the first container to an `iperf3 -s` in
@@ -71,6 +73,7 @@ fn main() {
         ("vswitchd afxdp-afxdp", "afxdp", "afxdp"),
         ("vswitchd tap-afpacket", "tap", "afpacket"),
         ("vswitchd tap-afxdp", "tap", "afxdp"),
+        ("vswitchd afpacket-afxdp", "afpacket", "afxdp"),
         ("vswitchd afxdp-tap", "afxdp", "tap"),
     ] {
         if !wanted(first, second) {

@@ -40,15 +40,16 @@ pub trait TxSink {
     fn slot(&mut self, port: PortId) -> Option<&mut [u8]>;
     /// Queues the first `len` bytes of the buffer last lent for `port`.
     fn commit(&mut self, port: PortId, len: usize, timestamp_ns: u64);
-    /// True when `port` takes frames with partial checksums and GSO
-    /// super-frames as they are (slots of 64 KiB, offload state passed to
-    /// [`TxSink::commit_offload`]). Other ports are given complete frames.
-    fn takes_offload(&self, _port: PortId) -> bool {
-        false
+    /// What `port` takes besides complete frames, with its offload state
+    /// passed to [`TxSink::commit_offload`]. The default,
+    /// [`TxOffload::None`], has egress complete checksums and segment
+    /// super-frames for the port.
+    fn tx_offload(&self, _port: PortId) -> TxOffload {
+        TxOffload::None
     }
     /// [`TxSink::commit`] of a frame with `offload` state, whose headers
-    /// (up to the L4 payload) take `header_len` bytes; only for ports that
-    /// [`TxSink::takes_offload`].
+    /// (up to the L4 payload) take `header_len` bytes; only with what
+    /// [`TxSink::tx_offload`] says the port takes.
     fn commit_offload(
         &mut self,
         port: PortId,
@@ -60,6 +61,21 @@ pub trait TxSink {
         let _ = (offload, header_len);
         self.commit(port, len, timestamp_ns);
     }
+}
+
+/// What an output port takes besides complete frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TxOffload {
+    /// Complete frames only.
+    #[default]
+    None,
+    /// Frames with a partial checksum, which its kernel completes (an
+    /// AF_XDP port with TX metadata); super-frames are segmented for it,
+    /// the segments' checksums left partial.
+    Checksum,
+    /// Partial checksums and GSO super-frames whole, in 64 KiB slots (TAP
+    /// and AF_PACKET ports with virtio-net headers).
+    ChecksumAndGso,
 }
 
 /// What executing a list left to do.

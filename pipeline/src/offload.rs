@@ -2,19 +2,25 @@
 //! over with a partial checksum or as a GSO super-frame ([`Offload`]) when
 //! it leaves by a port that cannot take it.
 //!
-//! A port that takes offloads (a TAP with virtio-net headers) gets the
-//! frame as it is, its `csum_start` moved by the VLAN edit. Any other port
-//! gets what a NIC would have put on the wire: the checksum completed in
-//! the copy ([`complete_checksum`]) or the super-frame cut into segments
-//! ([`Segments`]) of at most `gso_size` payload bytes each, with their own
-//! lengths, IPv4 IDs, TCP sequence numbers and checksums, FIN and PSH on
-//! the last segment only and CWR on the first only (as Linux's
-//! `tcp_gso_segment`). Counters: [`Stats::sw_checksum`],
-//! [`Stats::sw_segmented`].
+//! A port that takes offloads (a TAP with virtio-net headers,
+//! [`TxOffload::ChecksumAndGso`]) gets the frame as it is, its
+//! `csum_start` moved by the VLAN edit. A port that takes partial
+//! checksums but not super-frames (AF_XDP with TX metadata,
+//! [`TxOffload::Checksum`]) gets a frame with a partial checksum so, and a
+//! super-frame cut into segments whose checksums stay partial: each holds
+//! its own pseudo-header sum for the kernel to complete, which spares the
+//! pass over the payload. Any other port gets what a NIC would have put on
+//! the wire: the checksum completed in the copy ([`complete_checksum`]) or
+//! the super-frame cut into segments ([`Segments`]) of at most `gso_size`
+//! payload bytes each, with their own lengths, IPv4 IDs, TCP sequence
+//! numbers and checksums, FIN and PSH on the last segment only and CWR on
+//! the first only (as Linux's `tcp_gso_segment`). Counters:
+//! [`Stats::sw_checksum`], [`Stats::sw_segmented`],
+//! [`Stats::csum_offloaded`].
 
 use crate::context::{ChecksumState, GsoType, Offload, PacketCtx};
 use crate::drop::DropReason;
-use crate::egress::{patch_fields, write_vlan, FieldEdits, TxSink, VlanEdit};
+use crate::egress::{patch_fields, write_vlan, FieldEdits, TxOffload, TxSink, VlanEdit};
 use crate::mac_table::PortId;
 use crate::stats::Stats;
 use crate::wire::checksum::{data_sum, internet_checksum, PseudoHeader};
@@ -142,6 +148,43 @@ impl<'a> Segments<'a> {
         vlan: VlanEdit,
         dst: &mut [u8],
     ) -> Result<usize, DropReason> {
+        self.write_segment(index, tagged, vlan, dst, false)
+    }
+
+    /// [`Segments::write`] with the L4 checksum left partial: the field
+    /// holds the segment's pseudo-header sum, for a port whose kernel
+    /// completes it (see [`Segments::partial_checksum`]). The payload is
+    /// copied, never summed.
+    pub fn write_partial(
+        &self,
+        index: usize,
+        tagged: bool,
+        vlan: VlanEdit,
+        dst: &mut [u8],
+    ) -> Result<usize, DropReason> {
+        self.write_segment(index, tagged, vlan, dst, true)
+    }
+
+    /// The checksum state of a segment [`Segments::write_partial`] wrote
+    /// with a VLAN edit that grew its headers by `shift` bytes.
+    pub fn partial_checksum(&self, shift: isize) -> ChecksumState {
+        ChecksumState::Partial {
+            start: (self.l4 as isize + shift) as u16,
+            offset: match self.transport {
+                Transport::Tcp => 16,
+                Transport::Udp => 6,
+            },
+        }
+    }
+
+    fn write_segment(
+        &self,
+        index: usize,
+        tagged: bool,
+        vlan: VlanEdit,
+        dst: &mut [u8],
+        partial: bool,
+    ) -> Result<usize, DropReason> {
         let headers = self.frame.get(..self.payload).unwrap_or_default();
         let header_len = write_vlan(headers, tagged, vlan, dst)?;
         let shift = header_len as isize - self.payload as isize;
@@ -191,6 +234,10 @@ impl<'a> Segments<'a> {
                 (ip_proto::UDP, l4 + 6)
             }
         };
+        if partial {
+            write_u16(out, field, pseudo.sum(proto, (len - l4) as u32));
+            return Ok(len);
+        }
         write_u16(out, field, 0);
         let sum = pseudo.checksum(proto, out.get(l4..).unwrap_or_default());
         let sum = if sum == 0 && proto == ip_proto::UDP {
@@ -210,9 +257,11 @@ fn read_array<const N: usize>(buf: &[u8], at: usize) -> [u8; N] {
 }
 
 /// [`crate::egress`]'s output of a frame that is not plain (see
-/// [`is_plain`]) to `port`: as it is where the port takes offloads and
-/// no field is rewritten (a rewrite's incremental update needs a complete
-/// checksum), completed or segmented in software otherwise.
+/// [`is_plain`]) to `port`: as it is where the port takes its offload
+/// state and no field is rewritten (a rewrite's incremental update needs
+/// a complete checksum); a super-frame to a port that takes partial
+/// checksums only cut into segments with partial checksums; completed or
+/// segmented in software otherwise.
 #[cold]
 #[inline(never)]
 pub(crate) fn emit_offloaded<T: TxSink>(
@@ -227,34 +276,40 @@ pub(crate) fn emit_offloaded<T: TxSink>(
     let tagged = ctx.parsed.layout.vlan_tags > 0;
     let shift = vlan.growth();
     let moved = |at: u16| (at as isize + shift) as u16;
-    if tx.takes_offload(port) && fields.spares_l4_checksum() {
-        let Some(slot) = tx.slot(port) else {
-            stats.drop(port, DropReason::TxQueueFull);
-            return;
+    let header_len = moved(ctx.parsed.layout.payload);
+    let takes = if fields.spares_l4_checksum() {
+        tx.tx_offload(port)
+    } else {
+        TxOffload::None
+    };
+    let whole = match takes {
+        TxOffload::ChecksumAndGso => true,
+        TxOffload::Checksum => ctx.offload.gso == GsoType::None,
+        TxOffload::None => false,
+    };
+    if whole {
+        let checksum = match ctx.offload.checksum {
+            ChecksumState::Partial { start, offset } => ChecksumState::Partial {
+                start: moved(start),
+                offset,
+            },
+            complete => complete,
         };
-        match write_vlan(frame, tagged, vlan, slot).and_then(|len| {
+        let offload = Offload {
+            checksum,
+            ..ctx.offload
+        };
+        let sent = into_slot_offloaded(port, ctx, offload, header_len, tx, stats, |slot| {
+            let len = write_vlan(frame, tagged, vlan, slot)?;
+            let out = slot.get_mut(..len).ok_or(DropReason::TxFrameTooLong)?;
+            checksum_in_frame(checksum, len)?;
             if fields.any() {
-                let out = slot.get_mut(..len).ok_or(DropReason::TxFrameTooLong)?;
                 patch_fields(out, ctx, shift, fields)?;
             }
             Ok(len)
-        }) {
-            Ok(len) => {
-                let checksum = match ctx.offload.checksum {
-                    ChecksumState::Partial { start, offset } => ChecksumState::Partial {
-                        start: moved(start),
-                        offset,
-                    },
-                    complete => complete,
-                };
-                let offload = Offload {
-                    checksum,
-                    ..ctx.offload
-                };
-                let header_len = moved(ctx.parsed.layout.payload);
-                tx.commit_offload(port, len, ctx.timestamp_ns, offload, header_len);
-            }
-            Err(reason) => stats.drop(port, reason),
+        });
+        if sent && checksum != ChecksumState::Complete {
+            stats.csum_offloaded(port, 1);
         }
         return;
     }
@@ -283,22 +338,78 @@ pub(crate) fn emit_offloaded<T: TxSink>(
             return;
         }
     };
+    let partial = takes == TxOffload::Checksum;
+    let offload = Offload {
+        checksum: segments.partial_checksum(shift),
+        gso: GsoType::None,
+        gso_size: 0,
+    };
     let mut written = 0u64;
     for index in 0..segments.count() {
-        let queued = crate::egress::into_slot(port, ctx.timestamp_ns, tx, stats, |slot| {
-            let len = segments.write(index, tagged, vlan, slot)?;
+        let write = |slot: &mut [u8]| {
+            let len = if partial {
+                segments.write_partial(index, tagged, vlan, slot)?
+            } else {
+                segments.write(index, tagged, vlan, slot)?
+            };
             if fields.any() {
                 let out = slot.get_mut(..len).ok_or(DropReason::TxFrameTooLong)?;
                 patch_fields(out, ctx, shift, fields)?;
             }
             Ok(len)
-        });
+        };
+        let queued = if partial {
+            into_slot_offloaded(port, ctx, offload, header_len, tx, stats, write)
+        } else {
+            crate::egress::into_slot(port, ctx.timestamp_ns, tx, stats, write)
+        };
         if !queued {
             break;
         }
         written += 1;
     }
     stats.sw_segmented(port, written);
+    if partial {
+        stats.csum_offloaded(port, written);
+    }
+}
+
+/// A partial checksum's field must lie inside the frame of `len` bytes:
+/// the kernel refuses one that does not (an AF_XDP ring would stop at it).
+fn checksum_in_frame(checksum: ChecksumState, len: usize) -> Result<(), DropReason> {
+    match checksum {
+        ChecksumState::Partial { start, offset } if start as usize + offset as usize + 2 > len => {
+            Err(DropReason::BadOffload)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`crate::egress::into_slot`] for a frame that keeps `offload` state
+/// (headers of `header_len` bytes) on its way out of `port`.
+fn into_slot_offloaded<T: TxSink>(
+    port: PortId,
+    ctx: &PacketCtx,
+    offload: Offload,
+    header_len: u16,
+    tx: &mut T,
+    stats: &mut Stats,
+    write: impl FnOnce(&mut [u8]) -> Result<usize, DropReason>,
+) -> bool {
+    let Some(slot) = tx.slot(port) else {
+        stats.drop(port, DropReason::TxQueueFull);
+        return false;
+    };
+    match write(slot) {
+        Ok(len) => {
+            tx.commit_offload(port, len, ctx.timestamp_ns, offload, header_len);
+            true
+        }
+        Err(reason) => {
+            stats.drop(port, reason);
+            false
+        }
+    }
 }
 
 #[cfg(test)]

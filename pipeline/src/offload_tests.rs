@@ -170,6 +170,7 @@ proptest! {
                 let mut slot = vec![0u8; 4096];
                 for i in 0..segments.count().min(8) {
                     let _ = segments.write(i, false, VlanEdit::Push(5), &mut slot);
+                    let _ = segments.write_partial(i, true, VlanEdit::Pop, &mut slot);
                 }
             }
         }
@@ -253,7 +254,8 @@ fn a_gso_type_that_is_not_the_frames_protocol_is_refused() {
 /// header length when the port takes offloads.
 type Sent = (PortId, Vec<u8>, Option<(Offload, u16)>);
 
-/// A sink with one port that takes offloads (0) and one that does not (1).
+/// A sink with a port that takes offloads (0), one that does not (1) and
+/// one that takes partial checksums but not super-frames (2).
 #[derive(Default)]
 struct Sink {
     slot: Vec<u8>,
@@ -262,14 +264,18 @@ struct Sink {
 
 impl TxSink for Sink {
     fn slot(&mut self, port: PortId) -> Option<&mut [u8]> {
-        self.slot = vec![0; if port == 0 { 70_000 } else { 4096 }];
+        self.slot = vec![0; [70_000, 4096, 4072][port as usize]];
         Some(&mut self.slot)
     }
     fn commit(&mut self, port: PortId, len: usize, _timestamp_ns: u64) {
         self.sent.push((port, self.slot[..len].to_vec(), None));
     }
-    fn takes_offload(&self, port: PortId) -> bool {
-        port == 0
+    fn tx_offload(&self, port: PortId) -> TxOffload {
+        match port {
+            0 => TxOffload::ChecksumAndGso,
+            2 => TxOffload::Checksum,
+            _ => TxOffload::None,
+        }
     }
     fn commit_offload(&mut self, port: PortId, len: usize, _ts: u64, offload: Offload, hdr: u16) {
         self.sent
@@ -402,4 +408,225 @@ fn a_routed_super_frame_goes_whole_to_a_port_that_takes_offloads() {
     );
     assert_eq!(sink.sent.len(), 7, "segmented");
     assert_eq!(stats.ports[0].sw_segmented, 7);
+}
+
+/// Completes the partial checksum `segments` gave a segment, as the kernel
+/// of a port that takes partial checksums does.
+fn completed(mut segment: Vec<u8>, checksum: ChecksumState) -> Vec<u8> {
+    let ChecksumState::Partial { start, offset } = checksum else {
+        panic!("not partial: {checksum:?}");
+    };
+    complete_checksum(&mut segment, start as usize, offset as usize).unwrap();
+    segment
+}
+
+proptest! {
+    #[test]
+    fn partial_segments_complete_to_the_software_segments(
+        ipv6 in any::<bool>(),
+        fin in any::<bool>(),
+        push in any::<bool>(),
+        len in 1usize..20_000,
+        mss in 1u16..2000,
+    ) {
+        let payload: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(7)).collect();
+        let (frame, mut ctx) = super_frame(ipv6, &payload, fin);
+        ctx.offload.gso_size = mss;
+        let vlan = if push { VlanEdit::Push(7) } else { VlanEdit::Keep };
+        let segments = Segments::new(&frame, &ctx).unwrap();
+        let checksum = segments.partial_checksum(vlan.growth());
+        for (i, software) in segment_all(&frame, &ctx, vlan).into_iter().enumerate() {
+            let mut slot = vec![0u8; 4096];
+            let n = segments.write_partial(i, false, vlan, &mut slot).unwrap();
+            slot.truncate(n);
+            prop_assert_eq!(completed(slot, checksum), software);
+        }
+    }
+}
+
+#[test]
+fn partial_udp_segments_complete_to_the_software_ones() {
+    let payload: Vec<u8> = (0..4000u32).map(|i| (i * 3) as u8).collect();
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv6(SRC6, DST6, 64)
+        .udp(1000, 2000)
+        .write(&mut frame, &payload)
+        .unwrap();
+    let ctx = PacketCtx {
+        parsed: parse(&frame).unwrap(),
+        offload: Offload {
+            checksum: ChecksumState::Partial {
+                start: 54,
+                offset: 6,
+            },
+            gso: GsoType::Udp,
+            gso_size: 1400,
+        },
+        ..PacketCtx::default()
+    };
+    let segments = Segments::new(&frame, &ctx).unwrap();
+    let checksum = segments.partial_checksum(0);
+    assert_eq!(
+        checksum,
+        ChecksumState::Partial {
+            start: 54,
+            offset: 6
+        }
+    );
+    let software = segment_all(&frame, &ctx, VlanEdit::Keep);
+    assert_eq!(software.len(), 3);
+    for (i, want) in software.into_iter().enumerate() {
+        let mut slot = vec![0u8; 4096];
+        let n = segments
+            .write_partial(i, false, VlanEdit::Keep, &mut slot)
+            .unwrap();
+        slot.truncate(n);
+        assert_eq!(completed(slot, checksum), want);
+    }
+}
+
+/// A port that takes partial checksums but not super-frames (AF_XDP with
+/// TX metadata) gets a super-frame as segments that keep partial
+/// checksums, each of which completes to the segment software would have
+/// sent; the other ports' counters and paths stay as they were.
+#[test]
+fn a_super_frame_to_a_port_that_takes_checksums_only_keeps_them_partial() {
+    let (frame, ctx) = super_frame(false, &vec![9u8; 10_000], true);
+    let mut stats = Stats::new(3);
+    let fields = FieldEdits::default();
+    let mut sink = Sink::default();
+    emit_offloaded(
+        &frame,
+        &ctx,
+        VlanEdit::Push(9),
+        &fields,
+        1,
+        &mut sink,
+        &mut stats,
+    );
+    let software: Vec<Vec<u8>> = sink.sent.drain(..).map(|(_, bytes, _)| bytes).collect();
+    emit_offloaded(
+        &frame,
+        &ctx,
+        VlanEdit::Push(9),
+        &fields,
+        2,
+        &mut sink,
+        &mut stats,
+    );
+    assert_eq!(sink.sent.len(), 7);
+    for ((port, bytes, offload), want) in sink.sent.drain(..).zip(&software) {
+        let (offload, header_len) = offload.expect("with offload state");
+        assert_eq!(port, 2);
+        assert_eq!((offload.gso, offload.gso_size), (GsoType::None, 0));
+        assert_eq!(
+            offload.checksum,
+            ChecksumState::Partial {
+                start: 14 + 4 + 20,
+                offset: 16
+            }
+        );
+        assert_eq!(header_len, 14 + 4 + 20 + 20);
+        assert_eq!(&completed(bytes, offload.checksum), want);
+    }
+    let (to_checksum_port, to_software_port) = (&stats.ports[2], &stats.ports[1]);
+    assert_eq!(
+        (
+            to_checksum_port.sw_segmented,
+            to_checksum_port.csum_offloaded,
+            to_checksum_port.sw_checksum
+        ),
+        (7, 7, 0)
+    );
+    assert_eq!(
+        (
+            to_software_port.sw_segmented,
+            to_software_port.csum_offloaded
+        ),
+        (7, 0)
+    );
+}
+
+/// A frame with a partial checksum goes to such a port as it is, its
+/// checksum start moved by a VLAN edit. A rewrite that the L4 checksum
+/// covers has it completed first; offsets outside the frame drop it.
+#[test]
+fn a_partial_checksum_goes_as_it_is_to_a_port_that_takes_it() {
+    let (frame, mut ctx) = super_frame(true, &[3; 100], false);
+    ctx.offload.gso = GsoType::None;
+    let mut stats = Stats::new(3);
+    let mut sink = Sink::default();
+    let keep = FieldEdits::default();
+    emit_offloaded(
+        &frame,
+        &ctx,
+        VlanEdit::Keep,
+        &keep,
+        2,
+        &mut sink,
+        &mut stats,
+    );
+    let (port, bytes, offload) = sink.sent.pop().unwrap();
+    assert_eq!((port, &bytes), (2, &frame), "not completed");
+    let (offload, _) = offload.unwrap();
+    assert_eq!(offload.checksum, ctx.offload.checksum);
+    check_segment(&completed(bytes, offload.checksum), true);
+    assert_eq!(
+        (stats.ports[2].csum_offloaded, stats.ports[2].sw_checksum),
+        (1, 0)
+    );
+
+    emit_offloaded(
+        &frame,
+        &ctx,
+        VlanEdit::Push(5),
+        &keep,
+        2,
+        &mut sink,
+        &mut stats,
+    );
+    let (_, _, offload) = sink.sent.pop().unwrap();
+    assert_eq!(
+        offload.unwrap().0.checksum,
+        ChecksumState::Partial {
+            start: 14 + 4 + 40,
+            offset: 16
+        }
+    );
+
+    let mut translated = crate::egress::Edits::default();
+    translated
+        .add(crate::action::Action::SetL4Dst(8080))
+        .unwrap();
+    emit_offloaded(
+        &frame,
+        &ctx,
+        VlanEdit::Keep,
+        &translated.fields,
+        2,
+        &mut sink,
+        &mut stats,
+    );
+    let (_, bytes, offload) = sink.sent.pop().unwrap();
+    assert!(offload.is_none(), "completed in software");
+    check_segment(&bytes, true);
+    assert_eq!(stats.ports[2].sw_checksum, 1);
+
+    ctx.offload.checksum = ChecksumState::Partial {
+        start: frame.len() as u16 - 1,
+        offset: 0,
+    };
+    emit_offloaded(
+        &frame,
+        &ctx,
+        VlanEdit::Keep,
+        &keep,
+        2,
+        &mut sink,
+        &mut stats,
+    );
+    assert!(sink.sent.is_empty());
+    assert_eq!(stats.ports[2].drops[DropReason::BadOffload as usize], 1);
+    assert_eq!(stats.ports[2].csum_offloaded, 2);
 }

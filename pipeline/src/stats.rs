@@ -21,6 +21,9 @@ pub struct PortCounters {
     /// Segments this port sent that the switch cut from super-frames,
     /// because the port cannot take them.
     pub sw_segmented: u64,
+    /// Frames out of this port with a partial checksum left for its
+    /// kernel or device to complete (checksum offload).
+    pub csum_offloaded: u64,
     /// Drops by reason: frames that came in on this port (pipeline drops)
     /// or were meant to go out of it (transmit drops).
     pub drops: [u64; DropReason::COUNT],
@@ -35,6 +38,7 @@ impl Default for PortCounters {
             tx_bytes: 0,
             sw_checksum: 0,
             sw_segmented: 0,
+            csum_offloaded: 0,
             drops: [0; DropReason::COUNT],
         }
     }
@@ -63,6 +67,7 @@ impl PortCounters {
         self.tx_bytes += other.tx_bytes;
         self.sw_checksum += other.sw_checksum;
         self.sw_segmented += other.sw_segmented;
+        self.csum_offloaded += other.csum_offloaded;
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += b;
         }
@@ -125,6 +130,14 @@ impl Stats {
     pub fn sw_segmented(&mut self, port: PortId, segments: u64) {
         if let Some(p) = self.ports.get_mut(port as usize) {
             p.sw_segmented += segments;
+        }
+    }
+
+    /// Counts `frames` handed to `port` with a partial checksum.
+    #[inline]
+    pub fn csum_offloaded(&mut self, port: PortId, frames: u64) {
+        if let Some(p) = self.ports.get_mut(port as usize) {
+            p.csum_offloaded += frames;
         }
     }
 

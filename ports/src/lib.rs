@@ -82,6 +82,23 @@ impl TxDone {
     }
 }
 
+/// What a port's transmit side takes besides complete frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TxOffloads {
+    /// Complete frames only.
+    #[default]
+    None,
+    /// Frames with a partial checksum (`VNET_F_NEEDS_CSUM` with
+    /// `csum_start` and `csum_offset`), which the kernel completes, in
+    /// ordinary slots; no GSO super-frames. An AF_XDP port with TX
+    /// metadata.
+    Checksum,
+    /// Partial checksums and GSO super-frames, in slots of
+    /// [`SUPER_FRAME_CAPACITY`] bytes: TAP and AF_PACKET ports with
+    /// virtio-net headers.
+    ChecksumAndGso,
+}
+
 /// How a worker that wants to block learns that a port has frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wakeup {
@@ -110,10 +127,12 @@ pub trait Port: Send {
     /// poll-mode port never blocks.
     fn rx_burst(&mut self, batch: &mut RxBatch) -> Result<usize, PortError>;
 
-    /// Lends the buffer for the next frame to transmit, at least
-    /// [`FRAME_CAPACITY`] bytes long, or `None` when the transmit queue is
-    /// full (the caller counts a drop). Writing into it sends nothing until
-    /// [`Port::tx_commit`].
+    /// Lends the buffer for the next frame to transmit, or `None` when the
+    /// transmit queue is full (the caller counts a drop). It is
+    /// [`FRAME_CAPACITY`] bytes long, less what a port keeps in front of
+    /// the frame for the kernel (an AF_XDP port's TX metadata, 24 bytes);
+    /// a frame longer than the slot is the caller's drop. Writing into it
+    /// sends nothing until [`Port::tx_commit`].
     fn tx_slot(&mut self) -> Option<&mut [u8]>;
 
     /// Queues the first `len` bytes of the buffer last lent by
@@ -122,17 +141,16 @@ pub trait Port: Send {
     /// is not sent: the frame's outcome comes in a later [`TxDone`].
     fn tx_commit(&mut self, len: usize, timestamp_ns: u64);
 
-    /// True when the port takes frames with partial checksums and GSO
-    /// super-frames ([`Port::tx_commit_offloaded`]), with slots of
-    /// [`SUPER_FRAME_CAPACITY`] bytes. Ports that do not (the default)
-    /// are given complete frames of at most [`FRAME_CAPACITY`]: the
-    /// pipeline completes checksums and segments super-frames for them.
-    fn tx_offloads(&self) -> bool {
-        false
+    /// What the port takes besides complete frames, through
+    /// [`Port::tx_commit_offloaded`]. The default, [`TxOffloads::None`],
+    /// is always correct: the pipeline then completes checksums and
+    /// segments super-frames for the port.
+    fn tx_offloads(&self) -> TxOffloads {
+        TxOffloads::None
     }
 
     /// [`Port::tx_commit`] for a frame whose offload state is `vnet`
-    /// (only called when [`Port::tx_offloads`] is true).
+    /// (only called with what [`Port::tx_offloads`] says the port takes).
     fn tx_commit_offloaded(&mut self, len: usize, timestamp_ns: u64, vnet: VnetHeader) {
         let _ = vnet;
         self.tx_commit(len, timestamp_ns);

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use crate::netns::run_in_netns;
 use crate::vnet::{read_frames, VnetHeader, VnetTxQueue, VNET_HDR_LEN, VNET_TX_QUEUE_FRAMES};
-use crate::{Port, PortError, RxBatch, TxDone, Wakeup};
+use crate::{Port, PortError, RxBatch, TxDone, TxOffloads, Wakeup};
 
 /// How many frames the transmit queue holds between flushes.
 pub const TAP_TX_QUEUE_FRAMES: usize = VNET_TX_QUEUE_FRAMES;
@@ -262,8 +262,8 @@ impl Port for TapPort {
         self.tx.commit(len, VnetHeader::default());
     }
 
-    fn tx_offloads(&self) -> bool {
-        true
+    fn tx_offloads(&self) -> TxOffloads {
+        TxOffloads::ChecksumAndGso
     }
 
     fn tx_commit_offloaded(&mut self, len: usize, _timestamp_ns: u64, vnet: VnetHeader) {

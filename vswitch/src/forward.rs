@@ -4,13 +4,14 @@
 
 use vswitch_pipeline::burst::{BurstRunner, MAX_BURST};
 use vswitch_pipeline::context::{ChecksumState, GsoType, Offload};
+use vswitch_pipeline::egress::TxOffload;
 use vswitch_pipeline::trace::TraceSink;
 use vswitch_pipeline::{Datapath, DropReason, PortId, Stats, TxSink};
 use vswitch_ports::vnet::{
     VnetHeader, VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_TCPV6,
     VNET_GSO_UDP, VNET_GSO_UDP_L4,
 };
-use vswitch_ports::{Port, PortError, RxBatch, TxDone, FRAME_CAPACITY};
+use vswitch_ports::{Port, PortError, RxBatch, TxDone, TxOffloads, FRAME_CAPACITY};
 
 /// The ports a worker transmits on, indexed by [`PortId`] (`None` for ids
 /// no port has), and which of them have frames queued or in flight since
@@ -241,8 +242,12 @@ impl TxSink for TxPorts {
         self.queue(port, len, timestamp_ns);
     }
 
-    fn takes_offload(&self, port: PortId) -> bool {
-        self.get(port).is_some_and(|p| p.tx_offloads())
+    fn tx_offload(&self, port: PortId) -> TxOffload {
+        match self.get(port).map(|p| p.tx_offloads()) {
+            Some(TxOffloads::ChecksumAndGso) => TxOffload::ChecksumAndGso,
+            Some(TxOffloads::Checksum) => TxOffload::Checksum,
+            Some(TxOffloads::None) | None => TxOffload::None,
+        }
     }
 
     fn commit_offload(

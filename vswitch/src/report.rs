@@ -23,6 +23,9 @@ pub struct PortSummary {
     pub sw_checksum: u64,
     /// Segments sent that the switch cut from super-frames.
     pub sw_segmented: u64,
+    /// Frames sent with a partial checksum for the port's kernel to
+    /// complete.
+    pub csum_offloaded: u64,
     /// All drops counted against the port.
     pub drops: u64,
     /// Drops by reason name.
@@ -39,6 +42,7 @@ impl PortSummary {
             tx_bytes: c.tx_bytes,
             sw_checksum: c.sw_checksum,
             sw_segmented: c.sw_segmented,
+            csum_offloaded: c.csum_offloaded,
             drops: c.total_drops(),
             drop_reasons: c
                 .drop_reasons()

@@ -22,7 +22,7 @@ use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use crate::{Port, PortError, RxBatch, TxDone, VnetHeader, Wakeup};
+use crate::{Port, PortError, RxBatch, TxDone, TxOffloads, VnetHeader, Wakeup};
 use ring::{set_packet_option, PacketRings};
 pub use ring::{RX_RING_SLOTS, TX_RING_SLOTS};
 
@@ -167,8 +167,8 @@ impl Port for AfPacketPort {
         self.rings.tx_commit(len, VnetHeader::default());
     }
 
-    fn tx_offloads(&self) -> bool {
-        true
+    fn tx_offloads(&self) -> TxOffloads {
+        TxOffloads::ChecksumAndGso
     }
 
     fn tx_commit_offloaded(&mut self, len: usize, _timestamp_ns: u64, vnet: VnetHeader) {

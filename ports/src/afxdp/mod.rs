@@ -23,12 +23,13 @@
 //!   refilled on every call. Copying 64 to 1500 bytes is cheap next to what
 //!   the kernel spends per frame on a veth. It makes a system call only when
 //!   the fill ring's need-wakeup flag asks for one (zero-copy drivers).
-//! - `tx_slot` lends a whole free chunk, `tx_commit` puts its descriptor on
-//!   the TX ring, `tx_flush` publishes the ring and kicks the kernel with
-//!   one `sendto`. In copy mode the kernel moves at most 32 frames per call,
-//!   so the kick is repeated, bounded, while it makes progress. Sent chunks
-//!   come back through the completion ring, reaped on flush and when no
-//!   chunk is free.
+//! - `tx_slot` lends a free chunk (after its TX metadata area, when the
+//!   UMEM has one), `tx_commit` puts its descriptor on the TX ring,
+//!   `tx_flush` publishes the ring and kicks the kernel with one `sendto`.
+//!   In copy mode the kernel moves at most 32 frames per call, so the kick
+//!   is repeated, bounded, while it makes progress. Sent chunks come back
+//!   through the completion ring, reaped on flush and when no chunk is
+//!   free.
 //! - A frame is sent when its chunk comes back on the completion ring: the
 //!   kernel took the descriptor. Completions can come after the kick that
 //!   moved the frame, so a flush reports those reaped since the previous
@@ -61,6 +62,17 @@
 //!   stays attached while any of them lives. Opening queues of the same
 //!   interface with separate `open` calls fails with [`PortError::InUse`]:
 //!   an interface takes one XDP program.
+//! - TX checksum offload (module `txmd`): the UMEM is registered with TX
+//!   metadata where the kernel takes it (6.8 and later; else without, as
+//!   before, and [`AfXdpMode`] says so). In copy mode the port then takes
+//!   frames with a partial checksum ([`TxOffloads::Checksum`]): each goes
+//!   with `XDP_TX_METADATA` in its descriptor and a checksum request in
+//!   the 24 bytes in front of it, which every TX frame leaves free (its
+//!   slot is 4072 bytes). The kernel builds a `CHECKSUM_PARTIAL` skb, so
+//!   the switch does not sum the payload of frames it forwards from
+//!   containers that offload checksums. Zero-copy sockets do not offer
+//!   it: a driver without the `tx-checksum` XSK feature ignores the
+//!   request, and that feature is not queried.
 //! - Ring sizes: any power of two the kernel accepts (default 2048 entries,
 //!   fill ring 4096: twice the RX ring, or frames are dropped as
 //!   `rx_fill_ring_empty_descs`).
@@ -72,7 +84,8 @@
 //!   every received frame is copied once into the [`RxBatch`].
 //! - Multi-buffer (`XDP_USE_SG`) and jumbo frames: a frame must fit one
 //!   chunk (4096 bytes less the kernel's 256-byte headroom on receive).
-//! - Receive timestamps (frames carry 0) and TX metadata (checksum offload).
+//! - Receive timestamps (frames carry 0), and TX metadata other than
+//!   checksum offload (timestamps, launch time).
 //!
 //! # Rings
 //!
@@ -89,205 +102,27 @@
 //! CAP_IPC_LOCK makes it unnecessary.
 
 mod bpf;
+mod config;
 mod errors;
 pub(crate) mod mmap;
 mod ring;
 mod socket;
+mod txmd;
 mod umem;
 
-use std::fmt;
 use std::io;
 use std::sync::Arc;
 
 use bpf::XdpAttachment;
+use config::FramePlan;
+pub use config::{AfXdpConfig, AfXdpMode, AfXdpStats, AttachMode, XdpMode, ZeroCopy};
 use errors::setup_error;
-use socket::{RingSizes, XskSocket};
+use socket::XskSocket;
+use txmd::{checksum_fits, write_checksum_request, TX_METADATA_LEN};
 use umem::{FrameStack, Umem, CHUNK_SIZE};
 
-use crate::{Port, PortError, RxBatch, TxDone, Wakeup};
-
-/// Where the XDP program should run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum XdpMode {
-    /// Native if the driver takes it, else generic.
-    #[default]
-    Auto,
-    /// In the driver only; fail if the driver refuses.
-    Native,
-    /// On the generic (SKB) path, which every interface has; slower.
-    Generic,
-}
-
-/// Whether the socket may share frame memory with the driver.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ZeroCopy {
-    /// Zero-copy if the driver supports it (native XDP only), else copy.
-    #[default]
-    Auto,
-    /// Zero-copy or fail.
-    On,
-    /// Copy mode always.
-    Off,
-}
-
-/// How to open an AF_XDP port. Ring sizes are entry counts and must be
-/// powers of two.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AfXdpConfig {
-    /// The interface, e.g. the host end of a container's veth.
-    pub interface: String,
-    /// The receive queue to bind ([`AfXdpPort::open`] only).
-    pub queue_id: u32,
-    /// Received-frame descriptors.
-    pub rx_ring: u32,
-    /// Descriptors of frames to send.
-    pub tx_ring: u32,
-    /// Chunks offered to the kernel for receiving; keep it twice `rx_ring`.
-    pub fill_ring: u32,
-    /// Chunks the kernel has finished sending.
-    pub completion_ring: u32,
-    /// UMEM chunks of 4096 bytes, shared between receive and transmit.
-    pub frame_count: u32,
-    /// Where the XDP program runs.
-    pub mode: XdpMode,
-    /// Whether to try zero-copy.
-    pub zero_copy: ZeroCopy,
-    /// Let the kernel say when it needs a system call to notice new
-    /// entries (fewer system calls), instead of kicking every time.
-    pub need_wakeup: bool,
-}
-
-impl AfXdpConfig {
-    /// Defaults for `interface`, queue 0: rings of 2048 entries, a fill
-    /// ring of 4096, 4096 frames (16 MiB), automatic modes, need-wakeup on.
-    pub fn new(interface: impl Into<String>) -> AfXdpConfig {
-        AfXdpConfig {
-            interface: interface.into(),
-            queue_id: 0,
-            rx_ring: 2048,
-            tx_ring: 2048,
-            fill_ring: 4096,
-            completion_ring: 2048,
-            frame_count: 4096,
-            mode: XdpMode::Auto,
-            zero_copy: ZeroCopy::Auto,
-            need_wakeup: true,
-        }
-    }
-
-    /// Checks the sizes and splits the frames between receive and transmit.
-    fn frame_plan(&self) -> Result<FramePlan, PortError> {
-        let invalid = |detail: String| {
-            PortError::io(
-                format!("bad AF_XDP configuration for {:?}", self.interface),
-                io::Error::new(io::ErrorKind::InvalidInput, detail),
-            )
-        };
-        for (name, size) in [
-            ("rx_ring", self.rx_ring),
-            ("tx_ring", self.tx_ring),
-            ("fill_ring", self.fill_ring),
-            ("completion_ring", self.completion_ring),
-        ] {
-            if !size.is_power_of_two() {
-                return Err(invalid(format!(
-                    "{name} is {size}: ring sizes must be powers of two"
-                )));
-            }
-        }
-        if self.frame_count < 2 {
-            return Err(invalid(format!(
-                "frame_count is {}: at least 2 frames are needed (one to receive, one to send)",
-                self.frame_count
-            )));
-        }
-        // Transmit chunks never outnumber the TX or completion ring slots,
-        // and receive chunks never outnumber the fill ring slots, so pushing
-        // a held chunk onto its ring always finds room.
-        let tx_frames = (self.frame_count / 2)
-            .min(self.tx_ring)
-            .min(self.completion_ring);
-        let rx_frames = (self.frame_count - tx_frames).min(self.fill_ring);
-        Ok(FramePlan {
-            rx_frames,
-            tx_frames,
-            rings: RingSizes {
-                rx: self.rx_ring,
-                tx: self.tx_ring,
-                fill: self.fill_ring,
-                completion: self.completion_ring,
-            },
-        })
-    }
-}
-
-/// How a port's UMEM chunks are used: `0..rx_frames` receive, the next
-/// `tx_frames` transmit.
-#[derive(Clone, Copy, Debug)]
-struct FramePlan {
-    rx_frames: u32,
-    tx_frames: u32,
-    rings: RingSizes,
-}
-
-/// Where the attached XDP program runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttachMode {
-    /// In the driver (XDP_FLAGS_DRV_MODE).
-    Native,
-    /// On the generic SKB path (XDP_FLAGS_SKB_MODE).
-    Generic,
-}
-
-impl fmt::Display for AttachMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AttachMode::Native => "native",
-            AttachMode::Generic => "generic",
-        })
-    }
-}
-
-/// The modes a port ended up in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AfXdpMode {
-    /// Where the XDP program runs.
-    pub attach: AttachMode,
-    /// True in zero-copy mode, false in copy mode.
-    pub zero_copy: bool,
-}
-
-impl fmt::Display for AfXdpMode {
-    /// "native XDP, zero-copy", "generic XDP, copy", ...
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let copy = if self.zero_copy { "zero-copy" } else { "copy" };
-        write!(f, "{} XDP, {copy}", self.attach)
-    }
-}
-
-/// Counters of one port: frames moved here, and the kernel's drops.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AfXdpStats {
-    /// Frames received into a batch.
-    pub rx_frames: u64,
-    /// Frames queued for sending.
-    pub tx_frames: u64,
-    /// Frames the kernel took from the TX ring (their chunks completed).
-    pub tx_completed: u64,
-    /// Frames not queued: committed with length 0 or beyond the slot.
-    pub tx_refused: u64,
-    /// Frames the kernel dropped for other reasons (e.g. too big for a chunk).
-    pub rx_dropped: u64,
-    /// Frames the kernel dropped because the RX ring was full: the worker
-    /// polls too slowly.
-    pub rx_ring_full: u64,
-    /// Times the kernel found the fill ring empty.
-    pub rx_fill_ring_empty_descs: u64,
-    /// Bad descriptors on the RX ring (kernel count plus those seen here).
-    pub rx_invalid_descs: u64,
-    /// Bad descriptors the kernel found on the TX ring.
-    pub tx_invalid_descs: u64,
-}
+use crate::vnet::{VNET_F_NEEDS_CSUM, VNET_GSO_NONE};
+use crate::{Port, PortError, RxBatch, TxDone, TxOffloads, VnetHeader, Wakeup};
 
 /// One queue of one interface as a [`Port`]. Its [`Port::name`] is the
 /// interface's name, the same for every queue; [`AfXdpPort::queue_id`] tells
@@ -304,6 +139,11 @@ pub struct AfXdpPort {
     queue_id: u32,
     zero_copy: bool,
     need_wakeup: bool,
+    /// Where a frame starts in its TX chunk: after the TX metadata area
+    /// when the UMEM has one (the kernel looks for it there).
+    tx_headroom: usize,
+    /// Frames with partial checksums are taken ([`TxOffloads::Checksum`]).
+    tx_checksum: bool,
     /// Receive chunks held here, waiting for room on the fill ring.
     rx_free: FrameStack,
     /// Transmit chunks free to lend.
@@ -420,6 +260,12 @@ impl AfXdpPort {
             )
         })?;
         attachment.register_socket(queue_id, socket.raw_fd())?;
+        let tx_headroom = if socket.tx_metadata {
+            TX_METADATA_LEN
+        } else {
+            0
+        };
+        let tx_checksum = socket.tx_metadata && !zero_copy;
         let mut port = AfXdpPort {
             socket,
             umem,
@@ -428,6 +274,8 @@ impl AfXdpPort {
             queue_id,
             zero_copy,
             need_wakeup: config.need_wakeup,
+            tx_headroom,
+            tx_checksum,
             rx_free: FrameStack::with_chunks(0, plan.rx_frames),
             tx_free: FrameStack::with_chunks(plan.rx_frames, plan.tx_frames),
             tx_lent: None,
@@ -461,6 +309,7 @@ impl AfXdpPort {
         AfXdpMode {
             attach: self.attachment.mode(),
             zero_copy: self.zero_copy,
+            tx_checksum: self.tx_checksum,
         }
     }
 
@@ -539,6 +388,42 @@ impl AfXdpPort {
             self.tx_free.push(chunk);
         }
         self.socket.completion.release(done);
+    }
+
+    /// Puts the frame of `len` bytes in TX chunk `chunk` on the TX ring
+    /// with descriptor `options`, or refuses it.
+    fn queue_tx(&mut self, chunk: u64, len: usize, options: u32) {
+        let room = CHUNK_SIZE - self.tx_headroom;
+        let desc = libc::xdp_desc {
+            addr: chunk + self.tx_headroom as u64,
+            len: len as u32,
+            options,
+        };
+        let len_slot = self.tx_index(chunk).and_then(|i| self.tx_lens.get_mut(i));
+        match len_slot {
+            Some(len_slot) if len > 0 && len <= room && self.socket.tx.push(desc) => {
+                *len_slot = len as u32;
+                self.tx_in_flight += 1;
+                self.tx_frames += 1;
+            }
+            _ => self.refuse_tx(chunk, || {
+                format!("a frame of {len} bytes (1 to {room} fit a chunk), or a full TX ring")
+            }),
+        }
+    }
+
+    /// Takes back TX chunk `chunk` unsent and counts its frame as refused
+    /// for `detail`.
+    fn refuse_tx(&mut self, chunk: u64, detail: impl FnOnce() -> String) {
+        self.tx_free.push(chunk);
+        self.tx_refused += 1;
+        let (queue_id, interface) = (self.queue_id, &self.interface);
+        self.tx_done.add_refused(|| {
+            PortError::io(
+                format!("cannot send on AF_XDP queue {queue_id} of {interface:?}"),
+                io::Error::new(io::ErrorKind::InvalidInput, detail()),
+            )
+        });
     }
 
     /// Kicks the kernel until it has taken every published TX descriptor,
@@ -638,42 +523,56 @@ impl Port for AfXdpPort {
                 chunk
             }
         };
-        self.umem.chunk_mut(chunk)
+        let headroom = self.tx_headroom;
+        self.umem.chunk_mut(chunk)?.get_mut(headroom..)
     }
 
     fn tx_commit(&mut self, len: usize, _timestamp_ns: u64) {
+        if let Some(chunk) = self.tx_lent.take() {
+            self.queue_tx(chunk, len, 0);
+        }
+    }
+
+    fn tx_offloads(&self) -> TxOffloads {
+        if self.tx_checksum {
+            TxOffloads::Checksum
+        } else {
+            TxOffloads::None
+        }
+    }
+
+    /// A frame with a partial checksum goes with a checksum request in
+    /// the metadata area in front of it. One the kernel would refuse (a
+    /// checksum field outside the frame, a super-frame, no metadata) is
+    /// refused here, never queued: the kernel would leave it at the head
+    /// of the TX ring.
+    fn tx_commit_offloaded(&mut self, len: usize, timestamp_ns: u64, vnet: VnetHeader) {
+        if vnet.flags & VNET_F_NEEDS_CSUM == 0 && vnet.gso_type == VNET_GSO_NONE {
+            return self.tx_commit(len, timestamp_ns);
+        }
         let Some(chunk) = self.tx_lent.take() else {
             return;
         };
-        let desc = libc::xdp_desc {
-            addr: chunk,
-            len: len as u32,
-            options: 0,
-        };
-        let len_slot = self.tx_index(chunk).and_then(|i| self.tx_lens.get_mut(i));
-        match len_slot {
-            Some(len_slot) if len > 0 && len <= CHUNK_SIZE && self.socket.tx.push(desc) => {
-                *len_slot = len as u32;
-                self.tx_in_flight += 1;
-                self.tx_frames += 1;
+        let (start, offset) = (vnet.csum_start, vnet.csum_offset);
+        let takes = self.tx_checksum
+            && vnet.flags & VNET_F_NEEDS_CSUM != 0
+            && vnet.gso_type == VNET_GSO_NONE
+            && checksum_fits(len, start, offset);
+        let area = self
+            .umem
+            .chunk_mut(chunk)
+            .and_then(|chunk| chunk.first_chunk_mut::<TX_METADATA_LEN>());
+        match area {
+            Some(area) if takes => {
+                write_checksum_request(area, start, offset);
+                self.queue_tx(chunk, len, libc::XDP_TX_METADATA);
             }
-            _ => {
-                self.tx_free.push(chunk);
-                self.tx_refused += 1;
-                let (queue_id, interface) = (self.queue_id, &self.interface);
-                self.tx_done.add_refused(|| {
-                    PortError::io(
-                        format!("cannot send on AF_XDP queue {queue_id} of {interface:?}"),
-                        io::Error::new(
-                            io::ErrorKind::InvalidInput,
-                            format!(
-                                "a frame of {len} bytes (1 to {CHUNK_SIZE} fit a chunk), \
-                                 or a full TX ring"
-                            ),
-                        ),
-                    )
-                });
-            }
+            _ => self.refuse_tx(chunk, || {
+                format!(
+                    "a frame of {len} bytes with offload state {vnet:?} it cannot take \
+                     (a partial checksum inside the frame, with TX metadata, in copy mode)"
+                )
+            }),
         }
     }
 

@@ -7,6 +7,7 @@ use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::ring::{ConsumerRing, ProducerRing};
+use super::txmd::register_umem;
 use super::umem::Umem;
 
 /// Entries per ring, each a power of two.
@@ -47,6 +48,9 @@ pub(super) struct XskSocket {
     pub(super) tx: ProducerRing<libc::xdp_desc>,
     pub(super) fill: ProducerRing<u64>,
     pub(super) completion: ConsumerRing<u64>,
+    /// True when the UMEM was registered with TX metadata
+    /// ([`super::txmd`]): every TX frame starts after its metadata area.
+    pub(super) tx_metadata: bool,
     fd: OwnedFd,
 }
 
@@ -69,8 +73,12 @@ impl XskSocket {
         // SAFETY: socket() just returned this descriptor; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
 
-        set_option(&fd, libc::XDP_UMEM_REG, &umem.registration())
-            .map_err(at(SetupStep::RegisterUmem))?;
+        // A refused registration leaves the socket without a UMEM, so the
+        // second attempt goes on the same socket.
+        let tx_metadata = register_umem(|tx_metadata| {
+            set_option(&fd, libc::XDP_UMEM_REG, &umem.registration(tx_metadata))
+        })
+        .map_err(at(SetupStep::RegisterUmem))?;
         set_option(&fd, libc::XDP_UMEM_FILL_RING, &sizes.fill)
             .map_err(at(SetupStep::ConfigureRings))?;
         set_option(&fd, libc::XDP_UMEM_COMPLETION_RING, &sizes.completion)
@@ -118,6 +126,7 @@ impl XskSocket {
             tx,
             fill,
             completion,
+            tx_metadata,
             fd,
         })
     }

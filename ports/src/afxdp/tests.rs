@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::netns::{ip, run_in_netns, unique_name, NetNs, Veth};
+use crate::vnet::VNET_F_NEEDS_CSUM;
 
 const PEER_IP: [u8; 4] = [198, 51, 100, 2];
 /// The address the port claims in the ARP requests it sends.
@@ -500,4 +501,159 @@ fn dropping_the_port_detaches_the_program() {
         xdp_detached_within(lab.host(), WAIT),
         "program still attached after drop"
     );
+}
+
+/// The one's-complement sum of `data` as 16-bit big-endian words, folded.
+fn ones_sum(data: &[u8]) -> u32 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum
+}
+
+/// A UDP datagram from the port's address to `PEER_IP:dst_port`, its
+/// checksum field holding only the pseudo-header sum: a partial checksum
+/// as a kernel with TX checksum offload hands it over, wrong as it is.
+fn udp_with_partial_checksum(peer_mac: [u8; 6], dst_port: u16, payload: &[u8]) -> Vec<u8> {
+    let udp_len = 8 + payload.len();
+    let mut f = Vec::new();
+    f.extend_from_slice(&peer_mac);
+    f.extend_from_slice(&PORT_MAC);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + udp_len) as u16;
+    f.extend_from_slice(&[0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0]);
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&PORT_IP);
+    f.extend_from_slice(&PEER_IP);
+    let ip_checksum = !(ones_sum(&f[14..34]) as u16);
+    f[24..26].copy_from_slice(&ip_checksum.to_be_bytes());
+    f.extend_from_slice(&40000u16.to_be_bytes());
+    f.extend_from_slice(&dst_port.to_be_bytes());
+    f.extend_from_slice(&(udp_len as u16).to_be_bytes());
+    let pseudo = [
+        &PORT_IP[..],
+        &PEER_IP[..],
+        &[0, 17],
+        &(udp_len as u16).to_be_bytes(),
+    ]
+    .concat();
+    f.extend_from_slice(&(ones_sum(&pseudo) as u16).to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The MAC of `interface` in `ns`, from `ip link show`.
+fn mac_in(ns: &NetNs, interface: &str) -> [u8; 6] {
+    let out = ns.ip(&["link", "show", interface]).expect("ip link show");
+    let text = out
+        .split("link/ether ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a MAC in `ip link show`");
+    let mut mac = [0u8; 6];
+    for (byte, hex) in mac.iter_mut().zip(text.split(':')) {
+        *byte = u8::from_str_radix(hex, 16).expect("hex");
+    }
+    mac
+}
+
+/// UDP checksum errors the kernel of `ns` counted (`InCsumErrors`).
+fn udp_checksum_errors(ns: &NetNs) -> u64 {
+    let snmp = run_in_netns(ns.name(), || {
+        // thread-self: /proc/self/net is the namespace of the process.
+        std::fs::read_to_string("/proc/thread-self/net/snmp")
+    })
+    .expect("enter namespace")
+    .expect("read snmp");
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (names, values) = (udp.next().expect("names"), udp.next().expect("values"));
+    let column = names
+        .split_whitespace()
+        .position(|n| n == "InCsumErrors")
+        .expect("InCsumErrors column");
+    values
+        .split_whitespace()
+        .nth(column)
+        .and_then(|v| v.parse().ok())
+        .expect("a count")
+}
+
+/// A frame whose UDP checksum holds only the pseudo-header sum: sent as
+/// it is, the namespace's kernel drops it as a checksum error; sent with
+/// a TX-metadata checksum request, the kernel completes or trusts it and
+/// the datagram reaches the socket. A request whose field lies outside
+/// the frame is refused before the ring, and frames behind it still go.
+#[test]
+fn a_partial_checksum_goes_out_with_a_tx_metadata_request() {
+    if !require_netns("a_partial_checksum_goes_out_with_a_tx_metadata_request") {
+        return;
+    }
+    let lab = Lab::new();
+    let mut port = AfXdpPort::open(&AfXdpConfig::new(lab.host())).expect("open AF_XDP port");
+    assert!(
+        port.mode().tx_checksum,
+        "kernel 6.8+ in copy mode: {}",
+        port.mode()
+    );
+    assert_eq!(port.tx_offloads(), TxOffloads::Checksum);
+    assert_eq!(
+        port.tx_slot().map(|s| s.len()),
+        Some(CHUNK_SIZE - TX_METADATA_LEN)
+    );
+    let socket = run_in_netns(lab.ns.name(), || UdpSocket::bind("198.51.100.2:0"))
+        .expect("enter namespace")
+        .expect("UDP socket in the namespace");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let dst_port = socket.local_addr().unwrap().port();
+    let frame = udp_with_partial_checksum(mac_in(&lab.ns, lab.veth.peer()), dst_port, b"txmd");
+    let partial = VnetHeader {
+        flags: VNET_F_NEEDS_CSUM,
+        csum_start: 34,
+        csum_offset: 6,
+        ..VnetHeader::default()
+    };
+    let offloaded = |port: &mut AfXdpPort, vnet: VnetHeader| {
+        let slot = port.tx_slot().expect("a free TX slot");
+        slot[..frame.len()].copy_from_slice(&frame);
+        port.tx_commit_offloaded(frame.len(), 0, vnet);
+        flush_until_settled(port)
+    };
+
+    let errors = udp_checksum_errors(&lab.ns);
+    send_frame(&mut port, &frame);
+    let start = Instant::now();
+    while udp_checksum_errors(&lab.ns) == errors && start.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        udp_checksum_errors(&lab.ns),
+        errors + 1,
+        "sent as it is: bad"
+    );
+
+    let outside = VnetHeader {
+        csum_start: frame.len() as u16 - 1,
+        ..partial
+    };
+    let done = offloaded(&mut port, outside);
+    assert_eq!((done.sent, done.refused), (0, 1), "{:?}", done.error);
+
+    let mut buf = [0u8; 64];
+    let mut received = None;
+    let start = Instant::now();
+    while received.is_none() && start.elapsed() < WAIT {
+        let done = offloaded(&mut port, partial);
+        assert_eq!((done.sent, done.refused), (1, 0), "{:?}", done.error);
+        received = socket.recv(&mut buf).ok();
+    }
+    assert_eq!(received.map(|n| &buf[..n]), Some(&b"txmd"[..]));
+    assert_eq!(udp_checksum_errors(&lab.ns), errors + 1);
+    let stats = port.stats().expect("stats");
+    assert_eq!(stats.tx_invalid_descs, 0, "{stats:?}");
 }

@@ -5,6 +5,7 @@
 use std::io;
 
 use super::mmap::MmapRegion;
+use super::txmd::TX_METADATA_LEN;
 use crate::FRAME_CAPACITY;
 
 /// Bytes per UMEM chunk. A whole chunk is lent by `tx_slot`, so it is
@@ -32,15 +33,21 @@ impl Umem {
         self.area.len()
     }
 
-    /// The XDP_UMEM_REG argument describing this area.
-    pub(super) fn registration(&self) -> libc::xdp_umem_reg {
+    /// The XDP_UMEM_REG argument describing this area, with room for TX
+    /// metadata in front of every TX frame when `tx_metadata`.
+    pub(super) fn registration(&self, tx_metadata: bool) -> libc::xdp_umem_reg {
+        let (flags, tx_metadata_len) = if tx_metadata {
+            (libc::XDP_UMEM_TX_METADATA_LEN, TX_METADATA_LEN as u32)
+        } else {
+            (0, 0)
+        };
         libc::xdp_umem_reg {
             addr: self.area.as_ptr() as u64,
             len: self.area.len() as u64,
             chunk_size: CHUNK_SIZE as u32,
             headroom: 0,
-            flags: 0,
-            tx_metadata_len: 0,
+            flags,
+            tx_metadata_len,
         }
     }
 

@@ -71,6 +71,14 @@ pub fn render(command: &str, v: &Value) -> String {
                             writeln!(o, "{:>14}{key} (offload done in software): {}", "", p[key]);
                     }
                 }
+                let offloaded = &p["csum_offloaded"];
+                if offloaded.as_u64().is_some_and(|n| n > 0) {
+                    let _ = writeln!(
+                        o,
+                        "{:>14}csum_offloaded (checksum left to the kernel): {offloaded}",
+                        ""
+                    );
+                }
             }
             super::conntrack::render_counters(o, &v["conntrack"]);
         }
@@ -285,13 +293,18 @@ mod tests {
     #[test]
     fn stats_text_shows_offload_work_done_in_software() {
         let v = json!({"ports": [{"name": "c1", "rx_packets": 1, "rx_bytes": 2, "tx_packets": 3,
-                       "tx_bytes": 4, "drops": 0, "sw_checksum": 5, "sw_segmented": 0}]});
+                       "tx_bytes": 4, "drops": 0, "sw_checksum": 5, "sw_segmented": 0,
+                       "csum_offloaded": 6}]});
         let text = render("stats", &v);
         assert!(
             text.contains("sw_checksum (offload done in software): 5"),
             "{text}"
         );
         assert!(!text.contains("sw_segmented"), "{text}");
+        assert!(
+            text.contains("csum_offloaded (checksum left to the kernel): 6"),
+            "{text}"
+        );
     }
 
     #[test]
