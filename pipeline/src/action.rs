@@ -305,6 +305,14 @@ impl Action {
     pub fn tracks_through(&self) -> bool {
         matches!(self, Action::CtThrough { .. })
     }
+
+    /// The zone of a ct action ([`Action::Ct`], [`Action::CtThrough`]).
+    pub fn ct_zone(&self) -> Option<u16> {
+        match *self {
+            Action::Ct { zone, .. } | Action::CtThrough { zone, .. } => Some(zone),
+            _ => None,
+        }
+    }
 }
 
 impl core::fmt::Display for Action {

@@ -379,7 +379,17 @@ impl BurstRunner {
                 }
             }
         }
-        // 3. Execute the hits, straight from their cache entries.
+        // 3. Execute the hits, straight from their cache entries, after
+        // reading ahead what their tracking reads when the connection
+        // table outgrows the caches.
+        if hits != 0 && self.conntrack_warms() {
+            let zones = core::array::from_fn(|i| {
+                let entry = *found.get(i)? as usize;
+                let actions = self.cache.actions(entry);
+                (hits & (1 << i) != 0).then(|| actions.iter().find_map(Action::ct_zone))?
+            });
+            self.warm_conntrack(frames, &zones);
+        }
         let mut conntrack = self.conntrack.as_deref_mut();
         for (i, ((ctx, frame), entry)) in self
             .ctxs
@@ -421,6 +431,17 @@ impl BurstRunner {
 
         if misses.len > 0 {
             self.run_stages(dp, misses.as_slice(), frames, now, sink);
+            if self.conntrack_warms() {
+                let mut zones = [None; MAX_BURST];
+                for &i in misses.as_slice() {
+                    if let (Some(zone), Some(ctx)) =
+                        (zones.get_mut(i as usize), self.ctxs.get(i as usize))
+                    {
+                        *zone = ctx.actions.as_slice().iter().find_map(Action::ct_zone);
+                    }
+                }
+                self.warm_conntrack(frames, &zones);
+            }
             let mut conntrack = self.conntrack.as_deref_mut();
             for &i in misses.as_slice() {
                 let i = i as usize;
@@ -469,6 +490,20 @@ impl BurstRunner {
             }
         }
         again
+    }
+
+    /// True when the tracker's table outgrows the caches: the frames of a
+    /// burst that meet it are then warmed first ([`ConnTracker::warm`]).
+    fn conntrack_warms(&self) -> bool {
+        self.conntrack.as_ref().is_some_and(|t| t.warms())
+    }
+
+    /// Has the tracker read ahead what tracking `frames[k]` in `zones[k]`
+    /// will read, for every `k` with a zone.
+    fn warm_conntrack(&self, frames: &[&mut [u8]], zones: &[Option<u16>; MAX_BURST]) {
+        if let Some(tracker) = self.conntrack.as_deref() {
+            tracker.warm(frames, &self.ctxs, zones);
+        }
     }
 
     /// Runs the frames in `misses` through their ports' chains. Frames of a

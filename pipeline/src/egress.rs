@@ -8,6 +8,7 @@
 //! is one copy.
 
 use crate::action::{Action, CtNat};
+use crate::burst::MAX_BURST;
 use crate::conntrack::frag::Reassembled;
 use crate::conntrack::{NatRequest, Snat};
 use crate::context::{ct_state, Offload, PacketCtx};
@@ -113,6 +114,21 @@ pub trait ConnTracker: Send {
     /// is none. The runner asks after every burst.
     fn reassembled(&mut self) -> Option<Reassembled<'_>> {
         None
+    }
+
+    /// True when the frames of a burst are worth [`ConnTracker::warm`]ing
+    /// before they are tracked (their table outgrows the caches): asked
+    /// once a burst.
+    fn warms(&self) -> bool {
+        false
+    }
+
+    /// Reads ahead what tracking will read for the frames of a burst
+    /// (`zones[k]`: the zone `frames[k]`, with context `ctxs[k]`, meets the
+    /// tracker in, if it does), so that the cache misses of a large table
+    /// overlap instead of following one another. Changes nothing else.
+    fn warm(&self, frames: &[&mut [u8]], ctxs: &[PacketCtx], zones: &[Option<u16>; MAX_BURST]) {
+        let _ = (frames, ctxs, zones);
     }
 
     /// True when [`ConnTracker::reassembled`] has something: asked once

@@ -519,12 +519,22 @@ impl FlowCache {
         } else {
             None
         };
-        let hot = &self.hot[i];
-        let actions = match hot.inline_actions as usize {
+        Hit {
+            actions: self.actions(i),
+            refresh,
+        }
+    }
+
+    /// The action list of entry `i` (found by [`FlowCache::find_valid`]),
+    /// counting nothing.
+    pub fn actions(&self, i: usize) -> &[Action] {
+        let Some(hot) = self.hot.get(i) else {
+            return &[];
+        };
+        match hot.inline_actions as usize {
             n if n <= INLINE_ACTIONS => &hot.actions[..n],
             _ => self.cold.get(i).map_or(&[][..], |c| c.actions.as_slice()),
-        };
-        Hit { actions, refresh }
+        }
     }
 
     /// Stores the decision the stages made for `ctx` under `key`.

@@ -49,6 +49,7 @@ pub use table::ConnTable;
 pub use tcp::{TcpState, Window};
 pub use track::Verdict;
 
+use crate::burst::MAX_BURST;
 use crate::context::{ChecksumState, CtMeta, PacketCtx};
 use crate::egress::{ConnTracker, Tracked};
 use crate::flow::IpFrag;
@@ -498,6 +499,18 @@ impl ConnTracker for Conntrack {
 
     fn has_reassembled(&self) -> bool {
         self.frags.has_reassembled()
+    }
+
+    fn warms(&self) -> bool {
+        self.table.worth_warming()
+    }
+
+    fn warm(&self, frames: &[&mut [u8]], ctxs: &[PacketCtx], zones: &[Option<u16>; MAX_BURST]) {
+        let current = frames.iter().zip(ctxs).map(|(frame, ctx)| {
+            let current = frame.get(ctx.offset as usize..).unwrap_or_default();
+            (current, &ctx.parsed)
+        });
+        self.table.warm_frames(current, zones);
     }
 
     fn reassembled(&mut self) -> Option<Reassembled<'_>> {

@@ -239,10 +239,10 @@ impl ConnTable {
         self.len() == 0
     }
 
-    /// Bytes of entries and index: the memory lookups range over.
-    pub fn memory_bytes(&self) -> usize {
-        self.entries.len() * core::mem::size_of::<Entry>()
-            + self.buckets.len() * core::mem::size_of::<Bucket>()
+    /// Bytes that the connections in use may touch: their entries (up to
+    /// the highest in use) and their share of the index.
+    pub(crate) fn working_set_bytes(&self) -> usize {
+        self.touched() * (core::mem::size_of::<Entry>() + self.index_bytes_per_entry())
     }
 
     /// Bytes of index per entry of the pool: what a connection costs beside

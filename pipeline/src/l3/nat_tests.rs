@@ -414,3 +414,37 @@ fn masquerade_out_takes_one_pass_and_drops_what_the_tracker_finds_invalid() {
     assert_eq!(drops(&h.stats, DropReason::CtInvalid), 1);
     assert_eq!(table.counters().entries, 1);
 }
+
+/// A tracker whose connections outgrow the caches has each burst's
+/// frames warmed before they are tracked, on the cache's misses and hits
+/// alike: nothing else changes.
+#[test]
+fn a_warmed_tracker_translates_as_a_cold_one() {
+    let (mut h, table) = nat_harness((40000, 40009), 1 << 14);
+    for i in 0..8192u32 {
+        let client = [10, 9, (i >> 8) as u8, i as u8];
+        let frame = datagram(GW_A, MAC1, client, 4000, OUTSIDE, 53);
+        let parsed = crate::parse::parse(&frame).unwrap();
+        assert!(table
+            .track(&frame, &parsed, 7, true, 1, false)
+            .result
+            .is_ok());
+    }
+    assert!(table.worth_warming());
+    let frame = datagram(GW_A, MAC1, H1, 5000, OUTSIDE, 53);
+    let (src, sport, ..) = udp_out(&send(&mut h, C1, &frame, 2), UP);
+    assert_eq!(src, UPLINK_ADDR);
+    let answer = datagram(UPLINK_MAC, ROUTER_MAC, OUTSIDE, 53, UPLINK_ADDR, sport);
+    for now in 3..5 {
+        assert_eq!(
+            udp_out(&send(&mut h, C1, &frame, now), UP),
+            (UPLINK_ADDR, sport, OUTSIDE, 53)
+        );
+        assert_eq!(
+            udp_out(&send(&mut h, UP, &answer, now), C1),
+            (OUTSIDE, 53, H1, 5000)
+        );
+    }
+    assert!(h.runner.cache.counters.hits > 0, "hits warmed too");
+    assert_eq!(table.counters().entries, 8193);
+}
