@@ -467,13 +467,28 @@ pub(crate) fn into_slot<T: TxSink>(
     stats: &mut Stats,
     write: impl FnOnce(&mut [u8]) -> Result<usize, DropReason>,
 ) -> bool {
+    into_slot_then(port, tx, stats, write, |tx, len| {
+        tx.commit(port, len, timestamp_ns)
+    })
+}
+
+/// [`into_slot`] with the step that queues the `len` bytes written given
+/// (a frame that keeps offload state is committed with it).
+#[inline(always)]
+pub(crate) fn into_slot_then<T: TxSink>(
+    port: PortId,
+    tx: &mut T,
+    stats: &mut Stats,
+    write: impl FnOnce(&mut [u8]) -> Result<usize, DropReason>,
+    queue: impl FnOnce(&mut T, usize),
+) -> bool {
     let Some(slot) = tx.slot(port) else {
         stats.drop(port, DropReason::TxQueueFull);
         return false;
     };
     match write(slot) {
         Ok(len) => {
-            tx.commit(port, len, timestamp_ns);
+            queue(tx, len);
             true
         }
         Err(reason) => {

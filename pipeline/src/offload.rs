@@ -20,7 +20,9 @@
 
 use crate::context::{ChecksumState, GsoType, Offload, PacketCtx};
 use crate::drop::DropReason;
-use crate::egress::{patch_fields, write_vlan, FieldEdits, TxOffload, TxSink, VlanEdit};
+use crate::egress::{
+    into_slot_then, patch_fields, write_vlan, FieldEdits, TxOffload, TxSink, VlanEdit,
+};
 use crate::mac_table::PortId;
 use crate::stats::Stats;
 use crate::wire::checksum::{data_sum, internet_checksum, PseudoHeader};
@@ -299,15 +301,23 @@ pub(crate) fn emit_offloaded<T: TxSink>(
             checksum,
             ..ctx.offload
         };
-        let sent = into_slot_offloaded(port, ctx, offload, header_len, tx, stats, |slot| {
-            let len = write_vlan(frame, tagged, vlan, slot)?;
-            let out = slot.get_mut(..len).ok_or(DropReason::TxFrameTooLong)?;
-            checksum_in_frame(checksum, len)?;
-            if fields.any() {
-                patch_fields(out, ctx, shift, fields)?;
-            }
-            Ok(len)
-        });
+        let commit =
+            |tx: &mut T, len| tx.commit_offload(port, len, ctx.timestamp_ns, offload, header_len);
+        let sent = into_slot_then(
+            port,
+            tx,
+            stats,
+            |slot| {
+                let len = write_vlan(frame, tagged, vlan, slot)?;
+                let out = slot.get_mut(..len).ok_or(DropReason::TxFrameTooLong)?;
+                checksum_in_frame(checksum, len)?;
+                if fields.any() {
+                    patch_fields(out, ctx, shift, fields)?;
+                }
+                Ok(len)
+            },
+            commit,
+        );
         if sent && checksum != ChecksumState::Complete {
             stats.csum_offloaded(port, 1);
         }
@@ -359,7 +369,9 @@ pub(crate) fn emit_offloaded<T: TxSink>(
             Ok(len)
         };
         let queued = if partial {
-            into_slot_offloaded(port, ctx, offload, header_len, tx, stats, write)
+            into_slot_then(port, tx, stats, write, |tx: &mut T, len| {
+                tx.commit_offload(port, len, ctx.timestamp_ns, offload, header_len)
+            })
         } else {
             crate::egress::into_slot(port, ctx.timestamp_ns, tx, stats, write)
         };
@@ -382,33 +394,6 @@ fn checksum_in_frame(checksum: ChecksumState, len: usize) -> Result<(), DropReas
             Err(DropReason::BadOffload)
         }
         _ => Ok(()),
-    }
-}
-
-/// [`crate::egress::into_slot`] for a frame that keeps `offload` state
-/// (headers of `header_len` bytes) on its way out of `port`.
-fn into_slot_offloaded<T: TxSink>(
-    port: PortId,
-    ctx: &PacketCtx,
-    offload: Offload,
-    header_len: u16,
-    tx: &mut T,
-    stats: &mut Stats,
-    write: impl FnOnce(&mut [u8]) -> Result<usize, DropReason>,
-) -> bool {
-    let Some(slot) = tx.slot(port) else {
-        stats.drop(port, DropReason::TxQueueFull);
-        return false;
-    };
-    match write(slot) {
-        Ok(len) => {
-            tx.commit_offload(port, len, ctx.timestamp_ns, offload, header_len);
-            true
-        }
-        Err(reason) => {
-            stats.drop(port, reason);
-            false
-        }
     }
 }
 

@@ -194,27 +194,38 @@ fn a_pushed_vlan_tag_is_in_every_segment() {
     }
 }
 
-#[test]
-fn udp_super_frames_are_cut_into_datagrams() {
-    let payload: Vec<u8> = (0..4000u32).map(|i| i as u8).collect();
+/// A UDP super-frame of `payload` (over IPv6 when `ipv6`) as a socket
+/// with UDP GSO hands it over: the checksum partial, segments of
+/// `gso_size` payload bytes.
+fn udp_super_frame(ipv6: bool, payload: &[u8], gso_size: u16) -> (Vec<u8>, PacketCtx) {
+    let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let builder = if ipv6 {
+        builder.ipv6(SRC6, DST6, 64)
+    } else {
+        builder.ipv4(SRC4, DST4, 64)
+    };
     let mut frame = Vec::new();
-    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-        .ipv4(SRC4, DST4, 64)
-        .udp(1000, 2000)
-        .write(&mut frame, &payload)
-        .unwrap();
+    builder.udp(1000, 2000).write(&mut frame, payload).unwrap();
+    let parsed = parse(&frame).unwrap();
     let ctx = PacketCtx {
-        parsed: parse(&frame).unwrap(),
         offload: Offload {
             checksum: ChecksumState::Partial {
-                start: 34,
+                start: parsed.layout.l4,
                 offset: 6,
             },
             gso: GsoType::Udp,
-            gso_size: 1472,
+            gso_size,
         },
+        parsed,
         ..PacketCtx::default()
     };
+    (frame, ctx)
+}
+
+#[test]
+fn udp_super_frames_are_cut_into_datagrams() {
+    let payload: Vec<u8> = (0..4000u32).map(|i| i as u8).collect();
+    let (frame, ctx) = udp_super_frame(false, &payload, 1472);
     let segments = segment_all(&frame, &ctx, VlanEdit::Keep);
     assert_eq!(segments.len(), 3);
     let mut reassembled = Vec::new();
@@ -447,24 +458,7 @@ proptest! {
 #[test]
 fn partial_udp_segments_complete_to_the_software_ones() {
     let payload: Vec<u8> = (0..4000u32).map(|i| (i * 3) as u8).collect();
-    let mut frame = Vec::new();
-    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-        .ipv6(SRC6, DST6, 64)
-        .udp(1000, 2000)
-        .write(&mut frame, &payload)
-        .unwrap();
-    let ctx = PacketCtx {
-        parsed: parse(&frame).unwrap(),
-        offload: Offload {
-            checksum: ChecksumState::Partial {
-                start: 54,
-                offset: 6,
-            },
-            gso: GsoType::Udp,
-            gso_size: 1400,
-        },
-        ..PacketCtx::default()
-    };
+    let (frame, ctx) = udp_super_frame(true, &payload, 1400);
     let segments = Segments::new(&frame, &ctx).unwrap();
     let checksum = segments.partial_checksum(0);
     assert_eq!(
