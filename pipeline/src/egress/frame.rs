@@ -276,6 +276,51 @@ pub(crate) fn patch_fields(
     let ipv4 = key.ethertype == ethernet::ethertype::IPV4 && layout.l3 != 0;
     let ipv6 = key.ethertype == ethernet::ethertype::IPV6 && layout.l3 != 0;
     let l3 = at(layout.l3);
+    // Routed frames rewrite MACs and TTL only: no L4 checksum to find.
+    if !fields.spares_l4_checksum() {
+        patch_addresses_and_ports(out, ctx, shift, fields, ipv4, ipv6)?;
+    }
+    if fields.dec_ttl {
+        if ipv4 {
+            // TTL shares a checksummed 16-bit word with Protocol.
+            let word_at = l3 + ipv4::field::TTL;
+            let old = read_u16(out, word_at);
+            let ttl = (old >> 8) as u8;
+            if ttl <= 1 {
+                return Err(DropReason::TtlExpired);
+            }
+            let new = old - 0x100;
+            write_u16(out, word_at, new);
+            let sum_at = l3 + ipv4::field::CHECKSUM.start;
+            write_u16(out, sum_at, update_u16(read_u16(out, sum_at), old, new));
+        } else if ipv6 {
+            let hop_at = l3 + ipv6::field::HOP_LIMIT;
+            match out.get_mut(hop_at) {
+                Some(hop) if *hop > 1 => *hop -= 1,
+                _ => return Err(DropReason::TtlExpired),
+            }
+        } else {
+            return Err(prerequisite);
+        }
+    }
+    Ok(())
+}
+
+/// The address and port edits of [`patch_fields`], with the IPv4 header
+/// and L4 checksums they change.
+fn patch_addresses_and_ports(
+    out: &mut [u8],
+    ctx: &PacketCtx,
+    shift: isize,
+    fields: &FieldEdits,
+    ipv4: bool,
+    ipv6: bool,
+) -> Result<(), DropReason> {
+    let prerequisite = DropReason::SetFieldPrerequisite;
+    let layout = &ctx.parsed.layout;
+    let key = &ctx.parsed.key;
+    let at = |offset: u16| (offset as isize + shift) as usize;
+    let l3 = at(layout.l3);
     let l4_checksum_at = match key.ip_proto {
         _ if layout.l4 == 0 => None,
         ip_proto::TCP => Some(at(layout.l4) + tcp::field::CHECKSUM.start),
@@ -321,29 +366,6 @@ pub(crate) fn patch_fields(
         write_u16(out, port_at, new);
         if let Some(c) = l4_checksum_at {
             write_u16(out, c, update_u16(read_u16(out, c), old, new));
-        }
-    }
-    if fields.dec_ttl {
-        if ipv4 {
-            // TTL shares a checksummed 16-bit word with Protocol.
-            let word_at = l3 + ipv4::field::TTL;
-            let old = read_u16(out, word_at);
-            let ttl = (old >> 8) as u8;
-            if ttl <= 1 {
-                return Err(DropReason::TtlExpired);
-            }
-            let new = old - 0x100;
-            write_u16(out, word_at, new);
-            let sum_at = l3 + ipv4::field::CHECKSUM.start;
-            write_u16(out, sum_at, update_u16(read_u16(out, sum_at), old, new));
-        } else if ipv6 {
-            let hop_at = l3 + ipv6::field::HOP_LIMIT;
-            match out.get_mut(hop_at) {
-                Some(hop) if *hop > 1 => *hop -= 1,
-                _ => return Err(DropReason::TtlExpired),
-            }
-        } else {
-            return Err(prerequisite);
         }
     }
     Ok(())
