@@ -283,20 +283,29 @@ where
     })
 }
 
-/// A name unique to this process and moment, at most 15 bytes (the kernel's
-/// interface name limit): `prefix` (up to 6 bytes) and 9 hex digits mixing
-/// the process id, a counter and the clock.
+/// A name unique among this machine's processes, at most 15 bytes (the
+/// kernel's interface name limit): `prefix` (up to 6 bytes) and 9 hex
+/// digits, the process id (22 bits, Linux's largest) above a counter
+/// (14 bits) that starts where the clock puts it, so that a process that
+/// reuses an old one's id is unlikely to meet its names. Names of one
+/// process differ for 16,384 calls: the counter's bits and the id's do
+/// not overlap (they used to be mixed by XOR with the clock, and two
+/// tests starting together could get one directory).
 pub fn unique_name(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let mix = (std::process::id() as u64) << 20 ^ (n as u64) << 8 ^ (nanos as u64 >> 4);
+    static START: OnceLock<u32> = OnceLock::new();
+    let start = *START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() >> 10)
+            .unwrap_or(0)
+    });
+    let n = start.wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed)) & 0x3fff;
+    let pid = std::process::id() & 0x3f_ffff;
     let prefix: String = prefix.chars().take(6).collect();
-    format!("{prefix}{:09x}", mix & 0xf_ffff_ffff)
+    format!("{prefix}{:09x}", u64::from(pid) << 14 | u64::from(n))
 }
 
 #[cfg(test)]
@@ -310,5 +319,20 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.len() <= 15, "{a}");
         assert!(a.starts_with("vsw-te"));
+    }
+
+    #[test]
+    fn names_taken_at_once_by_many_threads_all_differ() {
+        let names: Vec<String> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| (0..1000).map(|_| unique_name("t")).collect::<Vec<_>>()))
+                .collect();
+            threads
+                .into_iter()
+                .flat_map(|t| t.join().unwrap())
+                .collect()
+        });
+        let distinct: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(distinct.len(), names.len());
     }
 }
