@@ -384,9 +384,11 @@ impl BurstRunner {
         // table outgrows the caches.
         if hits != 0 && self.conntrack_warms() {
             let zones = core::array::from_fn(|i| {
+                if hits & (1 << i) == 0 {
+                    return None;
+                }
                 let entry = *found.get(i)? as usize;
-                let actions = self.cache.actions(entry);
-                (hits & (1 << i) != 0).then(|| actions.iter().find_map(Action::ct_zone))?
+                self.cache.actions(entry).iter().find_map(Action::ct_zone)
             });
             self.warm_conntrack(frames, &zones);
         }
