@@ -223,6 +223,12 @@ fn masqueraded_connections_are_decided_and_denied_ones_leave_no_nat_entry() {
     let other = ipv4(GW_A, A, H1, OUTSIDE, ip_proto::UDP, &udp(5000, 54));
     assert!(outs(&mut h, C1, &other).is_empty());
     assert_eq!(denied(&h), 1);
+    let acl = h.dp.acl(C1).unwrap();
+    assert_eq!(
+        acl.rules[0].hits.load(Ordering::Relaxed),
+        1,
+        "the one decision of the allowed connection, counted once"
+    );
     assert_eq!(
         table.counters().entries,
         entries,

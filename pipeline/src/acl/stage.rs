@@ -265,6 +265,12 @@ fn note_ruling(ctx: &PacketCtx, i: usize, env: &mut StageEnv<'_>, r: &Ruling<'_>
     });
 }
 
+/// The uplink network `network` masquerades out of.
+fn masquerade_uplink(dp: &Datapath, network: u16) -> Option<&crate::overlay::Uplink> {
+    let u = dp.network(network)?.spec.uplink?;
+    dp.uplink(u as u16)
+}
+
 /// A frame the gateway masquerades on its way out of the uplink, in one
 /// pass: kept so when the rules allow it as a new connection (its
 /// frames then pass whatever their state: the rules allow the new, the
@@ -277,33 +283,27 @@ fn through_nat(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, zone: u16,
     let CtNat::Masquerade { network } = nat else {
         return;
     };
-    let Some(uplink) = dp
-        .network(network)
-        .and_then(|n| n.spec.uplink)
-        .and_then(|u| dp.uplink(u as u16))
-    else {
+    let Some(uplink) = masquerade_uplink(dp, network) else {
         return;
     };
-    let key = ctx.parsed.key;
-    let rulings = rulings(
-        dp,
-        &key,
-        ctx.in_port,
-        &[uplink.spec.id],
-        env.now,
-        !ctx.probe,
-    );
-    if rulings.is_empty() {
+    let (key, out) = (ctx.parsed.key, [uplink.spec.id]);
+    // Counted (and logged) once the pass is known: a denied frame is
+    // counted by its second pass, as before_nat's are.
+    let decided = rulings(dp, &key, ctx.in_port, &out, env.now, false);
+    if decided.is_empty() {
         return;
     }
     env.note(ctx, i, || TraceEvent::Stage("acl"));
-    if rulings.iter().any(|r| r.decision.logged) {
+    if decided.iter().any(|r| r.decision.logged) {
         ctx.cacheable = false;
     }
-    for r in &rulings {
+    for r in &decided {
         note_ruling(ctx, i, env, r);
     }
-    if rulings.iter().all(|r| r.decision.allow) {
+    if decided.iter().all(|r| r.decision.allow) {
+        if !ctx.probe {
+            rulings(dp, &key, ctx.in_port, &out, env.now, true);
+        }
         env.note(ctx, i, || {
             TraceEvent::Note("acl: allowed new, so in any state: one pass".into())
         });
@@ -335,16 +335,10 @@ fn before_nat(ctx: &mut PacketCtx, i: usize, env: &mut StageEnv<'_>, commit: boo
     let dp = env.dp;
     let mut key = ctx.parsed.key;
     let (from, to) = match nat {
-        CtNat::Masquerade { network } => {
-            let uplink = dp
-                .network(network)
-                .and_then(|n| n.spec.uplink)
-                .and_then(|u| dp.uplink(u as u16));
-            match uplink {
-                Some(uplink) => (ctx.in_port, uplink.spec.id),
-                None => return,
-            }
-        }
+        CtNat::Masquerade { network } => match masquerade_uplink(dp, network) {
+            Some(uplink) => (ctx.in_port, uplink.spec.id),
+            None => return,
+        },
         CtNat::Publish { network, rule } => {
             let Some(net) = dp.network(network) else {
                 return;
