@@ -33,6 +33,7 @@
 //! complete, or closing); if there is none the frame is dropped and
 //! counted as `ct_table_full`. Connections already tracked keep working.
 
+mod entry;
 pub mod frag;
 pub mod nat;
 mod packet;

@@ -39,10 +39,18 @@
 
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
+pub(crate) use super::entry::{Entry, State};
+use super::entry::{GEN_SHIFT, STATE_LIVE};
 use super::packet::{Tuple, TUPLE_WORDS};
 use super::tcp::Window;
 use super::{Counters, Timeouts};
 use crate::burst::MAX_BURST;
+
+/// Tables whose connections in use touch more than this (about a core's
+/// L2 cache) are warmed before a burst is judged; smaller ones stay in the
+/// cache, where warming only costs (measured: 1,000 connections, 160 KB,
+/// tracked a third faster without it).
+const WARM_ABOVE_BYTES: usize = 1 << 20;
 
 const SLOTS_PER_BUCKET: usize = 8;
 const SLOT_USED: u64 = 1 << 63;
@@ -50,86 +58,9 @@ const SLOT_CHECK_SHIFT: u32 = 49;
 const SLOT_CHECK_MASK: u64 = 0x3fff;
 const SLOT_REPLY: u64 = 1 << 48;
 
-pub(crate) const STATE_LIVE: u64 = 1 << 47;
-pub(crate) const STATE_REPLY_SEEN: u64 = 1 << 36;
-const STATE_TCP_SHIFT: u32 = 32;
-const STATE_FIN_SHIFT: u32 = 37;
-const GEN_SHIFT: u32 = 48;
-
 #[repr(C, align(64))]
 struct Bucket {
     slots: [AtomicU64; SLOTS_PER_BUCKET],
-}
-
-/// One tracked connection: 128 bytes.
-#[repr(C, align(64))]
-pub(crate) struct Entry {
-    state: AtomicU64,
-    created: AtomicU32,
-    /// Index + 1 of the next free entry while this one is free.
-    next_free: AtomicU32,
-    original: [AtomicU64; TUPLE_WORDS],
-    reply: [AtomicU64; TUPLE_WORDS],
-    /// Original end's window, then the reply end's (two words each).
-    windows: [AtomicU64; 4],
-}
-
-impl Entry {
-    fn new() -> Entry {
-        Entry {
-            state: AtomicU64::new(0),
-            created: AtomicU32::new(0),
-            next_free: AtomicU32::new(0),
-            original: Default::default(),
-            reply: Default::default(),
-            windows: Default::default(),
-        }
-    }
-
-    pub(crate) fn tuple_words(&self, reply: bool) -> [u64; TUPLE_WORDS] {
-        let words = if reply { &self.reply } else { &self.original };
-        core::array::from_fn(|i| words[i].load(Ordering::Relaxed))
-    }
-
-    pub(crate) fn windows(&self) -> [Window; 2] {
-        let w = |i: usize| self.windows[i].load(Ordering::Relaxed);
-        [
-            Window::from_words([w(0), w(1)]),
-            Window::from_words([w(2), w(3)]),
-        ]
-    }
-}
-
-/// The decoded state word of a live entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct State {
-    pub last_seen: u32,
-    /// [`super::tcp::TcpState`] as a number; 0 for other protocols.
-    pub tcp: u8,
-    pub reply_seen: bool,
-    pub fins: u8,
-}
-
-impl State {
-    pub(crate) fn decode(word: u64) -> State {
-        State {
-            last_seen: word as u32,
-            tcp: ((word >> STATE_TCP_SHIFT) & 0xf) as u8,
-            reply_seen: word & STATE_REPLY_SEEN != 0,
-            fins: ((word >> STATE_FIN_SHIFT) & 0b11) as u8,
-        }
-    }
-
-    /// The word for this state in an entry whose generation and LIVE bit
-    /// `word` carries.
-    pub(crate) fn encode(self, word: u64) -> u64 {
-        (word & !((1 << GEN_SHIFT) - 1))
-            | STATE_LIVE
-            | u64::from(self.last_seen)
-            | u64::from(self.tcp & 0xf) << STATE_TCP_SHIFT
-            | if self.reply_seen { STATE_REPLY_SEEN } else { 0 }
-            | u64::from(self.fins & 0b11) << STATE_FIN_SHIFT
-    }
 }
 
 /// A live entry a lookup found.
@@ -177,6 +108,10 @@ pub struct ConnTable {
     /// table of 262,144 entries is not read through every second).
     touched: AtomicU32,
     len: AtomicU32,
+    /// [`ConnTable::worth_warming`] past this many touched entries: those
+    /// and their share of the index pass [`WARM_ABOVE_BYTES`] (fixed with
+    /// the table's sizes, so a burst's check divides nothing).
+    warm_above_touched: usize,
     seed: u64,
     pub(crate) timeouts: Timeouts,
     pub(crate) counters: Counters,
@@ -202,7 +137,7 @@ impl ConnTable {
             };
             entry.next_free.store(next, Ordering::Relaxed);
         }
-        ConnTable {
+        let mut table = ConnTable {
             buckets: (0..buckets)
                 .map(|_| Bucket {
                     slots: Default::default(),
@@ -213,10 +148,14 @@ impl ConnTable {
             free_head: AtomicU64::new(1),
             touched: AtomicU32::new(0),
             len: AtomicU32::new(0),
+            warm_above_touched: 0,
             seed: seed | 1,
             timeouts,
             counters: Counters::default(),
-        }
+        };
+        let per_connection = core::mem::size_of::<Entry>() + table.index_bytes_per_entry();
+        table.warm_above_touched = WARM_ABOVE_BYTES / per_connection;
+        table
     }
 
     /// How many entries from the front may be live: walks stop there.
@@ -239,10 +178,12 @@ impl ConnTable {
         self.len() == 0
     }
 
-    /// Bytes that the connections in use may touch: their entries (up to
-    /// the highest in use) and their share of the index.
-    pub(crate) fn working_set_bytes(&self) -> usize {
-        self.touched() * (core::mem::size_of::<Entry>() + self.index_bytes_per_entry())
+    /// True when a burst's lookups would miss the caches: the entries in
+    /// use (up to the highest) and their share of the index outgrow
+    /// [`WARM_ABOVE_BYTES`], and warming them first ([`ConnTable::warm`])
+    /// pays.
+    pub(crate) fn worth_warming(&self) -> bool {
+        self.touched() > self.warm_above_touched
     }
 
     /// Bytes of index per entry of the pool: what a connection costs beside
@@ -750,13 +691,12 @@ impl ConnTable {
     pub(crate) fn snapshot(&self, index: usize) -> Option<(Tuple, Tuple, State, [Window; 2], u32)> {
         self.read_entry(index, |entry| {
             (
-                Tuple::from_words(entry.tuple_words(false)),
-                Tuple::from_words(entry.tuple_words(true)),
+                entry.tuples(),
                 entry.windows(),
                 entry.created.load(Ordering::Relaxed),
             )
         })
-        .map(|((original, reply, windows, created), state)| {
+        .map(|(((original, reply), windows, created), state)| {
             (original, reply, state, windows, created)
         })
     }
@@ -764,13 +704,8 @@ impl ConnTable {
     /// The original and reply tuples of the live entry `index`: what NAT
     /// needs of it, read without the rest of [`ConnTable::snapshot`].
     pub(crate) fn tuples(&self, index: usize) -> Option<(Tuple, Tuple)> {
-        self.read_entry(index, |entry| {
-            (
-                Tuple::from_words(entry.tuple_words(false)),
-                Tuple::from_words(entry.tuple_words(true)),
-            )
-        })
-        .map(|(tuples, _)| tuples)
+        self.read_entry(index, Entry::tuples)
+            .map(|(tuples, _)| tuples)
     }
 
     /// Reads the live entry `index` with `read`, as a seqlock reader:

@@ -20,12 +20,6 @@ use crate::DropReason;
 /// last, without updating it.
 const UPDATE_TRIES: usize = 8;
 
-/// Tables whose connections in use touch more than this (about a core's
-/// L2 cache) are warmed before a burst is judged; smaller ones stay in the
-/// cache, where warming only costs (measured: 1,000 connections, 160 KB,
-/// tracked a third faster without it).
-const WARM_ABOVE_BYTES: usize = 1 << 20;
-
 /// What the tracker said of one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
@@ -121,12 +115,6 @@ impl ConnTable {
                 Err(reason) => self.invalid(*reason, probe),
             };
         }
-    }
-
-    /// True when a burst's lookups would miss the caches: warming them
-    /// first ([`ConnTable::warm`]) pays.
-    pub(crate) fn worth_warming(&self) -> bool {
-        self.working_set_bytes() > WARM_ABOVE_BYTES
     }
 
     /// Warms the table for frames about to be tracked: `zones[k]` is the
