@@ -520,4 +520,4 @@ impl ConnTracker for Conntrack {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

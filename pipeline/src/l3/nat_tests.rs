@@ -364,22 +364,14 @@ fn an_icmp_error_about_a_translated_packet_is_translated_back_outer_and_quoted()
     assert_ne!(port, 5000);
 }
 
-/// A TCP segment with ACK alone (no SYN: it opens no connection), in a
-/// frame from `eth_src` to `eth_dst`; the IPv4 checksum filled.
+/// A TCP segment with ACK alone (no SYN: it opens no connection), to port
+/// 80, in a frame from `eth_src` to `eth_dst`.
 fn tcp_ack(eth_dst: Mac, eth_src: Mac, src: [u8; 4], sport: u16, dst: [u8; 4]) -> Vec<u8> {
-    let mut f = vec![0u8; 54];
-    f[..6].copy_from_slice(&eth_dst);
-    f[6..12].copy_from_slice(&eth_src);
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    f[14..26].copy_from_slice(&[0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0]);
-    f[26..30].copy_from_slice(&src);
-    f[30..34].copy_from_slice(&dst);
-    f[34..36].copy_from_slice(&sport.to_be_bytes());
-    f[36..38].copy_from_slice(&80u16.to_be_bytes());
-    f[46..48].copy_from_slice(&[0x50, 0x10]);
-    f[48..50].copy_from_slice(&65535u16.to_be_bytes());
-    let sum = crate::wire::checksum::internet_checksum(&f[14..34]);
-    f[24..26].copy_from_slice(&sum.to_be_bytes());
+    use crate::conntrack::tests::frames::{ipv4_packet, tcp};
+    use crate::wire::tcp::flags;
+    let segment = tcp(sport, 80, 0, 0, flags::ACK, 65535, None, 0);
+    let mut f = [&eth_dst[..], &eth_src[..], &[0x08, 0x00]].concat();
+    f.extend_from_slice(&ipv4_packet(src, dst, crate::wire::ip_proto::TCP, &segment));
     f
 }
 

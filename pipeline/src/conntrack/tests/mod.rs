@@ -1,7 +1,7 @@
 mod concurrency;
 mod datapath;
 mod frag;
-mod frames;
+pub(crate) mod frames;
 mod nat;
 mod other;
 mod props;
