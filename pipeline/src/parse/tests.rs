@@ -589,6 +589,47 @@ mod unit {
         frame[16..18].copy_from_slice(&65_530u16.to_be_bytes());
         assert_eq!(parse(&frame), Err(DropReason::Ipv4BadTotalLength));
     }
+
+    /// The shortcut parse of `frame`, if it takes the frame.
+    fn plain(frame: &[u8]) -> Option<Parsed> {
+        let mut parsed = Parsed::default();
+        parse_plain_ipv4(frame, &mut parsed).then_some(parsed)
+    }
+
+    #[test]
+    fn plain_udp_and_tcp_take_the_shortcut_to_the_general_result() {
+        // The TCP frame without its tag.
+        let mut tcp = TCP_SYN_VLAN[..12].to_vec();
+        tcp.extend_from_slice(&TCP_SYN_VLAN[16..]);
+        for frame in [&UDP_FRAME[..], &tcp] {
+            let mut general = Parsed::default();
+            parse_any_into(frame, &mut general).unwrap();
+            assert_eq!(plain(frame), Some(general));
+        }
+    }
+
+    #[test]
+    fn other_frames_are_left_to_the_general_parse() {
+        let mut options = UDP_FRAME;
+        options[14] = 0x46;
+        let mut fragment = UDP_FRAME;
+        fragment[20] = 0x20;
+        let mut short_udp = UDP_FRAME;
+        short_udp[38..40].copy_from_slice(&7u16.to_be_bytes());
+        let mut icmp = UDP_FRAME;
+        icmp[23] = ip_proto::ICMP;
+        for frame in [
+            &TCP_SYN_VLAN[..],
+            &ARP_REQUEST,
+            &options,
+            &fragment,
+            &short_udp,
+            &icmp,
+            &UDP_FRAME[..33],
+        ] {
+            assert_eq!(plain(frame), None, "{frame:02x?}");
+        }
+    }
 }
 
 /// Properties over random input, and a cross-check against etherparse
@@ -1017,6 +1058,27 @@ mod properties {
             let parsed = parse(&frame);
             prop_assert_eq!(parsed, Ok(expected(&spec, unpadded_len)));
             assert_layout_consistent(&frame, &parsed.unwrap())?;
+        }
+
+        #[test]
+        fn the_shortcut_agrees_with_the_general_parse(
+            spec in frame_spec(),
+            cut in any::<prop::sample::Index>(),
+            flips in vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+        ) {
+            let mut frame = build(&spec);
+            for (at, value) in flips {
+                let at = at.index(frame.len());
+                frame[at] = value;
+            }
+            frame.truncate(cut.index(frame.len() + 1).max(frame.len() / 2));
+            let (mut plain, mut general) = (Parsed::default(), Parsed::default());
+            if parse_plain_ipv4(&frame, &mut plain) {
+                prop_assert_eq!(parse_any_into(&frame, &mut general), Ok(()));
+                prop_assert_eq!(plain, general);
+            } else {
+                prop_assert_eq!(plain, Parsed::default());
+            }
         }
 
         #[test]
