@@ -342,7 +342,6 @@ impl BurstRunner {
                         // tunnel (the uplink counted it encapsulated).
                         stats.rx(ctx.in_port, frame.len().saturating_sub(ctx.offset as usize));
                         ctx.recirculations = ctx.recirculations.saturating_add(1);
-                        ctx.parsed.clear();
                     }
                 }
             };
@@ -483,12 +482,12 @@ impl BurstRunner {
             }
         }
 
-        // Frames that run again start their next pass with a new parse and
-        // a new decision; their tunnel and ct state stay.
+        // Frames that run again start their next pass with a new parse
+        // (which overwrites the last) and a new decision; their tunnel and
+        // ct state stay.
         for (i, ctx) in self.ctxs.iter_mut().enumerate() {
             if again & (1 << i) != 0 {
                 ctx.recirculations = ctx.recirculations.saturating_add(1);
-                ctx.parsed.clear();
             }
         }
         again

@@ -208,7 +208,6 @@ impl PacketCtx {
         self.in_port = in_port;
         self.offset = 0;
         self.timestamp_ns = timestamp_ns;
-        self.parsed.clear();
         self.tunnel.present = false;
         self.ct = CtMeta::default();
         self.offload = Offload::default();

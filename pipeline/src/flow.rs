@@ -111,9 +111,10 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    /// Back to `Parsed::default()`, what [`crate::parse::parse_into`] starts
-    /// from, written field by field: assigning a default value built apart
-    /// costs a stalled store-to-load forward per frame (seen under perf).
+    /// Back to `Parsed::default()`, what the general parse starts from
+    /// (see [`crate::parse::parse_into`]), written field by field:
+    /// assigning a default value built apart costs a stalled store-to-load
+    /// forward per frame (seen under perf).
     #[inline(always)]
     pub fn clear(&mut self) {
         // Destructured, so that a field added to either struct must be

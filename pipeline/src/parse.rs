@@ -27,7 +27,7 @@
 //! looked at: a packet whose stated length reaches past them is reported
 //! as a bad length.
 
-use crate::flow::{IpFrag, Parsed};
+use crate::flow::{FlowKey, IpFrag, Layout, Parsed};
 use crate::wire::{
     arp, ethernet, icmpv4, icmpv6, ip_proto, ipv4, ipv6, read_array, read_u16, read_u8, tcp, udp,
     vlan,
@@ -52,11 +52,11 @@ pub fn parse(frame: &[u8]) -> Result<Parsed, DropReason> {
     Ok(parsed)
 }
 
-/// [`parse`] into a value the caller owns, which must be
-/// `Parsed::default()` on entry: fields of headers the frame lacks are left
-/// as they are. The fast path uses this form, because returning the result
-/// by value costs a copy of it per frame. On error, `parsed` holds what was
-/// read before the malformed header.
+/// [`parse`] into a value the caller owns, every field of which it
+/// overwrites (those of headers the frame lacks with their defaults). The
+/// fast path uses this form, because returning the result by value costs a
+/// copy of it per frame. On error, `parsed` holds what was read before the
+/// malformed header.
 #[inline(always)]
 pub fn parse_into(frame: &[u8], parsed: &mut Parsed) -> Result<(), DropReason> {
     if parse_plain_ipv4(frame, parsed) {
@@ -96,9 +96,7 @@ fn parse_plain_ipv4(frame: &[u8], parsed: &mut Parsed) -> bool {
     let Ok(ipv4::Ipv4Lengths { total_len, .. }) = ipv4::check_lengths(packet) else {
         return false;
     };
-    let segment = packet
-        .get(ipv4::HEADER_LEN..total_len)
-        .unwrap_or_default();
+    let segment = packet.get(ipv4::HEADER_LEN..total_len).unwrap_or_default();
     let proto = head[L3 + ipv4::field::PROTOCOL];
     let l4_header_len = match proto {
         ip_proto::TCP => tcp::header_len_checked(segment).ok(),
@@ -108,33 +106,63 @@ fn parse_plain_ipv4(frame: &[u8], parsed: &mut Parsed) -> bool {
     let Some(l4_header_len) = l4_header_len else {
         return false;
     };
-    let key = &mut parsed.key;
-    key.eth_dst = read_array(head, ethernet::field::DESTINATION.start);
-    key.eth_src = read_array(head, ethernet::field::SOURCE.start);
-    key.ethertype = ethernet::ethertype::IPV4;
-    key.ip_tos = head[L3 + ipv4::field::TOS];
-    key.ip_ttl = head[L3 + ipv4::field::TTL];
-    key.ip_proto = proto;
-    key.ip_src = widen(read_array(head, L3 + ipv4::field::SRC_ADDR.start));
-    key.ip_dst = widen(read_array(head, L3 + ipv4::field::DST_ADDR.start));
+    // Every field, each stored in place: none is left to a clear
+    // beforehand (a dozen stores a frame), and none is built apart and
+    // copied (a stalled store-to-load forward). Destructured, so that a
+    // field added to either struct must be written here too.
+    let FlowKey {
+        eth_dst,
+        eth_src,
+        vlan,
+        inner_vlan,
+        ethertype,
+        ip_src,
+        ip_dst,
+        ip_proto,
+        ip_tos,
+        ip_ttl,
+        ip_frag,
+        l4_src,
+        l4_dst,
+        tcp_flags,
+    } = &mut parsed.key;
+    *eth_dst = read_array(head, ethernet::field::DESTINATION.start);
+    *eth_src = read_array(head, ethernet::field::SOURCE.start);
+    (*vlan, *inner_vlan) = (0, 0);
+    *ethertype = ethernet::ethertype::IPV4;
+    *ip_src = widen(read_array(head, L3 + ipv4::field::SRC_ADDR.start));
+    *ip_dst = widen(read_array(head, L3 + ipv4::field::DST_ADDR.start));
+    *ip_proto = proto;
+    *ip_tos = head[L3 + ipv4::field::TOS];
+    *ip_ttl = head[L3 + ipv4::field::TTL];
+    *ip_frag = IpFrag::None;
     // TCP and UDP have their ports at the same offsets.
-    key.l4_src = read_u16(segment, tcp::field::SRC_PORT.start);
-    key.l4_dst = read_u16(segment, tcp::field::DST_PORT.start);
-    if proto == ip_proto::TCP {
-        key.tcp_flags = read_u8(segment, tcp::field::FLAGS);
-    }
-    let layout = &mut parsed.layout;
-    layout.l3 = L3 as u16;
+    *l4_src = read_u16(segment, tcp::field::SRC_PORT.start);
+    *l4_dst = read_u16(segment, tcp::field::DST_PORT.start);
+    *tcp_flags = match proto {
+        ip_proto::TCP => read_u8(segment, tcp::field::FLAGS),
+        _ => 0,
+    };
+    let Layout {
+        vlan_tags,
+        l3,
+        l4,
+        payload,
+        l3_end,
+    } = &mut parsed.layout;
+    *vlan_tags = 0;
+    *l3 = L3 as u16;
     // Within the frame, whose length is at most MAX_PARSED_LEN.
-    layout.l3_end = (L3 + total_len) as u16;
-    layout.l4 = (L3 + ipv4::HEADER_LEN) as u16;
-    layout.payload = (L3 + ipv4::HEADER_LEN + l4_header_len) as u16;
+    *l3_end = (L3 + total_len) as u16;
+    *l4 = (L3 + ipv4::HEADER_LEN) as u16;
+    *payload = (L3 + ipv4::HEADER_LEN + l4_header_len) as u16;
     true
 }
 
 /// The parse of any frame: [`parse_into`]'s rules, without its shortcut.
 #[inline(never)]
 fn parse_any_into(frame: &[u8], parsed: &mut Parsed) -> Result<(), DropReason> {
+    parsed.clear();
     let frame = frame.get(..MAX_PARSED_LEN).unwrap_or(frame);
     ethernet::check_len(frame)?;
     parsed.key.eth_dst = read_array(frame, ethernet::field::DESTINATION.start);
