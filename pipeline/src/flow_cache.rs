@@ -341,6 +341,15 @@ pub struct Hit<'a> {
     pub refresh: Option<MacRefresh>,
 }
 
+/// The action list of `hot`, entry `i`: inline, or in its cold part.
+#[inline(always)]
+fn list<'a>(hot: &'a HotEntry, cold: &'a [ColdEntry], i: usize) -> &'a [Action] {
+    match hot.inline_actions as usize {
+        n if n <= INLINE_ACTIONS => &hot.actions[..n],
+        _ => cold.get(i).map_or(&[][..], |c| c.actions.as_slice()),
+    }
+}
+
 /// Entries per bucket: their tags fill one cache line.
 const WAYS: usize = 8;
 
@@ -502,6 +511,7 @@ impl FlowCache {
     /// learning to replay when a second has passed since the last time.
     #[inline(always)]
     pub fn hit(&mut self, i: usize, now: u32) -> Hit<'_> {
+        // The entry is looked up once, here, and its list read from it.
         let Some(hot) = self.hot.get_mut(i) else {
             return Hit {
                 actions: &[],
@@ -520,7 +530,7 @@ impl FlowCache {
             None
         };
         Hit {
-            actions: self.actions(i),
+            actions: list(hot, &self.cold, i),
             refresh,
         }
     }
@@ -528,13 +538,7 @@ impl FlowCache {
     /// The action list of entry `i` (found by [`FlowCache::find_valid`]),
     /// counting nothing.
     pub fn actions(&self, i: usize) -> &[Action] {
-        let Some(hot) = self.hot.get(i) else {
-            return &[];
-        };
-        match hot.inline_actions as usize {
-            n if n <= INLINE_ACTIONS => &hot.actions[..n],
-            _ => self.cold.get(i).map_or(&[][..], |c| c.actions.as_slice()),
-        }
+        self.hot.get(i).map_or(&[], |hot| list(hot, &self.cold, i))
     }
 
     /// Stores the decision the stages made for `ctx` under `key`.

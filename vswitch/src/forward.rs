@@ -333,7 +333,6 @@ pub fn forward_burst(
 ) {
     let (frames, timestamps, vnet) = batch.frames_mut();
     let mut slots: [&mut [u8]; MAX_BURST] = core::array::from_fn(|_| &mut [][..]);
-    let mut offloads = [Offload::default(); MAX_BURST];
     let mut frames = frames.peekable();
     let mut first = 0;
     // A batch may be larger than the pipeline's burst: in bursts, in order.
@@ -349,6 +348,9 @@ pub fn forward_burst(
         if headers.is_empty() {
             runner.process(dp, in_port, &mut slots[..n], times, now, tx, stats, sink);
         } else {
+            // Only here: filling the array costs every plain burst a
+            // memset of it.
+            let mut offloads = [Offload::default(); MAX_BURST];
             for (offload, header) in offloads.iter_mut().zip(headers) {
                 *offload = offload_of(header);
             }
