@@ -23,7 +23,11 @@
 //! environment changes it) from the first container to an `iperf3 -s` in
 //! the second; the benchmark prints Gbit/s and the ratio to the bridge.
 //! `TCP_PAIRINGS` (for example `afpacket-afpacket,tap-tap`) runs only the
-//! vswitchd pairings it names, beside the bridge.
+//! vswitchd pairings it names, beside the bridge. `TCP_CONTAINER_CPUS`
+//! (for example `0`) runs both iperf3 ends on those CPUs only, in every
+//! run, the bridge's included: the switch then has core 1 to itself, as on
+//! a host that gives its switch a core, instead of sharing it with the
+//! containers (this VM has two).
 //! Needs root and iperf3 (`apt-get install iperf3`); prints a skip line
 //! otherwise. One vswitchd worker, on core 1.
 
@@ -161,11 +165,20 @@ impl Drop for Reaped {
 /// `iperf3 -c` from `client_ns` to an `iperf3 -s` in `server_ns` on
 /// `server_ip` for `seconds`; the receiver's Gbit/s.
 fn iperf(client_ns: &str, server_ns: &str, server_ip: &str, seconds: u64) -> Result<f64, String> {
+    // `ip netns exec NS [taskset -c CPUS] iperf3`.
+    let cpus = std::env::var("TCP_CONTAINER_CPUS").unwrap_or_default();
+    let iperf3 = |ns: &str| {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", ns]);
+        if !cpus.is_empty() {
+            command.args(["taskset", "-c", &cpus]);
+        }
+        command.arg("iperf3");
+        command
+    };
     let _server = Reaped(
-        Command::new("ip")
-            .args([
-                "netns", "exec", server_ns, "iperf3", "-s", "-1", "-B", server_ip,
-            ])
+        iperf3(server_ns)
+            .args(["-s", "-1", "-B", server_ip])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -174,10 +187,8 @@ fn iperf(client_ns: &str, server_ns: &str, server_ip: &str, seconds: u64) -> Res
     // The server needs a moment to listen; the client retries, bounded.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let out = Command::new("ip")
-            .args([
-                "netns", "exec", client_ns, "iperf3", "-c", server_ip, "-J", "-t",
-            ])
+        let out = iperf3(client_ns)
+            .args(["-c", server_ip, "-J", "-t"])
             .arg(seconds.to_string())
             .output()
             .map_err(|e| format!("cannot run iperf3 -c: {e}"))?;
