@@ -27,7 +27,13 @@
 //! (for example `0`) runs both iperf3 ends on those CPUs only, in every
 //! run, the bridge's included: the switch then has core 1 to itself, as on
 //! a host that gives its switch a core, instead of sharing it with the
-//! containers (this VM has two).
+//! containers (this VM has two). `TCP_COUNTERS=1` also
+//! prints, for each run, the sender's TCP retransmissions (iperf3's count)
+//! and, for each vswitchd port, frames and bytes each way (so the mean
+//! frame size: how whole the super-frames cross), drops and the kernel's
+//! drops (`afpacket_rx_ring_full`, ...), read from the daemon's `stats`
+//! right after the run, and the worker's busy cycles per KiB moved (what a
+//! change saves even when a busy host hides it in the throughput).
 //! Needs root and iperf3 (`apt-get install iperf3`); prints a skip line
 //! otherwise. One vswitchd worker, on core 1.
 
@@ -65,12 +71,13 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let counters = std::env::var("TCP_COUNTERS").is_ok_and(|v| v == "1");
     let pairings = std::env::var("TCP_PAIRINGS").unwrap_or_default();
     let wanted = |first: &str, second: &str| {
         let pairing = format!("{first}-{second}");
         pairings.is_empty() || pairings.split(',').any(|p| p.trim() == pairing)
     };
-    run("linux-bridge", bridge_run(seconds));
+    run("linux-bridge", bridge_run(seconds, counters));
     for (label, first, second) in [
         ("vswitchd tap-tap", "tap", "tap"),
         ("vswitchd afpacket-afpacket", "afpacket", "afpacket"),
@@ -85,7 +92,7 @@ fn main() {
         }
         // Ports released a moment ago may be busy for about a second.
         std::thread::sleep(Duration::from_secs(1));
-        run(label, lab_run(first, second, seconds));
+        run(label, lab_run(first, second, seconds, counters));
     }
     let bridge = runs.first().map_or(f64::NAN, |r| r.1);
     println!();
@@ -96,7 +103,7 @@ fn main() {
 }
 
 /// The Linux bridge between two namespaces, default offloads.
-fn bridge_run(seconds: u64) -> Result<f64, String> {
+fn bridge_run(seconds: u64, counters: bool) -> Result<f64, String> {
     let err = |what: &'static str| move |e: vswitch_ports::PortError| format!("{what}: {e}");
     let c1 = NetNs::create(&unique_name("tob1")).map_err(err("cannot create a namespace"))?;
     let c2 = NetNs::create(&unique_name("tob2")).map_err(err("cannot create a namespace"))?;
@@ -112,12 +119,13 @@ fn bridge_run(seconds: u64) -> Result<f64, String> {
             .map_err(err("cannot set up a veth pair"))?;
     }
     let _bridge = LinuxBridge::create("tobr", a.host(), b.host()).map_err(|e| e.to_string())?;
-    iperf(c1.name(), c2.name(), "10.203.0.2", seconds)
+    iperf(c1.name(), c2.name(), "10.203.0.2", seconds, counters)
 }
 
 /// vswitchd (in-process, one worker on core 1) with two containers on
-/// ports of kinds `first` and `second`.
-fn lab_run(first: &str, second: &str, seconds: u64) -> Result<f64, String> {
+/// ports of kinds `first` and `second`; with `counters`, the ports'
+/// counters after the run.
+fn lab_run(first: &str, second: &str, seconds: u64, counters: bool) -> Result<f64, String> {
     let config = format!(
         r#"
 [switch]
@@ -149,7 +157,66 @@ address = "10.204.0.2/24"
     let config = Config::parse(&config, "tcp_offload.toml").map_err(|e| e.to_string())?;
     let lab = Lab::up(&config)?;
     let (a, b) = (lab.container("c1")?, lab.container("c2")?);
-    iperf(a.netns.name(), b.netns.name(), "10.204.0.2", seconds)
+    let gbit = iperf(
+        a.netns.name(),
+        b.netns.name(),
+        "10.204.0.2",
+        seconds,
+        counters,
+    )?;
+    if counters {
+        print_worker_counters(&lab, gbit * 1e9 / 8.0 * seconds as f64)?;
+        print_port_counters(&lab)?;
+    }
+    Ok(gbit)
+}
+
+/// The worker's cycles in iterations that found work, per KiB of the
+/// `bytes` the run moved (the switch's cost, the kernel's inside its
+/// system calls included, without the polling of idle iterations), and
+/// how often it blocked and was woken.
+fn print_worker_counters(lab: &Lab, bytes: f64) -> Result<(), String> {
+    let stats = vswitch::daemon::request(lab.socket(), "pmd-stats").map_err(|e| e.to_string())?;
+    for worker in stats["workers"].as_array().into_iter().flatten() {
+        let count = |key: &str| worker[key].as_u64().unwrap_or(0);
+        println!(
+            "tcp_offload:   worker on core {}: {:.0} busy cycles per KiB, {} frames, \
+             blocked {} times, {} ms",
+            worker["core"],
+            count("busy_cycles") as f64 / (bytes / 1024.0),
+            count("packets"),
+            count("sleeps"),
+            count("blocked_us") / 1000,
+        );
+    }
+    Ok(())
+}
+
+/// Each port's frames and bytes each way, with the mean frame size, its
+/// drops and every drop reason that is not zero.
+fn print_port_counters(lab: &Lab) -> Result<(), String> {
+    let stats = vswitch::daemon::request(lab.socket(), "stats").map_err(|e| e.to_string())?;
+    for port in stats["ports"].as_array().into_iter().flatten() {
+        let count = |key: &str| port[key].as_u64().unwrap_or(0);
+        let mean = |bytes: u64, frames: u64| bytes.checked_div(frames).unwrap_or(0);
+        let (rx, rx_bytes) = (count("rx_packets"), count("rx_bytes"));
+        let (tx, tx_bytes) = (count("tx_packets"), count("tx_bytes"));
+        let mut drops = format!(" drops {}", count("drops"));
+        for key in ["drop_reasons", "device_drops"] {
+            for (cause, n) in port[key].as_object().into_iter().flatten() {
+                if n.as_u64().unwrap_or(0) > 0 {
+                    drops.push_str(&format!(" {cause}={n}"));
+                }
+            }
+        }
+        println!(
+            "tcp_offload:   port {}: rx {rx} frames ({} B mean), tx {tx} frames ({} B mean),{drops}",
+            port["name"].as_str().unwrap_or("?"),
+            mean(rx_bytes, rx),
+            mean(tx_bytes, tx),
+        );
+    }
+    Ok(())
 }
 
 /// A process killed and reaped on drop.
@@ -163,8 +230,15 @@ impl Drop for Reaped {
 }
 
 /// `iperf3 -c` from `client_ns` to an `iperf3 -s` in `server_ns` on
-/// `server_ip` for `seconds`; the receiver's Gbit/s.
-fn iperf(client_ns: &str, server_ns: &str, server_ip: &str, seconds: u64) -> Result<f64, String> {
+/// `server_ip` for `seconds`; the receiver's Gbit/s. With `counters`,
+/// prints the sender's retransmissions.
+fn iperf(
+    client_ns: &str,
+    server_ns: &str,
+    server_ip: &str,
+    seconds: u64,
+    counters: bool,
+) -> Result<f64, String> {
     // `ip netns exec NS [taskset -c CPUS] iperf3`.
     let cpus = std::env::var("TCP_CONTAINER_CPUS").unwrap_or_default();
     let iperf3 = |ns: &str| {
@@ -194,6 +268,12 @@ fn iperf(client_ns: &str, server_ns: &str, server_ip: &str, seconds: u64) -> Res
             .map_err(|e| format!("cannot run iperf3 -c: {e}"))?;
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         if let Some(bps) = report["end"]["sum_received"]["bits_per_second"].as_f64() {
+            if counters {
+                println!(
+                    "tcp_offload:   sender retransmissions: {}",
+                    report["end"]["sum_sent"]["retransmits"]
+                );
+            }
             return Ok(bps / 1e9);
         }
         if Instant::now() > deadline {

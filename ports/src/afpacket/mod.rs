@@ -8,11 +8,13 @@
 //! Frames move through mmap rings shared with the kernel ([`ring`]):
 //! receiving takes no system call, and a flush one `send()` for all its
 //! frames, where a socket read and written frame by frame takes one call
-//! per frame each way. Each frame is still copied once each way (into the
-//! worker's batch, and by the kernel out of the ring when it hands the
-//! frame to the veth), and the ring's slots are sized for 64 KiB frames,
-//! so the small-frame rate stays below AF_XDP's; TCP between containers is
-//! far faster, since each frame moves up to 64 KiB and no checksum is
+//! per frame each way. A received super-frame stays in its ring slot,
+//! lent to the worker's batch, so the switch copies it once (into the
+//! transmit slot of its egress port) and the kernel twice (into the
+//! receive ring, and out of the transmit ring when it hands the frame to
+//! the veth). The ring's slots are sized for 64 KiB frames, so the
+//! small-frame rate stays below AF_XDP's; TCP between containers is far
+//! faster, since each frame moves up to 64 KiB and no checksum is
 //! computed. Frames the host itself sends on the interface are not
 //! received (`PACKET_IGNORE_OUTGOING`).
 
@@ -35,7 +37,8 @@ pub use ring::{RX_RING_SLOTS, TX_RING_SLOTS};
 /// report, with the kernel's reason.
 pub struct AfPacketPort {
     name: String,
-    // Unmapped before the socket closes (field order is drop order).
+    // The mapping (which holds the socket open) goes when the port and
+    // every batch still holding a lent frame of it are done with it.
     rings: PacketRings,
     fd: OwnedFd,
     rx_oversize: u64,

@@ -18,14 +18,23 @@
 //! CAP_IPC_LOCK nor CAP_SYS_RESOURCE is needed). Small frames use the same
 //! slots: the ring holds fewer frames than an AF_XDP ring (2,048), which is
 //! the price of taking super-frames whole.
+//!
+//! A received super-frame is not copied out of its slot: the slot is lent
+//! to the worker's batch, which edits and forwards the frame where the
+//! kernel wrote it and gives the slot back to the kernel when it is
+//! cleared (the next poll). A 64 KiB copy a frame is the largest cost of
+//! this port after the kernel's own two. Frames that fit an ordinary batch
+//! slot are copied, so that the ring's slots go back at once.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use crate::afxdp::mmap::MmapRegion;
+use crate::batch::LendingRing;
 use crate::vnet::{VnetHeader, VNET_F_NEEDS_CSUM, VNET_HDR_LEN};
-use crate::{PortError, RxBatch, TxDone, SUPER_FRAME_CAPACITY};
+use crate::{PortError, RxBatch, TxDone, FRAME_CAPACITY, SUPER_FRAME_CAPACITY};
 
 /// Bytes of one slot: 17 pages, room for a super-frame behind the headers.
 const SLOT_LEN: usize = 17 * 4096;
@@ -56,9 +65,58 @@ const _: () = assert!(SLOTS_PER_BLOCK == 15);
 /// Offsets of `tpacket2_hdr` fields.
 const TP_LEN: usize = 4;
 
+/// The mapping of both rings, shared with the batches the receive ring
+/// lends frames to (they hold it until they give the slots back, so it
+/// may outlive the port: the pages stay valid while mapped, and the
+/// mapping keeps the socket open until then).
+struct RingMap(MmapRegion);
+
+// SAFETY: the slots' status words are only accessed atomically; the bytes
+// of a slot are accessed only by whoever its status says owns it (the
+// kernel, the port, or the one batch a receive slot is lent to).
+unsafe impl Sync for RingMap {}
+
+impl RingMap {
+    /// The status word of the slot at `offset`: the kernel's u32
+    /// `tp_status`, first in the slot.
+    fn status(&self, offset: usize) -> Option<&AtomicU32> {
+        let in_block = offset % BLOCK_LEN;
+        if offset >= self.0.len()
+            || !in_block.is_multiple_of(SLOT_LEN)
+            || in_block / SLOT_LEN >= SLOTS_PER_BLOCK
+        {
+            return None;
+        }
+        // SAFETY: every slot starts 16-byte aligned (blocks are page
+        // aligned, slots a multiple of 16 bytes), within the mapping
+        // (checked above); the kernel and this process both access the
+        // status word atomically; the reference borrows `self`, so the
+        // mapping outlives it.
+        Some(unsafe { &*self.0.as_ptr().add(offset).cast::<AtomicU32>() })
+    }
+}
+
+// SAFETY: the base is the mapping's, fixed while it lives (the `Arc`
+// keeps it); a lent slot is, by the ring protocol, neither written by the
+// kernel (its status is TP_STATUS_USER) nor looked at again by the port
+// (its cursor moved past) until `give_back` hands it to the kernel.
+unsafe impl LendingRing for RingMap {
+    fn base(&self) -> *mut u8 {
+        self.0.as_ptr()
+    }
+
+    fn give_back(&self, slot: usize) {
+        if let Some(status) = self.status(slot) {
+            status.store(libc::TP_STATUS_KERNEL, Ordering::Release);
+        }
+    }
+}
+
 /// The two rings of one packet socket, in one mapping (receive first).
 pub(crate) struct PacketRings {
-    map: MmapRegion,
+    map: Arc<RingMap>,
+    /// `map` again, as the batch takes it.
+    lender: Arc<dyn LendingRing>,
     /// The receive slot to look at next.
     rx_next: usize,
     /// The transmit slot `tx_slot` lends next.
@@ -112,7 +170,9 @@ impl PacketRings {
                 e,
             )
         })?;
+        let map = Arc::new(RingMap(map));
         Ok(PacketRings {
+            lender: Arc::clone(&map) as Arc<dyn LendingRing>,
             map,
             rx_next: 0,
             tx_next: 0,
@@ -122,15 +182,20 @@ impl PacketRings {
         })
     }
 
+    /// Where slot `index` of the ring that starts at block `first_block`
+    /// starts, from the start of the mapping.
+    fn slot_offset(first_block: usize, index: usize) -> usize {
+        (first_block + index / SLOTS_PER_BLOCK) * BLOCK_LEN + index % SLOTS_PER_BLOCK * SLOT_LEN
+    }
+
     /// The start of slot `index` of the ring that starts at block
     /// `first_block`.
     fn slot(&self, first_block: usize, index: usize) -> *mut u8 {
-        let offset = (first_block + index / SLOTS_PER_BLOCK) * BLOCK_LEN
-            + index % SLOTS_PER_BLOCK * SLOT_LEN;
-        debug_assert!(offset + SLOT_LEN <= self.map.len());
+        let offset = Self::slot_offset(first_block, index);
+        debug_assert!(offset + SLOT_LEN <= self.map.0.len());
         // SAFETY: `offset + SLOT_LEN` is within the mapping for every index
         // below the ring's slot count, which every caller keeps to.
-        unsafe { self.map.as_ptr().add(offset) }
+        unsafe { self.map.0.as_ptr().add(offset) }
     }
 
     fn rx_slot(&self, index: usize) -> *mut u8 {
@@ -150,6 +215,13 @@ impl PacketRings {
         unsafe { &*slot.cast::<AtomicU32>() }
     }
 
+    /// True when `frame` lies in the rings' memory (a lent frame).
+    #[cfg(test)]
+    pub(crate) fn holds(&self, frame: &[u8]) -> bool {
+        let start = self.map.0.as_ptr() as usize;
+        (start..start + self.map.0.len()).contains(&(frame.as_ptr() as usize))
+    }
+
     /// True when a received frame waits in the ring.
     pub(crate) fn rx_ready(&self) -> bool {
         self.status(self.rx_slot(self.rx_next))
@@ -159,22 +231,23 @@ impl PacketRings {
     }
 
     /// Moves received frames into `batch` until the ring is empty or the
-    /// batch has no super-frame slot left, each with its virtio-net header
-    /// and the kernel's receive time. A VLAN tag the kernel kept apart
+    /// batch is full, each with its virtio-net header and the kernel's
+    /// receive time: a frame that fits an ordinary batch slot is copied
+    /// there and its ring slot given back, a longer one lent to the batch
+    /// where it is. A VLAN tag the kernel kept apart
     /// (`TP_STATUS_VLAN_VALID`) is put back into the frame. Frames cut
     /// short by the slot or longer than [`SUPER_FRAME_CAPACITY`] are
     /// counted in `oversize` and dropped.
     pub(crate) fn receive(&mut self, batch: &mut RxBatch, oversize: &mut u64) -> usize {
         let mut received = 0;
-        loop {
+        while batch.free() > 0 {
+            let slot_offset = Self::slot_offset(0, self.rx_next);
             let slot = self.rx_slot(self.rx_next);
             let status = self.status(slot).load(Ordering::Acquire);
             if status & libc::TP_STATUS_USER == 0 {
                 break;
             }
-            let Some(dst) = batch.next_super_slot() else {
-                break;
-            };
+            self.rx_next = (self.rx_next + 1) % RX_RING_SLOTS;
             // SAFETY: the slot is this process's while its status says
             // TP_STATUS_USER (the Acquire load above orders the kernel's
             // writes before it); the header is 16-byte aligned plain data.
@@ -186,46 +259,65 @@ impl PacketRings {
                 && mac + len <= SLOT_LEN
                 && len >= 14
                 && len + 4 * usize::from(tagged) <= SUPER_FRAME_CAPACITY;
-            if whole {
-                // SAFETY: `mac - VNET_HDR_LEN .. mac + len` lies within the
-                // slot (checked above), which the kernel does not write
-                // while the status is TP_STATUS_USER.
-                let (header, frame) = unsafe {
-                    (
-                        std::slice::from_raw_parts(slot.add(mac - VNET_HDR_LEN), VNET_HDR_LEN),
-                        std::slice::from_raw_parts(slot.add(mac), len),
-                    )
-                };
-                let mut vnet = VnetHeader::parse(header).unwrap_or_default();
-                let len = if tagged {
-                    let tpid = match status & libc::TP_STATUS_VLAN_TPID_VALID {
-                        0 => 0x8100,
-                        _ => hdr.tp_vlan_tpid,
-                    };
-                    dst[..12].copy_from_slice(&frame[..12]);
-                    dst[12..14].copy_from_slice(&tpid.to_be_bytes());
-                    dst[14..16].copy_from_slice(&hdr.tp_vlan_tci.to_be_bytes());
-                    dst[16..len + 4].copy_from_slice(&frame[12..]);
-                    if vnet.flags & VNET_F_NEEDS_CSUM != 0 {
-                        vnet.csum_start += 4;
-                    }
-                    if vnet.hdr_len != 0 {
-                        vnet.hdr_len += 4;
-                    }
-                    len + 4
-                } else {
-                    dst[..len].copy_from_slice(frame);
-                    len
-                };
-                let timestamp_ns = u64::from(hdr.tp_sec) * 1_000_000_000 + u64::from(hdr.tp_nsec);
-                batch.commit_super(len, timestamp_ns, vnet);
-                received += 1;
-            } else {
+            if !whole {
                 *oversize += 1;
+                self.map.give_back(slot_offset);
+                continue;
             }
-            self.status(slot)
-                .store(libc::TP_STATUS_KERNEL, Ordering::Release);
-            self.rx_next = (self.rx_next + 1) % RX_RING_SLOTS;
+            // SAFETY: `mac - VNET_HDR_LEN .. mac + len` lies within the
+            // slot (checked above), which the kernel does not touch while
+            // the status is TP_STATUS_USER and nothing else borrows.
+            let with_header = unsafe {
+                std::slice::from_raw_parts_mut(slot.add(mac - VNET_HDR_LEN), VNET_HDR_LEN + len)
+            };
+            let mut vnet = VnetHeader::parse(&with_header[..VNET_HDR_LEN]).unwrap_or_default();
+            // The frame, its tag back in place: the addresses move into
+            // the virtio-net header's room (read already) to make space.
+            let (start, len) = if tagged {
+                let tpid = match status & libc::TP_STATUS_VLAN_TPID_VALID {
+                    0 => 0x8100,
+                    _ => hdr.tp_vlan_tpid,
+                };
+                let at = VNET_HDR_LEN - 4;
+                with_header.copy_within(VNET_HDR_LEN..VNET_HDR_LEN + 12, at);
+                with_header[at + 12..at + 14].copy_from_slice(&tpid.to_be_bytes());
+                with_header[at + 14..at + 16].copy_from_slice(&hdr.tp_vlan_tci.to_be_bytes());
+                if vnet.flags & VNET_F_NEEDS_CSUM != 0 {
+                    vnet.csum_start += 4;
+                }
+                if vnet.hdr_len != 0 {
+                    vnet.hdr_len += 4;
+                }
+                (mac - 4, len + 4)
+            } else {
+                (mac, len)
+            };
+            let timestamp_ns = u64::from(hdr.tp_sec) * 1_000_000_000 + u64::from(hdr.tp_nsec);
+            if len <= FRAME_CAPACITY {
+                let frame = &with_header[start + VNET_HDR_LEN - mac..][..len];
+                if let Some(dst) = batch.next_slot() {
+                    dst[..len].copy_from_slice(frame);
+                    batch.commit_offloaded(len, timestamp_ns, vnet);
+                }
+                self.map.give_back(slot_offset);
+            } else {
+                // SAFETY: `start .. start + len` lies within the slot
+                // (checked above, the tag's four bytes taken from the
+                // virtio-net header's room), and the slot is this
+                // process's until given back; the port's cursor moved
+                // past it, so only the batch uses it from here.
+                unsafe {
+                    batch.commit_lent(
+                        &self.lender,
+                        slot_offset,
+                        slot_offset + start,
+                        len,
+                        timestamp_ns,
+                        vnet,
+                    );
+                }
+            }
+            received += 1;
         }
         received
     }

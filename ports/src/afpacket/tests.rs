@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::netns::{run_in_netns, unique_name, NetNs, Veth};
-use crate::vnet::VNET_F_NEEDS_CSUM;
+use crate::vnet::{VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -304,4 +304,91 @@ fn a_vlan_tag_kept_apart_by_the_kernel_is_put_back() {
         (VNET_F_NEEDS_CSUM, 38, 6),
         "{vnet:?}"
     );
+}
+
+/// Queues a TCP super-frame of `len` bytes (IPv4, segments of 1,448
+/// bytes, checksum partial) whose payload is `marker` throughout.
+fn queue_super_frame(port: &mut AfPacketPort, len: usize, marker: u8) -> bool {
+    let Some(slot) = port.tx_slot() else {
+        return false;
+    };
+    let frame = &mut slot[..len];
+    frame[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    frame[14..34].fill(0);
+    frame[14] = 0x45;
+    frame[16..18].copy_from_slice(&((len - 14) as u16).to_be_bytes());
+    frame[22..24].copy_from_slice(&[64, 6]);
+    frame[26..34].copy_from_slice(&[10, 209, 0, 1, 10, 209, 0, 2]);
+    frame[34..54].fill(0);
+    frame[34..38].copy_from_slice(&[0x30, 0x39, 0, 80]);
+    frame[46] = 0x50;
+    frame[47] = 0x10;
+    frame[54..].fill(marker);
+    let vnet = VnetHeader {
+        flags: VNET_F_NEEDS_CSUM,
+        gso_type: VNET_GSO_TCPV4,
+        hdr_len: 54,
+        gso_size: 1448,
+        csum_start: 34,
+        csum_offset: 16,
+    };
+    port.tx_commit_offloaded(len, 0, vnet);
+    true
+}
+
+/// TCP super-frames arrive whole, with their GSO state, lent from the
+/// ring rather than copied: three rings' worth of them, in rounds whose
+/// batches are cleared (which gives the slots back to the kernel) or
+/// dropped (which does too), so none is lost to a full ring.
+#[test]
+fn super_frames_are_lent_from_the_ring_and_their_slots_come_back() {
+    if !crate::testing::require_netns(
+        "super_frames_are_lent_from_the_ring_and_their_slots_come_back",
+    ) {
+        return;
+    }
+    let (ns, veth, mut port, mut sender) = port_pair();
+    wait_until_up(None, veth.host());
+    wait_until_up(Some(&ns), veth.peer());
+    const LEN: usize = 30_000;
+    const ROUND: usize = 10;
+    let mut batch = RxBatch::new(32);
+    for round in 0..3 * RX_RING_SLOTS / ROUND {
+        let markers: Vec<u8> = (0..ROUND).map(|k| (round * ROUND + k) as u8).collect();
+        for &marker in &markers {
+            assert!(queue_super_frame(&mut sender, LEN, marker));
+        }
+        let done = sender.tx_flush();
+        assert_eq!(
+            (done.sent, done.refused),
+            (ROUND as u64, 0),
+            "{:?}",
+            done.error
+        );
+        let keep_batch = round % 2 == 0;
+        let mut received = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while received.len() < ROUND && Instant::now() < deadline {
+            if !keep_batch {
+                batch = RxBatch::new(32);
+            }
+            batch.clear();
+            port.rx_burst(&mut batch).unwrap();
+            for i in (0..batch.len()).filter(|&i| batch.frame(i).len() == LEN) {
+                let frame = batch.frame(i);
+                assert!(port.rings.holds(frame), "frame {i} was copied, not lent");
+                assert!(frame[54..].iter().all(|&b| b == frame[54]));
+                let vnet = batch.vnet(i);
+                assert_eq!((vnet.gso_type, vnet.gso_size), (VNET_GSO_TCPV4, 1448));
+                received.push(frame[54]);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(received, markers, "round {round}");
+    }
+    let mut drops = Vec::new();
+    port.device_drops(&mut |cause, n| drops.push((cause, n)));
+    assert!(drops.contains(&("afpacket_rx_ring_full", 0)), "{drops:?}");
 }
