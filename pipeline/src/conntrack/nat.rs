@@ -226,18 +226,20 @@ impl ConnTable {
         // The tracker found the connection of a frame that was not its
         // first; a new one was stored after the lookup.
         let found = found.or_else(|| self.find(&self.key(tuple)))?;
-        let (original, reply) = self.tuples(found.index as usize)?;
-        if reply == original.reversed() {
-            return None;
-        }
-        // What the frame must carry: the other tuple, reversed.
-        let want = if found.reply { original } else { reply }.reversed();
+        // The frame carries the entry's tuple of the direction it was found
+        // by; it must carry the other one, reversed. A connection without
+        // a translation has the two the reverse of each other: nothing to
+        // do.
+        let (other_src, other_dst) = packet::v4_ends(&self.other_tuple_words(&found)?);
         let translation = Translation {
             src: (v4(&tuple.src), tuple.src_port),
             dst: (v4(&tuple.dst), tuple.dst_port),
-            to_src: (v4(&want.src), want.src_port),
-            to_dst: (v4(&want.dst), want.dst_port),
+            to_src: other_dst,
+            to_dst: other_src,
         };
+        if translation.to_src == translation.src && translation.to_dst == translation.dst {
+            return None;
+        }
         rewrite(
             frame,
             l3,

@@ -708,6 +708,21 @@ impl ConnTable {
             .map(|(tuples, _)| tuples)
     }
 
+    /// The tuple of `found`'s entry in the direction it was not found by
+    /// (what NAT rewrites a frame to), read as a seqlock reader against the
+    /// generation the lookup saw: `None` when the entry was removed (and
+    /// perhaps reused) since.
+    pub(crate) fn other_tuple_words(&self, found: &Found) -> Option<[u64; TUPLE_WORDS]> {
+        let entry = self.entries.get(found.index as usize)?;
+        let same = |word: u64| word & STATE_LIVE != 0 && gen_of(word) == gen_of(found.word);
+        if !same(entry.state.load(Ordering::Acquire)) {
+            return None;
+        }
+        let words = entry.tuple_words(!found.reply);
+        fence(Ordering::Acquire);
+        same(entry.state.load(Ordering::Relaxed)).then_some(words)
+    }
+
     /// Reads the live entry `index` with `read`, as a seqlock reader:
     /// `None` when it is not live, or was removed (and perhaps reused)
     /// while being read, so that what is returned belongs to one
