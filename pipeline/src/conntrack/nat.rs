@@ -119,16 +119,8 @@ impl ConnTable {
             Ok(read) => read,
             Err(reason) => return (self.invalid(reason, probe), None),
         };
-        let new_nat = nat.for_new();
-        let (verdict, found) = self.judge(
-            &tuple,
-            &self.key(&tuple),
-            kind,
-            commit,
-            now,
-            probe,
-            new_nat.as_ref(),
-        );
+        let (verdict, found) =
+            self.judge(&tuple, &self.key(&tuple), kind, commit, now, probe, &nat);
         if nat == NatRequest::None || probe || verdict.result.is_err() {
             return (verdict, None);
         }
