@@ -326,7 +326,9 @@ impl ConnTable {
     }
 
     /// Checks a frame of the connection `found` against its state, and
-    /// writes the new state (unless `probe`).
+    /// writes the new state (unless `probe`). Always inlined in its three
+    /// callers: the call cost a sixth of its work.
+    #[inline(always)]
     fn update(&self, found: Found, kind: Kind, now: u32, probe: bool) -> Outcome {
         let dir = if found.reply {
             Dir::Reply
