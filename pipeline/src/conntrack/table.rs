@@ -202,16 +202,22 @@ impl ConnTable {
     }
 
     fn candidates(&self, hash: u64) -> [&Bucket; 2] {
+        [self.first_bucket(hash), self.second_bucket(hash)]
+    }
+
+    fn first_bucket(&self, hash: u64) -> &Bucket {
+        &self.buckets[(hash & self.bucket_mask) as usize]
+    }
+
+    /// Never the first bucket.
+    fn second_bucket(&self, hash: u64) -> &Bucket {
         let first = hash & self.bucket_mask;
         let mut second =
             ((hash >> 32).wrapping_mul(0xff51_afd7_ed55_8ccd) >> 32) & self.bucket_mask;
         if second == first {
             second = (first + 1) & self.bucket_mask;
         }
-        [
-            &self.buckets[first as usize],
-            &self.buckets[second as usize],
-        ]
+        &self.buckets[second as usize]
     }
 
     fn check(hash: u64) -> u64 {
@@ -229,13 +235,13 @@ impl ConnTable {
     }
 
     /// The live entry whose original or reply tuple is `key`'s, expired or
-    /// not. The second bucket is read only when the first has no match.
+    /// not. The second bucket is located and read only when the first has
+    /// no match.
     #[inline]
     pub(crate) fn find(&self, key: &Key) -> Option<Found> {
         let check = Self::check(key.hash);
-        let [first, second] = self.candidates(key.hash);
-        self.find_in(first, &key.words, check)
-            .or_else(|| self.find_in(second, &key.words, check))
+        self.find_in(self.first_bucket(key.hash), &key.words, check)
+            .or_else(|| self.find_in(self.second_bucket(key.hash), &key.words, check))
     }
 
     /// Reads, for each key of a burst, its two buckets, then (in a second
@@ -706,6 +712,22 @@ impl ConnTable {
     pub(crate) fn tuples(&self, index: usize) -> Option<(Tuple, Tuple)> {
         self.read_entry(index, Entry::tuples)
             .map(|(tuples, _)| tuples)
+    }
+
+    /// The tuple of `found`'s entry in the direction it was not found by
+    /// (what NAT rewrites a frame to), read as a seqlock reader against the
+    /// generation the lookup saw: `None` when the entry was removed (and
+    /// perhaps reused) since. Inlined in its one caller, NAT's rewrite.
+    #[inline(always)]
+    pub(crate) fn other_tuple_words(&self, found: &Found) -> Option<[u64; TUPLE_WORDS]> {
+        let entry = self.entries.get(found.index as usize)?;
+        let same = |word: u64| word & STATE_LIVE != 0 && gen_of(word) == gen_of(found.word);
+        if !same(entry.state.load(Ordering::Acquire)) {
+            return None;
+        }
+        let words = entry.tuple_words(!found.reply);
+        fence(Ordering::Acquire);
+        same(entry.state.load(Ordering::Relaxed)).then_some(words)
     }
 
     /// Reads the live entry `index` with `read`, as a seqlock reader:

@@ -4,6 +4,8 @@
 //! completes it (a kernel, a NIC, the switch's own segmentation) gets it
 //! right.
 
+use proptest::prelude::*;
+
 use super::frames::*;
 use crate::conntrack::track::Verdict;
 use crate::conntrack::{ConnTable, ConntrackConfig, NatRequest, Snat, Translation};
@@ -11,7 +13,7 @@ use crate::context::ct_state::{ESTABLISHED, NEW, REPLY, TRACKED};
 use crate::context::ChecksumState;
 use crate::offload::complete_checksum;
 use crate::parse::parse;
-use crate::wire::checksum::PseudoHeader;
+use crate::wire::checksum::{internet_checksum, PseudoHeader};
 use crate::wire::tcp::flags::{ACK, SYN};
 use crate::wire::{ip_proto, read_u16, write_u16};
 
@@ -170,4 +172,60 @@ fn a_udp_datagram_with_a_partial_checksum_stays_right_through_masquerade() {
     assert_eq!(verdict.state, TRACKED | ESTABLISHED | REPLY);
     assert_eq!(translation.unwrap().to_dst, (A.into(), 5000));
     assert_partial_right(&back, "back");
+}
+
+/// `frame` with its IPv4 header checksum filled in.
+fn with_header_checksum(mut frame: Vec<u8>) -> Vec<u8> {
+    write_u16(&mut frame, 24, 0);
+    let sum = internet_checksum(&frame[14..L4]);
+    write_u16(&mut frame, 24, sum);
+    frame
+}
+
+proptest! {
+    /// Whatever the addresses and ports, the incremental updates give the
+    /// checksums a full recomputation gives, both ways, complete or
+    /// partial.
+    #[test]
+    fn translated_checksums_equal_summing_from_scratch(
+        inside in any::<[u8; 4]>(),
+        remote in any::<[u8; 4]>(),
+        uplink in any::<[u8; 4]>(),
+        (sport, dport, port) in (1u16.., 1u16.., 1u16..),
+        is_tcp in any::<bool>(),
+        offloaded in any::<bool>(),
+    ) {
+        prop_assume!(inside != remote && uplink != remote && inside != uplink);
+        let proto = if is_tcp { ip_proto::TCP } else { ip_proto::UDP };
+        let l4 = |sport, dport| if is_tcp {
+            tcp(sport, dport, 7, 0, SYN, 65535, None, 3)
+        } else {
+            udp(sport, dport)
+        };
+        let frame = |src, dst, sport, dport| {
+            let frame = with_header_checksum(ipv4(src, dst, proto, &l4(sport, dport)));
+            if offloaded { partial(frame) } else { (complete(frame), ChecksumState::Complete) }
+        };
+        let (out, _) = frame(inside, remote, sport, dport);
+        let (back, _) = frame(remote, uplink, dport, port);
+        // A zero UDP checksum means "none" and is left so.
+        prop_assume!(is_tcp || offloaded || (read_u16(&out, L4 + 6) != 0 && read_u16(&back, L4 + 6) != 0));
+        let t = table();
+        let snat = NatRequest::Snat(Snat { addr: uplink.into(), ports: (port, port) });
+        for (mut frame, state, nat, what) in [
+            (out, frame(inside, remote, sport, dport).1, snat, "out"),
+            (back, frame(remote, uplink, dport, port).1, NatRequest::Apply, "back"),
+        ] {
+            let (verdict, translation) = track(&t, &mut frame, state, nat, 1);
+            prop_assert!(translation.is_some(), "{what}: {verdict:?}");
+            prop_assert_eq!(internet_checksum(&frame[14..L4]), 0, "{}: IPv4 header", what);
+            if offloaded {
+                assert_partial_right(&frame, what);
+            } else {
+                let at = L4 + checksum_offset(proto);
+                prop_assert_eq!(read_u16(&frame, at), full_checksum(&frame), "{}: L4", what);
+            }
+        }
+        prop_assert_eq!(t.len(), 1);
+    }
 }
