@@ -28,7 +28,7 @@ use super::table::{ConnTable, Found};
 use super::track::Verdict;
 use crate::context::{ct_state, ChecksumState};
 use crate::flow::Parsed;
-use crate::wire::checksum::{internet_checksum, update_u16};
+use crate::wire::checksum::{fold, internet_checksum, update_u16};
 use crate::wire::{icmpv4, ip_proto, ipv4, read_u16, tcp, udp, write_u16};
 
 /// Ports tried for one new connection before it is refused: Linux's
@@ -339,14 +339,6 @@ fn change_u32(old: u32, new: u32) -> u32 {
     halves(!old) + halves(new)
 }
 
-/// `sum` folded to 16 bits by adding the carries back in (RFC 1071's
-/// end-around carry): two rounds suffice below 2^32, and the sums of
-/// [`rewrite`] stay below 2^20.
-fn fold(sum: u32) -> u16 {
-    let once = (sum & 0xffff) + (sum >> 16);
-    ((once & 0xffff) + (once >> 16)) as u16
-}
-
 /// Where an ICMP error's quoted packet starts.
 const QUOTE_OFFSET: usize = 8;
 
@@ -444,7 +436,7 @@ fn rewrite(
     if let Some(change) = addresses {
         let ip_sum = l3 + ipv4::field::CHECKSUM.start;
         let field = u32::from(!read_u16(frame, ip_sum));
-        write_u16(frame, ip_sum, !fold(field + change));
+        write_u16(frame, ip_sum, !fold(u64::from(field + change)));
     }
     match proto {
         ip_proto::TCP | ip_proto::UDP => {
@@ -465,10 +457,10 @@ fn rewrite(
                 // A sum takes the changes as they are, where a checksum
                 // (its complement) takes their complement; it sums the
                 // ports when it is completed.
-                (true, Some(change), _) => fold(u32::from(field) + change),
-                (false, Some(_), _) | (false, _, Some(_)) => {
-                    !fold(u32::from(!field) + addresses.unwrap_or(0) + ports.unwrap_or(0))
-                }
+                (true, Some(change), _) => fold(u64::from(u32::from(field) + change)),
+                (false, Some(_), _) | (false, _, Some(_)) => !fold(u64::from(
+                    u32::from(!field) + addresses.unwrap_or(0) + ports.unwrap_or(0),
+                )),
                 _ => return,
             };
             write_u16(frame, c, updated);
