@@ -280,8 +280,8 @@ const NO_LEARNING: PortId = PortId::MAX;
 
 /// What a hit needs, in one cache line: the first two key words (all of
 /// an L2 port's key), validity, the learning to replay and up to two
-/// actions. Keys and lists that do not fit are in [`ColdEntry`], read only
-/// for them.
+/// actions. Keys and lists that do not fit are in [`KeyTail`] and
+/// [`ColdEntry`], read only for them.
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
 struct HotEntry {
@@ -319,12 +319,17 @@ impl Default for HotEntry {
     }
 }
 
-/// The rest of a long key, and a list longer than [`INLINE_ACTIONS`].
+/// A list longer than [`INLINE_ACTIONS`].
 #[derive(Debug, Clone, Copy, Default)]
 struct ColdEntry {
-    key: CacheKey,
     actions: ActionList,
 }
+
+/// The words of a key longer than the hot entry's head, in one cache line
+/// of their own: a hit on such a key reads this line and not the list's.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct KeyTail([u64; KEY_WORDS]);
 
 /// Flow-cache counters, as `pmd-stats` shows them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -375,6 +380,7 @@ const WAYS: usize = 8;
 pub struct FlowCache {
     tags: Box<[u64]>,
     hot: Box<[HotEntry]>,
+    tails: Box<[KeyTail]>,
     cold: Box<[ColdEntry]>,
     /// Per bucket, the way the next eviction takes (round robin).
     victims: Box<[u8]>,
@@ -405,6 +411,7 @@ impl FlowCache {
         FlowCache {
             tags: vec![0; buckets * WAYS].into_boxed_slice(),
             hot: vec![HotEntry::default(); buckets * WAYS].into_boxed_slice(),
+            tails: vec![KeyTail::default(); buckets * WAYS].into_boxed_slice(),
             cold: vec![ColdEntry::default(); buckets * WAYS].into_boxed_slice(),
             victims: vec![0; buckets].into_boxed_slice(),
             bucket_mask: buckets - 1,
@@ -433,12 +440,12 @@ impl FlowCache {
         if hot.key_len as usize != key.len || hot.key_head != [key.words[0], key.words[1]] {
             return false;
         }
-        // The head matched: the cold part's tail decides.
+        // The head matched: the tail decides.
         key.len <= 2
             || self
-                .cold
+                .tails
                 .get(i)
-                .is_some_and(|c| tail_difference(&c.key.words, &key.words) == 0)
+                .is_some_and(|t| tail_difference(&t.0, &key.words) == 0)
     }
 
     /// The index of `key`'s entry in the bucket starting at `first`. At
@@ -614,17 +621,19 @@ impl FlowCache {
             hot.actions[..list.len()].copy_from_slice(list);
             hot.inline_actions = list.len() as u8;
         }
-        let needs_cold = key.len > 2 || list.len() > INLINE_ACTIONS;
-        if let (Some(t), Some(h), Some(c)) = (
+        if let (Some(t), Some(h), Some(k), Some(c)) = (
             self.tags.get_mut(i),
             self.hot.get_mut(i),
+            self.tails.get_mut(i),
             self.cold.get_mut(i),
         ) {
             *t = tag;
             *h = hot;
-            if needs_cold {
+            if key.len > 2 {
+                *k = KeyTail(key.words);
+            }
+            if list.len() > INLINE_ACTIONS {
                 *c = ColdEntry {
-                    key: *key,
                     actions: ctx.actions,
                 };
             }
