@@ -153,7 +153,10 @@ impl Edits {
         self.vlan == VlanEdit::Keep && !self.fields.any && self.encap.is_none()
     }
 
-    /// Folds one edit action in; other actions are not edits.
+    /// Folds one edit action in; other actions are not edits. Inlined
+    /// into egress's loop: a routed frame folds three (a call each cost
+    /// it 20 instructions).
+    #[inline(always)]
     pub fn add(&mut self, action: Action) -> Result<(), DropReason> {
         let f = &mut self.fields;
         match action {
