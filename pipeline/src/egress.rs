@@ -409,7 +409,11 @@ fn track(
     now: u32,
 ) -> Result<Tracked, DropReason> {
     let tracker = tracker.ok_or(DropReason::NoConntrack)?;
-    settle_in_place(buf, ctx).and_then(|()| apply_in_place(buf, ctx, edits))?;
+    settle_in_place(buf, ctx)?;
+    // A ct action usually comes first, with nothing to apply.
+    if !edits.is_empty() {
+        apply_in_place(buf, ctx, edits)?;
+    }
     let nat = nat_request(dp, ctx, nat);
     tracker.track(buf, ctx, zone, commit, nat, now)
 }
