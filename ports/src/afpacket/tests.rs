@@ -62,8 +62,20 @@ fn receives_partial_checksums_from_a_veth_and_sends() {
     slot[12..14].copy_from_slice(&[0x88, 0xb5]);
     slot[14..60].fill(0);
     port.tx_commit(60, 0);
+    let _ = flush_expecting(&mut port, 1, 0);
+}
+
+/// Flushes `port` and checks that it sent `sent` frames and refused
+/// `refused`; returns what the flush reported.
+fn flush_expecting(port: &mut AfPacketPort, sent: u64, refused: u64) -> TxDone {
     let done = port.tx_flush();
-    assert_eq!((done.sent, done.refused), (1, 0), "{:?}", done.error);
+    assert_eq!(
+        (done.sent, done.refused),
+        (sent, refused),
+        "{:?}",
+        done.error
+    );
+    done
 }
 
 /// A namespace behind a veth, both ends up and sending; the namespace's
@@ -165,8 +177,7 @@ fn a_frame_the_kernel_refuses_is_refused_alone() {
     assert!(queue_marked(&mut port, 1, VnetHeader::default()));
     assert!(queue_marked(&mut port, 2, bad));
     assert!(queue_marked(&mut port, 3, VnetHeader::default()));
-    let done = port.tx_flush();
-    assert_eq!((done.sent, done.refused), (2, 1), "{:?}", done.error);
+    let done = flush_expecting(&mut port, 2, 1);
     let error = done.error.expect("the refusal's reason").to_string();
     assert!(error.contains(veth.host()), "{error}");
     assert_eq!(markers_received(&mut capture, 2), [1, 3]);
@@ -175,8 +186,7 @@ fn a_frame_the_kernel_refuses_is_refused_alone() {
     assert!(queue_marked(&mut port, 4, bad));
     assert!(queue_marked(&mut port, 5, bad));
     assert!(queue_marked(&mut port, 6, VnetHeader::default()));
-    let done = port.tx_flush();
-    assert_eq!((done.sent, done.refused), (1, 2), "{:?}", done.error);
+    let _ = flush_expecting(&mut port, 1, 2);
     assert_eq!(markers_received(&mut capture, 1), [6]);
 }
 
@@ -196,13 +206,7 @@ fn the_transmit_ring_holds_its_slots_and_one_flush_sends_them() {
         assert!(queued <= TX_RING_SLOTS);
     }
     assert_eq!(queued, TX_RING_SLOTS);
-    let done = port.tx_flush();
-    assert_eq!(
-        (done.sent, done.refused),
-        (TX_RING_SLOTS as u64, 0),
-        "{:?}",
-        done.error
-    );
+    let done = flush_expecting(&mut port, TX_RING_SLOTS as u64, 0);
     assert_eq!(done.sent_bytes, 60 * TX_RING_SLOTS as u64);
     // The kernel gives the slots back once the peer has taken the frames.
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -227,8 +231,7 @@ fn a_down_interface_refuses_every_frame_and_the_ring_recovers() {
     for marker in 1..=5 {
         assert!(queue_marked(&mut port, marker, VnetHeader::default()));
     }
-    let done = port.tx_flush();
-    assert_eq!((done.sent, done.refused), (0, 5), "{:?}", done.error);
+    let done = flush_expecting(&mut port, 0, 5);
     assert!(done.error.is_some());
     crate::netns::ip(&["link", "set", veth.host(), "up"]).unwrap();
     wait_until_up(None, veth.host());
@@ -237,14 +240,12 @@ fn a_down_interface_refuses_every_frame_and_the_ring_recovers() {
     for marker in 6..=8 {
         assert!(queue_marked(&mut port, marker, VnetHeader::default()));
     }
-    let done = port.tx_flush();
-    assert_eq!((done.sent, done.refused), (2, 1), "{:?}", done.error);
+    let _ = flush_expecting(&mut port, 2, 1);
     assert_eq!(markers_received(&mut capture, 2), [7, 8]);
     for marker in 9..=10 {
         assert!(queue_marked(&mut port, marker, VnetHeader::default()));
     }
-    let done = port.tx_flush();
-    assert_eq!((done.sent, done.refused), (2, 0), "{:?}", done.error);
+    let _ = flush_expecting(&mut port, 2, 0);
     assert_eq!(markers_received(&mut capture, 2), [9, 10]);
 }
 
@@ -279,8 +280,7 @@ fn a_vlan_tag_kept_apart_by_the_kernel_is_put_back() {
     let slot = sender.tx_slot().unwrap();
     slot[..frame.len()].copy_from_slice(&frame);
     sender.tx_commit_offloaded(frame.len(), 0, partial);
-    let done = sender.tx_flush();
-    assert_eq!((done.sent, done.refused), (1, 0), "{:?}", done.error);
+    let _ = flush_expecting(&mut sender, 1, 0);
 
     let mut batch = RxBatch::new(32);
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -360,13 +360,7 @@ fn super_frames_are_lent_from_the_ring_and_their_slots_come_back() {
         for &marker in &markers {
             assert!(queue_super_frame(&mut sender, LEN, marker));
         }
-        let done = sender.tx_flush();
-        assert_eq!(
-            (done.sent, done.refused),
-            (ROUND as u64, 0),
-            "{:?}",
-            done.error
-        );
+        let _ = flush_expecting(&mut sender, ROUND as u64, 0);
         let keep_batch = round % 2 == 0;
         let mut received = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(2);
