@@ -125,9 +125,10 @@ impl PartialEq for CacheKey {
 
 impl Eq for CacheKey {}
 
-/// The bits in which words 2 to 7 of two keys differ (0 when equal).
-/// Written out, so it needs to know the key's length.
+// `tail_difference` is written out for keys of eight words.
 const _: () = assert!(KEY_WORDS == 8);
+
+/// The bits in which words 2 to 7 of two keys differ (0 when equal).
 #[inline(always)]
 fn tail_difference(a: &[u64; KEY_WORDS], b: &[u64; KEY_WORDS]) -> u64 {
     (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) | (a[5] ^ b[5]) | (a[6] ^ b[6]) | (a[7] ^ b[7])
