@@ -695,7 +695,7 @@ impl ConnTable {
     /// state, windows and creation time; `None` if it is free or changed
     /// under the read.
     pub(crate) fn snapshot(&self, index: usize) -> Option<(Tuple, Tuple, State, [Window; 2], u32)> {
-        self.read_entry(index, |entry| {
+        self.read_entry(index, None, |entry| {
             (
                 entry.tuples(),
                 entry.windows(),
@@ -703,48 +703,50 @@ impl ConnTable {
             )
         })
         .map(|(((original, reply), windows, created), state)| {
-            (original, reply, state, windows, created)
+            (original, reply, State::decode(state), windows, created)
         })
     }
 
     /// The original and reply tuples of the live entry `index`: what NAT
     /// needs of it, read without the rest of [`ConnTable::snapshot`].
     pub(crate) fn tuples(&self, index: usize) -> Option<(Tuple, Tuple)> {
-        self.read_entry(index, Entry::tuples)
+        self.read_entry(index, None, Entry::tuples)
             .map(|(tuples, _)| tuples)
     }
 
     /// The tuple of `found`'s entry in the direction it was not found by
-    /// (what NAT rewrites a frame to), read as a seqlock reader against the
-    /// generation the lookup saw: `None` when the entry was removed (and
-    /// perhaps reused) since. Inlined in its one caller, NAT's rewrite.
+    /// (what NAT rewrites a frame to), read against the generation the
+    /// lookup saw: `None` when the entry was removed (and perhaps reused)
+    /// since. Inlined in its one caller, NAT's rewrite.
     #[inline(always)]
     pub(crate) fn other_tuple_words(&self, found: &Found) -> Option<[u64; TUPLE_WORDS]> {
-        let entry = self.entries.get(found.index as usize)?;
-        let same = |word: u64| word & STATE_LIVE != 0 && gen_of(word) == gen_of(found.word);
-        if !same(entry.state.load(Ordering::Acquire)) {
-            return None;
-        }
-        let words = entry.tuple_words(!found.reply);
-        fence(Ordering::Acquire);
-        same(entry.state.load(Ordering::Relaxed)).then_some(words)
+        self.read_entry(found.index as usize, Some(gen_of(found.word)), |entry| {
+            entry.tuple_words(!found.reply)
+        })
+        .map(|(words, _)| words)
     }
 
     /// Reads the live entry `index` with `read`, as a seqlock reader:
-    /// `None` when it is not live, or was removed (and perhaps reused)
-    /// while being read, so that what is returned belongs to one
-    /// connection. The state is the one read after.
-    fn read_entry<R>(&self, index: usize, read: impl FnOnce(&Entry) -> R) -> Option<(R, State)> {
+    /// `None` when it is not live (or, given `generation`, of another
+    /// generation), or was removed (and perhaps reused) while being read,
+    /// so that what is returned belongs to one connection. Returns the
+    /// state word read after.
+    #[inline(always)]
+    fn read_entry<R>(
+        &self,
+        index: usize,
+        generation: Option<u16>,
+        read: impl FnOnce(&Entry) -> R,
+    ) -> Option<(R, u64)> {
         let entry = self.entries.get(index)?;
         let before = entry.state.load(Ordering::Acquire);
-        if before & STATE_LIVE == 0 {
+        if before & STATE_LIVE == 0 || generation.is_some_and(|g| g != gen_of(before)) {
             return None;
         }
         let value = read(entry);
         fence(Ordering::Acquire);
         let after = entry.state.load(Ordering::Relaxed);
-        (after & STATE_LIVE != 0 && gen_of(after) == gen_of(before))
-            .then(|| (value, State::decode(after)))
+        (after & STATE_LIVE != 0 && gen_of(after) == gen_of(before)).then_some((value, after))
     }
 }
 
